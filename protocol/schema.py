@@ -1,0 +1,148 @@
+"""The CIM Builder's data model: the seed's `cims`, `messages` and `checkpoints` tables.
+
+Field names keep the seed's camelCase because they are the wire and storage
+format that browsers read. Every model forbids unknown fields, so a typo in a
+mutation's arguments is an `invalid_args` error and never silently dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Stage = Literal["welcome", "buyer_persona", "hero_concept", "outline", "building_sections"]
+STAGES: tuple[Stage, ...] = ("welcome", "buyer_persona", "hero_concept", "outline", "building_sections")
+
+CimStatus = Literal["draft", "in_progress", "complete"]
+SlideStatus = Literal["draft", "needs_review", "approved"]
+SectionStatus = Literal["pending", "in_progress", "complete"]
+MessageRole = Literal["user", "assistant"]
+
+# Ids are opaque strings chosen by Supabase (deals, projects, users) or by cimhub
+# (CIMs, slides). They appear inside Redis key names, so braces and whitespace,
+# which would break hash tags, are refused.
+Id = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+ShortText = Annotated[str, StringConstraints(max_length=1_000)]
+LongText = Annotated[str, StringConstraints(max_length=100_000)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False, validate_default=False)
+
+
+class BuyerPersona(Model):
+    type: ShortText
+    motivations: list[ShortText]
+    concerns: list[ShortText]
+
+
+class InvestmentThesis(Model):
+    asset: LongText
+    timing: LongText
+    opportunity: LongText
+
+
+class HeroContext(Model):
+    selectedHero: LongText
+    investmentThesis: InvestmentThesis
+
+
+class OutlineSection(Model):
+    id: Id
+    title: ShortText
+    description: LongText
+
+
+class Slide(Model):
+    id: Id
+    sectionId: Id
+    title: ShortText
+    layoutType: ShortText | None = None
+    components: list[Any] = Field(default_factory=list)
+    status: SlideStatus = "draft"
+    staleReason: ShortText | None = None
+
+
+class SectionProgress(Model):
+    """Progress of one outline section while slides are being built."""
+
+    status: SectionStatus = "pending"
+    slideIds: list[Id] = Field(default_factory=list)
+
+
+class StaleMark(Model):
+    """Marks an artifact whose upstream input changed. Saving the artifact again clears it."""
+
+    reason: ShortText
+    at: int
+
+
+class Cim(Model):
+    """One CIM document, as stored and as sent to subscribers."""
+
+    id: Id
+    dealId: Id
+    userId: Id
+    projectId: Id
+    title: ShortText
+    version: int = 1
+    status: CimStatus = "draft"
+    stage: Stage = "welcome"
+    completedStages: list[Stage] = Field(default_factory=list)
+    currentSectionId: Id | None = None
+    currentSlideId: Id | None = None
+    sectionProgress: dict[Id, SectionProgress] = Field(default_factory=dict)
+    buyerPersona: BuyerPersona | None = None
+    heroContext: HeroContext | None = None
+    heroStale: StaleMark | None = None
+    outline: list[OutlineSection] | None = None
+    outlineStale: StaleMark | None = None
+    slides: list[Slide] = Field(default_factory=list)
+    gatheredContext: dict[str, Any] | None = None
+    revision: int = 0
+    createdAt: int
+    updatedAt: int
+    completedAt: int | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The document as JSON-ready data; unset optional fields are left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class CimSummary(Model):
+    """One row of a deal's CIM list (the `deal` topic and list queries)."""
+
+    id: Id
+    title: str
+    status: CimStatus
+    stage: Stage
+    updatedAt: int
+
+    @classmethod
+    def of(cls, cim: Cim) -> CimSummary:
+        return cls(id=cim.id, title=cim.title, status=cim.status, stage=cim.stage, updatedAt=cim.updatedAt)
+
+
+class Message(Model):
+    """One conversation message of a CIM (the seed's `messages` table)."""
+
+    id: Id
+    cimId: Id
+    role: MessageRole
+    content: LongText
+    timestamp: int
+    embedding: list[float] | None = None
+
+
+class CheckpointRecord(Model):
+    """The seed's `checkpoints` row, as a view of what the LangGraph saver stores.
+
+    The saver keeps far more (history, namespaces, pending writes, parent links);
+    this is what an operator sees when listing a thread's latest checkpoint.
+    """
+
+    threadId: Id
+    checkpoint: dict[str, Any]
+    metadata: dict[str, Any] | None = None
+    updatedAt: int

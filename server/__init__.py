@@ -1,0 +1,1 @@
+"""The cimhub hub: store, mutation engine, WebSocket endpoint."""

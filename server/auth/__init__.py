@@ -1,0 +1,1 @@
+"""Identity (Supabase JWTs) and access (deal membership) for the hub."""

@@ -1,0 +1,51 @@
+"""Redis key and channel names: the one place that knows the layout.
+
+Every key of one CIM carries the hash tag ``{<cimId>}`` so that they share a
+cluster slot and one Lua script can change them together:
+
+    <prefix>:cim:{<id>}            hash   doc (JSON), rev, epoch
+    <prefix>:cim:{<id>}:log        stream patch log, entry id "<revision>-1"
+    <prefix>:cim:{<id>}:mut:<mid>  string idempotency record, expires
+    <prefix>:cim:{<id>}:msg...     conversation messages (cimhub.server.messages)
+    <prefix>:cp:{<thread>}...      LangGraph checkpoints; the CIM agent's thread id is the CIM id
+
+The secondary indexes are sorted sets scored by updatedAt, one per deal, user
+and status. They are shared by many CIMs, so they live outside the CIM's slot:
+cimhub runs on one Redis primary (with replicas), where the commit script
+updates them atomically with the document. See docs/durability.md.
+"""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key names under one prefix. Tests use a unique prefix each."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def cim(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}"
+
+    def log(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:log"
+
+    def mutation(self, cim_id: str, mutation_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:mut:{mutation_id}"
+
+    def by_deal(self, deal_id: str) -> str:
+        return f"{self.prefix}:idx:deal:{deal_id}"
+
+    def by_user(self, user_id: str) -> str:
+        return f"{self.prefix}:idx:user:{user_id}"
+
+    def by_status(self, status: str) -> str:
+        return f"{self.prefix}:idx:status:{status}"
+
+    def cim_channel(self, cim_id: str) -> str:
+        """Pub/sub channel carrying each committed patch of one CIM."""
+        return f"{self.prefix}:ch:cim:{cim_id}"
+
+    def deal_channel(self, deal_id: str) -> str:
+        """Pub/sub channel carrying summary changes of a deal's CIM list."""
+        return f"{self.prefix}:ch:deal:{deal_id}"

@@ -1,0 +1,73 @@
+"""Configuration, read once at start-up into one typed object.
+
+Every setting comes from an environment variable `CIMHUB_<NAME>` (or the
+documented alias, such as `REDIS_URL`), or from a CLI flag that sets it. The
+table of settings with their meaning is in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Fsync = Literal["always", "everysec", "no"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CIMHUB_", extra="ignore")
+
+    # -- Redis ------------------------------------------------------------
+    redis_url: str | None = Field(default=None, validation_alias=AliasChoices("REDIS_URL", "CIMHUB_REDIS_URL"))
+    """Where Redis is. Unset: start an embedded redis-server under `data_dir`."""
+    data_dir: Path = Path(".data")
+    """Where the embedded Redis keeps its append-only file."""
+    embedded_fsync: Fsync = "everysec"
+    """appendfsync of the embedded Redis (see docs/durability.md for what each promises)."""
+    key_prefix: str = "cimhub"
+    """Prefix of every Redis key and channel, so several deployments (or tests) share a Redis."""
+
+    # -- store ------------------------------------------------------------
+    patch_log_retention: int = Field(default=1_000, ge=1)
+    """Patches kept per CIM; a client further behind gets a fresh snapshot."""
+    idempotency_window_s: int = Field(default=86_400, ge=1)
+    """How long a mutation id is remembered (24 h)."""
+    max_commit_retries: int = Field(default=50, ge=1)
+    """Re-runs of a mutation after a revision conflict before giving up (retryable error)."""
+    max_document_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Largest CIM document, encoded as JSON; a bigger result is refused."""
+    document_cache_size: int = Field(default=10_000, ge=0)
+    """CIM documents kept in process memory to skip a read before each commit."""
+
+    # -- hub --------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_frame_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_subscriptions: int = Field(default=100, ge=1)
+    mutations_per_second: float = Field(default=100.0, gt=0)
+    mutation_burst: int = Field(default=200, ge=1)
+    send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    """Per-connection send buffer; past it the connection is closed with 4008 and must resync."""
+    heartbeat_s: float = Field(default=15.0, gt=0)
+    idle_timeout_s: float = Field(default=60.0, gt=0)
+    resubscribes_per_second: float = Field(default=500.0, gt=0)
+    """Pace of snapshot/resume work across all connections, so a reconnect storm queues instead of stalling."""
+    shutdown_grace_s: float = Field(default=5.0, ge=0)
+
+    # -- auth ---------------------------------------------------------------
+    dev_mode: bool = False
+    """Local development: no Supabase, self-minted tokens, loopback only. Never in production."""
+    dev_secret: str = "cimhub-insecure-development-secret-do-not-use"
+    supabase_url: str | None = None
+    supabase_jwt_secret: str | None = None
+    supabase_service_key: str | None = None
+    jwt_audience: str = "authenticated"
+    jwt_leeway_s: int = Field(default=30, ge=0)
+    database_url: str | None = None
+    access_cache_ttl_s: float = Field(default=30.0, ge=0)
+    access_denied_cache_ttl_s: float = Field(default=5.0, ge=0)
+    allowed_origins: list[str] = Field(default_factory=list)
+    auth_timeout_s: float = Field(default=10.0, gt=0)
+    max_unauthenticated: int = Field(default=1_000, ge=1)
