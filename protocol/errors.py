@@ -160,11 +160,11 @@ _CLASS_BY_CODE: dict[ErrorCode, type[CimhubError]] = {
 }
 
 
-def from_validation_error(exc: Any, *, prefix: str = "") -> InvalidInput:
+def from_validation_error(exc: Any, *, prefix: str = "", code: ErrorCode = ErrorCode.INVALID_ARGS) -> InvalidInput:
     """Turn a pydantic ValidationError into one InvalidInput naming the first bad field."""
     errors = exc.errors(include_url=False)
     first = errors[0] if errors else {"loc": (), "msg": str(exc)}
     loc = ".".join(str(p) for p in first.get("loc", ()))
     path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return InvalidInput(f"{path or 'input'}: {first.get('msg', 'invalid')}{more}", path=path or None)
+    return InvalidInput(f"{path or 'input'}: {first.get('msg', 'invalid')}{more}", code=code, path=path or None)

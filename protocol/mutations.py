@@ -47,8 +47,11 @@ class MutationContext:
     """Who runs the mutation, when, and under which caller-supplied id."""
 
     actor: str
+    """Who did it, as recorded in the patch log: a user id, or ``service:<name>[/<user id>]``."""
     now: int
     mutation_id: str
+    user_id: str | None = None
+    """Whose CIM a create makes: the user, or the user a service acts for."""
 
 
 @dataclass
@@ -121,13 +124,15 @@ def derived_cim_id(actor: str, mutation_id: str) -> str:
 
 def create(cim: Cim | None, args: CreateArgs, ctx: MutationContext) -> Outcome:
     cim_id = derived_cim_id(ctx.actor, ctx.mutation_id)
+    if ctx.user_id is None:
+        raise InvalidInput("create needs a user: a service must act on behalf of one (actAs)", path="actAs")
     if cim is not None:
         raise CimhubError(f"CIM {cim_id!r} already exists", code=ErrorCode.CONFLICT)
     new = Cim(
         id=cim_id,
         dealId=args.dealId,
         projectId=args.projectId,
-        userId=ctx.actor,
+        userId=ctx.user_id,
         title=args.title,
         createdAt=ctx.now,
         updatedAt=ctx.now,

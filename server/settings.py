@@ -52,8 +52,10 @@ class Settings(BaseSettings):
     """Per-connection send buffer; past it the connection is closed with 4008 and must resync."""
     heartbeat_s: float = Field(default=15.0, gt=0)
     idle_timeout_s: float = Field(default=60.0, gt=0)
-    resubscribes_per_second: float = Field(default=500.0, gt=0)
-    """Pace of snapshot/resume work across all connections, so a reconnect storm queues instead of stalling."""
+    sync_concurrency: int = Field(default=32, ge=1)
+    """Snapshots and resumes served at once per process: a reconnect storm queues instead of stalling the hub."""
+    access_recheck_s: float = Field(default=10.0, gt=0)
+    """How often live subscriptions re-check access (revocation delay <= this + access_cache_ttl_s)."""
     shutdown_grace_s: float = Field(default=5.0, ge=0)
 
     # -- auth ---------------------------------------------------------------

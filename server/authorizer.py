@@ -1,0 +1,100 @@
+"""Enforcement: every subscribe, query and mutation passes through here.
+
+The rule (the seed's §2, made strict): a user may read or change a CIM only
+while they are a member of the project that owns the CIM's deal; `create`
+also needs the deal to belong to the project it names. Whether a user may see
+a deal is Supabase's to say, through an access backend (cimhub.server.auth),
+whose answers are cached for a short TTL so a mutation does not cost a
+Supabase round trip.
+
+A user without access to a CIM is told `not_found`, exactly as for a CIM that
+does not exist, so CIM ids cannot be probed. Deal-level refusals are
+`access_denied`. A service credential with no user passes every check; a
+service acting on behalf of a user is checked as that user.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Protocol
+
+from cimhub.protocol.errors import AccessDenied, NotFound
+
+from .store import CimStore
+
+
+class Caller(Protocol):
+    """A verified identity (cimhub.server.auth.tokens.Identity)."""
+
+    @property
+    def user_id(self) -> str | None: ...
+
+    @property
+    def is_service(self) -> bool: ...
+
+
+class AccessCheck(Protocol):
+    """The access bridge: Supabase's answer, usually through a cache."""
+
+    async def may_access_deal(self, user_id: str, deal_id: str) -> bool: ...
+
+    async def deal_in_project(self, deal_id: str, project_id: str) -> bool: ...
+
+
+class Authorizer:
+    def __init__(self, access: AccessCheck, store: CimStore, *, cache_size: int = 100_000) -> None:
+        self.access = access
+        self.store = store
+        # A CIM's deal never changes, so this cache needs no invalidation.
+        self._deal_of: OrderedDict[str, str] = OrderedDict()
+        self._cache_size = cache_size
+
+    def trusted(self, caller: Caller) -> bool:
+        return caller.is_service and caller.user_id is None
+
+    async def deal_of(self, cim_id: str) -> str | None:
+        deal = self._deal_of.get(cim_id)
+        if deal is None:
+            stored = await self.store.load(cim_id)
+            if stored is None:
+                return None
+            deal = str(stored.doc["dealId"])
+            self.remember(cim_id, deal)
+        return deal
+
+    def remember(self, cim_id: str, deal_id: str) -> None:
+        self._deal_of[cim_id] = deal_id
+        if len(self._deal_of) > self._cache_size:
+            self._deal_of.popitem(last=False)
+
+    async def may_see_deal(self, caller: Caller, deal_id: str) -> bool:
+        if self.trusted(caller):
+            return True
+        if caller.user_id is None:
+            return False
+        return await self.access.may_access_deal(caller.user_id, deal_id)
+
+    async def require_deal(self, caller: Caller, deal_id: str) -> None:
+        if not await self.may_see_deal(caller, deal_id):
+            raise AccessDenied(f"you are not a member of the project that owns deal {deal_id!r}", path="dealId")
+
+    async def require_cim(self, caller: Caller, cim_id: str) -> str:
+        """The CIM's deal, if the caller may see it; NotFound otherwise (existence is not revealed)."""
+        deal = await self.deal_of(cim_id)
+        if deal is None or not await self.may_see_deal(caller, deal):
+            raise NotFound(f"CIM {cim_id!r} not found", path="cimId")
+        return deal
+
+    async def require_mutation(self, caller: Caller, name: str, args: Any) -> None:
+        """Check a mutation before it runs (its arguments have passed validation)."""
+        if name == "create":
+            await self.require_deal(caller, args.dealId)
+            if not self.trusted(caller) and not await self.access.deal_in_project(args.dealId, args.projectId):
+                raise AccessDenied(
+                    f"deal {args.dealId!r} does not belong to project {args.projectId!r}", path="args.projectId"
+                )
+        elif name == "importFromSupabase":
+            if not caller.is_service:
+                raise AccessDenied("importFromSupabase needs a service credential", path="name")
+        else:
+            await self.require_cim(caller, args.cimId)

@@ -1,0 +1,298 @@
+"""The mutation engine: runs a named mutation and commits its outcome atomically.
+
+For each mutation the engine reads the CIM (from its in-process cache when it
+can), runs the pure mutation function from cimhub.protocol.mutations, derives
+the RFC 6902 patch, and hands the store one compare-and-set commit. When the
+commit finds that another writer got there first it re-runs the function on
+the newer document, up to `max_retries` times. So mutations on one CIM are
+serializable: each sees every change committed before it, and a concurrent
+edit of another field is never lost (the same field is last-write-wins).
+
+Exactly-once: every mutation carries a caller-chosen id. The commit script
+stores the first result under that id for the idempotency window; the same id
+again returns that result and applies nothing (the same id with other
+arguments is refused as `mutation_id_reused`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.exceptions
+from pydantic import ValidationError
+
+from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
+from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
+from cimhub.protocol.patch import diff
+from cimhub.protocol.schema import Cim
+
+from .store import CimStore, Commit, CommitConflict, Committed, Duplicate, StoredCim, new_epoch, summary_json
+
+MUTATION_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What the caller of a mutation learns: where the CIM now stands and the mutation's result."""
+
+    cim_id: str
+    revision: int
+    result: dict[str, Any]
+    duplicate: bool = False
+
+
+class DocumentCache:
+    """The last known state of recently used CIMs, bounded (least recently used goes first).
+
+    Only an optimisation: a stale entry costs one failed compare-and-set, never a wrong commit.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, StoredCim] = OrderedDict()
+
+    def get(self, cim_id: str) -> StoredCim | None:
+        item = self._items.get(cim_id)
+        if item is not None:
+            self._items.move_to_end(cim_id)
+        return item
+
+    def put(self, cim_id: str, stored: StoredCim | None) -> None:
+        if stored is None or self.size == 0:
+            self._items.pop(cim_id, None)
+            return
+        current = self._items.get(cim_id)
+        if current is not None and current.epoch == stored.epoch and current.revision > stored.revision:
+            return  # never move the cache backwards
+        self._items[cim_id] = stored
+        self._items.move_to_end(cim_id)
+        if len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+class MutationEngine:
+    """Runs mutations against a CimStore. One per process; safe for concurrent use."""
+
+    def __init__(
+        self,
+        store: CimStore,
+        *,
+        max_retries: int = 50,
+        max_document_bytes: int = 4 * 1024 * 1024,
+        cache_size: int = 10_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.max_retries = max_retries
+        self.max_document_bytes = max_document_bytes
+        self.cache = DocumentCache(cache_size)
+        self.clock = clock
+        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
+
+    async def mutate(
+        self,
+        name: str,
+        args: Any,
+        *,
+        actor: str,
+        mutation_id: str,
+        expected_revision: int | None = None,
+        user_id: str | None = None,
+    ) -> CommitResult:
+        """Run mutation `name` exactly once under `mutation_id`.
+
+        Raises a CimhubError: InvalidInput for bad names or arguments (nothing
+        written), NotFound, Conflict when `expected_revision` is stale or the id
+        was used for another mutation, Unavailable (retryable: send the same
+        mutation id again) when Redis cannot be reached or contention persists.
+        """
+        spec = get_mutation(name)
+        return await self.run(spec, spec.parse_args(args), actor=actor, mutation_id=mutation_id,
+                              expected_revision=expected_revision, user_id=user_id)
+
+    async def run(
+        self,
+        spec: MutationSpec[Any],
+        parsed: Any,
+        *,
+        actor: str,
+        mutation_id: str,
+        expected_revision: int | None = None,
+        user_id: str | None = None,
+    ) -> CommitResult:
+        """Like `mutate`, for arguments already parsed by `spec.parse_args` (and authorized)."""
+        if not isinstance(mutation_id, str) or not MUTATION_ID.match(mutation_id):
+            raise InvalidInput(
+                "mutationId must be 1-128 characters of letters, digits and _.:-", path="mutationId"
+            )
+        args_hash = hashlib.sha256(orjson.dumps(parsed.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+        try:
+            ctx = MutationContext(actor=actor, now=int(self.clock() * 1000), mutation_id=mutation_id, user_id=user_id)
+            result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision)
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            # The commit may or may not have happened: retrying with the same id is safe either way.
+            raise Unavailable(f"Redis is unreachable ({type(exc).__name__}); retry with the same mutationId") from None
+        if spec.name == "delete":
+            # Parts outside the CIM's commit (its LangGraph threads): idempotent, so a retried delete finishes them.
+            for hook in self.on_delete:
+                await hook(result.cim_id)
+        return result
+
+    async def _mutate(
+        self,
+        spec: MutationSpec[Any],
+        parsed: Any,
+        args_hash: str,
+        ctx: MutationContext,
+        expected_revision: int | None,
+    ) -> CommitResult:
+        mutation_id = ctx.mutation_id
+        cim_id = spec.target(parsed, ctx)
+        stored = self.cache.get(cim_id)
+        cached = stored is not None
+        if stored is None:
+            stored = await self.store.load(cim_id)
+        for _attempt in range(self.max_retries):
+            if expected_revision is not None and (stored is None or stored.revision != expected_revision):
+                if cached:
+                    # Another process may have committed since: judge staleness by Redis, not the cache.
+                    stored, cached = await self.store.load(cim_id), False
+                    continue
+                duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
+                if duplicate is not None:
+                    return duplicate
+                current = "no CIM" if stored is None else f"revision {stored.revision}"
+                raise Conflict(
+                    f"expectedRevision {expected_revision} is stale: the CIM is at {current}",
+                    path="expectedRevision",
+                )
+            try:
+                commit, result = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
+            except CimhubError:
+                duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
+                if duplicate is not None:
+                    return duplicate
+                raise
+            outcome = await self.store.commit(commit)
+            if isinstance(outcome, Committed):
+                if commit.kind == "delete":
+                    self.cache.put(cim_id, None)
+                elif commit.kind == "commit":
+                    self.cache.put(cim_id, StoredCim(orjson.loads(commit.doc_json), commit.revision, commit.epoch))
+                return CommitResult(cim_id, outcome.revision, result)
+            if isinstance(outcome, Duplicate):
+                return self._from_record(outcome.record, spec.name, args_hash)
+            stored, cached = outcome.current, False
+            self.cache.put(cim_id, stored)
+        raise Unavailable(
+            f"CIM {cim_id!r} is changing too fast to commit after {self.max_retries} attempts; retry",
+            code=ErrorCode.OVERLOADED,
+        )
+
+    def _prepare(
+        self,
+        spec: MutationSpec[Any],
+        parsed: Any,
+        ctx: MutationContext,
+        cim_id: str,
+        stored: StoredCim | None,
+        args_hash: str,
+    ) -> tuple[Commit, dict[str, Any]]:
+        """Run the mutation on a private copy of `stored` and build the commit (pure, no I/O)."""
+        old = _to_model(stored)
+        # A fresh model from the stored JSON is the mutation's private copy.
+        outcome = spec.run(_to_model(stored), parsed, ctx)
+        result = outcome.result
+        base = stored.doc if stored is not None else None
+        expected_rev = stored.revision if stored is not None else 0
+        expected_epoch = stored.epoch if stored is not None else ""
+        record = {"name": spec.name, "argsHash": args_hash, "cimId": cim_id, "result": result}
+        common = dict(
+            cim_id=cim_id,
+            expected_revision=expected_rev,
+            expected_epoch=expected_epoch,
+            mutation_id=ctx.mutation_id,
+        )
+        if outcome.cim is None:
+            assert base is not None  # delete runs only on an existing CIM
+            rev = expected_rev + 1
+            entry = self._entry(cim_id, rev, expected_epoch, [], spec.name, ctx, deleted=True)
+            record["revision"] = rev
+            return Commit(
+                kind="delete", epoch=expected_epoch, revision=rev, doc_json=b"", updated_at=ctx.now,
+                entry_json=entry, record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
+                old_status=base["status"], new_status=base["status"],
+                deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}), **common,
+            ), result
+        new = finalize(old, outcome.cim, ctx.now)
+        if new is None:
+            assert base is not None
+            record["revision"] = expected_rev
+            return Commit(
+                kind="noop", epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
+                entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
+                old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
+            ), result
+        doc = new.to_json_dict()
+        doc_json = orjson.dumps(doc)
+        if len(doc_json) > self.max_document_bytes:
+            raise InvalidInput(
+                f"the CIM would be {len(doc_json)} bytes, over the {self.max_document_bytes}-byte limit",
+                code=ErrorCode.PAYLOAD_TOO_LARGE,
+            )
+        epoch = expected_epoch or new_epoch()
+        ops = diff(base, doc) if base is not None else [{"op": "replace", "path": "", "value": doc}]
+        entry = self._entry(cim_id, new.revision, epoch, ops, spec.name, ctx)
+        record["revision"] = new.revision
+        summary_changed = base is None or summary_json(base) != summary_json(doc)
+        deal_event = orjson.dumps({"type": "upsert", "summary": summary_json(doc)}) if summary_changed else b""
+        return Commit(
+            kind="commit", epoch=epoch, revision=new.revision, doc_json=doc_json, updated_at=new.updatedAt,
+            entry_json=entry, record_json=orjson.dumps(record), deal_id=new.dealId, user_id=new.userId,
+            old_status=base["status"] if base is not None else new.status, new_status=new.status,
+            deal_event_json=deal_event, **common,
+        ), result
+
+    @staticmethod
+    def _entry(
+        cim_id: str, rev: int, epoch: str, ops: list[dict[str, Any]], name: str, ctx: MutationContext,
+        *, deleted: bool = False,
+    ) -> bytes:
+        entry: dict[str, Any] = {
+            "cimId": cim_id, "rev": rev, "epoch": epoch, "ops": ops, "mutation": name,
+            "mutationId": ctx.mutation_id, "actor": ctx.actor, "ts": ctx.now,
+        }
+        if deleted:
+            entry["deleted"] = True
+        return orjson.dumps(entry)
+
+    async def _duplicate(self, cim_id: str, mutation_id: str, name: str, args_hash: str) -> CommitResult | None:
+        """A mutation that fails now may have committed before: then its first result stands."""
+        record = await self.store.mutation_record(cim_id, mutation_id)
+        return None if record is None else self._from_record(record, name, args_hash)
+
+    @staticmethod
+    def _from_record(record: dict[str, Any], name: str, args_hash: str) -> CommitResult:
+        if record["name"] != name or record["argsHash"] != args_hash:
+            raise Conflict(
+                f"mutationId was already used for another {record['name']} mutation; use a new id",
+                code=ErrorCode.MUTATION_ID_REUSED,
+                path="mutationId",
+            )
+        return CommitResult(record["cimId"], record["revision"], record["result"], duplicate=True)
+
+
+def _to_model(stored: StoredCim | None) -> Cim | None:
+    if stored is None:
+        return None
+    try:
+        return Cim.model_validate(stored.doc)
+    except ValidationError as exc:
+        raise CimhubError(f"stored CIM does not match the schema: {exc.errors()[0]['msg']}") from None

@@ -1,0 +1,363 @@
+"""The hub: which local connections watch which topics, and getting every change to them.
+
+For each topic with at least one local subscriber the process holds one
+broker (Redis pub/sub) subscription. A change arriving from the broker is
+decoded once, encoded once per codec, and queued to each subscriber's
+connection without awaiting any socket (cimhub.server.session does the
+writing).
+
+Per subscription the hub guarantees, for sequenced topics (``cim:``,
+``messages:``): a snapshot at revision r (or, on resume, exactly the patches
+after the client's revision), then patches r+1, r+2, ... in order, without gaps
+or duplicates. A subscription is subscribed to the broker *before* its
+snapshot or catch-up is read, and changes that arrive meanwhile are buffered
+and filtered by revision, so nothing slips between snapshot and stream. A gap
+(a lost notification, a broker reconnect) is repaired from the patch log, or
+by a fresh snapshot marked ``reset`` when the log no longer reaches back or
+the epoch changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import Any, Protocol
+
+from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
+from cimhub.protocol.frames import topic_parts
+
+from .feeds import Entry, Feed
+from .metrics import Metrics
+
+log = logging.getLogger("cimhub.hub")
+
+# Changes buffered per subscription while its snapshot or catch-up is read;
+# past this the buffer is dropped and the subscription catches up again.
+MAX_BUFFERED = 10_000
+
+
+class Connection(Protocol):
+    """What the hub needs of a client connection (cimhub.server.session.Session)."""
+
+    codec_name: str
+
+    def send_encoded(self, data: str | bytes) -> None: ...
+
+    def send(self, frame: dict[str, Any]) -> None: ...
+
+    def encode(self, frame: dict[str, Any]) -> str | bytes: ...
+
+
+class State(Enum):
+    SYNCING = "syncing"  # reading a snapshot or catch-up; changes are buffered
+    LIVE = "live"  # changes are delivered as they arrive
+    PAUSED = "paused"  # deliveries stopped (token expired); resumes by catching up
+
+
+class Subscription:
+    __slots__ = ("connection", "topic", "revision", "epoch", "state", "buffer", "seen", "task")
+
+    def __init__(self, connection: Connection, topic: Topic) -> None:
+        self.connection = connection
+        self.topic = topic
+        self.revision = -1
+        self.epoch = ""
+        self.state = State.SYNCING
+        self.buffer: list[Entry] = []
+        self.seen: set[str] = set()
+        self.task: asyncio.Task[None] | None = None
+
+
+class Topic:
+    __slots__ = ("name", "ident", "feed", "channel", "subscriptions", "ready")
+
+    def __init__(self, name: str, ident: str, feed: Feed) -> None:
+        self.name = name
+        self.ident = ident
+        self.feed = feed
+        self.channel = feed.channel(ident)
+        self.subscriptions: dict[Connection, Subscription] = {}
+        self.ready: asyncio.Future[None] | None = None
+
+
+Broker = Any  # cimhub.server.broker.Broker; typed loosely to keep the hub testable without Redis
+
+
+class Hub:
+    """Local topics and subscriptions of one process. Wired by cimhub.server.app."""
+
+    def __init__(self, feeds: dict[str, Feed], metrics: Metrics, *, sync_concurrency: int = 32) -> None:
+        self.feeds = feeds
+        self.metrics = metrics
+        self.broker: Broker = None
+        self.topics: dict[str, Topic] = {}
+        self.by_channel: dict[str, Topic] = {}
+        # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
+        self.sync_slots = asyncio.Semaphore(sync_concurrency)
+
+    # -- subscribing -------------------------------------------------------
+
+    def feed_of(self, topic: str) -> tuple[Feed, str]:
+        kind, ident = topic_parts(topic)
+        feed = self.feeds.get(kind)
+        if feed is None:
+            raise InvalidInput(
+                f"unknown topic kind {kind!r}; known: {', '.join(sorted(self.feeds))}",
+                code=ErrorCode.UNKNOWN_TOPIC,
+                path="topic",
+            )
+        return feed, ident
+
+    def has(self, connection: Connection, topic: str) -> bool:
+        found = self.topics.get(topic)
+        return found is not None and connection in found.subscriptions
+
+    async def subscribe(
+        self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str] | None
+    ) -> None:
+        """Start delivering `topic_name` to `connection`; the first frames answer `request_id`.
+
+        Raises NotFound (nothing is subscribed) when the topic has nothing to show.
+        """
+        feed, ident = self.feed_of(topic_name)
+        topic = self.topics.get(topic_name)
+        if topic is None:
+            topic = Topic(topic_name, ident, feed)
+            self.topics[topic_name] = topic
+            self.by_channel[topic.channel] = topic
+            self.metrics.topics.set(len(self.topics))
+        sub = Subscription(connection, topic)
+        if resume is not None:
+            sub.revision, sub.epoch = resume
+        topic.subscriptions[connection] = sub
+        self.metrics.subscriptions.inc()
+        try:
+            await self._ensure_channel(topic)
+            await self._sync(sub, request_id=request_id, resuming=resume is not None)
+        except BaseException:
+            self._remove(sub)
+            raise
+
+    async def _ensure_channel(self, topic: Topic) -> None:
+        if topic.ready is None:
+            topic.ready = asyncio.ensure_future(self.broker.subscribe(topic.channel))
+        await asyncio.shield(topic.ready)
+
+    def unsubscribe(self, connection: Connection, topic_name: str) -> bool:
+        topic = self.topics.get(topic_name)
+        sub = topic.subscriptions.get(connection) if topic is not None else None
+        if sub is None:
+            return False
+        self._remove(sub)
+        return True
+
+    def drop(self, connection: Connection, topics: list[str]) -> None:
+        """Forget a closed connection's subscriptions."""
+        for name in topics:
+            self.unsubscribe(connection, name)
+
+    def _remove(self, sub: Subscription) -> None:
+        topic = sub.topic
+        if topic.subscriptions.get(sub.connection) is not sub:
+            return
+        del topic.subscriptions[sub.connection]
+        self.metrics.subscriptions.dec()
+        if sub.task is not None and sub.task is not asyncio.current_task():
+            sub.task.cancel()
+        if not topic.subscriptions:
+            del self.topics[topic.name]
+            self.by_channel.pop(topic.channel, None)
+            self.metrics.topics.set(len(self.topics))
+            if self.broker is not None:
+                asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+
+    # -- catching up ---------------------------------------------------------
+
+    async def _sync(self, sub: Subscription, *, request_id: str | None, resuming: bool) -> None:
+        """Bring `sub` to the topic's current state, then make it live. Buffers changes meanwhile."""
+        topic, feed, conn = sub.topic, sub.topic.feed, sub.connection
+        sub.state = State.SYNCING
+        sub.buffer.clear()
+        while True:
+            async with self.sync_slots:
+                entries = None
+                if resuming and feed.sequenced and sub.revision >= 0:
+                    entries = await feed.since(topic.ident, sub.revision, sub.epoch)
+                if entries is not None:
+                    self.metrics.resyncs.labels("patch_log").inc()
+                    for entry in entries:
+                        if entry["rev"] > sub.revision:
+                            self._send_entry(sub, entry, None)
+                    if request_id is not None:
+                        conn.send({
+                            "type": "subscribed", "topic": topic.name, "id": request_id,
+                            "revision": sub.revision, "epoch": sub.epoch,
+                        })
+                else:
+                    snapshot = await feed.snapshot(topic.ident)
+                    if snapshot is None:
+                        if request_id is not None:
+                            raise NotFound(f"{topic.name} not found", path="topic")
+                        self._end(sub, NotFound(f"{topic.name} no longer exists"))
+                        return
+                    if resuming:
+                        self.metrics.resyncs.labels("snapshot").inc()
+                    frame: dict[str, Any] = {
+                        "type": "snapshot", "topic": topic.name, "revision": snapshot.revision,
+                        "epoch": snapshot.epoch, "data": snapshot.data, "reset": resuming,
+                    }
+                    if request_id is not None:
+                        frame["id"] = request_id
+                    conn.send(frame)
+                    sub.revision, sub.epoch = snapshot.revision, snapshot.epoch
+                    if not feed.sequenced:
+                        sub.seen = set(snapshot.data)
+            # Deliver what arrived meanwhile; no awaits from here to LIVE.
+            if sub.state is not State.SYNCING:
+                return  # paused or removed while reading
+            buffered, sub.buffer = sub.buffer, []
+            if all(self._offer(sub, entry, None) for entry in buffered):
+                sub.state = State.LIVE
+                return
+            # A gap in the buffer: catch up again from where we are.
+            resuming, request_id = True, None
+
+    def _start_sync(self, sub: Subscription) -> None:
+        if sub.task is not None and not sub.task.done():
+            return
+        sub.state = State.SYNCING
+        sub.buffer.clear()
+        sub.task = asyncio.ensure_future(self._sync_quietly(sub))
+
+    async def _sync_quietly(self, sub: Subscription) -> None:
+        try:
+            await self._sync(sub, request_id=None, resuming=True)
+        except asyncio.CancelledError:
+            raise
+        except CimhubError as exc:
+            self._end(sub, exc)
+        except Exception as exc:  # noqa: BLE001 - Redis down: end it, the client resubscribes
+            log.warning("catch-up of %s failed: %s", sub.topic.name, exc)
+            self._end(sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE))
+
+    def _end(self, sub: Subscription, error: CimhubError) -> None:
+        """End a subscription from the hub's side, telling the client why."""
+        if sub.topic.subscriptions.get(sub.connection) is sub:
+            sub.connection.send({"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()})
+            self._remove(sub)
+
+    # -- delivering ------------------------------------------------------------
+
+    def on_message(self, channel: str, data: bytes) -> None:
+        """A change from the broker: called for every notification, in order, without awaiting."""
+        topic = self.by_channel.get(channel)
+        if topic is None:
+            return
+        entry = topic.feed.decode(data)
+        encoded: dict[str, str | bytes] = {}
+        for sub in list(topic.subscriptions.values()):
+            if sub.state is State.LIVE:
+                if not self._offer(sub, entry, encoded):
+                    self._start_sync(sub)
+            elif sub.state is State.SYNCING:
+                if len(sub.buffer) < MAX_BUFFERED:
+                    sub.buffer.append(entry)
+                else:
+                    sub.buffer.clear()
+                    if sub.task is not None:
+                        sub.task.cancel()
+                        sub.task = None
+                    self._start_sync(sub)
+        if "ts" in entry and entry["ts"]:
+            self.metrics.delivery_latency.observe(max(0.0, time.time() - entry["ts"] / 1000))
+
+    def _offer(self, sub: Subscription, entry: Entry, encoded: dict[str, str | bytes] | None) -> bool:
+        """Deliver `entry` if it is next for `sub`; False when there is a gap to repair."""
+        feed = sub.topic.feed
+        if not feed.sequenced:
+            if feed.accept(sub.seen, entry):
+                self._send_entry(sub, entry, encoded)
+            return True
+        rev = entry["rev"]
+        if entry["epoch"] != sub.epoch:
+            return False
+        if rev <= sub.revision:
+            return True  # already delivered (snapshot or catch-up covered it)
+        if rev != sub.revision + 1:
+            return False
+        self._send_entry(sub, entry, encoded)
+        return True
+
+    def _send_entry(self, sub: Subscription, entry: Entry, encoded: dict[str, str | bytes] | None) -> None:
+        conn = sub.connection
+        data = encoded.get(conn.codec_name) if encoded is not None else None
+        if data is None:
+            data = conn.encode(sub.topic.feed.frame(sub.topic.name, entry))
+            if encoded is not None:
+                encoded[conn.codec_name] = data
+        if sub.topic.feed.sequenced:
+            sub.revision = entry["rev"]
+        conn.send_encoded(data)
+        self.metrics.deliveries.inc()
+        if entry.get("deleted"):
+            self._remove(sub)
+
+    # -- pausing, resyncing ------------------------------------------------------
+
+    def pause(self, connection: Connection, topics: list[str]) -> None:
+        """Stop delivering to `connection` (its token expired) until `resume`."""
+        for sub in self._subs_of(connection, topics):
+            if sub.task is not None:
+                sub.task.cancel()
+                sub.task = None
+            sub.state = State.PAUSED
+            sub.buffer.clear()
+
+    def resume(self, connection: Connection, topics: list[str]) -> None:
+        """Catch `connection` up on everything it missed while paused, then go live."""
+        for sub in self._subs_of(connection, topics):
+            if sub.state is State.PAUSED:
+                self._start_sync(sub)
+
+    def on_resync(self) -> None:
+        """The broker reconnected: notifications may have been lost; catch every subscription up."""
+        self.metrics.broker_reconnects.inc()
+        for topic in list(self.topics.values()):
+            for sub in list(topic.subscriptions.values()):
+                if sub.state is not State.PAUSED:
+                    if sub.task is not None:
+                        sub.task.cancel()
+                        sub.task = None
+                    self._start_sync(sub)
+
+    def _subs_of(self, connection: Connection, topics: list[str]) -> list[Subscription]:
+        subs = []
+        for name in topics:
+            topic = self.topics.get(name)
+            sub = topic.subscriptions.get(connection) if topic is not None else None
+            if sub is not None:
+                subs.append(sub)
+        return subs
+
+    def subscriptions_of(self, connection: Connection, topics: list[str]) -> list[tuple[str, str]]:
+        """(topic, ident) pairs of the connection's live subscriptions, for access re-checks."""
+        return [(sub.topic.name, sub.topic.ident) for sub in self._subs_of(connection, topics)]
+
+    def end(self, connection: Connection, topic_name: str, error: CimhubError) -> None:
+        for sub in self._subs_of(connection, [topic_name]):
+            self._end(sub, error)
+
+    async def aclose(self) -> None:
+        for topic in list(self.topics.values()):
+            for sub in list(topic.subscriptions.values()):
+                if sub.task is not None:
+                    sub.task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await sub.task
+
+
+OnCommit = Callable[[str], Awaitable[None]]

@@ -1,0 +1,77 @@
+"""Running the hub: uvicorn on the configured address, with the embedded Redis when no REDIS_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from typing import Any
+
+import uvicorn
+
+from .app import create_app
+from .embedded import embedded_redis
+from .settings import Settings
+
+log = logging.getLogger("cimhub")
+
+DEV_BANNER = """
+################################################################################
+#  cimhub is running in DEVELOPMENT MODE. IT IS NOT SECURE.                    #
+#  Tokens are self-minted with a well-known secret and every user may see     #
+#  every deal. It listens on loopback only. Never expose it or use it with    #
+#  real data. Mint a token with:  cimhub token --user <user-id>               #
+################################################################################
+"""
+
+
+class DrainingServer(uvicorn.Server):
+    """Before uvicorn closes sockets, tell every client to reconnect elsewhere (1012) after its queue drains."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.app_ref: Any = None
+
+    async def shutdown(self, sockets: Any = None) -> None:
+        services = getattr(getattr(self.app_ref, "state", None), "services", None)
+        if services is not None:
+            await services.drain()
+            await asyncio.sleep(min(0.5, services.settings.shutdown_grace_s))
+        await super().shutdown(sockets)
+
+
+async def serve_async(settings: Settings) -> None:
+    if settings.dev_mode:
+        if settings.host not in ("127.0.0.1", "localhost", "::1"):
+            raise SystemExit("dev mode listens on loopback only: drop --host or turn dev mode off")
+        print(DEV_BANNER, file=sys.stderr, flush=True)
+    async with contextlib.AsyncExitStack() as stack:
+        url = settings.redis_url
+        if url is None:
+            embedded = await stack.enter_async_context(
+                embedded_redis(settings.data_dir, fsync=settings.embedded_fsync)
+            )
+            url = embedded.url
+            log.warning("embedded Redis at %s (append-only file in %s)", url, embedded.data_dir)
+        app = create_app(settings, redis_url=url)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
+            ws_ping_interval=None,  # the hub's own ping frames do this, visibly to clients
+            timeout_graceful_shutdown=settings.shutdown_grace_s,
+            lifespan="on",
+        )
+        server = DrainingServer(config)
+        server.app_ref = app
+        await server.serve()
+
+
+def serve(settings: Settings) -> None:
+    """Run the hub until interrupted (Ctrl-C or SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve_async(settings))

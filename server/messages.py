@@ -1,0 +1,488 @@
+"""Conversation messages of a CIM: storage, live stream, cursor pagination, exact vector search.
+
+The seed keeps them in a `messages` table with a pgvector index filtered by CIM;
+here they live beside the CIM in Redis, in a fixed set of keys per CIM (all in
+the CIM's hash slot, so one Lua script changes them together)::
+
+    <prefix>:cim:{<id>}:msg:meta   hash    seq (last seq), rows (vector rows), dim, gen
+    <prefix>:cim:{<id>}:msg:body   hash    seq -> {"seq","row","message"} (no embedding)
+    <prefix>:cim:{<id>}:msg:ids    hash    message id -> seq (idempotent retries)
+    <prefix>:cim:{<id>}:msg:vec    string  float32 rows, appended with APPEND
+    <prefix>:cim:{<id>}:msg:rows   string  9 bytes per row: seq, role, norm
+    <prefix>:ch:msg:<id>           channel each appended message, as JSON
+
+Guarantees:
+
+* `add` is atomic (messages_add.lua): the CIM must exist at that moment, the
+  message gets the next seq (1, 2, 3, ..., contiguous per CIM), and body, id,
+  vector row and the PUBLISH on the live topic happen together or not at all.
+* The live topic is at most once, like all pub/sub. A subscriber that missed
+  messages (reconnect, slow consumer) calls `read_since(last_seq_seen)`: seqs are
+  contiguous, so a gap is visible and fully repairable. Each event carries the
+  CIM's epoch; a different epoch means the CIM was recreated and seqs restarted.
+* Pages and search results are consistent snapshots: each is read in one Lua
+  step, and a search's bodies are checked against the generation it scored.
+* Search is exact: every vector of the CIM is scored (see messages_vectors.py).
+* `delete_all` (or the CIM store deleting `key_names`) removes everything; a
+  new generation token then invalidates every process's vector cache.
+
+Redis error classes are not caught here: a connection failure surfaces as a
+`redis.RedisError`, which the hub turns into `Unavailable`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import orjson
+import redis.asyncio as aioredis
+from cimhub.protocol.errors import (
+    Conflict,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+    from_validation_error,
+)
+from cimhub.protocol.schema import Id, Message, MessageRole
+from cimhub.server.keys import Keys
+from cimhub.server.messages_vectors import (
+    ROLE_CODES,
+    ROW_DTYPE,
+    VectorCache,
+    VectorSet,
+    check_vector,
+)
+from pydantic import TypeAdapter, ValidationError
+
+Order = Literal["newest", "oldest"]
+Vector = Sequence[float] | np.ndarray
+
+MAX_PAGE = 200
+"""Largest page of `list` and `read_since`."""
+MAX_K = 100
+"""Largest k of `search`."""
+MAX_VECTOR_ROWS = 100_000
+"""Embedded messages per CIM: 400 MB at 1,024 dimensions, under Redis's 512 MB string limit."""
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+"""Vector cache per process: six CIMs of 10,000 messages at 1,024 dimensions."""
+
+_ID = TypeAdapter(Id)
+_SEARCH_ATTEMPTS = 3
+
+
+def _script(name: str) -> str:
+    return (resources.files("cimhub.server") / "lua" / name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message with its per-CIM sequence number (1, 2, 3, ...)."""
+
+    seq: int
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """One page of `MessageStore.list`.
+
+    `next_cursor` continues in the same order. Newest-first it is None once seq 1
+    was returned; oldest-first it is always set, so a caller can come back later
+    for messages appended since. `has_more` says whether the next page had
+    messages when this one was read.
+    """
+
+    messages: list[StoredMessage]
+    next_cursor: str | None
+    has_more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    seq: int
+    score: float
+    """Cosine similarity in [-1, 1], computed in float32 (about 1e-6 accurate)."""
+    message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """One message as published on the live topic `MessageStore.channel(cim_id)`."""
+
+    seq: int
+    epoch: str
+    message: Message
+
+
+class EmbeddingProvider(Protocol):
+    """Computes embeddings for texts (e.g. Voyage 3.5). Optional: callers may pass vectors instead."""
+
+    @property
+    def dimension(self) -> int: ...
+
+    async def embed(self, texts: Sequence[str]) -> Sequence[Vector]: ...
+
+
+def encode_cursor(order: Order, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{order[0]}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Order) -> int:
+    """The seq a cursor stands for; InvalidInput when malformed or made for the other order."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        tag, _, number = text.partition(":")
+        seq = int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor: not a cursor returned by a message list", path="cursor") from None
+    if tag != order[0] or seq < 0:
+        raise InvalidInput(f"cursor: made for another order than {order!r}", path="cursor")
+    return seq
+
+
+def parse_event(data: bytes | str) -> MessageEvent:
+    """Decode one payload received on the live topic."""
+    raw = orjson.loads(data)
+    return MessageEvent(seq=int(raw["seq"]), epoch=str(raw["epoch"]), message=Message.model_validate(raw["message"]))
+
+
+class MessageStore:
+    """Messages of every CIM under one key prefix. One per process; safe for concurrent use.
+
+    `redis` must return bytes (``decode_responses=False``): vectors are binary.
+    `dimension` is checked on every write and query, and against what a CIM
+    already stores. `cache_bytes` bounds the per-process vector cache (0 turns it
+    off; results are the same either way, only slower).
+    """
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        dimension: int = 1024,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        embedder: EmbeddingProvider | None = None,
+        max_vector_rows: int = MAX_VECTOR_ROWS,
+    ) -> None:
+        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("MessageStore needs a Redis client with decode_responses=False: vectors are binary")
+        if not 1 <= dimension <= 65_536:
+            raise ValueError(f"dimension must be in 1..65536, got {dimension}")
+        if embedder is not None and embedder.dimension != dimension:
+            raise ValueError(f"embedder makes {embedder.dimension}-dimension vectors, the store expects {dimension}")
+        self.redis = redis
+        self.keys = keys
+        self.dimension = dimension
+        self.embedder = embedder
+        self.max_vector_rows = max_vector_rows
+        self.cache = VectorCache(cache_bytes)
+        self._add_script = redis.register_script(_script("messages_add.lua"))
+        self._page_script = redis.register_script(_script("messages_page.lua"))
+        self._vectors_script = redis.register_script(_script("messages_vectors.lua"))
+
+    # -- names ------------------------------------------------------------
+
+    def key_names(self, cim_id: str) -> list[str]:
+        """Every key the messages of `cim_id` may use (a fixed set), for the CIM store's delete script."""
+        base = f"{self.keys.cim(cim_id)}:msg"
+        return [f"{base}:meta", f"{base}:body", f"{base}:ids", f"{base}:vec", f"{base}:rows"]
+
+    def channel(self, cim_id: str) -> str:
+        """Pub/sub channel of the messages appended to `cim_id` (payloads: see `parse_event`)."""
+        return f"{self.keys.prefix}:ch:msg:{cim_id}"
+
+    # -- writes -----------------------------------------------------------
+
+    async def add(
+        self,
+        cim_id: str,
+        role: MessageRole,
+        content: str,
+        *,
+        timestamp: int | None = None,
+        embedding: Vector | None = None,
+        message_id: str | None = None,
+    ) -> StoredMessage:
+        """Append a message to the CIM's conversation and publish it on `channel(cim_id)`.
+
+        Atomic (see the module docstring). Raises NotFound when the CIM does not
+        exist, InvalidInput (with `path`) for bad fields. Sending the same
+        `message_id` again returns the stored message and adds nothing, so a
+        caller that lost the reply retries with the same id; the same id with a
+        different role or content is a Conflict. `timestamp` is milliseconds
+        since the epoch (default: now). With no `embedding` and an `embedder`,
+        the embedding is computed. Embeddings are stored as float32; the
+        returned message leaves the embedding out (read it with `list`).
+        """
+        _check_id(cim_id, "cimId")
+        if message_id is not None:
+            _check_id(message_id, "id")
+        if not isinstance(content, str) or not content:
+            raise InvalidInput("content: must be a non-empty string", path="content")
+        if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0):
+            raise InvalidInput(f"timestamp: expected milliseconds >= 0, got {timestamp!r}", path="timestamp")
+        try:
+            message = Message.model_validate({
+                "id": message_id or uuid.uuid4().hex,
+                "cimId": cim_id,
+                "role": role,
+                "content": content,
+                "timestamp": int(time.time() * 1000) if timestamp is None else timestamp,
+            })
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+        if embedding is None and self.embedder is not None:
+            embedding = (await self.embedder.embed([content]))[0]
+        vector_bytes = norm_bytes = b""
+        if embedding is not None:
+            vector, norm = check_vector(embedding, self.dimension, "embedding")
+            vector_bytes, norm_bytes = vector.tobytes(), np.float32(norm).astype("<f4").tobytes()
+
+        keys = [self.keys.cim(cim_id), *self.key_names(cim_id)]
+        args: list[str | bytes | int] = [
+            message.id, message.model_dump_json(exclude={"embedding"}), ROLE_CODES[message.role],
+            vector_bytes, norm_bytes, self.dimension, uuid.uuid4().hex, self.channel(cim_id),
+            self.max_vector_rows,
+        ]
+        outcome = await self._add_script(keys=keys, args=args)
+        kind = outcome[0].decode()
+        if kind == "no_cim":
+            raise NotFound(f"CIM {cim_id!r} does not exist", path="cimId")
+        if kind == "dimension":
+            raise InvalidInput(
+                f"embedding: CIM {cim_id!r} stores {int(outcome[1])}-dimension embeddings, "
+                f"this server is configured for {self.dimension}",
+                path="embedding",
+            )
+        if kind == "full":
+            raise InvalidInput(
+                f"embedding: CIM {cim_id!r} already holds {self.max_vector_rows} embedded messages",
+                code=ErrorCode.PAYLOAD_TOO_LARGE, path="embedding",
+            )
+        stored = _stored(outcome[2])
+        previous = stored.message
+        if kind == "exists" and (previous.role, previous.content) != (message.role, message.content):
+            raise Conflict(
+                f"id: message {message.id!r} already exists with another role or content",
+                code=ErrorCode.MUTATION_ID_REUSED, path="id",
+            )
+        return stored
+
+    async def delete_all(self, cim_id: str) -> None:
+        """Delete every message of the CIM, atomically (one DEL).
+
+        The CIM store's own delete removes `key_names` in its script instead, to
+        delete the CIM and its messages in one step. Subscribers get no event;
+        the CIM's deletion is announced on the CIM topic.
+        """
+        _check_id(cim_id, "cimId")
+        await self.redis.delete(*self.key_names(cim_id))
+        self.cache.drop(cim_id)
+
+    # -- reads ------------------------------------------------------------
+
+    async def latest_seq(self, cim_id: str) -> int:
+        """Seq of the newest message, 0 when the CIM has none."""
+        _check_id(cim_id, "cimId")
+        value = await self.redis.hget(self.key_names(cim_id)[0], "seq")
+        return int(value) if value is not None else 0
+
+    async def read_since(self, cim_id: str, after_seq: int, limit: int = MAX_PAGE) -> list[StoredMessage]:
+        """Messages with seq > `after_seq`, oldest first, at most `limit` (1..200).
+
+        For catch-up after a gap on the live topic: subscribe first, then read
+        since the last seq seen, and drop live events whose seq was already read.
+        Fewer than `limit` results means the caller is up to date.
+        """
+        _check_id(cim_id, "cimId")
+        if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
+            raise InvalidInput(f"afterSeq: expected an integer >= 0, got {after_seq!r}", path="afterSeq")
+        _check_range(limit, 1, MAX_PAGE, "limit")
+        _, messages = await self._page(cim_id, "oldest", after_seq, limit, with_vectors=False)
+        return messages
+
+    async def search(
+        self,
+        cim_id: str,
+        query: Vector | str,
+        *,
+        k: int = 10,
+        role: MessageRole | None = None,
+        include_embeddings: bool = False,
+    ) -> list[SearchHit]:
+        """The `k` (1..100) messages of the CIM most similar to `query` by cosine, best first.
+
+        Exact and current: every embedded message stored when the search reads
+        Redis is scored; messages without an embedding are never returned. Ties
+        go to the older message. `role` keeps only that role's messages. A text
+        `query` is embedded with the `embedder`.
+        """
+        _check_id(cim_id, "cimId")
+        _check_range(k, 1, MAX_K, "k")
+        if role is not None and role not in ROLE_CODES:
+            raise InvalidInput(f"role: expected 'user' or 'assistant', got {role!r}", path="role")
+        if isinstance(query, str):
+            if self.embedder is None:
+                raise InvalidInput("query: a text query needs an embedding provider; send a vector", path="query")
+            query = (await self.embedder.embed([query]))[0]
+        vector, _ = check_vector(query, self.dimension, "query")
+        role_code = None if role is None else ROLE_CODES[role]
+        for _attempt in range(_SEARCH_ATTEMPTS):
+            vectors, rows = await self._vectors(cim_id)
+            ranked = vectors.top_k(vector, k, rows=rows, role=role_code)
+            if not ranked:
+                return []
+            hits = await self._hits(cim_id, vectors, ranked, include_embeddings)
+            if hits is not None:
+                return hits
+        raise Unavailable(f"messages of CIM {cim_id!r} were deleted and rewritten during every search attempt")
+
+    async def list(
+        self,
+        cim_id: str,
+        *,
+        order: Order = "newest",
+        limit: int = 50,
+        cursor: str | None = None,
+        include_embeddings: bool = False,
+    ) -> MessagePage:
+        """One page of the conversation, newest-first or oldest-first, `limit` in 1..200.
+
+        Pass `next_cursor` back to continue. Cursors stay valid while messages
+        are appended: newest-first never repeats or skips (new messages appear
+        only on a fresh first page), oldest-first continues into new messages.
+        """
+        _check_id(cim_id, "cimId")
+        if order not in ("newest", "oldest"):
+            raise InvalidInput(f"order: expected 'newest' or 'oldest', got {order!r}", path="order")
+        _check_range(limit, 1, MAX_PAGE, "limit")
+        bound = 0 if cursor is None else decode_cursor(cursor, order)
+        last, messages = await self._page(cim_id, order, bound, limit, with_vectors=include_embeddings)
+        if order == "newest":
+            if not messages or messages[-1].seq == 1:
+                return MessagePage(messages, None, False)
+            return MessagePage(messages, encode_cursor(order, messages[-1].seq), True)
+        high = messages[-1].seq if messages else bound
+        return MessagePage(messages, encode_cursor(order, high), high < last)
+
+    # -- internals ----------------------------------------------------------
+
+    async def _page(
+        self, cim_id: str, order: Order, bound: int, limit: int, *, with_vectors: bool
+    ) -> tuple[int, builtins.list[StoredMessage]]:
+        names = self.key_names(cim_id)
+        row_bytes = self.dimension * 4 if with_vectors else 0
+        last, stored_dim, bodies, vectors = await self._page_script(
+            keys=[names[0], names[1], names[3]],
+            args=["asc" if order == "oldest" else "desc", bound, limit, row_bytes],
+        )
+        if with_vectors and stored_dim and int(stored_dim) != self.dimension:
+            raise InvalidInput(
+                f"CIM {cim_id!r} stores {int(stored_dim)}-dimension embeddings, "
+                f"this server is configured for {self.dimension}",
+                path="embedding",
+            )
+        messages = [_stored(body) for body in bodies]
+        if with_vectors:
+            messages = [
+                StoredMessage(m.seq, m.message.model_copy(update={"embedding": _floats(raw)})) if raw else m
+                for m, raw in zip(messages, vectors, strict=True)
+            ]
+        return int(last), messages
+
+    async def _vectors(self, cim_id: str) -> tuple[VectorSet, int]:
+        """An up-to-date `VectorSet` of the CIM and its row count at the moment Redis was read."""
+        names = self.key_names(cim_id)
+        cached = self.cache.get(cim_id)
+        known_gen, known_rows = (cached.gen, cached.count) if cached else ("", 0)
+        gen_b, dim, rows, start, vector_bytes, row_bytes = await self._vectors_script(
+            keys=[names[0], names[3], names[4]], args=[known_gen, known_rows, ROW_DTYPE.itemsize]
+        )
+        gen, rows, start = gen_b.decode(), int(rows), int(start)
+        if rows == 0:
+            return VectorSet(gen, self.dimension), 0
+        if rows and int(dim) != self.dimension:
+            raise InvalidInput(
+                f"query: CIM {cim_id!r} stores {int(dim)}-dimension embeddings, "
+                f"this server is configured for {self.dimension}",
+                path="query",
+            )
+        # Another search may have replaced or extended the cached set while this
+        # one awaited Redis; rows already held are identical, so only the part
+        # past what the set now holds is appended.
+        current = self.cache.get(cim_id)
+        if current is None or current.count < start:
+            if start != 0:
+                return await self._vectors_full(cim_id)
+            current = VectorSet(gen, self.dimension)
+        if rows > current.count:
+            skip = current.count - start
+            current.extend(vector_bytes[skip * self.dimension * 4 :], row_bytes[skip * ROW_DTYPE.itemsize :])
+        self.cache.put(cim_id, current)
+        return current, rows
+
+    async def _vectors_full(self, cim_id: str) -> tuple[VectorSet, int]:
+        names = self.key_names(cim_id)
+        gen_b, _dim, rows, _start, vector_bytes, row_bytes = await self._vectors_script(
+            keys=[names[0], names[3], names[4]], args=["", 0, ROW_DTYPE.itemsize]
+        )
+        vectors = VectorSet(gen_b.decode(), self.dimension)
+        if int(rows):
+            vectors.extend(vector_bytes, row_bytes)
+        self.cache.put(cim_id, vectors)
+        return vectors, int(rows)
+
+    async def _hits(
+        self, cim_id: str, vectors: VectorSet, ranked: builtins.list[tuple[int, float]], include_embeddings: bool
+    ) -> builtins.list[SearchHit] | None:
+        """Bodies of the ranked rows; None when the CIM's messages changed generation meanwhile."""
+        names = self.key_names(cim_id)
+        seqs = [int(vectors.seqs[row]) for row, _ in ranked]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(names[0], "gen")
+            pipe.hmget(names[1], seqs)
+            gen, bodies = await pipe.execute()
+        if gen is None or gen.decode() != vectors.gen or any(body is None for body in bodies):
+            return None
+        hits = []
+        for (row, score), body in zip(ranked, bodies, strict=True):
+            stored = _stored(body)
+            message = stored.message
+            if include_embeddings:
+                message = message.model_copy(update={"embedding": vectors.vectors[row].tolist()})
+            hits.append(SearchHit(stored.seq, score, message))
+        return hits
+
+
+
+def _stored(body: bytes) -> StoredMessage:
+    raw: dict[str, Any] = orjson.loads(body)
+    return StoredMessage(seq=int(raw["seq"]), message=Message.model_validate(raw["message"]))
+
+
+def _floats(raw: bytes) -> list[float]:
+    values: list[float] = np.frombuffer(raw, dtype="<f4").tolist()
+    return values
+
+
+def _check_id(value: str, path: str) -> None:
+    try:
+        _ID.validate_python(value)
+    except ValidationError as exc:
+        raise from_validation_error(exc, prefix=path) from None
+
+
+def _check_range(value: int, low: int, high: int, path: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInput(f"{path}: expected an integer in {low}..{high}, got {value!r}", path=path)

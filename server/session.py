@@ -1,0 +1,369 @@
+"""One client connection: authentication, frame dispatch, and the bounded sender.
+
+Each session owns a send queue bounded in bytes and one sender task; the hub
+only ever appends encoded frames to the queue (never awaits a socket), so a
+stalled client cannot slow anyone else. A client whose queue overflows is
+closed with 4008 and must reconnect and resume: its subscriptions' revisions
+tell the hub exactly what it missed.
+
+Mutations from one connection run one at a time, in the order sent (like
+Convex); subscribes and queries run concurrently beside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket
+
+from cimhub.protocol import frames as f
+from cimhub.protocol.codec import Codec
+from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, Unauthenticated, from_validation_error
+
+from .ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from .app import Services
+
+log = logging.getLogger("cimhub.session")
+
+_ids = itertools.count(1)
+MAX_PENDING_MUTATIONS = 256
+MAX_CONCURRENT_REQUESTS = 16
+
+
+def actor_of(identity: Any) -> str:
+    """How the patch log names who did something."""
+    if not identity.is_service:
+        return str(identity.user_id)
+    return f"service:{identity.role}" + (f"/{identity.user_id}" if identity.user_id else "")
+
+
+class Session:
+    def __init__(self, websocket: WebSocket, codec: Codec, services: Services) -> None:
+        self.id = next(_ids)
+        self.ws = websocket
+        self.codec = codec
+        self.codec_name = codec.name
+        self.services = services
+        self.settings = services.settings
+        self.identity: Any = None
+        self.paused = False
+        self.topics: dict[str, None] = {}  # ordered set of subscribed topics
+        self._queue: deque[str | bytes] = deque()
+        self._queued_bytes = 0
+        self._wakeup = asyncio.Event()
+        self._closing: tuple[int, str] | None = None
+        self._last_seen = time.monotonic()
+        self._mutations: asyncio.Queue[f.MutateFrame] = asyncio.Queue(MAX_PENDING_MUTATIONS)
+        self._requests = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._bucket = TokenBucket(self.settings.mutations_per_second, self.settings.mutation_burst)
+        self._expiry: asyncio.TimerHandle | None = None
+
+    # -- sending (never awaits a socket) ---------------------------------------
+
+    def encode(self, frame: dict[str, Any]) -> str | bytes:
+        return self.codec.encode(frame)
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.send_encoded(self.codec.encode(frame))
+
+    def send_encoded(self, data: str | bytes) -> None:
+        if self._closing is not None:
+            return
+        size = len(data)
+        if self._queued_bytes + size > self.settings.send_queue_bytes:
+            self.services.metrics.queue_overflows.inc()
+            self.close(f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
+            return
+        self._queue.append(data)
+        self._queued_bytes += size
+        self._wakeup.set()
+
+    def send_error(self, error: CimhubError, request_id: str | None = None) -> None:
+        self.services.metrics.errors.labels(error.code.value).inc()
+        frame: dict[str, Any] = {"type": "error", "error": error.to_wire()}
+        if request_id is not None:
+            frame["id"] = request_id
+        self.send(frame)
+
+    def close(self, code: int, reason: str) -> None:
+        """Close after what is already queued has been sent."""
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._wakeup.set()
+
+    async def _sender(self) -> None:
+        ws = self.ws
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                data = self._queue.popleft()
+                self._queued_bytes -= len(data)
+                if isinstance(data, str):
+                    await ws.send_text(data)
+                else:
+                    await ws.send_bytes(data)
+            if self._closing is not None:
+                code, reason = self._closing
+                with contextlib.suppress(Exception):
+                    await ws.close(code, reason)
+                return
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it closes. Never raises for a client's mistake."""
+        services = self.services
+        if services.unauthenticated >= self.settings.max_unauthenticated:
+            await self.ws.close(f.CLOSE_TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
+            return
+        services.unauthenticated += 1
+        try:
+            authenticated = await self._authenticate()
+        finally:
+            services.unauthenticated -= 1
+        if not authenticated:
+            return
+        services.metrics.connections.inc()
+        services.sessions.add(self)
+        sender = asyncio.create_task(self._sender())
+        heartbeat = asyncio.create_task(self._heartbeat())
+        worker = asyncio.create_task(self._mutation_worker())
+        receiver = asyncio.create_task(self._receive_loop())
+        try:
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            if not sender.done():
+                # The client went away: nothing more to send.
+                sender.cancel()
+            elif not receiver.done():
+                receiver.cancel()
+        finally:
+            for task in (heartbeat, worker, receiver, sender, *self._tasks):
+                task.cancel()
+            if self._expiry is not None:
+                self._expiry.cancel()
+            services.hub.drop(self, list(self.topics))
+            services.sessions.discard(self)
+            services.metrics.connections.dec()
+
+    async def _authenticate(self) -> bool:
+        try:
+            raw = await asyncio.wait_for(self.ws.receive(), self.settings.auth_timeout_s)
+        except TimeoutError:
+            await self.ws.close(f.CLOSE_AUTH_TIMEOUT, "authenticate within the time allowed")
+            return False
+        if raw["type"] == "websocket.disconnect":
+            return False
+        try:
+            frame = self._parse(raw)
+            if not isinstance(frame, f.AuthFrame):
+                raise Unauthenticated("the first frame must be an auth frame")
+            await self._accept_token(frame)
+        except CimhubError as exc:
+            self.send_error(exc)
+            await self._flush_then_close(f.CLOSE_AUTH_FAILED, exc.message[:120])
+            return False
+        return True
+
+    async def _flush_then_close(self, code: int, reason: str) -> None:
+        while self._queue:
+            data = self._queue.popleft()
+            with contextlib.suppress(Exception):
+                await (self.ws.send_text(data) if isinstance(data, str) else self.ws.send_bytes(data))
+        with contextlib.suppress(Exception):
+            await self.ws.close(code, reason)
+
+    async def _accept_token(self, frame: f.AuthFrame) -> None:
+        identity = await self.services.verifier.verify(frame.token, on_behalf_of=frame.actAs)
+        if self.identity is not None and (identity.user_id, identity.is_service) != (
+            self.identity.user_id, self.identity.is_service
+        ):
+            raise Unauthenticated("a refreshed token must be for the same user; reconnect to switch users")
+        self.identity = identity
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if identity.expires_at is not None:
+            delay = max(0.0, identity.expires_at - time.time())
+            self._expiry = asyncio.get_running_loop().call_later(delay, self._token_expired)
+        self.send({
+            "type": "ready",
+            "userId": identity.user_id,
+            "expiresAt": int(identity.expires_at) if identity.expires_at is not None else None,
+            "heartbeat": self.settings.heartbeat_s,
+        })
+        if self.paused:
+            self.paused = False
+            self.services.hub.resume(self, list(self.topics))
+
+    def _token_expired(self) -> None:
+        """Stop delivering until the client sends a fresh token (the seed's 'auth token expires')."""
+        self.paused = True
+        self.services.hub.pause(self, list(self.topics))
+        self.send_error(CimhubError(
+            "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
+            code=ErrorCode.TOKEN_EXPIRED,
+        ))
+
+    async def _heartbeat(self) -> None:
+        interval = self.settings.heartbeat_s
+        while True:
+            await asyncio.sleep(interval)
+            if time.monotonic() - self._last_seen > self.settings.idle_timeout_s:
+                self.close(f.CLOSE_HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
+                return
+            self.send({"type": "ping", "ts": int(time.time() * 1000)})
+
+    # -- receiving ----------------------------------------------------------------
+
+    def _parse(self, raw: Any) -> f.ClientFrame:
+        return self._validate(self._decode(raw))
+
+    def _decode(self, raw: Any) -> Any:
+        data = raw.get("text")
+        if data is None:
+            data = raw.get("bytes")
+        if data is None:
+            raise InvalidInput("empty frame", code=ErrorCode.BAD_FRAME)
+        if len(data) > self.settings.max_frame_bytes:
+            raise InvalidInput(
+                f"frame of {len(data)} bytes is over the {self.settings.max_frame_bytes}-byte limit",
+                code=ErrorCode.PAYLOAD_TOO_LARGE,
+            )
+        return self.codec.decode(data)
+
+    @staticmethod
+    def _validate(decoded: Any) -> f.ClientFrame:
+        try:
+            return f.CLIENT_FRAME.validate_python(decoded)
+        except ValidationError as exc:
+            raise from_validation_error(exc, code=ErrorCode.BAD_FRAME) from None
+
+    async def _receive_loop(self) -> None:
+        while True:
+            raw = await self.ws.receive()
+            if raw["type"] == "websocket.disconnect":
+                return
+            self._last_seen = time.monotonic()
+            try:
+                decoded = self._decode(raw)
+            except CimhubError as exc:
+                self.send_error(exc)
+                continue
+            try:
+                frame = self._validate(decoded)
+            except CimhubError as exc:
+                # Answer the request the client meant, if it named one, so it is not left waiting.
+                request_id = decoded.get("id") if isinstance(decoded, dict) else None
+                self.send_error(exc, request_id if isinstance(request_id, str) else None)
+                continue
+            self._dispatch(frame)
+
+    def _dispatch(self, frame: f.ClientFrame) -> None:
+        if isinstance(frame, f.PingFrame):
+            self.send({"type": "pong", "ts": frame.ts})
+        elif isinstance(frame, f.PongFrame):
+            pass
+        elif isinstance(frame, f.AuthFrame):
+            self._spawn(self._reauthenticate(frame))
+        elif self.paused:
+            request_id = getattr(frame, "id", None)
+            self.send_error(CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id)
+        elif isinstance(frame, f.MutateFrame):
+            if not self._bucket.take():
+                self.send_error(CimhubError(
+                    f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
+                    code=ErrorCode.RATE_LIMITED,
+                ), frame.id)
+            else:
+                try:
+                    self._mutations.put_nowait(frame)
+                except asyncio.QueueFull:
+                    self.send_error(CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED), frame.id)
+        elif isinstance(frame, f.SubscribeFrame):
+            self._subscribe(frame)
+        elif isinstance(frame, f.UnsubscribeFrame):
+            self.topics.pop(frame.topic, None)
+            self.services.hub.unsubscribe(self, frame.topic)
+            self.send({"type": "unsubscribed", "topic": frame.topic, "id": frame.id})
+        elif isinstance(frame, f.QueryFrame):
+            self._spawn(self._query(frame))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reauthenticate(self, frame: f.AuthFrame) -> None:
+        try:
+            await self._accept_token(frame)
+        except CimhubError as exc:
+            self.send_error(exc)
+
+    def _subscribe(self, frame: f.SubscribeFrame) -> None:
+        if frame.topic in self.topics:
+            self.send_error(InvalidInput(f"already subscribed to {frame.topic}", path="topic"), frame.id)
+            return
+        if len(self.topics) >= self.settings.max_subscriptions:
+            self.send_error(CimhubError(
+                f"at most {self.settings.max_subscriptions} subscriptions per connection",
+                code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+            ), frame.id)
+            return
+        self.topics[frame.topic] = None
+        self._spawn(self._run_subscribe(frame))
+
+    async def _run_subscribe(self, frame: f.SubscribeFrame) -> None:
+        hub = self.services.hub
+        try:
+            async with self._requests:
+                feed, ident = hub.feed_of(frame.topic)
+                await self.services.authorize_topic(self.identity, feed.kind, ident)
+                resume = (frame.resume.revision, frame.resume.epoch) if frame.resume else None
+                await hub.subscribe(self, frame.topic, request_id=frame.id, resume=resume)
+        except CimhubError as exc:
+            self.topics.pop(frame.topic, None)
+            self.send_error(exc, frame.id)
+        except Exception as exc:  # noqa: BLE001 - Redis trouble must not kill the connection
+            self.topics.pop(frame.topic, None)
+            log.warning("subscribe to %s failed: %s", frame.topic, exc)
+            self.send_error(CimhubError("the hub could not read this topic now; retry"), frame.id)
+
+    async def _query(self, frame: f.QueryFrame) -> None:
+        async with self._requests:
+            try:
+                result = await self.services.query(self.identity, frame.name, frame.args)
+            except CimhubError as exc:
+                self.send_error(exc, frame.id)
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.warning("query %s failed: %s", frame.name, exc)
+                self.send_error(CimhubError("the query failed inside the hub; retry"), frame.id)
+                return
+            self.send({"type": "result", "id": frame.id, "result": result})
+
+    async def _mutation_worker(self) -> None:
+        while True:
+            frame = await self._mutations.get()
+            try:
+                outcome = await self.services.mutate(
+                    self.identity, frame.name, frame.args, frame.mutationId, frame.expectedRevision
+                )
+            except CimhubError as exc:
+                self.send_error(exc, frame.id)
+                continue
+            self.send({
+                "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
+                "revision": outcome.revision, "duplicate": outcome.duplicate,
+            })
+

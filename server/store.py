@@ -1,0 +1,260 @@
+"""The CIM store: documents, revisions, the patch log and the indexes, in Redis.
+
+Guarantees (each relies on the commit being one Lua script on one Redis primary):
+
+* **Atomic.** A commit writes the document, its revision, the patch-log entry,
+  the by-deal/by-user/by-status index entries, the idempotency record and the
+  change notification together, or writes nothing.
+* **Ordered.** Revisions of one CIM are 1, 2, 3, ... without gaps; the patch log
+  holds entry ``r`` under stream id ``r-1``; notifications are published in
+  revision order (Redis runs scripts one at a time).
+* **Compare-and-set.** A commit names the revision and epoch it was computed
+  from; if either moved on, nothing is written and the current document comes
+  back (see `CommitConflict`).
+* **Bounded.** The patch log keeps the last `patch_log_retention` entries; a
+  subscriber further behind must take a fresh snapshot.
+
+The store knows nothing of mutations: cimhub.server.engine decides what to commit.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import orjson
+import redis.asyncio as aioredis
+
+from cimhub.protocol.errors import InvalidInput, NotFound
+from cimhub.protocol.schema import CimSummary
+
+from .keys import Keys
+from .scripts import load_script
+
+CommitKind = Literal["commit", "noop", "delete"]
+IndexKind = Literal["deal", "user", "status"]
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class StoredCim:
+    """A CIM as read from Redis: the JSON document and the stream it belongs to."""
+
+    doc: dict[str, Any]
+    revision: int
+    epoch: str
+
+
+@dataclass(frozen=True)
+class Committed:
+    revision: int
+    epoch: str
+
+
+@dataclass(frozen=True)
+class CommitConflict:
+    """The CIM moved on (or appeared, or vanished) since the engine read it."""
+
+    current: StoredCim | None
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The mutation id was seen within the idempotency window: its first record."""
+
+    record: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Everything one commit writes; built by the engine."""
+
+    cim_id: str
+    kind: CommitKind
+    expected_revision: int
+    expected_epoch: str
+    epoch: str
+    revision: int
+    doc_json: bytes
+    updated_at: int
+    entry_json: bytes
+    record_json: bytes
+    deal_id: str
+    user_id: str
+    old_status: str
+    new_status: str
+    deal_event_json: bytes
+    mutation_id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[CimSummary]
+    next_cursor: str | None
+
+
+def new_epoch() -> str:
+    """A fresh epoch: names one unbroken history of a CIM's revisions."""
+    return secrets.token_hex(8)
+
+
+class CimStore:
+    """CIM documents in Redis. One instance per process, shared by all connections."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        keys: Keys,
+        *,
+        patch_log_retention: int = 1_000,
+        idempotency_window_s: int = 86_400,
+        extra_keys: Callable[[str], Sequence[str]] = lambda cim_id: (),
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.patch_log_retention = patch_log_retention
+        self.idempotency_window_s = idempotency_window_s
+        # Keys of other parts (conversation messages) deleted in the same step as the CIM.
+        self.extra_keys = extra_keys
+        self._commit = load_script(redis, "commit")
+
+    async def load(self, cim_id: str) -> StoredCim | None:
+        """The current document, or None if there is no such CIM."""
+        doc, rev, epoch = await self.redis.hmget(self.keys.cim(cim_id), ["doc", "rev", "epoch"])
+        if doc is None:
+            return None
+        return StoredCim(orjson.loads(doc), int(rev), epoch.decode())
+
+    async def mutation_record(self, cim_id: str, mutation_id: str) -> dict[str, Any] | None:
+        """The idempotency record of `mutation_id`, if it committed within the window."""
+        raw = await self.redis.get(self.keys.mutation(cim_id, mutation_id))
+        return None if raw is None else orjson.loads(raw)
+
+    async def commit(self, commit: Commit) -> Committed | CommitConflict | Duplicate:
+        """Write `commit` atomically if the CIM is still at its expected revision and epoch."""
+        k = self.keys
+        keys = [
+            k.cim(commit.cim_id),
+            k.log(commit.cim_id),
+            k.mutation(commit.cim_id, commit.mutation_id),
+            k.by_deal(commit.deal_id),
+            k.by_user(commit.user_id),
+            k.by_status(commit.old_status),
+            k.by_status(commit.new_status),
+        ]
+        if commit.kind == "delete":
+            keys.extend(self.extra_keys(commit.cim_id))
+        reply = await self._commit(
+            keys=keys,
+            args=[
+                commit.expected_revision,
+                commit.expected_epoch,
+                commit.epoch,
+                commit.doc_json,
+                commit.revision,
+                commit.updated_at,
+                commit.entry_json,
+                commit.record_json,
+                self.idempotency_window_s,
+                self.patch_log_retention,
+                commit.cim_id,
+                k.cim_channel(commit.cim_id),
+                k.deal_channel(commit.deal_id),
+                commit.deal_event_json,
+                commit.kind,
+            ],
+        )
+        status = reply[0]
+        if status == b"ok":
+            return Committed(int(reply[1]), reply[2].decode())
+        if status == b"dup":
+            return Duplicate(orjson.loads(reply[1]))
+        doc = reply[3]
+        current = StoredCim(orjson.loads(doc), int(reply[1]), reply[2].decode()) if doc else None
+        return CommitConflict(current)
+
+    async def patches_since(self, cim_id: str, revision: int, limit: int | None = None) -> list[dict[str, Any]] | None:
+        """Patch-log entries after `revision`, oldest first; None if some were trimmed away.
+
+        An empty list means the caller is up to date. None means the log no
+        longer reaches back to revision + 1: the caller needs a snapshot.
+        """
+        entries = await self.redis.xrange(self.keys.log(cim_id), min=f"{revision + 1}-1", max="+", count=limit)
+        patches = [orjson.loads(fields[b"p"]) for _id, fields in entries]
+        if patches and patches[0]["rev"] != revision + 1:
+            return None
+        if not patches:
+            # Nothing newer in the log: up to date only if the document agrees.
+            rev = await self.redis.hget(self.keys.cim(cim_id), "rev")
+            if rev is not None and int(rev) > revision:
+                return None
+        return patches
+
+    async def list(self, index: IndexKind, value: str, *, cursor: str | None = None, limit: int = 50) -> Page:
+        """CIM summaries of one deal, user or status, most recently updated first.
+
+        The cursor names the last row returned (its updatedAt and id), so a page
+        boundary stays put while other CIMs are added; a CIM updated while the
+        caller pages moves to the front and may be seen twice or not at all,
+        as in any index ordered by a changing key.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}, not {limit}", path="args.limit")
+        key = {"deal": self.keys.by_deal, "user": self.keys.by_user, "status": self.keys.by_status}[index](value)
+        max_score, after_id = _decode_cursor(cursor) if cursor else ("+inf", None)
+        rows: list[tuple[bytes, float]] = []
+        offset = 0
+        while len(rows) < limit + 1:
+            batch = await self.redis.zrevrangebyscore(
+                key, max_score, "-inf", start=offset, num=limit + 1, withscores=True
+            )
+            if not batch:
+                break
+            offset += len(batch)
+            for member, score in batch:
+                # Same-score rows come in descending id order; skip those at or before the cursor.
+                if after_id is not None and score == float(max_score) and member.decode() >= after_id:
+                    continue
+                rows.append((member, score))
+        page, more = rows[:limit], len(rows) > limit
+        pipe = self.redis.pipeline(transaction=False)
+        for member, _ in page:
+            pipe.hget(self.keys.cim(member.decode()), "doc")
+        raws = await pipe.execute()
+        items = [_summary(orjson.loads(raw)) for raw in raws if raw is not None]
+        next_cursor = _encode_cursor(page[-1][1], page[-1][0].decode()) if more and page else None
+        return Page(items, next_cursor)
+
+    async def get(self, cim_id: str) -> StoredCim:
+        """The document; NotFound if there is none."""
+        stored = await self.load(cim_id)
+        if stored is None:
+            raise NotFound(f"CIM {cim_id!r} not found", path="args.cimId")
+        return stored
+
+
+def _summary(doc: dict[str, Any]) -> CimSummary:
+    return CimSummary(
+        id=doc["id"], title=doc["title"], status=doc["status"], stage=doc["stage"], updatedAt=doc["updatedAt"]
+    )
+
+
+def summary_json(doc: dict[str, Any]) -> dict[str, Any]:
+    """A deal-list row of `doc`, as JSON data."""
+    return {k: doc[k] for k in ("id", "title", "status", "stage", "updatedAt")}
+
+
+def _encode_cursor(score: float, cim_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([int(score), cim_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        score, cim_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return str(int(score)), str(cim_id)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor is not one this hub issued", path="args.cursor") from exc
