@@ -19,7 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
@@ -269,6 +270,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
+            # The browser client and a live CIM viewer built on it (docs/browser.md).
+            Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
         ],
         lifespan=lifespan,
     )
