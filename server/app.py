@@ -7,6 +7,7 @@ module-level global: tests build as many apps as they like.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -25,7 +26,8 @@ from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.codec import codec_for
-from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, Unauthenticated
+from cimhub.protocol.errors import AccessDenied, CimhubError, ErrorCode, InvalidInput, Unauthenticated
+from cimhub.protocol.frames import topic_parts
 from cimhub.protocol.mutations import get_mutation
 
 from .auth.access import access_from_settings
@@ -36,6 +38,9 @@ from .engine import CommitResult, MutationEngine
 from .feeds import DealFeed, DocumentFeed, Feed
 from .hub import Hub
 from .keys import Keys
+from .message_feed import MessageFeed
+from .message_ops import MessageOps
+from .messages import MessageStore
 from .metrics import Metrics
 from .queries import Queries
 from .session import Session, actor_of
@@ -90,7 +95,14 @@ class Services:
         self.access = access
         self.authorizer = Authorizer(access, self.store)
         self.queries = Queries(self.store, self.authorizer)
-        self.feeds: dict[str, Feed] = {"cim": DocumentFeed(self.store, self.keys), "deal": DealFeed(self.store, self.keys)}
+        self.message_ops = MessageOps(self.messages, self.authorizer)
+        self.messages = MessageStore(self.redis, self.keys, settings.embedding_dimension)
+        self.store.extra_keys = self.messages.key_names
+        self.feeds: dict[str, Feed] = {
+            "cim": DocumentFeed(self.store, self.keys),
+            "deal": DealFeed(self.store, self.keys),
+            "messages": MessageFeed(self.messages, self.store),
+        }
         self.hub = Hub(self.feeds, self.metrics, sync_concurrency=settings.sync_concurrency)
         self.broker = Broker(redis_url, self.hub.on_message, self.hub.on_resync)
         self.hub.broker = self.broker
@@ -99,8 +111,40 @@ class Services:
 
     async def start(self) -> None:
         await self.broker.start()
+        self._recheck = asyncio.create_task(self._recheck_access(), name="cimhub-access-recheck")
+
+    async def _recheck_access(self) -> None:
+        """End live subscriptions whose access was revoked in Supabase.
+
+        Runs every `access_recheck_s`; each check goes through the access
+        cache, so Supabase is asked again only once a decision is older than its
+        TTL. Revocation therefore takes effect within access_cache_ttl_s +
+        access_recheck_s.
+        """
+        while True:
+            await asyncio.sleep(self.settings.access_recheck_s)
+            for session in list(self.sessions):
+                identity = session.identity
+                if identity is None or self.authorizer.trusted(identity):
+                    continue
+                for topic in list(session.topics):
+                    kind, ident = topic_parts(topic)
+                    try:
+                        deal = ident if kind == "deal" else await self.authorizer.deal_of(ident)
+                        allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
+                    except CimhubError:
+                        continue  # Supabase unreachable: keep what was allowed, ask again next round
+                    except Exception:  # noqa: BLE001
+                        log.exception("access re-check failed")
+                        continue
+                    if not allowed:
+                        session.topics.pop(topic, None)
+                        self.hub.end(session, topic, AccessDenied(f"access to {topic} was revoked"))
 
     async def aclose(self) -> None:
+        self._recheck.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._recheck
         await self.hub.aclose()
         await self.broker.aclose()
         await self.redis.aclose()
@@ -116,6 +160,8 @@ class Services:
             await self.authorizer.require_cim(identity, ident)
 
     async def query(self, identity: Any, name: str, args: Any) -> Any:
+        if name in self.message_ops.QUERIES:
+            return await self.message_ops.query(identity, name, args)
         return await self.queries.run(identity, name, args)
 
     async def mutate(
@@ -124,6 +170,11 @@ class Services:
         """Validate, authorize and run one mutation, counting its outcome."""
         outcome = "error"
         try:
+            if name == "addMessage":
+                # Not a document mutation: the conversation is its own log, idempotent by message id.
+                result = await self.message_ops.add(identity, args, mutation_id)
+                outcome = "duplicate" if result.duplicate else "committed"
+                return result
             spec = get_mutation(name)
             parsed = spec.parse_args(args)
             await self.authorizer.require_mutation(identity, name, parsed)
@@ -148,7 +199,7 @@ class Services:
 def _known_names() -> frozenset[str]:
     from cimhub.protocol.mutations import MUTATIONS
 
-    return frozenset(MUTATIONS)
+    return frozenset(MUTATIONS) | {"addMessage"}
 
 
 _KNOWN_NAMES = _known_names()
@@ -164,7 +215,9 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
     if url is None:
         raise ValueError("create_app needs a Redis URL: set REDIS_URL, or run `cimhub serve` for the embedded Redis")
     if verifier is None:
-        verifier = TokenVerifier.from_settings(settings)
+        verifier = TokenVerifier.from_settings(
+            settings, service_keys=settings.service_keys, allow_anonymous=settings.allow_anonymous
+        )
     if access is None:
         access = access_from_settings(settings)
 

@@ -77,6 +77,9 @@ DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 """Vector cache per process: six CIMs of 10,000 messages at 1,024 dimensions."""
 
 _ID = TypeAdapter(Id)
+CHUNK_BYTES = 1024 * 1024
+"""Vectors per reply when filling the cache: 1 MiB pieces parse several times faster
+in redis-py than one 40 MB reply (docs/messages.md)."""
 _SEARCH_ATTEMPTS = 3
 
 
@@ -404,44 +407,70 @@ class MessageStore:
     async def _vectors(self, cim_id: str) -> tuple[VectorSet, int]:
         """An up-to-date `VectorSet` of the CIM and its row count at the moment Redis was read."""
         names = self.key_names(cim_id)
-        cached = self.cache.get(cim_id)
-        known_gen, known_rows = (cached.gen, cached.count) if cached else ("", 0)
-        gen_b, dim, rows, start, vector_bytes, row_bytes = await self._vectors_script(
-            keys=[names[0], names[3], names[4]], args=[known_gen, known_rows, ROW_DTYPE.itemsize]
-        )
-        gen, rows, start = gen_b.decode(), int(rows), int(start)
-        if rows == 0:
-            return VectorSet(gen, self.dimension), 0
-        if rows and int(dim) != self.dimension:
-            raise InvalidInput(
-                f"query: CIM {cim_id!r} stores {int(dim)}-dimension embeddings, "
-                f"this server is configured for {self.dimension}",
-                path="query",
+        row_size = self.dimension * 4
+        for _attempt in range(_SEARCH_ATTEMPTS):
+            cached = self.cache.get(cim_id)
+            known_gen, known_rows = (cached.gen, cached.count) if cached else ("", 0)
+            reply = await self._vectors_script(
+                keys=[names[0], names[3], names[4]],
+                args=[known_gen, known_rows, ROW_DTYPE.itemsize, CHUNK_BYTES],
             )
-        # Another search may have replaced or extended the cached set while this
-        # one awaited Redis; rows already held are identical, so only the part
-        # past what the set now holds is appended.
-        current = self.cache.get(cim_id)
-        if current is None or current.count < start:
-            if start != 0:
-                return await self._vectors_full(cim_id)
-            current = VectorSet(gen, self.dimension)
-        if rows > current.count:
-            skip = current.count - start
-            current.extend(vector_bytes[skip * self.dimension * 4 :], row_bytes[skip * ROW_DTYPE.itemsize :])
-        self.cache.put(cim_id, current)
-        return current, rows
+            gen, dim, rows, start = reply[0].decode(), int(reply[1]), int(reply[2]), int(reply[3])
+            if rows == 0:
+                return VectorSet(gen, self.dimension), 0
+            if dim != self.dimension:
+                raise InvalidInput(
+                    f"query: CIM {cim_id!r} stores {dim}-dimension embeddings, "
+                    f"this server is configured for {self.dimension}",
+                    path="query",
+                )
+            if len(reply) == 6:
+                pieces = [(reply[4], reply[5])]
+            else:
+                read = await self._read_rows(cim_id, gen, start, rows)
+                if read is None:
+                    continue  # deleted and rewritten while reading: start over
+                pieces = read
+            # Another search may have replaced or extended the cached set while
+            # this one awaited Redis. Rows already held are identical, so only
+            # what lies past them is appended.
+            current = self.cache.get(cim_id)
+            if current is None or current.gen != gen or current.count < start:
+                if start != 0:
+                    self.cache.drop(cim_id)
+                    continue  # this suffix fits nothing held any more: read everything
+                current = VectorSet(gen, self.dimension)
+            position = start
+            for vector_bytes, row_bytes in pieces:
+                count = len(row_bytes) // ROW_DTYPE.itemsize
+                skip = current.count - position
+                if skip < count:
+                    current.extend(vector_bytes[skip * row_size :], row_bytes[skip * ROW_DTYPE.itemsize :])
+                position += count
+            self.cache.put(cim_id, current)
+            return current, rows
+        raise Unavailable(f"messages of CIM {cim_id!r} were deleted and rewritten during every read")
 
-    async def _vectors_full(self, cim_id: str) -> tuple[VectorSet, int]:
+    async def _read_rows(
+        self, cim_id: str, gen: str, start: int, rows: int
+    ) -> builtins.list[tuple[bytes, bytes]] | None:
+        """Rows start..rows-1 as (vectors, records) chunks of CHUNK_BYTES; None if `gen` is gone.
+
+        One MULTI, so the gen read with the rows proves they belong to it.
+        """
         names = self.key_names(cim_id)
-        gen_b, _dim, rows, _start, vector_bytes, row_bytes = await self._vectors_script(
-            keys=[names[0], names[3], names[4]], args=["", 0, ROW_DTYPE.itemsize]
-        )
-        vectors = VectorSet(gen_b.decode(), self.dimension)
-        if int(rows):
-            vectors.extend(vector_bytes, row_bytes)
-        self.cache.put(cim_id, vectors)
-        return vectors, int(rows)
+        row_size, record = self.dimension * 4, ROW_DTYPE.itemsize
+        per_chunk = max(1, CHUNK_BYTES // row_size)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(names[0], "gen")
+            for first in range(start, rows, per_chunk):
+                last = min(rows, first + per_chunk)
+                pipe.getrange(names[3], first * row_size, last * row_size - 1)
+                pipe.getrange(names[4], first * record, last * record - 1)
+            replies = await pipe.execute()
+        if replies[0] is None or replies[0].decode() != gen:
+            return None
+        return list(zip(replies[1::2], replies[2::2], strict=True))
 
     async def _hits(
         self, cim_id: str, vectors: VectorSet, ranked: builtins.list[tuple[int, float]], include_embeddings: bool

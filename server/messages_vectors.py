@@ -56,7 +56,8 @@ def check_vector(value: Any, dimension: int, path: str) -> tuple[F32, float]:
     if array.ndim != 1 or array.shape[0] != dimension:
         got = array.shape[0] if array.ndim == 1 else f"shape {array.shape}"
         raise InvalidInput(f"{path}: expected {dimension} numbers, got {got}", path=path)
-    vector = array.astype("<f4")
+    with np.errstate(over="ignore"):  # overflow becomes inf, refused just below
+        vector = array.astype("<f4")
     bad = np.flatnonzero(~np.isfinite(vector))
     if bad.size:
         i = int(bad[0])

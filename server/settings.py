@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     document_cache_size: int = Field(default=10_000, ge=0)
     """CIM documents kept in process memory to skip a read before each commit."""
 
+    embedding_dimension: int = Field(default=1024, ge=1, le=65_536)
+    """Dimension of message embeddings (Voyage 3.5: 1,024), checked on every write and search."""
+
     # -- hub --------------------------------------------------------------
     host: str = "127.0.0.1"
     port: int = 8000
@@ -70,6 +73,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     access_cache_ttl_s: float = Field(default=30.0, ge=0)
     access_denied_cache_ttl_s: float = Field(default=5.0, ge=0)
+    service_keys: list[str] = Field(default_factory=list)
+    """Service credentials accepted besides Supabase's: `sb_secret_...` keys and hub keys (`cimhub_sk_...`)."""
+    allow_anonymous: bool = False
+    """Accept Supabase anonymous sign-ins (refused by default)."""
     allowed_origins: list[str] = Field(default_factory=list)
     auth_timeout_s: float = Field(default=10.0, gt=0)
     max_unauthenticated: int = Field(default=1_000, ge=1)

@@ -22,6 +22,9 @@ import redis.asyncio as aioredis
 
 from cimhub.server.embedded import free_port
 
+# PostgreSQL and PostgREST fixtures (pg_cluster, pg_database_url, postgrest), started on first use.
+pytest_plugins = ["pg"]
+
 
 def need(binary: str) -> str:
     """Path of `binary`; fails the test under CI=true when missing, skips elsewhere."""

@@ -1,0 +1,364 @@
+"""What the sync and async savers share: layout, encoding of each call, and the list plan.
+
+Nothing here does I/O. `put`, `put_writes` and `get_tuple` each become one
+command (a Lua script called by SHA, plus the thread registry on first sight of
+a thread); `list` and the maintenance calls are plans (see steps.py) that the
+drivers in aio.py and sync.py run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+    get_checkpoint_id,
+    get_checkpoint_metadata,
+)
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from cimhub.server.checkpoint import maintenance
+from cimhub.server.checkpoint.codec import (
+    as_text,
+    blob_field,
+    blob_refs,
+    check_name,
+    config_of,
+    decode_metadata,
+    decode_tuple,
+    encode_checkpoint,
+    encode_write,
+    metadata_matches,
+    pack_typed,
+    write_index,
+)
+from cimhub.server.checkpoint.layout import CheckpointKeys, check_thread_id, encode_ns
+from cimhub.server.checkpoint.scripts import SCRIPTS, Command
+from cimhub.server.checkpoint.steps import Emit, Plan, Run
+
+# Checkpoints read per round trip while listing; ids are fetched in pages of the same size.
+PAGE = 64
+# (thread, run) pairs a saver remembers having registered, before it starts over.
+SEEN_LIMIT = 10_000
+
+
+class Seen:
+    """(thread id, run id) pairs this saver already put in the global registries.
+
+    Lets a put skip the registry round trip. Bounded: when full it starts over,
+    which only costs one extra SADD per thread.
+    """
+
+    def __init__(self, limit: int = SEEN_LIMIT) -> None:
+        self._items: set[tuple[str, str]] = set()
+        self._limit = limit
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        return item in self._items
+
+    def add(self, item: tuple[str, str]) -> None:
+        if len(self._items) >= self._limit:
+            self._items.clear()
+        self._items.add(item)
+
+
+def check_client(client: Any) -> None:
+    """Refuse a client that decodes replies: stored values are binary."""
+    if client.get_connection_kwargs().get("decode_responses"):
+        raise ValueError("the Redis client must be created with decode_responses=False (values are binary)")
+
+
+class Located:
+    """Thread id and encoded namespace of a config, checked once."""
+
+    __slots__ = ("thread_id", "checkpoint_ns", "ns")
+
+    def __init__(self, config: RunnableConfig) -> None:
+        configurable = config["configurable"]
+        self.thread_id = check_thread_id(configurable["thread_id"])
+        self.checkpoint_ns: str = check_name("checkpoint_ns", configurable.get("checkpoint_ns") or "")
+        self.ns = encode_ns(self.checkpoint_ns)
+
+
+class RedisSaverBase(BaseCheckpointSaver[str]):
+    """Layout, encoding and plans shared by `RedisSaver` and `AsyncRedisSaver`."""
+
+    def __init__(
+        self, *, key_prefix: str = "cimhub", ttl_s: float | None = None, serde: SerializerProtocol | None = None
+    ) -> None:
+        super().__init__(serde=serde)
+        if ttl_s is not None and ttl_s <= 0:
+            raise ValueError(f"ttl_s must be positive or None, got {ttl_s}")
+        self.keys = CheckpointKeys(key_prefix)
+        self.key_prefix = key_prefix
+        self.ttl_s = ttl_s
+        self.ttl_ms = 0 if ttl_s is None else max(1, round(ttl_s * 1000))
+        self._seen = Seen()
+
+    def get_next_version(self, current: str | None, channel: None) -> str:
+        """Next channel version: a counter plus a random fraction.
+
+        The random part keeps versions unique across forks: resuming from a past
+        checkpoint twice gives two different "next" versions, so the two branches
+        never overwrite each other's stored value (values are stored per version).
+        """
+        if current is None:
+            current_v = 0
+        elif isinstance(current, int):
+            current_v = current
+        else:
+            current_v = int(str(current).split(".")[0])
+        return f"{current_v + 1:032}.{random.random():016}"
+
+    # -- one-command calls ------------------------------------------------
+
+    def _put_command(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+    ) -> tuple[Located, str, Command, RunnableConfig]:
+        """The put script call, the run id ("" for none), and the config to return."""
+        at = Located(config)
+        tk = self.keys.thread(at.thread_id)
+        checkpoint_id = checkpoint["id"]
+        stored_metadata = get_checkpoint_metadata(config, metadata)
+        run = stored_metadata.get("run_id")
+        run_id = str(run) if run else ""
+        values = checkpoint["channel_values"]
+        blobs: list[Any] = []
+        for channel, version in new_versions.items():
+            if channel in values:
+                blobs.append(blob_field(channel, version))
+                blobs.append(pack_typed(self.serde.dumps_typed(values[channel])))
+        keys = [
+            tk.namespaces, tk.ids(at.ns), tk.blobs(at.ns), tk.checkpoint(at.ns, checkpoint_id),
+            tk.early(at.ns), tk.runs,
+        ]
+        if run_id:
+            keys.append(tk.run(run_id))
+        command = SCRIPTS.put.call(
+            keys,
+            [
+                at.ns, checkpoint_id, self.ttl_ms,
+                encode_checkpoint(self.serde, checkpoint),
+                pack_typed(self.serde.dumps_typed(stored_metadata)),
+                config["configurable"].get("checkpoint_id") or "",
+                blob_refs(checkpoint["channel_versions"]),
+                run_id,
+                *blobs,
+            ],
+        )
+        return at, run_id, command, config_of(at.thread_id, at.checkpoint_ns, checkpoint_id)
+
+    def _put_writes_command(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> tuple[Located, Command] | None:
+        if not writes:
+            return None
+        at = Located(config)
+        tk = self.keys.thread(at.thread_id)
+        checkpoint_id = config["configurable"]["checkpoint_id"]
+        args: list[Any] = [at.ns, checkpoint_id, self.ttl_ms]
+        for position, (channel, value) in enumerate(writes):
+            idx = write_index(channel, position)
+            field, encoded = encode_write(self.serde, task_id, task_path, idx, channel, value)
+            args += [field, encoded, b"1" if idx < 0 else b"0"]
+        keys = [tk.namespaces, tk.checkpoint(at.ns, checkpoint_id), tk.early(at.ns)]
+        return at, SCRIPTS.put_writes.call(keys, args)
+
+    def _registry_commands(self, thread_id: str, run_id: str) -> list[Command]:
+        """Global registry entries for a thread (and run) seen for the first time."""
+        commands: list[Command] = [("SADD", self.keys.threads(), thread_id)]
+        if run_id:
+            commands.append(("SADD", self.keys.run_threads(run_id), thread_id))
+            if self.ttl_ms:
+                commands.append(("PEXPIRE", self.keys.run_threads(run_id), self.ttl_ms))
+        return commands
+
+    def _get_command(self, config: RunnableConfig) -> tuple[Located, Command]:
+        at = Located(config)
+        tk = self.keys.thread(at.thread_id)
+        checkpoint_id = get_checkpoint_id(config)
+        args = [tk.checkpoint_prefix(at.ns)] + ([checkpoint_id] if checkpoint_id else [])
+        return at, SCRIPTS.get.call([tk.ids(at.ns), tk.blobs(at.ns)], args)
+
+    def _decode_get(self, at: Located, reply: Sequence[Any]) -> CheckpointTuple | None:
+        if not reply:
+            return None
+        return decode_tuple(self.serde, at.thread_id, at.ns, reply[0])
+
+    # -- plans ------------------------------------------------------------
+
+    def _plan_put(
+        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+    ) -> Plan[RunnableConfig]:
+        """One round trip once the registries know the thread and run; two the first time.
+
+        The first put of a thread (or run) sends the registry SADDs before the
+        script, so no crash leaves data the registries do not point to. Later
+        puts send the script alone; it reports a thread or run it did not know
+        (deleted meanwhile by another process), which is then registered again.
+        With a TTL the registries are always refreshed with the put.
+        """
+        at, run_id, command, stored = self._put_command(config, checkpoint, metadata, new_versions)
+        seen = (at.thread_id, run_id)
+        if seen in self._seen and not self.ttl_ms:
+            (flags,) = yield Run([command])
+            if flags[0] or flags[1]:
+                yield Run(self._registry_commands(at.thread_id, run_id))
+        else:
+            yield Run([*self._registry_commands(at.thread_id, run_id), command])
+            self._seen.add(seen)
+        return stored
+
+    def _plan_put_writes(
+        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+    ) -> Plan[None]:
+        """Like `_plan_put`: writes can be the first thing a thread stores."""
+        built = self._put_writes_command(config, writes, task_id, task_path)
+        if built is None:
+            return
+        at, command = built
+        seen = (at.thread_id, "")
+        if seen in self._seen and not self.ttl_ms:
+            (new_thread,) = yield Run([command])
+            if new_thread:
+                yield Run(self._registry_commands(at.thread_id, ""))
+        else:
+            yield Run([*self._registry_commands(at.thread_id, ""), command])
+            self._seen.add(seen)
+
+    def _plan_get(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
+        at, command = self._get_command(config)
+        (reply,) = yield Run([command])
+        return self._decode_get(at, reply)
+
+    def _plan_list(
+        self,
+        config: RunnableConfig | None,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+    ) -> Plan[None]:
+        """Checkpoints newest first (by id, which is uuid6 time order), thread by thread.
+
+        `config` None lists every thread in the registry; a config without
+        checkpoint_ns lists every namespace of its thread, merged by id.
+        `before` is exclusive and compared as a string, like the ids' own order.
+        """
+        if limit is not None and limit <= 0:
+            return
+        if config is None:
+            (members,) = yield Run([("SMEMBERS", self.keys.threads())])
+            threads = sorted(as_text(members))
+            configurable: dict[str, Any] = {}
+        else:
+            configurable = config["configurable"]
+            threads = [check_thread_id(configurable["thread_id"])]
+        wanted_ns = configurable.get("checkpoint_ns")
+        wanted_id = configurable.get("checkpoint_id")
+        before_id = get_checkpoint_id(before) if before else None
+        left = [limit]  # a cell, so the per-thread plan can count down
+        for thread_id in threads:
+            tk = self.keys.thread(thread_id)
+            if wanted_ns is not None:
+                namespaces = [encode_ns(wanted_ns)]
+            else:
+                (members,) = yield Run([("SMEMBERS", tk.namespaces)])
+                namespaces = sorted(as_text(members))
+            if wanted_id is not None:
+                if before_id is not None and not wanted_id < before_id:
+                    continue
+                yield from self._emit_page(thread_id, [(wanted_id, ns) for ns in namespaces], filter, left)
+            else:
+                yield from self._merge_namespaces(thread_id, namespaces, before_id, filter, left)
+            if left[0] is not None and left[0] <= 0:
+                return
+
+    def _merge_namespaces(
+        self, thread_id: str, namespaces: list[str], before_id: str | None, filter: dict[str, Any] | None,
+        left: list[int | None],
+    ) -> Plan[None]:
+        """Walk each namespace's id index newest first, PAGE ids at a time, merged by id."""
+        tk = self.keys.thread(thread_id)
+        upper = {ns: f"({before_id}" if before_id else "+" for ns in namespaces}
+        buffers: dict[str, deque[str]] = {ns: deque() for ns in namespaces}
+        open_ns = set(namespaces)
+        while True:
+            empty = [ns for ns in namespaces if ns in open_ns and not buffers[ns]]
+            if empty:
+                replies = yield Run([("ZREVRANGEBYLEX", tk.ids(ns), upper[ns], "-", "LIMIT", 0, PAGE) for ns in empty])
+                for ns, reply in zip(empty, replies, strict=True):
+                    ids = as_text(reply)
+                    buffers[ns].extend(ids)
+                    if len(ids) < PAGE:
+                        open_ns.discard(ns)
+                    if ids:
+                        upper[ns] = f"({ids[-1]}"
+            page: list[tuple[str, str]] = []
+            while len(page) < PAGE:
+                if any(ns in open_ns and not buffers[ns] for ns in namespaces):
+                    break  # refill first, or the merge could skip a newer id
+                heads = [ns for ns in namespaces if buffers[ns]]
+                if not heads:
+                    break
+                ns = max(heads, key=lambda n: buffers[n][0])
+                page.append((buffers[ns].popleft(), ns))
+            if not page:
+                return
+            yield from self._emit_page(thread_id, page, filter, left)
+            if left[0] is not None and left[0] <= 0:
+                return
+
+    def _emit_page(
+        self, thread_id: str, page: list[tuple[str, str]], filter: dict[str, Any] | None, left: list[int | None]
+    ) -> Plan[None]:
+        """Load one page of (id, ns), drop those the filter rejects, emit them in order."""
+        tk = self.keys.thread(thread_id)
+        if filter:
+            metadata = yield Run([("HGET", tk.checkpoint(ns, cid), "m") for cid, ns in page])
+            page = [
+                item for item, raw in zip(page, metadata, strict=True)
+                if raw is not None and metadata_matches(decode_metadata(self.serde, raw), filter)
+            ]
+        if not page:
+            return
+        by_ns: dict[str, list[str]] = {}
+        for cid, ns in page:
+            by_ns.setdefault(ns, []).append(cid)
+        order = list(by_ns)
+        replies = yield Run(
+            [SCRIPTS.get.call([tk.ids(ns), tk.blobs(ns)], [tk.checkpoint_prefix(ns), *by_ns[ns]]) for ns in order]
+        )
+        found: dict[tuple[str, str], Any] = {}
+        for ns, reply in zip(order, replies, strict=True):
+            for entry in reply:
+                found[(entry[0].decode(), ns)] = entry
+        for cid, ns in page:
+            entry = found.get((cid, ns))
+            if entry is None:
+                continue  # expired, or only early writes
+            yield Emit(decode_tuple(self.serde, thread_id, ns, entry))
+            if left[0] is not None:
+                left[0] -= 1
+                if left[0] <= 0:
+                    return
+
+    def _plan_delete_thread(self, thread_id: str) -> Plan[None]:
+        return maintenance.plan_delete_thread(self.keys, thread_id)
+
+    def _plan_delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
+        return maintenance.plan_delete_for_runs(self.keys, run_ids)
+
+    def _plan_copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan[None]:
+        return maintenance.plan_copy_thread(self.keys, source_thread_id, target_thread_id, self.ttl_ms)
+
+    def _plan_prune(self, thread_ids: Sequence[str], strategy: str, keep: int) -> Plan[None]:
+        return maintenance.plan_prune(self.keys, self.serde, thread_ids, strategy, keep)

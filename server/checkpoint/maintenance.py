@@ -1,0 +1,158 @@
+"""Plans that remove or copy whole sets of checkpoints: delete_thread, delete_for_runs, copy_thread, prune.
+
+Each change to one thread is one Lua script or one MULTI/EXEC, so it is atomic
+for that thread. The global registries (`<prefix>:cp:threads`, `<prefix>:cp:run:<run>`)
+live in other slots and are updated after, in a second round trip; they are
+advisory (list(None) and delete_for_runs start from them), so a registry entry
+left behind by a crash between the two steps points at an empty thread and is
+harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from langgraph.checkpoint.serde.base import SerializerProtocol
+
+from cimhub.server.checkpoint.codec import as_text, decode_metadata, pairs
+from cimhub.server.checkpoint.layout import UNIT_SEPARATOR, CheckpointKeys, check_thread_id
+from cimhub.server.checkpoint.scripts import SCRIPTS, Command
+from cimhub.server.checkpoint.steps import Plan, Run
+
+_DELTA_COUNTERS = "counters_since_delta_snapshot"
+
+
+def _forget_thread(keys: CheckpointKeys, thread_id: str, runs: Sequence[Any]) -> list[Command]:
+    """Registry updates after a thread (or some of its runs) left."""
+    commands: list[Command] = [("SREM", keys.run_threads(run), thread_id) for run in as_text(runs)]
+    return commands
+
+
+def plan_delete_thread(keys: CheckpointKeys, thread_id: str) -> Plan[None]:
+    """Delete every key of the thread (all namespaces, writes, values, run sets)."""
+    thread_id = check_thread_id(thread_id)
+    tk = keys.thread(thread_id)
+    (runs,) = yield Run([SCRIPTS.delete_thread.call([tk.namespaces, tk.runs], [tk.base])])
+    yield Run([("SREM", keys.threads(), thread_id), *_forget_thread(keys, thread_id, runs)])
+
+
+def plan_delete_for_runs(keys: CheckpointKeys, run_ids: Sequence[str]) -> Plan[None]:
+    """Delete the checkpoints of the given runs in every thread, keeping values others still read."""
+    runs = list(dict.fromkeys(str(run) for run in run_ids))
+    if not runs:
+        return
+    members = yield Run([("SMEMBERS", keys.run_threads(run)) for run in runs])
+    by_thread: dict[str, list[str]] = {}
+    for run, threads in zip(runs, members, strict=True):
+        for thread_id in sorted(as_text(threads)):
+            by_thread.setdefault(thread_id, []).append(run)
+    thread_ids = sorted(by_thread)
+    replies = yield Run(
+        [
+            SCRIPTS.delete_runs.call([tk.namespaces, tk.runs], [tk.base, *by_thread[thread_id]])
+            for thread_id in thread_ids
+            for tk in (keys.thread(thread_id),)
+        ]
+    )
+    cleanup: list[Command] = [("UNLINK", *(keys.run_threads(run) for run in runs))]
+    for thread_id, (_deleted, left) in zip(thread_ids, replies, strict=True):
+        if not left:
+            cleanup.append(("SREM", keys.threads(), thread_id))
+    yield Run(cleanup)
+
+
+def plan_copy_thread(keys: CheckpointKeys, source: str, target: str, ttl_ms: int) -> Plan[None]:
+    """Copy every checkpoint, pending write and value of `source` into `target`, in one MULTI/EXEC.
+
+    Checkpoint ids, parents and metadata are kept, so the copy lists in the same
+    order; what `target` held already stays (same ids are overwritten).
+    """
+    source, target = check_thread_id(source), check_thread_id(target)
+    if source == target:
+        return
+    sk, tk = keys.thread(source), keys.thread(target)
+    (exported,) = yield Run([SCRIPTS.export.call([sk.namespaces], [sk.base])])
+    if not exported:
+        return
+    commands: list[Command] = []
+    touched: list[str] = [tk.namespaces]
+    runs: set[str] = set()
+    for raw_ns, blobs, hashes in exported:
+        ns = raw_ns.decode()
+        if blobs:
+            commands.append(("HSET", tk.blobs(ns), *blobs))
+            touched.append(tk.blobs(ns))
+        for raw_id, flat in hashes:
+            checkpoint_id = raw_id.decode()
+            key = tk.checkpoint(ns, checkpoint_id)
+            commands.append(("HSET", key, *flat))
+            touched.append(key)
+            fields = pairs(flat)
+            if b"c" not in fields:
+                commands.append(("SADD", tk.early(ns), checkpoint_id))
+                touched.append(tk.early(ns))
+                continue
+            commands.append(("ZADD", tk.ids(ns), 0, checkpoint_id))
+            run = fields.get(b"r", b"").decode()
+            if run:
+                runs.add(run)
+                commands.append(("SADD", tk.run(run), f"{ns}{UNIT_SEPARATOR}{checkpoint_id}"))
+                touched.append(tk.run(run))
+        touched.append(tk.ids(ns))
+        commands.append(("SADD", tk.namespaces, ns))
+    if runs:
+        commands.append(("SADD", tk.runs, *sorted(runs)))
+        touched.append(tk.runs)
+    if ttl_ms:
+        commands.extend(("PEXPIRE", key, ttl_ms) for key in dict.fromkeys(touched))
+    yield Run(commands, atomic=True)
+    yield Run([("SADD", keys.threads(), target), *(("SADD", keys.run_threads(run), target) for run in sorted(runs))])
+
+
+def plan_prune(
+    keys: CheckpointKeys, serde: SerializerProtocol, thread_ids: Sequence[str], strategy: str, keep: int
+) -> Plan[None]:
+    """Prune each thread: "delete" removes it, "keep_latest" keeps the newest `keep` per namespace.
+
+    "keep_latest" also keeps, for each kept checkpoint, the parent chain back to
+    where every DeltaChannel it holds was last snapshotted (read from the
+    `counters_since_delta_snapshot` metadata), so those channels still rebuild.
+    """
+    if strategy not in ("keep_latest", "delete"):
+        raise ValueError(f"strategy must be 'keep_latest' or 'delete', got {strategy!r}")
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    for thread_id in dict.fromkeys(thread_ids):
+        if strategy == "delete":
+            yield from plan_delete_thread(keys, thread_id)
+            continue
+        thread_id = check_thread_id(thread_id)
+        tk = keys.thread(thread_id)
+        pinned = yield from _delta_chains(keys, serde, thread_id, keep)
+        (gone,) = yield Run([SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])])
+        if gone:
+            yield Run(_forget_thread(keys, thread_id, gone))
+
+
+def _delta_chains(keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int) -> Plan[set[str]]:
+    """"<ns>\\x1f<id>" of the ancestors the kept checkpoints' DeltaChannels replay from."""
+    tk = keys.thread(thread_id)
+    (namespaces,) = yield Run([("SMEMBERS", tk.namespaces)])
+    pinned: set[str] = set()
+    for ns in sorted(as_text(namespaces)):
+        (newest,) = yield Run([("ZREVRANGEBYLEX", tk.ids(ns), "+", "-", "LIMIT", 0, keep)])
+        for checkpoint_id in as_text(newest):
+            (head,) = yield Run([("HMGET", tk.checkpoint(ns, checkpoint_id), "m", "p")])
+            if head[0] is None:
+                continue
+            pending = set(decode_metadata(serde, head[0]).get(_DELTA_COUNTERS) or {})
+            parent = (head[1] or b"").decode()
+            while pending and parent:
+                pinned.add(f"{ns}{UNIT_SEPARATOR}{parent}")
+                (row,) = yield Run([("HMGET", tk.checkpoint(ns, parent), "m", "p")])
+                if row[0] is None:
+                    break
+                pending &= set(decode_metadata(serde, row[0]).get(_DELTA_COUNTERS) or {})
+                parent = (row[1] or b"").decode()
+    return pinned

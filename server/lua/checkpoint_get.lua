@@ -1,0 +1,59 @@
+-- checkpoint_get.lua: load checkpoints of one namespace with their values and writes.
+--
+-- One round trip per checkpoint read: the hash (checkpoint, metadata, parent,
+-- pending writes) and the channel values its "b" field names. A hash that holds
+-- only early writes is not a checkpoint and is skipped, as is an expired one.
+--
+-- KEYS[1]  <base>ids:<ns>   KEYS[2]  <base>blobs:<ns>
+-- ARGV[1]  <base>c:<ns>:    (the id follows)
+-- ARGV[2..] checkpoint ids; none: the newest checkpoint of the namespace
+-- Returns  one entry per checkpoint found, in the order asked:
+--          {id, {field, value, ...} of its hash, {value or nil per field in "b"}}
+
+local function load(id)
+  local fields = redis.call('HGETALL', ARGV[1] .. id)
+  local refs = nil
+  local found = false
+  for i = 1, #fields, 2 do
+    local name = fields[i]
+    if name == 'c' then
+      found = true
+    elseif name == 'b' then
+      refs = fields[i + 1]
+    end
+  end
+  if not found then
+    return nil
+  end
+  local values = {}
+  if refs and refs ~= '' then
+    values = redis.call('HMGET', KEYS[2], unpack(split(refs, RS)))
+  end
+  return {id, fields, values}
+end
+
+local out = {}
+if #ARGV == 1 then
+  local offset = 0
+  while true do
+    local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', offset, 8)
+    if #ids == 0 then
+      return out
+    end
+    for _, id in ipairs(ids) do
+      local entry = load(id)
+      if entry then
+        out[1] = entry
+        return out
+      end
+    end
+    offset = offset + #ids
+  end
+end
+for i = 2, #ARGV do
+  local entry = load(ARGV[i])
+  if entry then
+    out[#out + 1] = entry
+  end
+end
+return out

@@ -1,0 +1,43 @@
+-- checkpoint_put.lua: store one checkpoint in one atomic step.
+--
+-- Writes the values of the channels whose version moved (one hash field per
+-- channel version, shared by every later checkpoint that keeps that version),
+-- the checkpoint hash, its index entry and its run entry. Pending writes that
+-- arrived before the checkpoint are already in its hash and are kept. With a
+-- TTL, every key written here gets it again.
+--
+-- KEYS[1]  <base>ns              KEYS[2]  <base>ids:<ns>
+-- KEYS[3]  <base>blobs:<ns>      KEYS[4]  <base>c:<ns>:<id>
+-- KEYS[5]  <base>early:<ns>      KEYS[6]  <base>runs
+-- KEYS[7]  <base>run:<run>       (only when ARGV[8] is not "")
+-- ARGV[1]  encoded namespace     ARGV[2]  checkpoint id
+-- ARGV[3]  TTL in ms, "0" for none
+-- ARGV[4]  checkpoint without channel values (typed bytes)
+-- ARGV[5]  metadata (typed bytes)
+-- ARGV[6]  parent checkpoint id, "" for none
+-- ARGV[7]  blob fields the checkpoint reads, joined by \30
+-- ARGV[8]  run id, "" for none
+-- ARGV[9..] blob field, typed value, ... for the new channel versions
+-- Returns  {1 if the thread had no checkpoint or write before else 0,
+--           1 if the run is new to the thread else 0}
+
+local ttl = tonumber(ARGV[3])
+for i = 9, #ARGV, 1000 do
+  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('HSET', KEYS[4], 'c', ARGV[4], 'm', ARGV[5], 'p', ARGV[6], 'b', ARGV[7], 'r', ARGV[8])
+redis.call('ZADD', KEYS[2], 0, ARGV[2])
+redis.call('SREM', KEYS[5], ARGV[2])
+local new_thread = redis.call('EXISTS', KEYS[1]) == 0 and 1 or 0
+redis.call('SADD', KEYS[1], ARGV[1])
+local new_run = 0
+if ARGV[8] ~= '' then
+  new_run = redis.call('SADD', KEYS[6], ARGV[8])
+  redis.call('SADD', KEYS[7], ARGV[1] .. US .. ARGV[2])
+end
+if ttl > 0 then
+  for i = 1, #KEYS do
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return {new_thread, new_run}

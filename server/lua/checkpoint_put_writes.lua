@@ -1,0 +1,32 @@
+-- checkpoint_put_writes.lua: store the pending writes of one task in one atomic step.
+--
+-- Writes go into the checkpoint's own hash, whether or not the checkpoint is
+-- stored yet: when it is not, its id is noted in the namespace's "early" set
+-- so that deleting the thread finds the hash. A regular write already stored
+-- under the same (task, idx) is kept (a retried task writes nothing twice); a
+-- special write (error, interrupt, resume, scheduled) replaces the stored one.
+--
+-- KEYS[1]  <base>ns   KEYS[2]  <base>c:<ns>:<id>   KEYS[3]  <base>early:<ns>
+-- ARGV[1]  encoded namespace   ARGV[2]  checkpoint id   ARGV[3]  TTL in ms, "0" for none
+-- ARGV[4..] field, value, mode, ... per write; mode "1" replaces, "0" keeps a stored value
+-- Returns  1 if the thread had no checkpoint or write before, else 0
+
+local ttl = tonumber(ARGV[3])
+for i = 4, #ARGV, 3 do
+  if ARGV[i + 2] == '1' then
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  else
+    redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1])
+  end
+end
+if redis.call('HEXISTS', KEYS[2], 'c') == 0 then
+  redis.call('SADD', KEYS[3], ARGV[2])
+end
+local new_thread = redis.call('EXISTS', KEYS[1]) == 0 and 1 or 0
+redis.call('SADD', KEYS[1], ARGV[1])
+if ttl > 0 then
+  for i = 1, #KEYS do
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return new_thread

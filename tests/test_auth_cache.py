@@ -1,0 +1,250 @@
+"""CachedAccess over a scripted backend: TTLs, single flight, invalidation; and access_from_settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cimhub.protocol.errors import Unavailable
+from cimhub.server.auth.access import CachedAccess, DevAccess, access_from_settings
+from cimhub.server.auth.postgres_access import PostgresAccess
+from cimhub.server.auth.supabase_access import SupabaseAccess
+from cimhub.server.settings import Settings
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScriptedBackend:
+    """Members in a set; counts calls; can be made to block or fail."""
+
+    def __init__(self) -> None:
+        self.members: set[tuple[str, str]] = set()
+        self.projects: dict[str, str] = {}
+        self.calls = 0
+        self.gate: asyncio.Event | None = None
+        self.error: Exception | None = None
+        self.closed = False
+
+    async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
+        self.calls += 1
+        answer = (user_id, deal_id) in self.members  # read when asked, returned when the gate opens
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return answer
+
+    async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
+        self.calls += 1
+        return self.projects.get(deal_id) == project_id
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def backend() -> ScriptedBackend:
+    return ScriptedBackend()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def access(backend: ScriptedBackend, clock: Clock) -> CachedAccess:
+    return CachedAccess(backend, ttl_s=30, denied_ttl_s=5, clock=clock)
+
+
+async def test_grants_are_kept_for_the_ttl(
+    access: CachedAccess, backend: ScriptedBackend, clock: Clock
+) -> None:
+    backend.members.add(("ana", "deal-1"))
+    assert await access.may_access_deal("ana", "deal-1")
+    assert access.decision_expires_at("ana", "deal-1") == 1030.0
+    backend.members.clear()  # revoked in Supabase
+    clock.now += 29
+    assert await access.may_access_deal("ana", "deal-1")  # still cached
+    clock.now += 2
+    assert not await access.may_access_deal("ana", "deal-1")
+    assert backend.calls == 2
+
+
+async def test_denials_are_kept_for_the_shorter_ttl(
+    access: CachedAccess, backend: ScriptedBackend, clock: Clock
+) -> None:
+    assert not await access.may_access_deal("ana", "deal-1")
+    assert access.decision_expires_at("ana", "deal-1") == 1005.0
+    backend.members.add(("ana", "deal-1"))
+    clock.now += 6
+    assert await access.may_access_deal("ana", "deal-1")
+
+
+async def test_deal_in_project_is_cached_apart_from_membership(
+    access: CachedAccess, backend: ScriptedBackend
+) -> None:
+    backend.projects["deal-1"] = "project-a"
+    assert await access.deal_in_project("deal-1", "project-a")
+    assert not await access.deal_in_project("deal-1", "project-b")
+    assert await access.deal_in_project("deal-1", "project-a")
+    assert backend.calls == 2
+    assert access.decision_expires_at("deal-1", "project-a") is None  # only (user, deal) decisions
+
+
+async def test_concurrent_identical_checks_share_one_call(
+    access: CachedAccess, backend: ScriptedBackend
+) -> None:
+    backend.members.add(("ana", "deal-1"))
+    backend.gate = asyncio.Event()
+    checks = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(50)]
+    other = asyncio.create_task(access.may_access_deal("bob", "deal-1"))
+    await asyncio.sleep(0)
+    backend.gate.set()
+    assert all(await asyncio.gather(*checks))
+    assert not await other
+    assert backend.calls == 2
+
+
+async def test_errors_reach_every_waiter_and_are_not_cached(
+    access: CachedAccess, backend: ScriptedBackend
+) -> None:
+    backend.gate = asyncio.Event()
+    backend.error = Unavailable("Supabase is down")
+    checks = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(3)]
+    await asyncio.sleep(0)
+    backend.gate.set()
+    results = await asyncio.gather(*checks, return_exceptions=True)
+    assert all(isinstance(r, Unavailable) for r in results)
+    assert access.decision_expires_at("ana", "deal-1") is None
+    backend.error = None
+    backend.members.add(("ana", "deal-1"))
+    assert await access.may_access_deal("ana", "deal-1")
+    assert backend.calls == 2
+
+
+async def test_a_cancelled_caller_does_not_cancel_the_shared_call(
+    access: CachedAccess, backend: ScriptedBackend
+) -> None:
+    backend.members.add(("ana", "deal-1"))
+    backend.gate = asyncio.Event()
+    first = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
+    second = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
+    await asyncio.sleep(0)
+    first.cancel()
+    backend.gate.set()
+    assert await second
+    assert first.cancelled()
+    assert backend.calls == 1
+
+
+async def test_invalidate_forgets_matching_answers(
+    access: CachedAccess, backend: ScriptedBackend
+) -> None:
+    backend.members |= {("ana", "deal-1"), ("ana", "deal-2"), ("bob", "deal-1")}
+    backend.projects["deal-1"] = "project-a"
+    for user, deal in backend.members:
+        await access.may_access_deal(user, deal)
+    await access.deal_in_project("deal-1", "project-a")
+    backend.members.discard(("ana", "deal-1"))
+
+    access.invalidate(user_id="ana", deal_id="deal-1")
+    assert access.decision_expires_at("ana", "deal-1") is None
+    assert access.decision_expires_at("ana", "deal-2") is not None
+    assert not await access.may_access_deal("ana", "deal-1")
+
+    access.invalidate(deal_id="deal-1")
+    assert access.decision_expires_at("bob", "deal-1") is None
+    assert access.decision_expires_at("ana", "deal-2") is not None
+    calls = backend.calls
+    await access.deal_in_project("deal-1", "project-a")
+    assert backend.calls == calls + 1  # the deal's project answer went too
+
+    access.invalidate(user_id="ana")
+    assert access.decision_expires_at("ana", "deal-2") is None
+    access.invalidate()
+    calls = backend.calls
+    await access.may_access_deal("bob", "deal-1")
+    assert backend.calls == calls + 1
+
+
+async def test_an_answer_in_flight_during_invalidate_is_not_cached(
+    access: CachedAccess, backend: ScriptedBackend
+) -> None:
+    backend.members.add(("ana", "deal-1"))
+    backend.gate = asyncio.Event()
+    before = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
+    while backend.calls < 1:
+        await asyncio.sleep(0)
+    backend.members.clear()
+    access.invalidate(user_id="ana")  # membership revoked while the check was running
+    after = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
+    while backend.calls < 2:
+        await asyncio.sleep(0)
+    backend.gate.set()
+    assert await before  # asked before the revocation
+    assert not await after  # a fresh call, not the old one's answer
+    assert backend.calls == 2
+    assert not await access.may_access_deal("ana", "deal-1")
+    assert backend.calls == 2
+
+
+async def test_the_cache_is_bounded(backend: ScriptedBackend, clock: Clock) -> None:
+    access = CachedAccess(backend, max_entries=3, clock=clock)
+    for n in range(5):
+        await access.may_access_deal("ana", f"deal-{n}")
+    assert [access.decision_expires_at("ana", f"deal-{n}") is not None for n in range(5)] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
+
+
+async def test_aclose_closes_the_backend(access: CachedAccess, backend: ScriptedBackend) -> None:
+    await access.aclose()
+    assert backend.closed
+
+
+async def test_dev_access_allows_everything() -> None:
+    dev = DevAccess()
+    assert await dev.may_access_deal("anyone", "any-deal")
+    assert await dev.deal_in_project("any-deal", "any-project")
+
+
+@pytest.mark.parametrize(
+    ("settings", "backend_type"),
+    [
+        (Settings(dev_mode=True), DevAccess),
+        (Settings(database_url="postgresql://hub@127.0.0.1:1/db"), PostgresAccess),
+        (
+            Settings(
+                supabase_url="https://abcdefgh.supabase.co", supabase_service_key="sb_secret_x"
+            ),
+            SupabaseAccess,
+        ),
+        (
+            Settings(
+                dev_mode=True, database_url="postgresql://hub@127.0.0.1:1/db", access_cache_ttl_s=7
+            ),
+            PostgresAccess,
+        ),
+    ],
+)
+async def test_access_from_settings(settings: Settings, backend_type: type) -> None:
+    access = access_from_settings(settings)
+    assert isinstance(access.backend, backend_type)
+    await access.aclose()
+
+
+def test_access_from_settings_needs_a_backend() -> None:
+    with pytest.raises(ValueError, match="no access backend"):
+        access_from_settings(Settings(supabase_url="https://abcdefgh.supabase.co"))
