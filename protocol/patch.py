@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import jsonpatch
+import orjson
 
 JsonOp = dict[str, Any]
 
@@ -29,6 +30,22 @@ def diff(old: Any, new: Any, path: str = "") -> list[JsonOp]:
     ops: list[JsonOp] = []
     _diff(old, new, path, ops)
     return ops
+
+
+def _same(old: Any, new: Any) -> bool:
+    """JSON equality: like `==` but 1, 1.0 and True (and 0.0, -0.0) are different values.
+
+    Python's `==` equates them inside lists and dicts, which would drop a change
+    such as ``[1, "a"] -> [True, "b"]`` from the patch. Where `==` holds on a
+    container or float, the JSON texts decide (orjson, C speed).
+    """
+    if old is new:
+        return True
+    if type(old) is not type(new) or old != new:
+        return False
+    if isinstance(old, (str, int)) or old is None:
+        return True  # exact within one type (bool is an int subclass, and its type was compared)
+    return orjson.dumps(old) == orjson.dumps(new)
 
 
 def _diff(old: Any, new: Any, path: str, ops: list[JsonOp]) -> None:

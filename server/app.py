@@ -95,8 +95,8 @@ class Services:
         self.access = access
         self.authorizer = Authorizer(access, self.store)
         self.queries = Queries(self.store, self.authorizer)
-        self.message_ops = MessageOps(self.messages, self.authorizer)
         self.messages = MessageStore(self.redis, self.keys, settings.embedding_dimension)
+        self.message_ops = MessageOps(self.messages, self.authorizer)
         self.store.extra_keys = self.messages.key_names
         self.feeds: dict[str, Feed] = {
             "cim": DocumentFeed(self.store, self.keys),
@@ -235,6 +235,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
         services: Services = websocket.app.state.services
         origin = websocket.headers.get("origin")
         if origin is not None and settings.allowed_origins and origin not in settings.allowed_origins:
+            # Closing before accepting refuses the handshake: the browser sees HTTP 403.
             await websocket.close(f.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
             return
         offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]

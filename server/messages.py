@@ -19,12 +19,18 @@ Guarantees:
 * The live topic is at most once, like all pub/sub. A subscriber that missed
   messages (reconnect, slow consumer) calls `read_since(last_seq_seen)`: seqs are
   contiguous, so a gap is visible and fully repairable. Each event carries the
-  CIM's epoch; a different epoch means the CIM was recreated and seqs restarted.
-* Pages and search results are consistent snapshots: each is read in one Lua
-  step, and a search's bodies are checked against the generation it scored.
-* Search is exact: every vector of the CIM is scored (see messages_vectors.py).
+  epoch of the CIM hash at publish time, so a subscriber can tell a recreated
+  CIM (seqs restart at 1) from a gap.
+* A page is one Lua step: bodies (and embeddings) of one consistent snapshot.
+  A search scores one consistent snapshot of all rows (one Lua step, or one
+  MULTI when the cache is cold) and checks the bodies it then reads against the
+  generation it scored, retrying if the messages were deleted and rewritten.
+* Search is exact: every vector of the CIM is scored (see messages_vectors.py),
+  however the per-process cache is doing; the cache only saves transfer.
 * `delete_all` (or the CIM store deleting `key_names`) removes everything; a
   new generation token then invalidates every process's vector cache.
+* Reads of a CIM that has no messages, or does not exist, are empty: whether
+  the CIM exists and who may read it is for the CIM store and the hub.
 
 Redis error classes are not caught here: a connection failure surfaces as a
 `redis.RedisError`, which the hub turns into `Unavailable`.
@@ -39,12 +45,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
+from pydantic import TypeAdapter, ValidationError
+
 from cimhub.protocol.errors import (
     Conflict,
     ErrorCode,
@@ -55,14 +62,8 @@ from cimhub.protocol.errors import (
 )
 from cimhub.protocol.schema import Id, Message, MessageRole
 from cimhub.server.keys import Keys
-from cimhub.server.messages_vectors import (
-    ROLE_CODES,
-    ROW_DTYPE,
-    VectorCache,
-    VectorSet,
-    check_vector,
-)
-from pydantic import TypeAdapter, ValidationError
+from cimhub.server.messages_search import READ_ATTEMPTS, MessageKeys, VectorReader, lua
+from cimhub.server.messages_vectors import ROLE_CODES, check_vector
 
 Order = Literal["newest", "oldest"]
 Vector = Sequence[float] | np.ndarray
@@ -77,14 +78,6 @@ DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 """Vector cache per process: six CIMs of 10,000 messages at 1,024 dimensions."""
 
 _ID = TypeAdapter(Id)
-CHUNK_BYTES = 1024 * 1024
-"""Vectors per reply when filling the cache: 1 MiB pieces parse several times faster
-in redis-py than one 40 MB reply (docs/messages.md)."""
-_SEARCH_ATTEMPTS = 3
-
-
-def _script(name: str) -> str:
-    return (resources.files("cimhub.server") / "lua" / name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +86,13 @@ class StoredMessage:
 
     seq: int
     message: Message
+
+
+@dataclass(frozen=True, slots=True)
+class AddedMessage(StoredMessage):
+    """What `MessageStore.add` returns: `duplicate` is True when the id was already stored."""
+
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +160,7 @@ def parse_event(data: bytes | str) -> MessageEvent:
 
 
 class MessageStore:
-    """Messages of every CIM under one key prefix. One per process; safe for concurrent use.
+    """Messages of every CIM under one key prefix. One per process and event loop; safe for concurrent tasks.
 
     `redis` must return bytes (``decode_responses=False``): vectors are binary.
     `dimension` is checked on every write and query, and against what a CIM
@@ -189,17 +189,16 @@ class MessageStore:
         self.dimension = dimension
         self.embedder = embedder
         self.max_vector_rows = max_vector_rows
-        self.cache = VectorCache(cache_bytes)
-        self._add_script = redis.register_script(_script("messages_add.lua"))
-        self._page_script = redis.register_script(_script("messages_page.lua"))
-        self._vectors_script = redis.register_script(_script("messages_vectors.lua"))
+        self.reader = VectorReader(redis, dimension, cache_bytes)
+        self.cache = self.reader.cache
+        self._add_script = redis.register_script(lua("messages_add.lua"))
+        self._page_script = redis.register_script(lua("messages_page.lua"))
 
     # -- names ------------------------------------------------------------
 
     def key_names(self, cim_id: str) -> list[str]:
         """Every key the messages of `cim_id` may use (a fixed set), for the CIM store's delete script."""
-        base = f"{self.keys.cim(cim_id)}:msg"
-        return [f"{base}:meta", f"{base}:body", f"{base}:ids", f"{base}:vec", f"{base}:rows"]
+        return list(MessageKeys.of(self.keys, cim_id))
 
     def channel(self, cim_id: str) -> str:
         """Pub/sub channel of the messages appended to `cim_id` (payloads: see `parse_event`)."""
@@ -216,14 +215,14 @@ class MessageStore:
         timestamp: int | None = None,
         embedding: Vector | None = None,
         message_id: str | None = None,
-    ) -> StoredMessage:
+    ) -> AddedMessage:
         """Append a message to the CIM's conversation and publish it on `channel(cim_id)`.
 
         Atomic (see the module docstring). Raises NotFound when the CIM does not
         exist, InvalidInput (with `path`) for bad fields. Sending the same
-        `message_id` again returns the stored message and adds nothing, so a
-        caller that lost the reply retries with the same id; the same id with a
-        different role or content is a Conflict. `timestamp` is milliseconds
+        `message_id` again returns the stored message with `duplicate=True` and
+        adds nothing, so a caller that lost the reply retries with the same id;
+        the same id with a different role or content is a Conflict. `timestamp` is milliseconds
         since the epoch (default: now). With no `embedding` and an `embedder`,
         the embedding is computed. Embeddings are stored as float32; the
         returned message leaves the embedding out (read it with `list`).
@@ -280,7 +279,7 @@ class MessageStore:
                 f"id: message {message.id!r} already exists with another role or content",
                 code=ErrorCode.MUTATION_ID_REUSED, path="id",
             )
-        return stored
+        return AddedMessage(stored.seq, previous, duplicate=kind == "exists")
 
     async def delete_all(self, cim_id: str) -> None:
         """Delete every message of the CIM, atomically (one DEL).
@@ -298,7 +297,7 @@ class MessageStore:
     async def latest_seq(self, cim_id: str) -> int:
         """Seq of the newest message, 0 when the CIM has none."""
         _check_id(cim_id, "cimId")
-        value = await self.redis.hget(self.key_names(cim_id)[0], "seq")
+        value = await self.redis.hget(MessageKeys.of(self.keys, cim_id).meta, "seq")
         return int(value) if value is not None else 0
 
     async def read_since(self, cim_id: str, after_seq: int, limit: int = MAX_PAGE) -> list[StoredMessage]:
@@ -341,14 +340,23 @@ class MessageStore:
             query = (await self.embedder.embed([query]))[0]
         vector, _ = check_vector(query, self.dimension, "query")
         role_code = None if role is None else ROLE_CODES[role]
-        for _attempt in range(_SEARCH_ATTEMPTS):
-            vectors, rows = await self._vectors(cim_id)
+        names = MessageKeys.of(self.keys, cim_id)
+        for _attempt in range(READ_ATTEMPTS):
+            vectors, rows = await self.reader.read(cim_id, names)
             ranked = vectors.top_k(vector, k, rows=rows, role=role_code)
             if not ranked:
                 return []
-            hits = await self._hits(cim_id, vectors, ranked, include_embeddings)
-            if hits is not None:
-                return hits
+            bodies = await self.reader.bodies(names, vectors, [int(vectors.seqs[row]) for row, _ in ranked])
+            if bodies is None:
+                continue  # deleted and rewritten since the vectors were read
+            hits = []
+            for (row, score), body in zip(ranked, bodies, strict=True):
+                stored = _stored(body)
+                message = stored.message
+                if include_embeddings:
+                    message = message.model_copy(update={"embedding": vectors.vectors[row].tolist()})
+                hits.append(SearchHit(stored.seq, score, message))
+            return hits
         raise Unavailable(f"messages of CIM {cim_id!r} were deleted and rewritten during every search attempt")
 
     async def list(
@@ -384,10 +392,10 @@ class MessageStore:
     async def _page(
         self, cim_id: str, order: Order, bound: int, limit: int, *, with_vectors: bool
     ) -> tuple[int, builtins.list[StoredMessage]]:
-        names = self.key_names(cim_id)
+        names = MessageKeys.of(self.keys, cim_id)
         row_bytes = self.dimension * 4 if with_vectors else 0
         last, stored_dim, bodies, vectors = await self._page_script(
-            keys=[names[0], names[1], names[3]],
+            keys=[names.meta, names.body, names.vec],
             args=["asc" if order == "oldest" else "desc", bound, limit, row_bytes],
         )
         if with_vectors and stored_dim and int(stored_dim) != self.dimension:
@@ -403,96 +411,6 @@ class MessageStore:
                 for m, raw in zip(messages, vectors, strict=True)
             ]
         return int(last), messages
-
-    async def _vectors(self, cim_id: str) -> tuple[VectorSet, int]:
-        """An up-to-date `VectorSet` of the CIM and its row count at the moment Redis was read."""
-        names = self.key_names(cim_id)
-        row_size = self.dimension * 4
-        for _attempt in range(_SEARCH_ATTEMPTS):
-            cached = self.cache.get(cim_id)
-            known_gen, known_rows = (cached.gen, cached.count) if cached else ("", 0)
-            reply = await self._vectors_script(
-                keys=[names[0], names[3], names[4]],
-                args=[known_gen, known_rows, ROW_DTYPE.itemsize, CHUNK_BYTES],
-            )
-            gen, dim, rows, start = reply[0].decode(), int(reply[1]), int(reply[2]), int(reply[3])
-            if rows == 0:
-                return VectorSet(gen, self.dimension), 0
-            if dim != self.dimension:
-                raise InvalidInput(
-                    f"query: CIM {cim_id!r} stores {dim}-dimension embeddings, "
-                    f"this server is configured for {self.dimension}",
-                    path="query",
-                )
-            if len(reply) == 6:
-                pieces = [(reply[4], reply[5])]
-            else:
-                read = await self._read_rows(cim_id, gen, start, rows)
-                if read is None:
-                    continue  # deleted and rewritten while reading: start over
-                pieces = read
-            # Another search may have replaced or extended the cached set while
-            # this one awaited Redis. Rows already held are identical, so only
-            # what lies past them is appended.
-            current = self.cache.get(cim_id)
-            if current is None or current.gen != gen or current.count < start:
-                if start != 0:
-                    self.cache.drop(cim_id)
-                    continue  # this suffix fits nothing held any more: read everything
-                current = VectorSet(gen, self.dimension)
-            position = start
-            for vector_bytes, row_bytes in pieces:
-                count = len(row_bytes) // ROW_DTYPE.itemsize
-                skip = current.count - position
-                if skip < count:
-                    current.extend(vector_bytes[skip * row_size :], row_bytes[skip * ROW_DTYPE.itemsize :])
-                position += count
-            self.cache.put(cim_id, current)
-            return current, rows
-        raise Unavailable(f"messages of CIM {cim_id!r} were deleted and rewritten during every read")
-
-    async def _read_rows(
-        self, cim_id: str, gen: str, start: int, rows: int
-    ) -> builtins.list[tuple[bytes, bytes]] | None:
-        """Rows start..rows-1 as (vectors, records) chunks of CHUNK_BYTES; None if `gen` is gone.
-
-        One MULTI, so the gen read with the rows proves they belong to it.
-        """
-        names = self.key_names(cim_id)
-        row_size, record = self.dimension * 4, ROW_DTYPE.itemsize
-        per_chunk = max(1, CHUNK_BYTES // row_size)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(names[0], "gen")
-            for first in range(start, rows, per_chunk):
-                last = min(rows, first + per_chunk)
-                pipe.getrange(names[3], first * row_size, last * row_size - 1)
-                pipe.getrange(names[4], first * record, last * record - 1)
-            replies = await pipe.execute()
-        if replies[0] is None or replies[0].decode() != gen:
-            return None
-        return list(zip(replies[1::2], replies[2::2], strict=True))
-
-    async def _hits(
-        self, cim_id: str, vectors: VectorSet, ranked: builtins.list[tuple[int, float]], include_embeddings: bool
-    ) -> builtins.list[SearchHit] | None:
-        """Bodies of the ranked rows; None when the CIM's messages changed generation meanwhile."""
-        names = self.key_names(cim_id)
-        seqs = [int(vectors.seqs[row]) for row, _ in ranked]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hget(names[0], "gen")
-            pipe.hmget(names[1], seqs)
-            gen, bodies = await pipe.execute()
-        if gen is None or gen.decode() != vectors.gen or any(body is None for body in bodies):
-            return None
-        hits = []
-        for (row, score), body in zip(ranked, bodies, strict=True):
-            stored = _stored(body)
-            message = stored.message
-            if include_embeddings:
-                message = message.model_copy(update={"embedding": vectors.vectors[row].tolist()})
-            hits.append(SearchHit(stored.seq, score, message))
-        return hits
-
 
 
 def _stored(body: bytes) -> StoredMessage:

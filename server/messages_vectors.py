@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
 from cimhub.protocol.errors import InvalidInput
 from cimhub.protocol.schema import MessageRole
 

@@ -67,6 +67,8 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bucket = TokenBucket(self.settings.mutations_per_second, self.settings.mutation_burst)
         self._expiry: asyncio.TimerHandle | None = None
+        self._sender_task: asyncio.Task[None] | None = None
+        self._close_deadline: asyncio.TimerHandle | None = None
 
     # -- sending (never awaits a socket) ---------------------------------------
 
@@ -82,6 +84,10 @@ class Session:
         size = len(data)
         if self._queued_bytes + size > self.settings.send_queue_bytes:
             self.services.metrics.queue_overflows.inc()
+            # The client must resume anyway, so what is queued is stale: free it now and
+            # make the close frame the next thing on the wire.
+            self._queue.clear()
+            self._queued_bytes = 0
             self.close(f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
             return
         self._queue.append(data)
@@ -96,10 +102,20 @@ class Session:
         self.send(frame)
 
     def close(self, code: int, reason: str) -> None:
-        """Close after what is already queued has been sent."""
+        """Close after what is already queued has been sent, waiting `shutdown_grace_s` at most."""
         if self._closing is None:
             self._closing = (code, reason)
             self._wakeup.set()
+            # A client that stopped reading blocks the socket write forever (the transport
+            # stays paused): past the grace period the session is dropped without the close frame.
+            self._close_deadline = asyncio.get_running_loop().call_later(
+                self.settings.shutdown_grace_s, self._abandon
+            )
+
+    def _abandon(self) -> None:
+        if self._sender_task is not None and not self._sender_task.done():
+            log.info("session %d: client did not read its close frame in time; dropping it", self.id)
+            self._sender_task.cancel()
 
     async def _sender(self) -> None:
         ws = self.ws
@@ -136,7 +152,7 @@ class Session:
             return
         services.metrics.connections.inc()
         services.sessions.add(self)
-        sender = asyncio.create_task(self._sender())
+        sender = self._sender_task = asyncio.create_task(self._sender())
         heartbeat = asyncio.create_task(self._heartbeat())
         worker = asyncio.create_task(self._mutation_worker())
         receiver = asyncio.create_task(self._receive_loop())
@@ -152,6 +168,8 @@ class Session:
                 task.cancel()
             if self._expiry is not None:
                 self._expiry.cancel()
+            if self._close_deadline is not None:
+                self._close_deadline.cancel()
             services.hub.drop(self, list(self.topics))
             services.sessions.discard(self)
             services.metrics.connections.dec()

@@ -9,7 +9,12 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import NoScriptError
 
@@ -91,7 +96,7 @@ class AsyncRedisSaver(RedisSaverBase):
         for attempt in (1, 2):
             try:
                 if len(run.commands) == 1 and not run.atomic:
-                    return [await self.client.execute_command(*run.commands[0])]
+                    return [await self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
                 pipe = self.client.pipeline(transaction=run.atomic)
                 for command in run.commands:
                     pipe.execute_command(*command)
@@ -141,17 +146,27 @@ class AsyncRedisSaver(RedisSaverBase):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Checkpoints newest first; see `RedisSaverBase._plan_list` for the rules."""
-        async for item in self._stream(self._plan_list(config, filter=filter, before=before, limit=limit)):
+        async for item in self._stream(
+            self._plan_list(config, filter=filter, before=before, limit=limit)
+        ):
             yield item
 
     async def aput(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint atomically; only channels in `new_versions` get a new value stored."""
         return await self._drive(self._plan_put(config, checkpoint, metadata, new_versions))
 
     async def aput_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
     ) -> None:
         """Store a task's pending writes atomically, before or after their checkpoint."""
         await self._drive(self._plan_put_writes(config, writes, task_id, task_path))
@@ -168,7 +183,9 @@ class AsyncRedisSaver(RedisSaverBase):
         """Copy the whole source thread (every namespace, writes, values) into the target, atomically."""
         await self._drive(self._plan_copy_thread(source_thread_id, target_thread_id))
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1) -> None:
+    async def aprune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
+    ) -> None:
         """Bound growth: "keep_latest" keeps the newest `keep` checkpoints per namespace, "delete" all.
 
         Channel values still read by a kept checkpoint stay, and so do the
@@ -204,17 +221,27 @@ class AsyncRedisSaver(RedisSaverBase):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         async def collect() -> list[CheckpointTuple]:
-            return [item async for item in self.alist(config, filter=filter, before=before, limit=limit)]
+            return [
+                item async for item in self.alist(config, filter=filter, before=before, limit=limit)
+            ]
 
         yield from self._sync(collect())
 
     def put(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> RunnableConfig:
         return self._sync(self.aput(config, checkpoint, metadata, new_versions))
 
     def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
     ) -> None:
         self._sync(self.aput_writes(config, writes, task_id, task_path))
 
@@ -227,5 +254,7 @@ class AsyncRedisSaver(RedisSaverBase):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         self._sync(self.acopy_thread(source_thread_id, target_thread_id))
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1) -> None:
+    def prune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
+    ) -> None:
         self._sync(self.aprune(thread_ids, strategy=strategy, keep=keep))

@@ -1,15 +1,14 @@
-"""What the sync and async savers share: layout, encoding of each call, and the list plan.
+"""What the sync and async savers share: layout, encoding of each call, and the plans.
 
 Nothing here does I/O. `put`, `put_writes` and `get_tuple` each become one
 command (a Lua script called by SHA, plus the thread registry on first sight of
-a thread); `list` and the maintenance calls are plans (see steps.py) that the
-drivers in aio.py and sync.py run.
+a thread); `list` (listing.py) and the maintenance calls (maintenance.py)
+are plans (see steps.py) that the drivers in aio.py and sync.py run.
 """
 
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,25 +26,21 @@ from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from cimhub.server.checkpoint import maintenance
 from cimhub.server.checkpoint.codec import (
-    as_text,
     blob_field,
     blob_refs,
     check_name,
     config_of,
-    decode_metadata,
     decode_tuple,
     encode_checkpoint,
     encode_write,
-    metadata_matches,
     pack_typed,
     write_index,
 )
 from cimhub.server.checkpoint.layout import CheckpointKeys, check_thread_id, encode_ns
+from cimhub.server.checkpoint.listing import Listing
 from cimhub.server.checkpoint.scripts import SCRIPTS, Command
-from cimhub.server.checkpoint.steps import Emit, Plan, Run
+from cimhub.server.checkpoint.steps import Plan, Run
 
-# Checkpoints read per round trip while listing; ids are fetched in pages of the same size.
-PAGE = 64
 # (thread, run) pairs a saver remembers having registered, before it starts over.
 SEEN_LIMIT = 10_000
 
@@ -73,18 +68,22 @@ class Seen:
 def check_client(client: Any) -> None:
     """Refuse a client that decodes replies: stored values are binary."""
     if client.get_connection_kwargs().get("decode_responses"):
-        raise ValueError("the Redis client must be created with decode_responses=False (values are binary)")
+        raise ValueError(
+            "the Redis client must be created with decode_responses=False (values are binary)"
+        )
 
 
 class Located:
     """Thread id and encoded namespace of a config, checked once."""
 
-    __slots__ = ("thread_id", "checkpoint_ns", "ns")
+    __slots__ = ("checkpoint_ns", "ns", "thread_id")
 
     def __init__(self, config: RunnableConfig) -> None:
         configurable = config["configurable"]
         self.thread_id = check_thread_id(configurable["thread_id"])
-        self.checkpoint_ns: str = check_name("checkpoint_ns", configurable.get("checkpoint_ns") or "")
+        self.checkpoint_ns: str = check_name(
+            "checkpoint_ns", configurable.get("checkpoint_ns") or ""
+        )
         self.ns = encode_ns(self.checkpoint_ns)
 
 
@@ -92,7 +91,11 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     """Layout, encoding and plans shared by `RedisSaver` and `AsyncRedisSaver`."""
 
     def __init__(
-        self, *, key_prefix: str = "cimhub", ttl_s: float | None = None, serde: SerializerProtocol | None = None
+        self,
+        *,
+        key_prefix: str = "cimhub",
+        ttl_s: float | None = None,
+        serde: SerializerProtocol | None = None,
     ) -> None:
         super().__init__(serde=serde)
         if ttl_s is not None and ttl_s <= 0:
@@ -121,7 +124,11 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     # -- one-command calls ------------------------------------------------
 
     def _put_command(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> tuple[Located, str, Command, RunnableConfig]:
         """The put script call, the run id ("" for none), and the config to return."""
         at = Located(config)
@@ -137,15 +144,21 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
                 blobs.append(blob_field(channel, version))
                 blobs.append(pack_typed(self.serde.dumps_typed(values[channel])))
         keys = [
-            tk.namespaces, tk.ids(at.ns), tk.blobs(at.ns), tk.checkpoint(at.ns, checkpoint_id),
-            tk.early(at.ns), tk.runs,
+            tk.namespaces,
+            tk.ids(at.ns),
+            tk.blobs(at.ns),
+            tk.checkpoint(at.ns, checkpoint_id),
+            tk.early(at.ns),
+            tk.runs,
         ]
         if run_id:
             keys.append(tk.run(run_id))
         command = SCRIPTS.put.call(
             keys,
             [
-                at.ns, checkpoint_id, self.ttl_ms,
+                at.ns,
+                checkpoint_id,
+                self.ttl_ms,
                 encode_checkpoint(self.serde, checkpoint),
                 pack_typed(self.serde.dumps_typed(stored_metadata)),
                 config["configurable"].get("checkpoint_id") or "",
@@ -157,7 +170,11 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         return at, run_id, command, config_of(at.thread_id, at.checkpoint_ns, checkpoint_id)
 
     def _put_writes_command(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
     ) -> tuple[Located, Command] | None:
         if not writes:
             return None
@@ -196,15 +213,20 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     # -- plans ------------------------------------------------------------
 
     def _plan_put(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> Plan[RunnableConfig]:
         """One round trip once the registries know the thread and run; two the first time.
 
         The first put of a thread (or run) sends the registry SADDs before the
         script, so no crash leaves data the registries do not point to. Later
-        puts send the script alone; it reports a thread or run it did not know
-        (deleted meanwhile by another process), which is then registered again.
-        With a TTL the registries are always refreshed with the put.
+        puts send the script alone; it reports a namespace or run new to the
+        thread (a new subgraph, or a thread another process deleted meanwhile),
+        and the thread is registered again. With a TTL the registries are
+        always refreshed with the put.
         """
         at, run_id, command, stored = self._put_command(config, checkpoint, metadata, new_versions)
         seen = (at.thread_id, run_id)
@@ -218,7 +240,11 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         return stored
 
     def _plan_put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str,
     ) -> Plan[None]:
         """Like `_plan_put`: writes can be the first thing a thread stores."""
         built = self._put_writes_command(config, writes, task_id, task_path)
@@ -227,8 +253,8 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         at, command = built
         seen = (at.thread_id, "")
         if seen in self._seen and not self.ttl_ms:
-            (new_thread,) = yield Run([command])
-            if new_thread:
+            (new_namespace,) = yield Run([command])
+            if new_namespace:
                 yield Run(self._registry_commands(at.thread_id, ""))
         else:
             yield Run([*self._registry_commands(at.thread_id, ""), command])
@@ -247,109 +273,7 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Plan[None]:
-        """Checkpoints newest first (by id, which is uuid6 time order), thread by thread.
-
-        `config` None lists every thread in the registry; a config without
-        checkpoint_ns lists every namespace of its thread, merged by id.
-        `before` is exclusive and compared as a string, like the ids' own order.
-        """
-        if limit is not None and limit <= 0:
-            return
-        if config is None:
-            (members,) = yield Run([("SMEMBERS", self.keys.threads())])
-            threads = sorted(as_text(members))
-            configurable: dict[str, Any] = {}
-        else:
-            configurable = config["configurable"]
-            threads = [check_thread_id(configurable["thread_id"])]
-        wanted_ns = configurable.get("checkpoint_ns")
-        wanted_id = configurable.get("checkpoint_id")
-        before_id = get_checkpoint_id(before) if before else None
-        left = [limit]  # a cell, so the per-thread plan can count down
-        for thread_id in threads:
-            tk = self.keys.thread(thread_id)
-            if wanted_ns is not None:
-                namespaces = [encode_ns(wanted_ns)]
-            else:
-                (members,) = yield Run([("SMEMBERS", tk.namespaces)])
-                namespaces = sorted(as_text(members))
-            if wanted_id is not None:
-                if before_id is not None and not wanted_id < before_id:
-                    continue
-                yield from self._emit_page(thread_id, [(wanted_id, ns) for ns in namespaces], filter, left)
-            else:
-                yield from self._merge_namespaces(thread_id, namespaces, before_id, filter, left)
-            if left[0] is not None and left[0] <= 0:
-                return
-
-    def _merge_namespaces(
-        self, thread_id: str, namespaces: list[str], before_id: str | None, filter: dict[str, Any] | None,
-        left: list[int | None],
-    ) -> Plan[None]:
-        """Walk each namespace's id index newest first, PAGE ids at a time, merged by id."""
-        tk = self.keys.thread(thread_id)
-        upper = {ns: f"({before_id}" if before_id else "+" for ns in namespaces}
-        buffers: dict[str, deque[str]] = {ns: deque() for ns in namespaces}
-        open_ns = set(namespaces)
-        while True:
-            empty = [ns for ns in namespaces if ns in open_ns and not buffers[ns]]
-            if empty:
-                replies = yield Run([("ZREVRANGEBYLEX", tk.ids(ns), upper[ns], "-", "LIMIT", 0, PAGE) for ns in empty])
-                for ns, reply in zip(empty, replies, strict=True):
-                    ids = as_text(reply)
-                    buffers[ns].extend(ids)
-                    if len(ids) < PAGE:
-                        open_ns.discard(ns)
-                    if ids:
-                        upper[ns] = f"({ids[-1]}"
-            page: list[tuple[str, str]] = []
-            while len(page) < PAGE:
-                if any(ns in open_ns and not buffers[ns] for ns in namespaces):
-                    break  # refill first, or the merge could skip a newer id
-                heads = [ns for ns in namespaces if buffers[ns]]
-                if not heads:
-                    break
-                ns = max(heads, key=lambda n: buffers[n][0])
-                page.append((buffers[ns].popleft(), ns))
-            if not page:
-                return
-            yield from self._emit_page(thread_id, page, filter, left)
-            if left[0] is not None and left[0] <= 0:
-                return
-
-    def _emit_page(
-        self, thread_id: str, page: list[tuple[str, str]], filter: dict[str, Any] | None, left: list[int | None]
-    ) -> Plan[None]:
-        """Load one page of (id, ns), drop those the filter rejects, emit them in order."""
-        tk = self.keys.thread(thread_id)
-        if filter:
-            metadata = yield Run([("HGET", tk.checkpoint(ns, cid), "m") for cid, ns in page])
-            page = [
-                item for item, raw in zip(page, metadata, strict=True)
-                if raw is not None and metadata_matches(decode_metadata(self.serde, raw), filter)
-            ]
-        if not page:
-            return
-        by_ns: dict[str, list[str]] = {}
-        for cid, ns in page:
-            by_ns.setdefault(ns, []).append(cid)
-        order = list(by_ns)
-        replies = yield Run(
-            [SCRIPTS.get.call([tk.ids(ns), tk.blobs(ns)], [tk.checkpoint_prefix(ns), *by_ns[ns]]) for ns in order]
-        )
-        found: dict[tuple[str, str], Any] = {}
-        for ns, reply in zip(order, replies, strict=True):
-            for entry in reply:
-                found[(entry[0].decode(), ns)] = entry
-        for cid, ns in page:
-            entry = found.get((cid, ns))
-            if entry is None:
-                continue  # expired, or only early writes
-            yield Emit(decode_tuple(self.serde, thread_id, ns, entry))
-            if left[0] is not None:
-                left[0] -= 1
-                if left[0] <= 0:
-                    return
+        return Listing(self.keys, self.serde, filter, limit).plan(config, before)
 
     def _plan_delete_thread(self, thread_id: str) -> Plan[None]:
         return maintenance.plan_delete_thread(self.keys, thread_id)
@@ -358,7 +282,9 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         return maintenance.plan_delete_for_runs(self.keys, run_ids)
 
     def _plan_copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan[None]:
-        return maintenance.plan_copy_thread(self.keys, source_thread_id, target_thread_id, self.ttl_ms)
+        return maintenance.plan_copy_thread(
+            self.keys, source_thread_id, target_thread_id, self.ttl_ms
+        )
 
     def _plan_prune(self, thread_ids: Sequence[str], strategy: str, keep: int) -> Plan[None]:
         return maintenance.plan_prune(self.keys, self.serde, thread_ids, strategy, keep)

@@ -39,7 +39,9 @@ _FORBIDDEN = ("\x00", UNIT_SEPARATOR, RECORD_SEPARATOR)
 def check_name(kind: str, name: str) -> str:
     """Refuse a channel, task or namespace name that would make a stored field ambiguous."""
     if any(sep in name for sep in _FORBIDDEN):
-        raise ValueError(f"{kind} must not contain the control characters \\x00, \\x1e or \\x1f: {name!r}")
+        raise ValueError(
+            f"{kind} must not contain the control characters \\x00, \\x1e or \\x1f: {name!r}"
+        )
     return name
 
 
@@ -53,7 +55,7 @@ def unpack_typed(raw: bytes) -> tuple[str, bytes]:
     return type_.decode(), data
 
 
-def blob_field(channel: str, version: str | int | float) -> str:
+def blob_field(channel: str, version: str | float) -> str:
     """Hash field of one channel version in the namespace's blobs hash."""
     return f"{check_name('channel name', channel)}{UNIT_SEPARATOR}{version}"
 
@@ -75,7 +77,9 @@ def encode_write(
     """Field and value of one pending write."""
     check_name("task id", task_id)
     field = b"%s%s:%d" % (WRITE_FIELD_PREFIX, task_id.encode(), idx)
-    head = _NUL.join((check_name("channel name", channel).encode(), check_name("task path", task_path).encode()))
+    head = _NUL.join(
+        (check_name("channel name", channel).encode(), check_name("task path", task_path).encode())
+    )
     return field, head + _NUL + pack_typed(serde.dumps_typed(value))
 
 
@@ -94,7 +98,12 @@ def decode_writes(serde: SerializerProtocol, fields: Mapping[bytes, bytes]) -> l
         channel_b, task_path_b, typed = raw.split(_NUL, 2)
         task_id = task_b.decode()
         value = serde.loads_typed(unpack_typed(typed))
-        keyed.append((writes_sort_key(task_path_b.decode(), task_id, int(idx_b)), (task_id, channel_b.decode(), value)))
+        keyed.append(
+            (
+                writes_sort_key(task_path_b.decode(), task_id, int(idx_b)),
+                (task_id, channel_b.decode(), value),
+            )
+        )
     keyed.sort(key=lambda item: item[0])
     return [write for _, write in keyed]
 
@@ -105,7 +114,13 @@ def pairs(flat: Sequence[Any]) -> dict[bytes, bytes]:
 
 
 def config_of(thread_id: str, checkpoint_ns: str, checkpoint_id: str) -> RunnableConfig:
-    return {"configurable": {"thread_id": thread_id, "checkpoint_ns": checkpoint_ns, "checkpoint_id": checkpoint_id}}
+    return {
+        "configurable": {
+            "thread_id": thread_id,
+            "checkpoint_ns": checkpoint_ns,
+            "checkpoint_id": checkpoint_id,
+        }
+    }
 
 
 def decode_metadata(serde: SerializerProtocol, raw: bytes) -> CheckpointMetadata:
@@ -113,7 +128,9 @@ def decode_metadata(serde: SerializerProtocol, raw: bytes) -> CheckpointMetadata
     return metadata
 
 
-def decode_tuple(serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any]) -> CheckpointTuple:
+def decode_tuple(
+    serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any]
+) -> CheckpointTuple:
     """One entry of checkpoint_get.lua's reply as a CheckpointTuple.
 
     `ns` is the encoded namespace; `entry` is ``[id, hash as flat list, blob values]``.
@@ -127,7 +144,9 @@ def decode_tuple(serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequ
     if refs:
         for ref, raw in zip(refs.split(_RS), values, strict=True):
             if raw is not None:
-                channel_values[ref.partition(_US)[0].decode()] = serde.loads_typed(unpack_typed(raw))
+                channel_values[ref.partition(_US)[0].decode()] = serde.loads_typed(
+                    unpack_typed(raw)
+                )
     checkpoint["channel_values"] = channel_values
     checkpoint_ns = decode_ns(ns)
     parent = fields[b"p"].decode()
@@ -169,12 +188,6 @@ def metadata_matches(metadata: Mapping[str, Any], filter: Mapping[str, Any] | No
         if _canonical(actual) != _canonical(expected):
             return False
     return True
-
-
-def split_run_member(member: bytes) -> tuple[str, str]:
-    """(encoded ns, checkpoint id) of one run-set member."""
-    ns, _, checkpoint_id = member.partition(_US)
-    return ns.decode(), checkpoint_id.decode()
 
 
 def as_text(values: Iterable[bytes | str]) -> list[str]:

@@ -11,7 +11,7 @@ harmless.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
@@ -23,8 +23,8 @@ from cimhub.server.checkpoint.steps import Plan, Run
 _DELTA_COUNTERS = "counters_since_delta_snapshot"
 
 
-def _forget_thread(keys: CheckpointKeys, thread_id: str, runs: Sequence[Any]) -> list[Command]:
-    """Registry updates after a thread (or some of its runs) left."""
+def _leave_runs(keys: CheckpointKeys, thread_id: str, runs: Sequence[Any]) -> list[Command]:
+    """Take the thread out of the registries of runs it no longer holds checkpoints of."""
     commands: list[Command] = [("SREM", keys.run_threads(run), thread_id) for run in as_text(runs)]
     return commands
 
@@ -34,7 +34,7 @@ def plan_delete_thread(keys: CheckpointKeys, thread_id: str) -> Plan[None]:
     thread_id = check_thread_id(thread_id)
     tk = keys.thread(thread_id)
     (runs,) = yield Run([SCRIPTS.delete_thread.call([tk.namespaces, tk.runs], [tk.base])])
-    yield Run([("SREM", keys.threads(), thread_id), *_forget_thread(keys, thread_id, runs)])
+    yield Run([("SREM", keys.threads(), thread_id), *_leave_runs(keys, thread_id, runs)])
 
 
 def plan_delete_for_runs(keys: CheckpointKeys, run_ids: Sequence[str]) -> Plan[None]:
@@ -107,11 +107,20 @@ def plan_copy_thread(keys: CheckpointKeys, source: str, target: str, ttl_ms: int
     if ttl_ms:
         commands.extend(("PEXPIRE", key, ttl_ms) for key in dict.fromkeys(touched))
     yield Run(commands, atomic=True)
-    yield Run([("SADD", keys.threads(), target), *(("SADD", keys.run_threads(run), target) for run in sorted(runs))])
+    yield Run(
+        [
+            ("SADD", keys.threads(), target),
+            *(("SADD", keys.run_threads(run), target) for run in sorted(runs)),
+        ]
+    )
 
 
 def plan_prune(
-    keys: CheckpointKeys, serde: SerializerProtocol, thread_ids: Sequence[str], strategy: str, keep: int
+    keys: CheckpointKeys,
+    serde: SerializerProtocol,
+    thread_ids: Sequence[str],
+    strategy: str,
+    keep: int,
 ) -> Plan[None]:
     """Prune each thread: "delete" removes it, "keep_latest" keeps the newest `keep` per namespace.
 
@@ -130,13 +139,17 @@ def plan_prune(
         thread_id = check_thread_id(thread_id)
         tk = keys.thread(thread_id)
         pinned = yield from _delta_chains(keys, serde, thread_id, keep)
-        (gone,) = yield Run([SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])])
+        (gone,) = yield Run(
+            [SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])]
+        )
         if gone:
-            yield Run(_forget_thread(keys, thread_id, gone))
+            yield Run(_leave_runs(keys, thread_id, gone))
 
 
-def _delta_chains(keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int) -> Plan[set[str]]:
-    """"<ns>\\x1f<id>" of the ancestors the kept checkpoints' DeltaChannels replay from."""
+def _delta_chains(
+    keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int
+) -> Plan[set[str]]:
+    """ "<ns>\\x1f<id>" of the ancestors the kept checkpoints' DeltaChannels replay from."""
     tk = keys.thread(thread_id)
     (namespaces,) = yield Run([("SMEMBERS", tk.namespaces)])
     pinned: set[str] = set()
@@ -146,13 +159,19 @@ def _delta_chains(keys: CheckpointKeys, serde: SerializerProtocol, thread_id: st
             (head,) = yield Run([("HMGET", tk.checkpoint(ns, checkpoint_id), "m", "p")])
             if head[0] is None:
                 continue
-            pending = set(decode_metadata(serde, head[0]).get(_DELTA_COUNTERS) or {})
+            pending = _delta_channels(serde, head[0])
             parent = (head[1] or b"").decode()
             while pending and parent:
                 pinned.add(f"{ns}{UNIT_SEPARATOR}{parent}")
                 (row,) = yield Run([("HMGET", tk.checkpoint(ns, parent), "m", "p")])
                 if row[0] is None:
                     break
-                pending &= set(decode_metadata(serde, row[0]).get(_DELTA_COUNTERS) or {})
+                pending &= _delta_channels(serde, row[0])
                 parent = (row[1] or b"").decode()
     return pinned
+
+
+def _delta_channels(serde: SerializerProtocol, raw_metadata: bytes) -> set[str]:
+    """DeltaChannels written since their last snapshot, per a checkpoint's metadata."""
+    counters = cast(dict[str, Any], decode_metadata(serde, raw_metadata)).get(_DELTA_COUNTERS)
+    return set(counters) if isinstance(counters, dict) else set()

@@ -52,7 +52,15 @@ class Scripts:
         self.export = _load("export", common)
 
     def all(self) -> list[Script]:
-        return [self.put, self.put_writes, self.get, self.delete_thread, self.delete_runs, self.prune, self.export]
+        return [
+            self.put,
+            self.put_writes,
+            self.get,
+            self.delete_thread,
+            self.delete_runs,
+            self.prune,
+            self.export,
+        ]
 
 
 SCRIPTS = Scripts()

@@ -9,7 +9,12 @@ from typing import Any, TypeVar
 
 import redis
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.base import ChannelVersions, Checkpoint, CheckpointMetadata, CheckpointTuple
+from langgraph.checkpoint.base import (
+    ChannelVersions,
+    Checkpoint,
+    CheckpointMetadata,
+    CheckpointTuple,
+)
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import NoScriptError
 
@@ -78,10 +83,10 @@ class RedisSaver(RedisSaverBase):
         for attempt in (1, 2):
             try:
                 if len(run.commands) == 1 and not run.atomic:
-                    return [self.client.execute_command(*run.commands[0])]
+                    return [self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
                 pipe = self.client.pipeline(transaction=run.atomic)
                 for command in run.commands:
-                    pipe.execute_command(*command)
+                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
                 return list(pipe.execute())
             except NoScriptError:
                 if attempt == 2:
@@ -129,13 +134,21 @@ class RedisSaver(RedisSaverBase):
         return self._stream(self._plan_list(config, filter=filter, before=before, limit=limit))
 
     def put(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> RunnableConfig:
         """Store a checkpoint atomically; only channels in `new_versions` get a new value stored."""
         return self._drive(self._plan_put(config, checkpoint, metadata, new_versions))
 
     def put_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
     ) -> None:
         """Store a task's pending writes atomically, before or after their checkpoint."""
         self._drive(self._plan_put_writes(config, writes, task_id, task_path))
@@ -152,7 +165,9 @@ class RedisSaver(RedisSaverBase):
         """Copy the whole source thread (every namespace, writes, values) into the target, atomically."""
         self._drive(self._plan_copy_thread(source_thread_id, target_thread_id))
 
-    def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1) -> None:
+    def prune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
+    ) -> None:
         """Bound growth: "keep_latest" keeps the newest `keep` checkpoints per namespace, "delete" all.
 
         Channel values still read by a kept checkpoint stay, and so do the
@@ -173,17 +188,27 @@ class RedisSaver(RedisSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        items = await asyncio.to_thread(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
+        items = await asyncio.to_thread(
+            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
+        )
         for item in items:
             yield item
 
     async def aput(
-        self, config: RunnableConfig, checkpoint: Checkpoint, metadata: CheckpointMetadata, new_versions: ChannelVersions
+        self,
+        config: RunnableConfig,
+        checkpoint: Checkpoint,
+        metadata: CheckpointMetadata,
+        new_versions: ChannelVersions,
     ) -> RunnableConfig:
         return await asyncio.to_thread(self.put, config, checkpoint, metadata, new_versions)
 
     async def aput_writes(
-        self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        self,
+        config: RunnableConfig,
+        writes: Sequence[tuple[str, Any]],
+        task_id: str,
+        task_path: str = "",
     ) -> None:
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
@@ -196,5 +221,7 @@ class RedisSaver(RedisSaverBase):
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
-    async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1) -> None:
+    async def aprune(
+        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
+    ) -> None:
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy, keep=keep)

@@ -36,7 +36,8 @@ local out = {}
 if #ARGV == 1 then
   local offset = 0
   while true do
-    local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', offset, 8)
+    -- One id at a time: the newest nearly always exists, and every id read costs.
+    local ids = redis.call('ZREVRANGEBYLEX', KEYS[1], '+', '-', 'LIMIT', offset, 1)
     if #ids == 0 then
       return out
     end

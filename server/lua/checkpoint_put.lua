@@ -18,7 +18,7 @@
 -- ARGV[7]  blob fields the checkpoint reads, joined by \30
 -- ARGV[8]  run id, "" for none
 -- ARGV[9..] blob field, typed value, ... for the new channel versions
--- Returns  {1 if the thread had no checkpoint or write before else 0,
+-- Returns  {1 if the namespace is new to the thread (so maybe the thread too) else 0,
 --           1 if the run is new to the thread else 0}
 
 local ttl = tonumber(ARGV[3])
@@ -28,8 +28,7 @@ end
 redis.call('HSET', KEYS[4], 'c', ARGV[4], 'm', ARGV[5], 'p', ARGV[6], 'b', ARGV[7], 'r', ARGV[8])
 redis.call('ZADD', KEYS[2], 0, ARGV[2])
 redis.call('SREM', KEYS[5], ARGV[2])
-local new_thread = redis.call('EXISTS', KEYS[1]) == 0 and 1 or 0
-redis.call('SADD', KEYS[1], ARGV[1])
+local new_ns = redis.call('SADD', KEYS[1], ARGV[1])
 local new_run = 0
 if ARGV[8] ~= '' then
   new_run = redis.call('SADD', KEYS[6], ARGV[8])
@@ -40,4 +39,4 @@ if ttl > 0 then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-return {new_thread, new_run}
+return {new_ns, new_run}

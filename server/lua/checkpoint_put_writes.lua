@@ -9,7 +9,7 @@
 -- KEYS[1]  <base>ns   KEYS[2]  <base>c:<ns>:<id>   KEYS[3]  <base>early:<ns>
 -- ARGV[1]  encoded namespace   ARGV[2]  checkpoint id   ARGV[3]  TTL in ms, "0" for none
 -- ARGV[4..] field, value, mode, ... per write; mode "1" replaces, "0" keeps a stored value
--- Returns  1 if the thread had no checkpoint or write before, else 0
+-- Returns  1 if the namespace is new to the thread (so maybe the thread too), else 0
 
 local ttl = tonumber(ARGV[3])
 for i = 4, #ARGV, 3 do
@@ -22,11 +22,10 @@ end
 if redis.call('HEXISTS', KEYS[2], 'c') == 0 then
   redis.call('SADD', KEYS[3], ARGV[2])
 end
-local new_thread = redis.call('EXISTS', KEYS[1]) == 0 and 1 or 0
-redis.call('SADD', KEYS[1], ARGV[1])
+local new_ns = redis.call('SADD', KEYS[1], ARGV[1])
 if ttl > 0 then
   for i = 1, #KEYS do
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-return new_thread
+return new_ns

@@ -354,7 +354,8 @@ export class CimhubClient {
     this.state = "idle"; // idle | connecting | live | reconnecting | stopped | closed
     this.error = null; // why the client stopped, or the last connection-level error
     this.heartbeat = 15;
-    this._token = token;
+    this._tokenSource = token; // a string, or a function asked on every connect
+    this._token = typeof token === "function" ? null : token; // the latest token, refreshed or given
     this._refreshToken = refreshToken ?? (typeof token === "function" ? token : null);
     this._WebSocket = WebSocket ?? globalThis.WebSocket;
     this._backoff = backoff;
@@ -421,7 +422,7 @@ export class CimhubClient {
     this._setState(this._attempts === 0 ? "connecting" : "reconnecting");
     let token;
     try {
-      token = typeof this._token === "function" ? await this._token() : this._token;
+      token = typeof this._tokenSource === "function" ? await this._tokenSource() : this._token;
     } catch (error) {
       this._scheduleReconnect();
       return;
