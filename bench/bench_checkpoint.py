@@ -1,7 +1,8 @@
 """Benchmark of LangGraph checkpoint savers: cimhub's Redis savers beside the usual alternatives.
 
-For a realistic checkpoint (a ~20 KB deal dict that stays the same, and 20
-chat messages of which one changes per step), measures put and get_tuple
+For a realistic checkpoint (a ~20 KB deal dict that stays the same, and a
+window of 20 chat messages that moves by one per step, as LangGraph's loop
+writes them: only `messages` in new_versions), measures put and get_tuple
 latency (p50, p99) and throughput (put + get pairs per second) with 1, 100 and
 1,000 checkpoints already in the thread, for:
 
@@ -10,8 +11,12 @@ latency (p50, p99) and throughput (put + get pairs per second) with 1, 100 and
 * LangGraph's AsyncSqliteSaver / SqliteSaver on a temporary file
 * LangGraph's InMemorySaver (no I/O at all: the floor)
 
-all in one run against the same Redis, then Redis memory per checkpoint when
-only the messages change. Prints tables; asserts nothing.
+all in one run against the same Redis (the savers take turns, in rounds, so a
+busy moment of the machine hits each alike), then Redis memory per checkpoint
+when only the messages change. Prints tables; asserts nothing.
+
+Durability differs: SQLite (WAL, synchronous=FULL) fsyncs every commit, which
+shows in its p99; this Redis fsyncs its append-only file once a second.
 
     .venv/bin/python bench/bench_checkpoint.py            # full run
     .venv/bin/python bench/bench_checkpoint.py --quick    # short run
@@ -106,7 +111,9 @@ class Thread:
             new["deal"] = self.saver.get_next_version(None, None)
         new["messages"] = self.saver.get_next_version(self.versions.get("messages"), None)
         self.versions.update(new)
-        messages = [message(i) for i in range(max(0, self.turn - MESSAGES), self.turn)]
+        messages = [
+            message(i) for i in range(self.turn, self.turn + MESSAGES)
+        ]  # always 20, one new
         checkpoint = Checkpoint(
             v=4,
             id=str(uuid6(clock_seq=self.turn)),
@@ -313,9 +320,8 @@ def table(title: str, results: list[Result]) -> None:
             f"{r.saver:<28} {r.history:>7} {percentile(r.put_ns, 0.5):>8.3f} {percentile(r.put_ns, 0.99):>8.3f} "
             f"{percentile(r.get_ns, 0.5):>8.3f} {percentile(r.get_ns, 0.99):>8.3f} {pairs:>8.0f}"
         )
-    print(
-        "(latencies in ms; pairs/s = put + get_tuple(latest) pairs per second, one client, sequential)"
-    )
+    print("(ms; history = checkpoints in the thread before the measured put; pairs/s = put +")
+    print(" get_tuple(latest) pairs per second of time spent in the saver, one client, sequential)")
 
 
 async def run(url: str, quick: bool) -> None:

@@ -34,6 +34,7 @@ from .auth.access import access_from_settings
 from .auth.tokens import TokenVerifier
 from .authorizer import Authorizer
 from .broker import Broker
+from .checkpoint import AsyncRedisSaver
 from .engine import CommitResult, MutationEngine
 from .feeds import DealFeed, DocumentFeed, Feed
 from .hub import Hub
@@ -91,6 +92,9 @@ class Services:
             max_document_bytes=settings.max_document_bytes,
             cache_size=settings.document_cache_size,
         )
+        # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.
+        self.checkpoints = AsyncRedisSaver(self.redis, key_prefix=settings.key_prefix)
+        self.engine.on_delete.append(self.checkpoints.adelete_thread)
         self.verifier = verifier
         self.access = access
         self.authorizer = Authorizer(access, self.store)

@@ -253,7 +253,6 @@ async def test_subgraph_interrupt_resume_and_delete(
     assert final["steps"] == ["plan", "plan", "ask", "write:buyer persona"]
 
     await saver.adelete_thread("cim-sub")
-    assert await graph.aget_state(config, subgraphs=True) is not None
     assert (await graph.aget_state(config)).values == {}
     assert [
         key async for key in redis_client.scan_iter(match=f"{saver.keys.thread('cim-sub').base}*")
