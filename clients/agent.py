@@ -16,10 +16,14 @@ retries after a crash sends the same ids, and the hub applies each once.
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
+import click
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
@@ -162,4 +166,61 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
     return None
 
 
-__all__ = ["CimState", "Command", "build_graph", "mutation_id", "run_until_pause"]
+
+
+# -- the command -------------------------------------------------------------
+
+
+@click.command(name="agent")
+@click.option("--deal", "deal_id", default="deal-1", show_default=True, help="Deal of the new CIM.")
+@click.option("--project", "project_id", default="project-1", show_default=True, help="Project owning the deal.")
+@click.option("--title", default="Acme Industrial CIM", show_default=True, help="Title of the new CIM.")
+@click.option("--cim", "cim_id", help="Resume the agent on this CIM instead of creating one.")
+@click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6399/0", show_default=True,
+              help="Redis for the agent's checkpoints (the embedded default listens on 6399).")
+@click.option("--auto", is_flag=True, help="Answer every question with the agent's suggestion.")
+@click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between steps, to watch them land.")
+@click.pass_obj
+def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: str | None, redis_url: str,
+                  auto: bool, delay: float) -> None:
+    """Run the offline CIM agent against the hub: it builds a CIM step by step.
+
+    Watch it in another terminal with `cimhub subscribe CIM_ID`.
+    """
+    http = hub.http()
+
+    async def mutate(name: str, args: dict[str, Any], mid: str) -> dict[str, Any]:
+        result = await asyncio.to_thread(http.mutate, name, args, mutation_id=mid)
+        click.echo(f"  {name:<18} revision {result.revision}{' (already applied)' if result.duplicate else ''}")
+        await asyncio.sleep(delay)
+        return {"result": result.result, "revision": result.revision}
+
+    async def main() -> None:
+        from cimhub.server.checkpoint import AsyncRedisSaver
+
+        nonlocal cim_id
+        if cim_id is None:
+            created = await asyncio.to_thread(
+                http.mutate, "create", {"dealId": deal_id, "projectId": project_id, "title": title},
+                mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
+            )
+            cim_id = str(created.cim_id)
+        click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
+        async with AsyncRedisSaver.from_url(redis_url) as saver:
+            graph = build_graph(mutate, saver)
+            state = await graph.aget_state({"configurable": {"thread_id": cim_id}})
+            payload: Any = None if state.next else {"cimId": cim_id, "dealName": title}
+            while True:
+                question = await run_until_pause(graph, cim_id, payload)
+                if question is None:
+                    break
+                click.echo(f"? {question['question']}")
+                answer: Any = None
+                if not auto:
+                    click.echo("  (press Enter to accept the suggestion)")
+                    text = click.prompt("  answer as JSON", default="", show_default=False)
+                    answer = json.loads(text) if text.strip() else None
+                payload = Command(resume=answer)
+        click.echo("done: every section has a slide")
+
+    asyncio.run(main())

@@ -207,7 +207,7 @@ def get(hub: Hub, cim_id: str) -> None:
 @click.option("--user", "user_id", metavar="USER_ID", help="CIMs of a user (yourself, unless a service).")
 @click.option("--status", type=click.Choice(["draft", "in_progress", "complete"]), help="CIMs in a status (services only).")
 @click.option("--cursor", help="Continue from the nextCursor of a previous page.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="Rows per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw page ({items, nextCursor}).")
 @click.pass_obj
 def list_cims(
@@ -327,3 +327,15 @@ async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """The `cimhub` console script; exits with one of the EXIT_* codes."""
     cli.main(args=argv, prog_name="cimhub")
+
+
+def _register_extra_commands() -> None:
+    # Imported late: the agent pulls in LangGraph, the migration supabase-py.
+    from .agent import agent_command
+    from .migrate import migrate_legacy
+
+    cli.add_command(agent_command)
+    cli.add_command(migrate_legacy)
+
+
+_register_extra_commands()

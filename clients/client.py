@@ -2,9 +2,9 @@
 
     async with Client("http://127.0.0.1:8000", token_provider=get_token) as hub:
         sub = await hub.subscribe(f"cim:{cim_id}")
-        await hub.mutate("navigateToStage", {"cimId": cim_id, "stage": "outline"})
+        await hub.mutate("updateState", {"cimId": cim_id, "title": "Project Atlas"})
         async for change in sub:
-            print(change.revision, change.mutation, sub.document["stage"])
+            print(change.revision, change.mutation, change.document["title"])
 
 What it guarantees, and what the caller must do:
 
@@ -21,60 +21,39 @@ What it guarantees, and what the caller must do:
   jitter (capped at 10 s) and fetch a fresh token from `token_provider` first.
 * Close codes 4400-4499 (and an expired token nobody can renew) stop the
   client: every waiting call raises the error, and so does every later one.
+
+This module is the public API and the reconnect loop; session.py handles one
+connection's frames, replica.py applies patches, outbox.py keeps unanswered
+requests, transport.py is the socket.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, Literal, NoReturn, Self
 
 from pydantic import BaseModel, ValidationError
 
 from cimhub.protocol import frames as f
-from cimhub.protocol.errors import CimhubError, ErrorCode, Unauthenticated, from_validation_error
+from cimhub.protocol.errors import CimhubError, from_validation_error
 
 from .backoff import Backoff
-from .errors import ClientClosed, HubUnreachable, RequestTimeout, close_error, is_stop_code
-from .events import Connected, Disconnected, Event, Resumed, TokenRefreshed
-from .outbox import Outbox, Pending
-from .replica import ReplicaGap
+from .errors import ClientClosed, HubUnreachable, RequestTimeout, TokenUnavailable
+from .events import Connected, Disconnected, Event, TokenRefreshed
+from .outbox import Outbox
 from .results import MutationResult
+from .session import Session, Shared
 from .subscription import Subscription
-from .transport import Connector, Transport, TransportClosed, connect_websocket, ws_url
+from .transport import Connector, TransportClosed, connect_websocket, ws_url
 
 log = logging.getLogger("cimhub.client")
 
 TokenProvider = Callable[[], Awaitable[str]]
-WATCHDOG_HEARTBEATS = 2.5
-
-
-class TokenUnavailable(Unauthenticated):
-    """The token provider failed or timed out; the client tries again after a back-off."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=True)
-
-
-@dataclass(eq=False)
-class _Connection:
-    """One socket's state, from the auth frame until it closes."""
-
-    transport: Transport
-    token: str
-    ready: bool = False
-    heartbeat: float = 15.0
-    hub_error: str | None = None
-    """The last connection-level error the hub sent, which explains the close that usually follows."""
-    failure: CimhubError | None = None
-    """Set before the client closes the socket itself, to say why."""
-    refreshing: bool = False
 
 
 class Client:
@@ -108,27 +87,28 @@ class Client:
         self.url = url
         self._static_token = token
         self._provider = token_provider
-        self._act_as = act_as
         self._token_timeout = token_timeout
-        self._open_timeout = open_timeout
         self._connector = connector or partial(connect_websocket, ws_url(url), codec, open_timeout=open_timeout)
         self._backoff = backoff or Backoff()
-        self._retry_limit = retry_limit
         self._slots = asyncio.Semaphore(max_in_flight)
         self._max_queued = max_queued_changes
         self._on_event = on_event
         self._subs: dict[str, Subscription] = {}
         self._outbox = Outbox()
-        self._ids = itertools.count(1)
-        self._live: _Connection | None = None
+        self._shared = Shared(
+            subs=self._subs, outbox=self._outbox, backoff=self._backoff, retry_limit=retry_limit,
+            open_timeout=open_timeout, act_as=act_as, fetch_token=self._fetch_token,
+            renewable=token_provider is not None, emit=self._emit,
+        )
+        self._live: Session | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._first: asyncio.Future[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
         self._error: CimhubError | None = None
         self._closed = False
         self._connected_before = False
         self.user_id: str | None = None
         self.expires_at: int | None = None
+        """When the current token expires (epoch seconds), as the hub said."""
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -149,10 +129,10 @@ class Client:
         """
         if self._run_task is not None:
             raise RuntimeError("connect() was already called")
-        self._first = asyncio.get_running_loop().create_future()
-        self._run_task = asyncio.create_task(self._run(), name="cimhub-client")
+        first = self._first = asyncio.get_running_loop().create_future()
+        self._run_task = asyncio.create_task(self._run(first), name="cimhub-client")
         try:
-            await self._first
+            await first
         except BaseException:
             await self.aclose()
             raise
@@ -162,10 +142,9 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        tasks = [t for t in (self._run_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._run_task is not None:
+            self._run_task.cancel()
+            await asyncio.gather(self._run_task, return_exceptions=True)
         self._outbox.fail_all(ClientClosed("the client was closed before the hub answered"))
         for sub in list(self._subs.values()):
             sub.end()
@@ -190,9 +169,12 @@ class Client:
             raise ValueError(f"already subscribed to {topic}: use that Subscription")
         sub = Subscription(topic, max_queued=self._max_queued, unsubscribe=self._unsubscribe)
         self._subs[topic] = sub
-        conn = self._live
-        if conn is not None:
-            await self._quietly(self._send_subscribe(conn, sub))
+        session = self._live
+        if session is not None:
+            try:
+                await session.subscribe(sub)
+            except TransportClosed:
+                pass  # the next session subscribes it
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.shield(sub.ready)
@@ -236,9 +218,8 @@ class Client:
         self._check_open()
         async with self._slots:
             pending = self._outbox.add(frame)
-            conn = self._live
-            if conn is not None:
-                await self._quietly(conn.transport.send(pending.frame))
+            if self._live is not None:
+                await self._live.send_quietly(pending.frame)
             try:
                 async with asyncio.timeout(timeout):
                     return await pending.future
@@ -255,10 +236,9 @@ class Client:
         if self._subs.get(sub.topic) is sub:
             del self._subs[sub.topic]
         sub.end()
-        conn = self._live
-        if conn is not None:
-            frame = {"type": "unsubscribe", "id": f"u{next(self._ids)}", "topic": sub.topic}
-            await self._quietly(conn.transport.send(frame))
+        if self._live is not None:
+            frame = {"type": "unsubscribe", "id": self._shared.request_id("u"), "topic": sub.topic}
+            await self._live.send_quietly(frame)
 
     def _check_open(self) -> None:
         if self._error is not None:
@@ -270,20 +250,14 @@ class Client:
 
     # -- the connection loop ---------------------------------------------------------
 
-    async def _run(self) -> None:
-        assert self._first is not None
+    async def _run(self, first: asyncio.Future[None]) -> None:
+        """Connect, serve, reconnect after a back-off; until a stop error or aclose()."""
         while True:
             try:
-                try:
-                    await self._connect_once()
-                except CimhubError:
-                    raise
-                except Exception as exc:  # keep the client alive; the log shows the bug
-                    log.exception("unexpected failure of the connection")
-                    raise HubUnreachable(f"unexpected failure: {exc!r}") from exc
+                await self._connect_once()
             except CimhubError as exc:
-                if not self._first.done():
-                    self._first.set_exception(exc)
+                if not first.done():
+                    first.set_exception(exc)
                     return
                 if not exc.retryable:
                     self._fail(exc)
@@ -293,13 +267,17 @@ class Client:
                 self._emit(Disconnected(exc.message, getattr(exc, "close_code", None), delay))
                 await asyncio.sleep(delay)
 
-    async def _connect_once(self) -> None:
+    async def _connect_once(self) -> NoReturn:
         """Fetch a token, connect, serve the connection; always ends by raising why it ended."""
         token = await self._fetch_token()
         transport = await self._connector()
-        conn = _Connection(transport, token)
         try:
-            await self._serve(conn)
+            await Session(transport, token, self._shared, self._on_ready).run()
+        except CimhubError:
+            raise
+        except Exception as exc:  # keep the client alive; the log shows the bug
+            log.exception("unexpected failure of the connection")
+            raise HubUnreachable(f"unexpected failure: {exc!r}") from exc
         finally:
             self._live = None
             try:
@@ -307,10 +285,21 @@ class Client:
             except Exception as exc:  # noqa: BLE001 - it is going away either way
                 log.debug("closing the old connection failed: %r", exc)
 
+    def _on_ready(self, session: Session, frame: f.ReadyFrame) -> None:
+        self.user_id, self.expires_at = frame.userId, frame.expiresAt
+        if self._live is session:
+            self._emit(TokenRefreshed(frame.expiresAt))
+            return
+        self._backoff.reset()
+        self._live = session
+        self._emit(Connected(frame.userId, frame.expiresAt, self._connected_before))
+        self._connected_before = True
+        if self._first is not None and not self._first.done():
+            self._first.set_result(None)
+
     async def _fetch_token(self) -> str:
         if self._provider is None:
-            assert self._static_token is not None
-            return self._static_token
+            return str(self._static_token)
         try:
             async with asyncio.timeout(self._token_timeout):
                 token = await self._provider()
@@ -322,225 +311,6 @@ class Client:
             raise TokenUnavailable(f"the token provider returned {token!r}, not a token")
         return token
 
-    async def _serve(self, conn: _Connection) -> None:
-        transport = conn.transport
-        try:
-            await transport.send(self._auth_frame(conn.token))
-            while True:
-                timeout = WATCHDOG_HEARTBEATS * conn.heartbeat if conn.ready else self._open_timeout
-                try:
-                    # asyncio.timeout rather than wait_for: on Python 3.11 wait_for loses a
-                    # cancellation that races a finished read, and aclose() would then hang.
-                    async with asyncio.timeout(timeout):
-                        raw = await transport.recv()
-                except TimeoutError:
-                    waited = "a ping" if conn.ready else "the answer to auth"
-                    raise HubUnreachable(f"no frame from the hub in {timeout:.1f} s (waiting for {waited})") from None
-                except CimhubError as exc:
-                    log.warning("ignoring a frame that does not decode: %s", exc.message)
-                    continue
-                try:
-                    frame = f.SERVER_FRAME.validate_python(raw)
-                except ValidationError as exc:
-                    log.warning("ignoring a frame this client does not understand: %s", exc)
-                    continue
-                await self._dispatch(conn, frame)
-        except TransportClosed as exc:
-            if conn.failure is not None:
-                raise conn.failure from None
-            if is_stop_code(exc.code):
-                assert exc.code is not None
-                raise close_error(exc.code, exc.reason, conn.hub_error) from None
-            detail = f"{exc.code} {exc.reason}".strip() if exc.code is not None else exc.reason
-            raise HubUnreachable(f"the connection closed ({detail})", close_code=exc.code) from None
-
-    def _auth_frame(self, token: str) -> dict[str, Any]:
-        frame: dict[str, Any] = {"type": "auth", "token": token}
-        if self._act_as is not None:
-            frame["actAs"] = self._act_as
-        return frame
-
-    async def _on_ready(self, conn: _Connection, frame: f.ReadyFrame) -> None:
-        conn.heartbeat = frame.heartbeat
-        self.user_id, self.expires_at = frame.userId, frame.expiresAt
-        if conn.ready:
-            self._emit(TokenRefreshed(frame.expiresAt))
-            return
-        conn.ready = True
-        self._backoff.reset()
-        self._live = conn
-        self._emit(Connected(frame.userId, frame.expiresAt, self._connected_before))
-        self._connected_before = True
-        assert self._first is not None
-        if not self._first.done():
-            self._first.set_result(None)
-        # Requests made from here on send themselves; these were made before.
-        for sub in list(self._subs.values()):
-            if self._subs.get(sub.topic) is sub:
-                await self._send_subscribe(conn, sub)
-        for pending in self._outbox:
-            if self._outbox.get(pending.request_id) is pending:
-                await conn.transport.send(pending.frame)
-
-    # -- frames from the hub -------------------------------------------------------------
-
-    async def _dispatch(self, conn: _Connection, frame: Any) -> None:
-        if isinstance(frame, f.PingFrame):
-            await conn.transport.send({"type": "pong", "ts": frame.ts} if frame.ts is not None else {"type": "pong"})
-        elif isinstance(frame, f.ReadyFrame):
-            await self._on_ready(conn, frame)
-        elif isinstance(frame, f.SnapshotFrame):
-            self._on_snapshot(frame)
-        elif isinstance(frame, f.PatchFrame):
-            await self._on_patch(conn, frame)
-        elif isinstance(frame, f.SubscribedFrame):
-            await self._on_subscribed(conn, frame)
-        elif isinstance(frame, f.UnsubscribedFrame):
-            self._on_unsubscribed(conn, frame)
-        elif isinstance(frame, f.ResultFrame):
-            self._outbox.resolve(frame)
-        elif isinstance(frame, f.ErrorFrame):
-            self._on_error(conn, frame)
-
-    def _on_snapshot(self, frame: f.SnapshotFrame) -> None:
-        sub = self._subs.get(frame.topic)
-        if sub is None or (frame.id is not None and frame.id != sub.request_id):
-            return  # for a subscription since dropped, or a request since replaced
-        change = sub.replica.load(frame)
-        sub.request_id, sub.failures = None, 0
-        if sub.ready.done():
-            sub.deliver(change)
-        else:
-            sub.ready.set_result(None)
-
-    async def _on_patch(self, conn: _Connection, frame: f.PatchFrame) -> None:
-        sub = self._subs.get(frame.topic)
-        if sub is None:
-            return
-        try:
-            change = sub.replica.apply(frame)
-        except ReplicaGap as exc:
-            if sub.request_id is None:  # else a resubscribe is under way and will fill the gap
-                log.warning("%s; resubscribing", exc)
-                await self._resync(conn, sub)
-            return
-        if change is not None:
-            sub.deliver(change)
-            if change.deleted:
-                self._drop(sub)
-
-    async def _on_subscribed(self, conn: _Connection, frame: f.SubscribedFrame) -> None:
-        sub = self._subs.get(frame.topic)
-        if sub is None or frame.id != sub.request_id:
-            return
-        sub.request_id = None
-        replica = sub.replica
-        if not replica.loaded or (replica.revision, replica.epoch) != (frame.revision, frame.epoch):
-            log.warning("%s: resume ended at %s, replica is at %s; taking a snapshot", sub.topic, frame.revision, replica.revision)
-            replica.forget()
-            await self._resync(conn, sub)
-            return
-        sub.failures = 0
-        self._emit(Resumed(sub.topic, sub.resume_from if sub.resume_from is not None else frame.revision, frame.revision))
-
-    def _on_unsubscribed(self, conn: _Connection, frame: f.UnsubscribedFrame) -> None:
-        sub = self._subs.get(frame.topic)
-        if sub is None or frame.id is not None:
-            return  # the answer to an unsubscribe of ours
-        error = CimhubError.from_wire(frame.error.model_dump()) if frame.error is not None else None
-        self._retry_subscription(conn, sub, error)
-
-    def _on_error(self, conn: _Connection, frame: f.ErrorFrame) -> None:
-        error = CimhubError.from_wire(frame.error.model_dump())
-        if frame.id is None:
-            if error.code == ErrorCode.TOKEN_EXPIRED:
-                self._spawn(self._refresh_token(conn))
-            else:
-                conn.hub_error = error.message
-                log.warning("hub error: %s: %s", error.code.value, error.message)
-            return
-        pending = self._outbox.get(frame.id)
-        if pending is not None:
-            self._retry_request(conn, pending, error)
-            return
-        for sub in self._subs.values():
-            if sub.request_id == frame.id:
-                sub.request_id = None
-                self._retry_subscription(conn, sub, error)
-                return
-
-    # -- recovering -------------------------------------------------------------------------
-
-    async def _send_subscribe(self, conn: _Connection, sub: Subscription) -> None:
-        sub.request_id = f"s{next(self._ids)}"
-        frame: dict[str, Any] = {"type": "subscribe", "id": sub.request_id, "topic": sub.topic}
-        resume = sub.replica.resume_point()
-        sub.resume_from = sub.replica.revision if resume is not None else None
-        if resume is not None:
-            frame["resume"] = resume
-        await conn.transport.send(frame)
-
-    async def _resync(self, conn: _Connection, sub: Subscription) -> None:
-        """Subscribe again on this connection, resuming from the replica's revision if it has one.
-
-        The unsubscribe first makes the hub forget whatever it still holds for
-        the topic, so the subscribe is never refused as a duplicate.
-        """
-        await conn.transport.send({"type": "unsubscribe", "id": f"u{next(self._ids)}", "topic": sub.topic})
-        await self._send_subscribe(conn, sub)
-
-    def _retry_subscription(self, conn: _Connection, sub: Subscription, error: CimhubError | None) -> None:
-        """The hub refused or ended `sub`: subscribe again later if the error allows, else end it."""
-        if error is None or not error.retryable or sub.failures >= self._retry_limit:
-            self._drop(sub, error)
-            return
-        if error.code != ErrorCode.TOKEN_EXPIRED:  # expiry is not the subscription's fault
-            sub.failures += 1
-
-        async def again() -> None:
-            if self._subs.get(sub.topic) is sub:
-                await self._resync(conn, sub)
-
-        self._later(self._backoff.delay(sub.failures), conn, again)
-
-    def _retry_request(self, conn: _Connection, pending: Pending, error: CimhubError) -> None:
-        if not error.retryable or pending.failures >= self._retry_limit:
-            self._outbox.reject(pending.request_id, error)
-            return
-        if error.code != ErrorCode.TOKEN_EXPIRED:
-            pending.failures += 1
-
-        async def again() -> None:
-            if self._outbox.get(pending.request_id) is pending:
-                await conn.transport.send(pending.frame)
-
-        self._later(self._backoff.delay(pending.failures), conn, again)
-
-    async def _refresh_token(self, conn: _Connection) -> None:
-        """The hub paused deliveries until it gets a fresh token: get one and send it."""
-        if conn.refreshing:
-            return
-        conn.refreshing = True
-        try:
-            if self._provider is None:
-                raise Unauthenticated("the token expired and this client has no token_provider to renew it")
-            token = await self._fetch_token()
-            if token == conn.token:
-                raise Unauthenticated("the token expired and the token provider returned the same token")
-            conn.token = token
-            await conn.transport.send(self._auth_frame(token))
-        except CimhubError as exc:
-            # Close; the reader raises `failure`: retryable reconnects (fetching again), the rest stops.
-            conn.failure = exc
-            await conn.transport.close(1000, "token refresh failed")
-        finally:
-            conn.refreshing = False
-
-    def _drop(self, sub: Subscription, error: CimhubError | None = None) -> None:
-        if self._subs.get(sub.topic) is sub:
-            del self._subs[sub.topic]
-        sub.end(error)
-
     def _fail(self, error: CimhubError) -> None:
         """Stop for good: every waiting and later call raises `error`."""
         log.error("cimhub client stopped: %s", error.message)
@@ -549,36 +319,6 @@ class Client:
         for sub in list(self._subs.values()):
             sub.end(error)
         self._subs.clear()
-
-    # -- small things ---------------------------------------------------------------------
-
-    def _later(self, delay: float, conn: _Connection, action: Callable[[], Awaitable[None]]) -> None:
-        """Run `action` after `delay`, if `conn` is still the live connection (else the reconnect covered it)."""
-
-        async def run() -> None:
-            await asyncio.sleep(delay)
-            if self._live is conn:
-                await self._quietly(action())
-
-        self._spawn(run())
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("cimhub client task failed", exc_info=task.exception())
-
-    @staticmethod
-    async def _quietly(send: Awaitable[None]) -> None:
-        """Send from outside the reader: a closed socket is the reader's to notice and recover from."""
-        try:
-            await send
-        except TransportClosed:
-            pass
 
     def _emit(self, event: Event) -> None:
         if self._on_event is None:

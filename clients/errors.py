@@ -4,10 +4,12 @@ They extend the protocol's hierarchy (cimhub.protocol.errors), so one
 ``except CimhubError`` catches everything a cimhub client raises::
 
     CimhubError
-     └── Unavailable
-          ├── HubUnreachable    no connection (refused, dropped, silent past the heartbeat)
-          ├── RequestTimeout    the caller's timeout passed before the hub answered
-          └── ClientClosed      the client was closed while the request waited
+     ├── Unavailable
+     │    ├── HubUnreachable    no connection (refused, dropped, silent past the heartbeat)
+     │    ├── RequestTimeout    the caller's timeout passed before the hub answered
+     │    └── ClientClosed      the client was closed while the request waited
+     └── Unauthenticated
+          └── TokenUnavailable  the token provider failed or timed out (retryable)
 """
 
 from __future__ import annotations
@@ -41,13 +43,20 @@ class ClientClosed(Unavailable):
     """The client was closed before the hub answered."""
 
 
+class TokenUnavailable(Unauthenticated):
+    """The token provider failed or timed out; the client tries again after a back-off."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 def is_stop_code(code: int | None) -> bool:
     """Close codes 4400-4499 mean: reconnecting unchanged would be refused again."""
     return code is not None and 4400 <= code <= 4499
 
 
 def close_error(code: int, reason: str, hub_message: str | None = None) -> CimhubError:
-    """The error to raise when the hub closed with a stop code (4400-4499)."""
+    """The error for a close with a stop code (4400-4499); the client stops unless it is retryable."""
     detail = hub_message or reason or "no reason given"
     if code == frames.CLOSE_AUTH_TIMEOUT:
         return Unauthenticated(f"the hub got no auth frame in time ({code}): {detail}")
@@ -56,7 +65,6 @@ def close_error(code: int, reason: str, hub_message: str | None = None) -> Cimhu
     if code == frames.CLOSE_FORBIDDEN_ORIGIN:
         return AccessDenied(f"the hub refused this origin ({code}): {detail}")
     if code == frames.CLOSE_TOO_MANY_UNAUTHENTICATED:
-        return Unavailable(
-            f"the hub has too many connections waiting to authenticate ({code}): {detail}", retryable=False
-        )
+        # The one stop code that clears by itself: docs/protocol.md says back off, then reconnect.
+        return Unavailable(f"the hub has too many connections waiting to authenticate ({code}): {detail}")
     return AccessDenied(f"the hub closed the connection ({code}): {detail}")

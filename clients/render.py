@@ -38,9 +38,8 @@ def summarize_ops(ops: list[dict[str, Any]], limit: int = 3) -> str:
         if "value" in op:
             part += f" {short(op['value'])}"
         parts.append(part)
-    if len(shown) > limit:
-        parts.append(f"(+{len(shown) - limit} more)")
-    return "; ".join(parts) or "(no ops)"
+    more = f" (+{len(shown) - limit} more)" if len(shown) > limit else ""
+    return "; ".join(parts) + more if parts else "(no ops)"
 
 
 def clock(ts_ms: int | None) -> str:

@@ -37,7 +37,6 @@ class Subscription:
         self.request_id: str | None = None
         """The subscribe request in flight; while set, a gap is expected and not a new problem."""
         self.resume_from: int | None = None
-        self.unsubscribe_id: str | None = None
         self.failures = 0
         self._max_queued = max_queued
         self._unsubscribe = unsubscribe

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from cimhub.protocol.codec import CODECS, JSON, MSGPACK, Codec
+from cimhub.protocol.errors import AccessDenied
 
 from .errors import HubUnreachable
 
@@ -51,7 +52,8 @@ class Transport(Protocol):
 
 
 Connector = Callable[[], Awaitable[Transport]]
-"""Opens a new connection to the hub; raises HubUnreachable when it cannot."""
+"""Opens a new connection to the hub. Raises HubUnreachable when it cannot (the client retries), or a
+non-retryable CimhubError when retrying cannot help (the client stops)."""
 
 
 def ws_url(url: str) -> str:
@@ -103,7 +105,8 @@ def _closed(exc: websockets.ConnectionClosed) -> TransportClosed:
 async def connect_websocket(url: str, codec: str = "json", *, open_timeout: float = 10.0) -> WebSocketTransport:
     """Open a connection to the hub at `url`, offering `codec` ("json" or "msgpack").
 
-    Raises HubUnreachable when the hub cannot be reached or refuses the upgrade.
+    Raises HubUnreachable when the hub cannot be reached (retry later), and
+    AccessDenied when it refuses the handshake with 401/403 (do not retry).
     """
     offered = BY_NAME.get(codec)
     if offered is None:
@@ -118,6 +121,11 @@ async def connect_websocket(url: str, codec: str = "json", *, open_timeout: floa
             max_size=MAX_FRAME_BYTES,
             close_timeout=2,
         )
+    except websockets.InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):  # e.g. an Origin not in CIMHUB_ALLOWED_ORIGINS: retrying will not help
+            raise AccessDenied(f"the hub refused the WebSocket handshake at {target} with HTTP {status}") from None
+        raise HubUnreachable(f"the hub at {target} answered the handshake with HTTP {status}") from None
     except (OSError, TimeoutError, websockets.InvalidHandshake, websockets.InvalidURI) as exc:
         raise HubUnreachable(f"cannot reach the hub at {target}: {exc or type(exc).__name__}") from None
     # A hub that accepted none of the offered subprotocols speaks JSON.

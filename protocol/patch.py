@@ -49,7 +49,7 @@ def _same(old: Any, new: Any) -> bool:
 
 
 def _diff(old: Any, new: Any, path: str, ops: list[JsonOp]) -> None:
-    if old is new or (type(old) is type(new) and old == new):
+    if _same(old, new):
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in old:
@@ -72,12 +72,12 @@ def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[JsonOp]) -> 
     n_old, n_new = len(old), len(new)
     prefix = 0
     limit = min(n_old, n_new)
-    while prefix < limit and old[prefix] == new[prefix]:
+    while prefix < limit and _same(old[prefix], new[prefix]):
         prefix += 1
     suffix = 0
     while (
         suffix < limit - prefix
-        and old[n_old - 1 - suffix] == new[n_new - 1 - suffix]
+        and _same(old[n_old - 1 - suffix], new[n_new - 1 - suffix])
     ):
         suffix += 1
     old_mid = n_old - prefix - suffix

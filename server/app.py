@@ -112,6 +112,7 @@ class Services:
         self.hub.broker = self.broker
         self.sessions: set[Session] = set()
         self.unauthenticated = 0
+        self.draining = False
 
     async def start(self) -> None:
         await self.broker.start()
@@ -195,7 +196,8 @@ class Services:
             self.metrics.mutations.labels(name if name in _KNOWN_NAMES else "unknown", outcome).inc()
 
     async def drain(self, code: int = f.CLOSE_RESTART, reason: str = "hub restarting: reconnect and resume") -> None:
-        """Tell every client to reconnect elsewhere, after sending what is queued."""
+        """Tell every client to reconnect elsewhere, after sending what is queued; refuse newcomers."""
+        self.draining = True
         for session in list(self.sessions):
             session.close(code, reason)
 
@@ -241,6 +243,10 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
         if origin is not None and settings.allowed_origins and origin not in settings.allowed_origins:
             # Closing before accepting refuses the handshake: the browser sees HTTP 403.
             await websocket.close(f.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+            return
+        if services.draining:
+            await websocket.accept()
+            await websocket.close(f.CLOSE_RESTART, "hub restarting: connect to another")
             return
         offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         codec = codec_for(offered)

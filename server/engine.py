@@ -228,7 +228,7 @@ class MutationEngine:
                     path="expectedRevision",
                 )
             try:
-                commit, result = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
+                commit, result, doc = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
@@ -238,8 +238,9 @@ class MutationEngine:
             if isinstance(outcome, Committed):
                 if commit.kind == "delete":
                     self.cache.put(cim_id, None)
-                elif commit.kind == "commit":
-                    self.cache.put(cim_id, StoredCim(orjson.loads(commit.doc_json), commit.revision, commit.epoch))
+                elif doc is not None:
+                    # `doc` is fresh from model_dump and shared with nothing: no need to parse doc_json again.
+                    self.cache.put(cim_id, StoredCim(doc, commit.revision, commit.epoch))
                 return CommitResult(cim_id, outcome.revision, result)
             if isinstance(outcome, Duplicate):
                 return self._from_record(outcome.record, spec.name, args_hash)
@@ -258,8 +259,11 @@ class MutationEngine:
         cim_id: str,
         stored: StoredCim | None,
         args_hash: str,
-    ) -> tuple[Commit, dict[str, Any]]:
-        """Run the mutation on a private copy of `stored` and build the commit (pure, no I/O)."""
+    ) -> tuple[Commit, dict[str, Any], dict[str, Any] | None]:
+        """Run the mutation on a private copy of `stored` and build the commit (pure, no I/O).
+
+        Returns the commit, the mutation's result and the new document (None for noop and delete).
+        """
         old = _to_model(stored)
         # A fresh model from the stored JSON is the mutation's private copy.
         outcome = spec.run(_to_model(stored), parsed, ctx)
@@ -284,7 +288,7 @@ class MutationEngine:
                 entry_json=entry, record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
                 old_status=base["status"], new_status=base["status"],
                 deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}), **common,
-            ), result
+            ), result, None
         new = finalize(old, outcome.cim, ctx.now)
         if new is None:
             assert base is not None
@@ -293,7 +297,7 @@ class MutationEngine:
                 kind="noop", epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
                 entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
                 old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
-            ), result
+            ), result, None
         doc = new.to_json_dict()
         doc_json = orjson.dumps(doc)
         if len(doc_json) > self.max_document_bytes:
@@ -312,7 +316,7 @@ class MutationEngine:
             entry_json=entry, record_json=orjson.dumps(record), deal_id=new.dealId, user_id=new.userId,
             old_status=base["status"] if base is not None else new.status, new_status=new.status,
             deal_event_json=deal_event, **common,
-        ), result
+        ), result, doc
 
     @staticmethod
     def _entry(

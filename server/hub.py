@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any, Protocol
 
@@ -44,6 +43,7 @@ class Connection(Protocol):
     """What the hub needs of a client connection (cimhub.server.session.Session)."""
 
     codec_name: str
+    topics: dict[str, None]
 
     def send_encoded(self, data: str | bytes) -> None: ...
 
@@ -165,6 +165,7 @@ class Hub:
         if topic.subscriptions.get(sub.connection) is not sub:
             return
         del topic.subscriptions[sub.connection]
+        sub.connection.topics.pop(topic.name, None)
         self.metrics.subscriptions.dec()
         if sub.task is not None and sub.task is not asyncio.current_task():
             sub.task.cancel()
@@ -359,5 +360,3 @@ class Hub:
                     with contextlib.suppress(BaseException):
                         await sub.task
 
-
-OnCommit = Callable[[str], Awaitable[None]]

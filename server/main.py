@@ -70,7 +70,7 @@ async def serve_async(settings: Settings) -> None:
         url = settings.redis_url
         if url is None:
             embedded = await stack.enter_async_context(
-                embedded_redis(settings.data_dir, fsync=settings.embedded_fsync)
+                embedded_redis(settings.data_dir, port=settings.embedded_redis_port, fsync=settings.embedded_fsync)
             )
             url = embedded.url
             log.warning("embedded Redis at %s (append-only file in %s)", url, embedded.data_dir)

@@ -73,6 +73,23 @@ def check_vector(value: Any, dimension: int, path: str) -> tuple[F32, float]:
     return vector, float(norm)
 
 
+def row_dots(matrix: F32, vector: F32) -> F32:
+    """The dot product of each row of `matrix` with `vector`, computed on the calling thread.
+
+    Not ``matrix @ vector``: that is OpenBLAS sgemv, which splits the rows over
+    all cores. On a host whose cores are busy (Redis, other workers), waiting for
+    a descheduled helper thread turned a 0.1 ms product into 10-20 ms (p50, 1,000
+    rows; docs/messages.md). `np.vecdot` (NumPy 2) runs row by row on this thread
+    at nearly single-threaded sgemv speed; `einsum` is the NumPy 1 fallback.
+    """
+    vecdot = getattr(np, "vecdot", None)
+    if vecdot is not None:
+        result: F32 = vecdot(matrix, vector)
+    else:
+        result = np.einsum("ij,j->i", matrix, vector)
+    return result
+
+
 @dataclass(eq=False)
 class VectorSet:
     """Rows 0..count-1 of one CIM's vectors for one generation, in growable arrays.
@@ -127,7 +144,7 @@ class VectorSet:
     def top_k(self, query: F32, k: int, *, rows: int | None = None, role: int | None = None) -> list[tuple[int, float]]:
         """The k rows most similar to `query` among the first `rows`: ``[(row, cosine), ...]``.
 
-        Exact: every row is scored (one float32 matrix-vector product), ranked by
+        Exact: every row is scored (float32 dot products, `row_dots`), ranked by
         descending score, ties by ascending seq (older first). `query` must be
         finite and non-zero (see `check_vector`); it is scaled to unit length here,
         which keeps float32 dot products far from overflow.
@@ -136,7 +153,7 @@ class VectorSet:
         if n == 0:
             return []
         unit = (query.astype(np.float64) / np.linalg.norm(query.astype(np.float64))).astype(np.float32)
-        scores = self.vectors[:n] @ unit
+        scores = row_dots(self.vectors[:n], unit)
         scores /= self.norms[:n]
         if role is None:
             candidates = np.arange(n)

@@ -380,6 +380,12 @@ class Session:
             except CimhubError as exc:
                 self.send_error(exc, frame.id)
                 continue
+            except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
+                log.warning("mutation %s failed: %s: %s", frame.name, type(exc).__name__, exc)
+                self.send_error(CimhubError(
+                    "the mutation failed inside the hub; retrying with the same mutationId is safe"
+                ), frame.id)
+                continue
             self.send({
                 "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
                 "revision": outcome.revision, "duplicate": outcome.duplicate,

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     """Where Redis is. Unset: start an embedded redis-server under `data_dir`."""
     data_dir: Path = Path(".data")
     """Where the embedded Redis keeps its append-only file."""
+    embedded_redis_port: int = Field(default=6399, ge=1, le=65_535)
+    """Loopback port of the embedded Redis (the CIM agent finds its checkpoints there)."""
     embedded_fsync: Fsync = "everysec"
     """appendfsync of the embedded Redis (see docs/durability.md for what each promises)."""
     key_prefix: str = "cimhub"

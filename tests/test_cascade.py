@@ -60,7 +60,7 @@ def test_going_back_from_the_last_stage(target: Stage, expected: tuple[str, ...]
 def test_downstream_table_is_the_artifact_chain() -> None:
     chain = ["buyerPersona", "heroContext", "outline", "slides"]
     for i, artifact in enumerate(chain):
-        assert cascade.DOWNSTREAM[artifact] == tuple(chain[i + 1 :])  # type: ignore[index]
+        assert cascade.DOWNSTREAM[artifact] == tuple(chain[i + 1 :])
 
 
 def test_every_stage_has_an_artifact_and_a_requirement() -> None:

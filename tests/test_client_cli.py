@@ -14,12 +14,13 @@ from click.testing import CliRunner, Result
 from cimhub.clients import cli as cli_module
 from cimhub.clients import render
 from cimhub.clients.cli import cli, http_base, parse_args
-from cimhub.clients.events import Connected, Disconnected, Resumed, TokenRefreshed
+from cimhub.clients.events import Connected, Disconnected, Event, Resumed, TokenRefreshed
+from cimhub.clients.http import HttpClient
 from cimhub.clients.replica import Change
 
 
-def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, env={"CIMHUB_URL": None, "CIMHUB_TOKEN": None, **(env or {})})  # type: ignore[dict-item]
+def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), input=input, env={"CIMHUB_URL": None, "CIMHUB_TOKEN": None, **(env or {})})
 
 
 def closed_port() -> int:
@@ -50,7 +51,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         }
         return httpx.Response(200, json={"result": results.get(body["name"], {"echo": body["args"]})})
 
-    real = cli_module.HttpClient
+    real = HttpClient
 
     def patched(*args: Any, **kwargs: Any) -> Any:
         return real(*args, transport=httpx.MockTransport(handler), **kwargs)
@@ -203,7 +204,7 @@ def test_http_base() -> None:
 
 
 def test_ops_summary_hides_bookkeeping_and_counts_the_rest() -> None:
-    ops = [
+    ops: list[dict[str, Any]] = [
         {"op": "replace", "path": "/stage", "value": "outline"},
         {"op": "replace", "path": "/revision", "value": 5},
         {"op": "replace", "path": "/updatedAt", "value": 1},
@@ -230,7 +231,7 @@ def test_change_records_for_jq() -> None:
 
 
 def test_event_lines_and_records() -> None:
-    events = [Connected("u1", None, True), Disconnected("closed", 1012, 1.5), Resumed("cim:c1", 3, 7), TokenRefreshed(9)]
+    events: list[Event] = [Connected("u1", None, True), Disconnected("closed", 1012, 1.5), Resumed("cim:c1", 3, 7), TokenRefreshed(9)]
     assert [render.event_record(e)["type"] for e in events] == ["connected", "disconnected", "resumed", "tokenRefreshed"]
     assert "reconnecting in 1.5 s" in render.event_line(events[1])
     assert "(4 missed)" in render.event_line(events[2])

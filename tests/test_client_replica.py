@@ -190,7 +190,7 @@ def test_stop_codes() -> None:
     assert "token signature invalid" in close_error(4403, "bad", "token signature invalid").message
     assert isinstance(close_error(4401, ""), Unauthenticated)
     assert isinstance(close_error(4406, ""), AccessDenied)
-    assert not close_error(4429, "").retryable
+    assert close_error(4429, "").retryable  # "back off, then reconnect"
 
 
 # -- the change queue ---------------------------------------------------------------------

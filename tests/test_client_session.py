@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from cimhub.clients.backoff import Backoff
-from cimhub.clients.client import Client, TokenUnavailable
-from cimhub.clients.errors import ClientClosed, HubUnreachable, RequestTimeout
+from cimhub.clients.client import Client
+from cimhub.clients.errors import ClientClosed, HubUnreachable, RequestTimeout, TokenUnavailable
 from cimhub.clients.events import Connected, Disconnected, Event, Resumed, TokenRefreshed
 from cimhub.clients.transport import TransportClosed
 from cimhub.protocol.errors import AccessDenied, Conflict, InvalidInput, NotFound, Unauthenticated
@@ -253,7 +253,7 @@ async def test_subscribe_snapshot_then_live_patches() -> None:
 
 
 async def test_reconnect_resumes_from_the_last_revision_without_a_snapshot() -> None:
-    hub, events = FakeHub(), []
+    hub, events = FakeHub(), list[Event]()
     async with make_client(hub, events=events) as client:
         sub = await client.subscribe("cim:c1")
         hub.drop(1012)
@@ -463,8 +463,8 @@ async def test_every_connection_fetches_a_fresh_token() -> None:
 
 
 async def test_token_expiry_refreshes_on_the_same_connection_and_catches_up() -> None:
-    hub, events = FakeHub(), []
-    provider, issued = counting_provider()
+    hub, events = FakeHub(), list[Event]()
+    provider, _ = counting_provider()
     async with make_client(hub, token_provider=provider, events=events) as client:
         sub = await client.subscribe("cim:c1")
         hub.expire_token()
@@ -557,15 +557,15 @@ async def test_pings_are_answered() -> None:
 
 
 async def test_a_silent_hub_is_presumed_dead_after_two_and_a_half_heartbeats() -> None:
-    hub, events = FakeHub(), []
+    hub, events = FakeHub(), list[Event]()
     hub.heartbeat = 0.04
-    async with make_client(hub, events=events) as client:
+    async with make_client(hub, events=events, open_timeout=0.1) as client:
         hub.silent = True
         started = asyncio.get_running_loop().time()
         await eventually(lambda: any(isinstance(e, Disconnected) for e in events))
         assert asyncio.get_running_loop().time() - started >= 0.09
         assert "no frame from the hub" in next(e for e in events if isinstance(e, Disconnected)).reason
-        hub.silent = False
+        hub.silent = False  # an auth swallowed meanwhile times out after open_timeout, then one succeeds
         await eventually(lambda: client.connected and len(hub.connections) >= 2)
 
 

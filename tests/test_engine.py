@@ -20,7 +20,14 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, NotFound, Unavailable
+from cimhub.protocol.errors import (
+    CimhubError,
+    Conflict,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from cimhub.protocol.mutations import derived_cim_id, imported_cim_id
 from cimhub.protocol.schema import STAGES
 from cimhub.server.embedded import free_port
@@ -79,7 +86,8 @@ async def mutate(engine: MutationEngine, name: str, args: dict[str, Any], **kw: 
 
 
 async def create(engine: MutationEngine) -> str:
-    return (await mutate(engine, "create", {"dealId": "d1", "projectId": "p1", "title": "Alpha"})).cim_id
+    result = await mutate(engine, "create", {"dealId": "d1", "projectId": "p1", "title": "Alpha"})
+    return str(result.cim_id)
 
 
 async def built(engine: MutationEngine, *slide_statuses: str) -> str:
@@ -94,7 +102,7 @@ async def built(engine: MutationEngine, *slide_statuses: str) -> str:
     return cim_id
 
 
-async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, bytes]:
+async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, bytes | None]:
     return {key: await client.dump(key) async for key in client.scan_iter(match=f"{prefix}:*")}
 
 
@@ -111,7 +119,7 @@ async def nothing_written(client: aioredis.Redis, prefix: str) -> AsyncIterator[
     await client.publish(f"{prefix}:ch:sentinel", b"end")
     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5)
     assert message is not None and message["channel"] == f"{prefix}:ch:sentinel".encode(), message
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
 async def committed_as_patch(store: CimStore, cim_id: str, before: dict[str, Any], result: CommitResult) -> dict[str, Any]:
@@ -121,7 +129,7 @@ async def committed_as_patch(store: CimStore, cim_id: str, before: dict[str, Any
     entries = await store.patches_since(cim_id, before["revision"])
     assert entries is not None and [e["rev"] for e in entries] == [result.revision]
     assert canonical(jsonpatch.apply_patch(before, entries[0]["ops"])) == canonical(stored.doc)
-    return stored.doc
+    return dict(stored.doc)
 
 
 # -- each mutation ---------------------------------------------------------------------------
@@ -159,7 +167,7 @@ async def test_update_state(engine: MutationEngine, store: CimStore, clock: Cloc
 
 async def test_save_buyer_persona_hero_context_and_outline(engine: MutationEngine, store: CimStore) -> None:
     cim_id = await create(engine)
-    steps = [
+    steps: list[tuple[str, dict[str, Any], str]] = [
         ("saveBuyerPersona", {"persona": PERSONA}, "hero_concept"),
         ("saveHeroContext", {"heroContext": HERO}, "outline"),
         ("createOutline", {"outline": OUTLINE}, "building_sections"),
@@ -481,7 +489,7 @@ async def test_two_engines_with_stale_caches_lose_no_update(
         cim_id = await built(a)
         await mutate(b, "updateState", {"cimId": cim_id, "gatheredContext": {"warm": True}})  # b caches
         for i in range(6):
-            writer, other = (a, b) if i % 2 == 0 else (b, a)
+            writer = a if i % 2 == 0 else b
             # Each engine's cache is one revision behind when it writes.
             await mutate(writer, "updateSlide", {"cimId": cim_id, "slide": {"id": f"x{i}", "sectionId": "s1",
                                                                              "title": f"by {i}"}})
@@ -613,7 +621,8 @@ async def _replay_property(redis_url: str, plan: list[tuple[tuple[str, dict[str,
     # Two engines, as two processes: each op goes to one of them, so caches go stale.
     engines = [MutationEngine(CimStore(c, keys), clock=clock) for c in (client_a, client_b)]
     store = engines[0].store
-    setup = [("saveBuyerPersona", {"persona": PERSONA}), ("saveHeroContext", {"heroContext": HERO}),
+    setup: list[tuple[str, dict[str, Any]]] = [
+        ("saveBuyerPersona", {"persona": PERSONA}), ("saveHeroContext", {"heroContext": HERO}),
              ("createOutline", {"outline": OUTLINE})]
     try:
         cim_id = await create(engines[0])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,11 +33,14 @@ OUTLINE = [
 ]
 
 
+@dataclass
 class Step:
     """The outcome of one mutation as the engine would commit it."""
 
-    def __init__(self, before: Cim | None, after: Cim | None, result: dict[str, Any], changed: bool) -> None:
-        self.before, self.cim, self.result, self.changed = before, after, result, changed
+    before: Cim | None
+    cim: Cim | None
+    result: dict[str, Any]
+    changed: bool
 
 
 def step(name: str, cim: Cim | None, args: dict[str, Any], *, now: int = NOW, mutation_id: str = "m1",
@@ -201,8 +205,8 @@ def test_update_state_sets_the_fields_it_is_given_and_merges_gathered_context() 
 def test_a_mutation_that_changes_nothing_is_a_noop() -> None:
     cim = new_cim()
     s = step("updateState", cim, {"cimId": cim.id, "title": cim.title}, now=NOW + 10)
-    assert not s.changed and s.cim is cim
     assert finalize(cim, cim.model_copy(deep=True), NOW + 10) is None
+    assert not s.changed and s.cim is cim
 
 
 def test_finalize_stamps_the_next_revision_and_time() -> None:

@@ -26,7 +26,7 @@ def canonical(value: Any) -> bytes:
 def replay(old: Any, new: Any) -> list[dict[str, Any]]:
     """Diff `old` -> `new`, apply with jsonpatch, assert the result is `new`; returns the ops."""
     before = canonical(old)
-    ops = diff(old, new)
+    ops: list[dict[str, Any]] = diff(old, new)
     assert canonical(old) == before, "diff must not change its input"
     result = jsonpatch.apply_patch(old, ops)
     assert canonical(result) == canonical(new)

@@ -72,7 +72,7 @@ def commit_of(doc: dict[str, Any], *, expected: tuple[int, str], epoch: str, mut
     )
 
 
-async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, bytes]:
+async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, bytes | None]:
     return {key: await client.dump(key) async for key in client.scan_iter(match=f"{prefix}:*")}
 
 
@@ -231,8 +231,9 @@ async def test_paging_returns_every_cim_once_newest_first(engine: MutationEngine
             expected["d1"].append(row)
         if user == "u1":
             expected["u1"].append(row)
-    for index, value in (("deal", "d1"), ("user", "u1"), ("status", "draft")):
-        rows = await collect(store, index, value, limit)  # type: ignore[arg-type]
+    indexes: list[tuple[IndexKind, str]] = [("deal", "d1"), ("user", "u1"), ("status", "draft")]
+    for index, value in indexes:
+        rows = await collect(store, index, value, limit)
         assert len(rows) == len(set(rows)), "duplicates across pages"
         assert rows == sorted(expected[value], reverse=True)
 
@@ -339,7 +340,7 @@ async def test_delete_removes_document_log_index_entries_and_extra_keys(
     assert by_channel[keys.cim_channel(cim_id)]["deleted"] is True
     assert by_channel[keys.cim_channel(cim_id)]["rev"] == 3
     assert by_channel[keys.deal_channel("d1")] == {"type": "remove", "cimId": cim_id}
-    await pubsub.aclose()
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     again = await engine.mutate("delete", {"cimId": cim_id}, actor="u1", mutation_id="del-1")
     assert again.duplicate and again.revision == 3
