@@ -8,6 +8,7 @@ this module only says which one and turns their errors into `bad_frame`.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Protocol
 
 import msgpack
@@ -54,9 +55,29 @@ class MsgpackCodec:
         if isinstance(data, str):
             raise InvalidInput("msgpack connections send binary frames, not text", code=ErrorCode.BAD_FRAME)
         try:
-            return msgpack.unpackb(data, raw=False, strict_map_key=True)
+            decoded = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
         except (ValueError, msgpack.UnpackException, TypeError) as exc:
             raise InvalidInput(f"frame is not valid msgpack: {exc}", code=ErrorCode.BAD_FRAME) from None
+        _check_json_values(decoded)
+        return decoded
+
+
+def _refuse_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"msgpack extension type {code} has no JSON equivalent")
+
+
+def _check_json_values(value: Any) -> None:
+    """Refuse what a JSON frame could not carry (bin, NaN, infinity): both codecs mean the same."""
+    if isinstance(value, dict):
+        for item in value.values():
+            _check_json_values(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_json_values(item)
+    elif isinstance(value, bytes):
+        raise InvalidInput("frame carries binary data, which JSON frames cannot", code=ErrorCode.BAD_FRAME)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInput("frame carries NaN or infinity, which JSON frames cannot", code=ErrorCode.BAD_FRAME)
 
 
 JSON = JsonCodec()

@@ -62,13 +62,11 @@ class MessageOps:
     async def add(self, caller: Caller, raw: Any, mutation_id: str) -> CommitResult:
         args: AddMessageArgs = _parse(AddMessageArgs, raw)
         await self.authorizer.require_cim(caller, args.cimId)
-        before = await self.messages.latest_seq(args.cimId)
         stored = await self.messages.add(
             args.cimId, args.role, args.content, timestamp=args.timestamp, embedding=args.embedding,
             message_id=mutation_id,
         )
-        duplicate = stored.seq <= before
-        return CommitResult(args.cimId, stored.seq, {"messageId": stored.message.id, "seq": stored.seq}, duplicate)
+        return CommitResult(args.cimId, stored.seq, {"messageId": stored.message.id, "seq": stored.seq}, stored.duplicate)
 
     async def query(self, caller: Caller, name: str, raw: Any) -> dict[str, Any]:
         if name == "messages":

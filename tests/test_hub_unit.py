@@ -146,10 +146,6 @@ def test_undecodable_frames_are_bad_frame(codec: Any, data: str | bytes) -> None
     assert raised.value.retryable is False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "protocol/codec.py: msgpack decodes bin, ext and NaN, which no JSON frame can carry; "
-    "the hub then coerces or drops them (bin -> str, NaN -> null) instead of answering bad_frame"
-))
 @pytest.mark.parametrize("value", [b"\xff\xfe", msgpack.ExtType(5, b"x"), math.nan, math.inf])
 def test_msgpack_values_json_cannot_carry_are_bad_frame(value: Any) -> None:
     data = msgpack.packb({"type": "mutate", "id": "m", "name": "updateState", "mutationId": "m",
@@ -307,6 +303,7 @@ class FakeConnection:
 
     def __init__(self) -> None:
         self.frames: list[dict[str, Any]] = []
+        self.topics: dict[str, None] = {}
 
     def encode(self, frame: dict[str, Any]) -> str:
         return JSON.encode(frame)
