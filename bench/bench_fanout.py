@@ -513,7 +513,25 @@ async def ceiling_row(n: int, burst: int, latency_patches: int, compression: str
             await pool.stop()
 
 
-async def hub_row(redis_url: str, prefix: str, n: int, burst: int, latency_patches: int, compression: str | None) -> Row:
+@contextlib.contextmanager
+def py_spy(pid: int, out: Path | None) -> Iterator[None]:
+    """Sample `pid` with py-spy into `out` (collapsed stacks) while the block runs; nothing when `out` is None."""
+    if out is None:
+        yield
+        return
+    spy = Path(sys.executable).parent / "py-spy"
+    recorder = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
+                                 "--nonblocking", "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        recorder.send_signal(2)
+        recorder.wait(30)
+
+
+async def hub_row(
+    redis_url: str, prefix: str, n: int, burst: int, latency_patches: int, compression: str | None, profile: Path | None,
+) -> Row:
     with start_hub(redis_url, prefix, mutations_per_second=1e6, mutation_burst=1_000_000) as hub:
         pin(hub.pid, SERVER_CPU)
         publisher = await HubPublisher.open(hub)
@@ -525,7 +543,8 @@ async def hub_row(redis_url: str, prefix: str, n: int, burst: int, latency_patch
         url = hub.url.replace("http://", "ws://")
         pool = ClientPool(plans_for("hub", url, n, hub.token("bench-reader"), f"cim:{publisher.cim_id}", compression))
         try:
-            return await measure("hub", hub.pid, pool, publisher, n, burst, latency_patches, rss_before)
+            with py_spy(hub.pid, profile / f"hub-{n}.txt" if profile else None):
+                return await measure("hub", hub.pid, pool, publisher, n, burst, latency_patches, rss_before)
         finally:
             await publisher.aclose()
             await pool.stop()
@@ -585,7 +604,7 @@ def print_aims(rows: list[Row]) -> bool:
     return met
 
 
-async def main(quick: bool, compression: str | None) -> None:
+async def main(quick: bool, compression: str | None, profile: Path | None) -> None:
     limit = raise_open_files_limit()
     levels = [100, 1_000] if quick else [100, 1_000, 5_000]
     burst_deliveries = 30_000 if quick else 150_000
@@ -601,7 +620,7 @@ async def main(quick: bool, compression: str | None) -> None:
         for n in levels:
             burst = max(10, burst_deliveries // n)
             rows.append(await ceiling_row(n, burst, latency_patches, compression))
-            rows.append(await hub_row(redis_url, f"{prefix}{n}", n, burst, latency_patches, compression))
+            rows.append(await hub_row(redis_url, f"{prefix}{n}", n, burst, latency_patches, compression, profile))
             print(f"  ... {n} subscribers done ({time.monotonic() - started:.0f} s)", flush=True)
     print()
     print_table(rows)
@@ -613,9 +632,13 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 subscribers, shorter phases (<60 s)")
     parser.add_argument("--compression", choices=["deflate", "none"], default="deflate",
                         help="what the subscribers offer (browsers offer deflate)")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="sample each hub row with py-spy (pip install py-spy) into DIR/hub-<subscribers>.txt")
     parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_ceiling:
         serve_ceiling(options.serve_ceiling)
     else:
-        asyncio.run(main(options.quick, None if options.compression == "none" else "deflate"))
+        if options.profile:
+            options.profile.mkdir(parents=True, exist_ok=True)
+        asyncio.run(main(options.quick, None if options.compression == "none" else "deflate", options.profile))

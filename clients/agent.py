@@ -30,6 +30,9 @@ from langgraph.types import Command, interrupt
 
 AGENT_NAMESPACE = uuid.UUID("2f0c5a8e-7d7e-4a51-9c1b-4f1e3c9d8a77")
 
+ACCEPT = "accept"
+"""The answer to an interrupt that takes the agent's suggestion."""
+
 Mutate = Callable[[str, dict[str, Any], str], Awaitable[dict[str, Any]]]
 """Sends one mutation (name, args, mutation id) to the hub and returns its result."""
 
@@ -157,7 +160,11 @@ def build_graph(mutate: Mutate, checkpointer: BaseCheckpointSaver[Any]) -> Any:
 
 
 async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, Any] | None:
-    """Run (or resume, when `payload` is a Command) until the next interrupt; its value, or None when done."""
+    """Run (or resume, when `payload` is a Command) until the next interrupt; its value, or None when done.
+
+    Resume with ``Command(resume=answer)``; ``ACCEPT`` takes the agent's suggestion. (Not ``None`` or
+    ``{}``: LangGraph reads a dict as a map of interrupt ids, and an empty one resumes nothing.)
+    """
     config = {"configurable": {"thread_id": cim_id}}
     result = await graph.ainvoke(payload, config)
     interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
@@ -178,11 +185,13 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
 @click.option("--cim", "cim_id", help="Resume the agent on this CIM instead of creating one.")
 @click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6399/0", show_default=True,
               help="Redis for the agent's checkpoints (the embedded default listens on 6399).")
+@click.option("--key-prefix", envvar="CIMHUB_KEY_PREFIX", default="cimhub", show_default=True,
+              help="Key prefix of the hub (checkpoints live beside its CIMs).")
 @click.option("--auto", is_flag=True, help="Answer every question with the agent's suggestion.")
 @click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between steps, to watch them land.")
 @click.pass_obj
 def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: str | None, redis_url: str,
-                  auto: bool, delay: float) -> None:
+                  key_prefix: str, auto: bool, delay: float) -> None:
     """Run the offline CIM agent against the hub: it builds a CIM step by step.
 
     Watch it in another terminal with `cimhub subscribe CIM_ID`.
@@ -206,7 +215,7 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
             )
             cim_id = str(created.cim_id)
         click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
-        async with AsyncRedisSaver.from_url(redis_url) as saver:
+        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             graph = build_graph(mutate, saver)
             state = await graph.aget_state({"configurable": {"thread_id": cim_id}})
             payload: Any = None if state.next else {"cimId": cim_id, "dealName": title}
@@ -215,11 +224,11 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
                 if question is None:
                     break
                 click.echo(f"? {question['question']}")
-                answer: Any = None
+                answer: Any = ACCEPT
                 if not auto:
                     click.echo("  (press Enter to accept the suggestion)")
                     text = click.prompt("  answer as JSON", default="", show_default=False)
-                    answer = json.loads(text) if text.strip() else None
+                    answer = json.loads(text) if text.strip() else ACCEPT
                 payload = Command(resume=answer)
         click.echo("done: every section has a slide")
 

@@ -98,6 +98,7 @@ class Services:
         self.verifier = verifier
         self.access = access
         self.authorizer = Authorizer(access, self.store)
+        self.engine.on_delete.append(self._forget_deleted)
         self.queries = Queries(self.store, self.authorizer)
         self.messages = MessageStore(self.redis, self.keys, settings.embedding_dimension)
         self.message_ops = MessageOps(self.messages, self.authorizer)
@@ -157,6 +158,9 @@ class Services:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer()
+
+    async def _forget_deleted(self, cim_id: str) -> None:
+        self.authorizer.forget(cim_id)
 
     async def authorize_topic(self, identity: Any, kind: str, ident: str) -> None:
         if kind == "deal":

@@ -62,6 +62,10 @@ class Authorizer:
             self.remember(cim_id, deal)
         return deal
 
+    def forget(self, cim_id: str) -> None:
+        """Drop a deleted CIM (other processes find out from the store: it reads as not found)."""
+        self._deal_of.pop(cim_id, None)
+
     def remember(self, cim_id: str, deal_id: str) -> None:
         self._deal_of[cim_id] = deal_id
         if len(self._deal_of) > self._cache_size:

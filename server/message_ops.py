@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cimhub.protocol.errors import from_validation_error
+from cimhub.protocol.errors import NotFound, from_validation_error
 from cimhub.protocol.schema import Id, LongText, MessageRole
 
 from .authorizer import Authorizer, Caller
@@ -68,10 +68,16 @@ class MessageOps:
         )
         return CommitResult(args.cimId, stored.seq, {"messageId": stored.message.id, "seq": stored.seq}, stored.duplicate)
 
+    async def _require_live_cim(self, caller: Caller, cim_id: str) -> None:
+        # The authorizer remembers a CIM's deal for good; a deleted CIM must still read as not found.
+        await self.authorizer.require_cim(caller, cim_id)
+        if not await self.authorizer.store.exists(cim_id):
+            raise NotFound(f"CIM {cim_id!r} not found", path="args.cimId")
+
     async def query(self, caller: Caller, name: str, raw: Any) -> dict[str, Any]:
         if name == "messages":
             args: ListMessagesArgs = _parse(ListMessagesArgs, raw)
-            await self.authorizer.require_cim(caller, args.cimId)
+            await self._require_live_cim(caller, args.cimId)
             page = await self.messages.list(args.cimId, order=args.order, limit=args.limit, cursor=args.cursor)
             return {
                 "items": [{"seq": m.seq, **m.message.model_dump(mode="json", exclude_none=True)} for m in page.messages],
@@ -79,7 +85,7 @@ class MessageOps:
                 "hasMore": page.has_more,
             }
         search: SearchMessagesArgs = _parse(SearchMessagesArgs, raw)
-        await self.authorizer.require_cim(caller, search.cimId)
+        await self._require_live_cim(caller, search.cimId)
         hits = await self.messages.search(search.cimId, search.vector, k=search.k, role=search.role)
         return {
             "hits": [

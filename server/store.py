@@ -129,6 +129,9 @@ class CimStore:
             return None
         return StoredCim(orjson.loads(doc), int(rev), epoch.decode())
 
+    async def exists(self, cim_id: str) -> bool:
+        return bool(await self.redis.exists(self.keys.cim(cim_id)))
+
     async def mutation_record(self, cim_id: str, mutation_id: str) -> dict[str, Any] | None:
         """The idempotency record of `mutation_id`, if it committed within the window."""
         raw = await self.redis.get(self.keys.mutation(cim_id, mutation_id))

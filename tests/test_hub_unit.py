@@ -295,6 +295,30 @@ async def test_close_waits_for_what_is_queued() -> None:
     assert socket.closed == (f.CLOSE_RESTART, "bye")
 
 
+async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_still_run() -> None:
+    outcomes: list[Any] = [RuntimeError("a bug, or Redis answering something unexpected"),
+                           SimpleNamespace(result={}, cim_id="c", revision=2, duplicate=False)]
+
+    async def mutate(*args: Any) -> Any:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    session = make_session(StuckSocket(), queue_bytes=1 << 20)
+    session.services.mutate = mutate
+    for n in range(2):
+        session._dispatch(f.MutateFrame(type="mutate", id=f"m{n}", name="updateState", args={}, mutationId=f"id{n}"))
+    for _ in range(50):
+        if len(session._queue) == 2:
+            break
+        await asyncio.sleep(0)
+    failed, succeeded = (JSON.decode(data) for data in session._queue)
+    assert failed["id"] == "m0" and failed["error"]["code"] == "internal" and failed["error"]["retryable"] is True
+    assert succeeded == {"type": "result", "id": "m1", "result": {}, "cimId": "c", "revision": 2, "duplicate": False}
+    session._worker.cancel()  # type: ignore[union-attr]
+
+
 # -- the hub: snapshot, then the stream, with nothing lost or doubled ------------------------
 
 

@@ -1,0 +1,123 @@
+"""Conversation messages through a real hub: addMessage, the messages: topic, list and search queries, the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from cimhub.clients.cli import cli
+from cimhub.clients.client import Client
+from cimhub.protocol.errors import InvalidInput, NotFound
+
+from hubproc import HubProcess, start_hub
+
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def hub(redis_server: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    prefix = f"t{uuid.uuid4().hex[:12]}"
+    with start_hub(redis_server.url, prefix, embedding_dimension=DIM) as running:  # type: ignore[attr-defined]
+        yield running
+
+
+def unit(seed: int) -> list[float]:
+    vector = np.random.default_rng(seed).normal(size=DIM)
+    return [float(x) for x in vector / np.linalg.norm(vector)]
+
+
+async def new_cim(client: Client) -> str:
+    created = await client.mutate("create", {"dealId": "d1", "projectId": "p1", "title": "Talk"})
+    return str(created.cim_id)
+
+
+async def test_added_messages_stream_to_subscribers_in_order_and_resume(hub: HubProcess) -> None:
+    async with Client(hub.ws_url, token=hub.token("u1")) as writer, Client(hub.ws_url, token=hub.token("u1")) as reader:
+        cim = await new_cim(writer)
+        await writer.mutate("addMessage", {"cimId": cim, "role": "user", "content": "hello"})
+        sub = await reader.subscribe(f"messages:{cim}")
+        assert [m["content"] for m in sub.document["messages"]] == ["hello"]
+        assert sub.revision == 1
+        for i in range(5):
+            await writer.mutate("addMessage", {"cimId": cim, "role": "assistant", "content": f"reply {i}"})
+        async def five() -> None:
+            seen = 0
+            async for change in sub:
+                seen += 1
+                if seen == 5:
+                    return
+        await asyncio.wait_for(five(), 10)
+        assert sub.revision == 6
+        assert [m["content"] for m in sub.document["messages"]] == ["hello"] + [f"reply {i}" for i in range(5)]
+
+
+async def test_add_message_is_exactly_once_by_mutation_id(hub: HubProcess) -> None:
+    async with Client(hub.ws_url, token=hub.token("u1")) as client:
+        cim = await new_cim(client)
+        first = await client.mutate("addMessage", {"cimId": cim, "role": "user", "content": "once"}, mutation_id="msg-1")
+        again = await client.mutate("addMessage", {"cimId": cim, "role": "user", "content": "once"}, mutation_id="msg-1")
+        assert first.result == again.result and again.duplicate and not first.duplicate
+        page = await client.query("messages", {"cimId": cim, "order": "oldest"})
+        assert [m["content"] for m in page["items"]] == ["once"]
+
+
+async def test_search_returns_the_exact_nearest_messages(hub: HubProcess) -> None:
+    async with Client(hub.ws_url, token=hub.token("u1")) as client:
+        cim = await new_cim(client)
+        vectors = [unit(i) for i in range(20)]
+        for i, vector in enumerate(vectors):
+            role = "user" if i % 2 else "assistant"
+            await client.mutate("addMessage", {"cimId": cim, "role": role, "content": f"m{i}", "embedding": vector})
+        query = unit(100)
+        scores = np.array(vectors) @ np.array(query)
+        expected = [f"m{i}" for i in np.argsort(-scores)[:3]]
+        found = await client.query("searchMessages", {"cimId": cim, "vector": query, "k": 3})
+        assert [hit["content"] for hit in found["hits"]] == expected
+        users = await client.query("searchMessages", {"cimId": cim, "vector": query, "k": 3, "role": "user"})
+        assert all(hit["role"] == "user" for hit in users["hits"])
+
+
+async def test_bad_vectors_and_unknown_cims_are_refused_and_change_nothing(hub: HubProcess) -> None:
+    async with Client(hub.ws_url, token=hub.token("u1")) as client:
+        cim = await new_cim(client)
+        with pytest.raises(InvalidInput) as wrong_size:
+            await client.mutate("addMessage", {"cimId": cim, "role": "user", "content": "x", "embedding": [1.0, 2.0]})
+        assert wrong_size.value.retryable is False
+        with pytest.raises(InvalidInput):
+            await client.query("searchMessages", {"cimId": cim, "vector": [math.inf] * DIM})
+        with pytest.raises(NotFound):
+            await client.mutate("addMessage", {"cimId": "no-such-cim", "role": "user", "content": "x"})
+        page = await client.query("messages", {"cimId": cim})
+        assert page["items"] == []
+
+
+async def test_deleting_the_cim_deletes_its_messages(hub: HubProcess) -> None:
+    async with Client(hub.ws_url, token=hub.token("u1")) as client:
+        cim = await new_cim(client)
+        await client.mutate("addMessage", {"cimId": cim, "role": "user", "content": "bye", "embedding": unit(1)})
+        await client.mutate("delete", {"cimId": cim})
+        with pytest.raises(NotFound):
+            await client.query("messages", {"cimId": cim})
+
+
+def test_the_cli_adds_and_searches_messages(hub: HubProcess) -> None:
+    runner = CliRunner()
+    base = ["--url", hub.url, "--token", hub.token("u1")]
+    created = runner.invoke(cli, [*base, "mutate", "create", "--args", '{"dealId":"d1","projectId":"p1","title":"CLI"}'])
+    assert created.exit_code == 0, created.output
+    cim = orjson.loads(created.output)["cimId"]
+    args = orjson.dumps({"cimId": cim, "role": "user", "content": "remember EBITDA", "embedding": unit(7)}).decode()
+    added = runner.invoke(cli, [*base, "mutate", "addMessage", "--args", args])
+    assert added.exit_code == 0, added.output
+    search = orjson.dumps({"cimId": cim, "vector": unit(7), "k": 1}).decode()
+    found = runner.invoke(cli, [*base, "query", "searchMessages", "--args", search])
+    assert found.exit_code == 0, found.output
+    hits = orjson.loads(found.output)["hits"]
+    assert hits[0]["content"] == "remember EBITDA" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
