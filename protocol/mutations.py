@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from . import cascade
 from .errors import CimhubError, ErrorCode, InvalidInput, NotFound, from_validation_error
+from .patch import JsonOp, diff
 from .schema import (
     STAGES,
     BuyerPersona,
@@ -519,19 +520,40 @@ def get_mutation(name: str) -> MutationSpec[Any]:
         ) from None
 
 
-def finalize(old: Cim | None, new: Cim, now: int) -> Cim | None:
-    """Stamp a changed document with its next revision; None when nothing changed.
+@dataclass(frozen=True)
+class Stamped:
+    """A mutation's result as it is committed: JSON data at its new revision, and the patch to it."""
 
-    Also moves a draft to in_progress once real work starts. Pure: the engine
-    calls it after the mutation function, on every attempt.
+    doc: dict[str, Any]
+    ops: list[JsonOp]
+
+    @property
+    def revision(self) -> int:
+        return int(self.doc["revision"])
+
+
+def finalize(base: dict[str, Any] | None, new: Cim, now: int) -> Stamped | None:
+    """Turn the mutated `new` into its committed form; None when it equals `base` (a no-op).
+
+    `base` is the stored document (JSON data) the mutation ran on, None for a
+    create. Moves a draft to in_progress once real work starts, stamps the next
+    revision and `updatedAt`, and derives the RFC 6902 patch from `base`. Pure:
+    the engine calls it after the mutation function, on every attempt.
     """
     if new.status == "draft" and (new.stage != "welcome" or new.buyerPersona is not None):
         new.status = "in_progress"
-    if old is not None:
-        new.updatedAt = old.updatedAt
-        new.revision = old.revision
-        if new == old:
-            return None
-    new.revision = (old.revision if old is not None else 0) + 1
-    new.updatedAt = now
-    return new
+    doc = new.to_json_dict()
+    if base is None:
+        doc["revision"] = 1
+        doc["updatedAt"] = now
+        return Stamped(doc, [{"op": "replace", "path": "", "value": doc}])
+    # Compare without the stamps, so that an edit which changes nothing is a no-op.
+    doc["revision"], doc["updatedAt"] = base["revision"], base["updatedAt"]
+    ops = diff(base, doc)
+    if not ops:
+        return None
+    doc["revision"] = base["revision"] + 1
+    doc["updatedAt"] = now
+    ops.append({"op": "replace", "path": "/revision", "value": doc["revision"]})
+    ops.append({"op": "replace", "path": "/updatedAt", "value": now})
+    return Stamped(doc, ops)

@@ -31,7 +31,6 @@ from pydantic import ValidationError
 
 from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
-from cimhub.protocol.patch import diff
 from cimhub.protocol.schema import Cim
 
 from .store import CimStore, Commit, CommitConflict, Committed, Duplicate, StoredCim, new_epoch, summary_json
@@ -264,7 +263,6 @@ class MutationEngine:
 
         Returns the commit, the mutation's result and the new document (None for noop and delete).
         """
-        old = _to_model(stored)
         # A fresh model from the stored JSON is the mutation's private copy.
         outcome = spec.run(_to_model(stored), parsed, ctx)
         result = outcome.result
@@ -289,8 +287,8 @@ class MutationEngine:
                 old_status=base["status"], new_status=base["status"],
                 deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}), **common,
             ), result, None
-        new = finalize(old, outcome.cim, ctx.now)
-        if new is None:
+        stamped = finalize(base, outcome.cim, ctx.now)
+        if stamped is None:
             assert base is not None
             record["revision"] = expected_rev
             return Commit(
@@ -298,7 +296,7 @@ class MutationEngine:
                 entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
                 old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
             ), result, None
-        doc = new.to_json_dict()
+        doc = stamped.doc
         doc_json = orjson.dumps(doc)
         if len(doc_json) > self.max_document_bytes:
             raise InvalidInput(
@@ -306,15 +304,14 @@ class MutationEngine:
                 code=ErrorCode.PAYLOAD_TOO_LARGE,
             )
         epoch = expected_epoch or new_epoch()
-        ops = diff(base, doc) if base is not None else [{"op": "replace", "path": "", "value": doc}]
-        entry = self._entry(cim_id, new.revision, epoch, ops, spec.name, ctx)
-        record["revision"] = new.revision
+        entry = self._entry(cim_id, stamped.revision, epoch, stamped.ops, spec.name, ctx)
+        record["revision"] = stamped.revision
         summary_changed = base is None or summary_json(base) != summary_json(doc)
         deal_event = orjson.dumps({"type": "upsert", "summary": summary_json(doc)}) if summary_changed else b""
         return Commit(
-            kind="commit", epoch=epoch, revision=new.revision, doc_json=doc_json, updated_at=new.updatedAt,
-            entry_json=entry, record_json=orjson.dumps(record), deal_id=new.dealId, user_id=new.userId,
-            old_status=base["status"] if base is not None else new.status, new_status=new.status,
+            kind="commit", epoch=epoch, revision=stamped.revision, doc_json=doc_json, updated_at=doc["updatedAt"],
+            entry_json=entry, record_json=orjson.dumps(record), deal_id=doc["dealId"], user_id=doc["userId"],
+            old_status=base["status"] if base is not None else doc["status"], new_status=doc["status"],
             deal_event_json=deal_event, **common,
         ), result, doc
 

@@ -53,8 +53,10 @@ def step(name: str, cim: Cim | None, args: dict[str, Any], *, now: int = NOW, mu
     outcome = spec.run(working, parsed, ctx)
     if outcome.cim is None:
         return Step(cim, None, outcome.result, True)
-    new = finalize(cim, outcome.cim, now)
-    return Step(cim, new if new is not None else cim, outcome.result, new is not None)
+    stamped = finalize(cim.to_json_dict() if cim is not None else None, outcome.cim, now)
+    if stamped is None:
+        return Step(cim, cim, outcome.result, False)
+    return Step(cim, Cim.model_validate(stamped.doc), outcome.result, True)
 
 
 def apply(name: str, cim: Cim | None, args: dict[str, Any], **kw: Any) -> Cim:
@@ -205,7 +207,7 @@ def test_update_state_sets_the_fields_it_is_given_and_merges_gathered_context() 
 def test_a_mutation_that_changes_nothing_is_a_noop() -> None:
     cim = new_cim()
     s = step("updateState", cim, {"cimId": cim.id, "title": cim.title}, now=NOW + 10)
-    assert finalize(cim, cim.model_copy(deep=True), NOW + 10) is None
+    assert finalize(cim.to_json_dict(), cim.model_copy(deep=True), NOW + 10) is None
     assert not s.changed and s.cim is cim
 
 
@@ -213,8 +215,9 @@ def test_finalize_stamps_the_next_revision_and_time() -> None:
     cim = new_cim()
     edited = cim.model_copy(deep=True)
     edited.title = "x"
-    new = finalize(cim, edited, NOW + 7)
-    assert new is not None and (new.revision, new.updatedAt) == (2, NOW + 7)
+    new = finalize(cim.to_json_dict(), edited, NOW + 7)
+    assert new is not None and (new.doc["revision"], new.doc["updatedAt"]) == (2, NOW + 7)
+    assert {"op": "replace", "path": "/title", "value": "x"} in new.ops
 
 
 # -- navigateToStage --------------------------------------------------------------
