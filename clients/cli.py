@@ -329,6 +329,18 @@ def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv, prog_name="cimhub")
 
 
+@cli.command(name="service-key")
+def service_key() -> None:
+    """Print a new hub service key (cimhub_sk_...) for one server-side agent.
+
+    Add it to the hub's CIMHUB_SERVICE_KEYS (a JSON list) and give it to that
+    agent as its token; with --act-as the agent acts for a user.
+    """
+    from cimhub.server.auth.tokens import new_service_key
+
+    click.echo(new_service_key())
+
+
 def _register_extra_commands() -> None:
     # Imported late: the agent pulls in LangGraph, the migration supabase-py.
     from .agent import agent_command
