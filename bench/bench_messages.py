@@ -33,36 +33,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import platform
 import statistics
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from pathlib import Path
+from collections.abc import Awaitable
 
 import numpy as np
 import redis.asyncio as aioredis
 
-from cimhub.server.embedded import embedded_redis
+from cimhub.server.embedded import redis_url_or_embedded
 from cimhub.server.keys import Keys
 from cimhub.server.messages import MessageStore
 from cimhub.server.messages_vectors import ROLE_CODES, ROW_DTYPE, VectorSet
 
 Row = tuple[str, int, str, str, str]
-
-
-@contextlib.asynccontextmanager
-async def redis_url() -> AsyncIterator[str]:
-    external = os.environ.get("REDIS_URL")
-    if external:
-        yield external
-        return
-    with tempfile.TemporaryDirectory(prefix="cimhub-bench-") as data_dir:
-        async with embedded_redis(Path(data_dir)) as server:
-            yield server.url
 
 
 def percentiles(samples_s: list[float]) -> tuple[float, float]:
@@ -172,7 +158,7 @@ async def main(quick: bool, sizes: list[int], dimension: int) -> None:
     searches = 50 if quick else 300
     adds = 500 if quick else 3_000
     rng = np.random.default_rng(1)
-    async with redis_url() as url:
+    async with redis_url_or_embedded() as url:
         client = aioredis.from_url(url)
         keys = Keys(f"bench{uuid.uuid4().hex[:8]}")
         try:

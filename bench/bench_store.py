@@ -28,18 +28,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import itertools
 import os
 import platform
 import pstats
 import random
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -49,7 +46,7 @@ from cimhub.protocol.errors import CimhubError
 from cimhub.protocol.mutations import MutationContext, finalize, get_mutation
 from cimhub.protocol.patch import diff
 from cimhub.protocol.schema import Cim
-from cimhub.server.embedded import embedded_redis
+from cimhub.server.embedded import redis_url_or_embedded
 from cimhub.server.engine import MutationEngine
 from cimhub.server.keys import Keys
 from cimhub.server.store import CimStore
@@ -83,17 +80,6 @@ class Run:
 
     def stop(self) -> None:
         self.cpu_s = time.process_time() - self.cpu_start
-
-
-@contextlib.asynccontextmanager
-async def redis_url() -> AsyncIterator[str]:
-    external = os.environ.get("REDIS_URL")
-    if external:
-        yield external
-        return
-    with tempfile.TemporaryDirectory(prefix="cimhub-bench-") as data_dir:
-        async with embedded_redis(Path(data_dir)) as server:
-            yield server.url
 
 
 async def build_cim(engine: MutationEngine, n: int) -> str:
@@ -220,7 +206,7 @@ def pct(samples: list[float], q: float) -> float:
 async def main(quick: bool, profile: bool) -> None:
     seconds = 1.2 if quick else 6.0
     n_cims = 100
-    async with redis_url() as url:
+    async with redis_url_or_embedded() as url:
         client = aioredis.from_url(url, max_connections=256)
         prefix = f"bench{uuid.uuid4().hex[:8]}"
         keys = Keys(prefix)

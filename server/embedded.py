@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,3 +110,18 @@ async def _stop(url: str, process: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@contextlib.asynccontextmanager
+async def redis_url_or_embedded(url: str | None = None) -> AsyncIterator[str]:
+    """`url` (or $REDIS_URL) if set; else a throwaway embedded Redis in a temporary folder.
+
+    For benchmarks and scripts that need some Redis for a while.
+    """
+    url = url or os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="cimhub-redis-") as data_dir:
+        async with embedded_redis(Path(data_dir)) as server:
+            yield server.url
