@@ -29,9 +29,11 @@ Per row:
   them; subscribers x patches over the time from the first publish to the last
   delivery.
 * **p50/p99 ms**: commit-to-delivery latency at 20 patches/s: the patch's
-  ``ts`` (ms, stamped by the hub when it runs the mutation; by the publisher
-  for the ceiling) against the subscriber's receive time on the same clock.
-  Both are whole milliseconds, so both carry the same 0-1 ms rounding.
+  ``ts`` (ms, stamped by the hub when it runs the mutation; by the ceiling
+  server when it takes the publisher's frame in) against the subscriber's
+  receive time on the same clock. Both are whole milliseconds, so both carry
+  the same 0-1 ms rounding. A server past its capacity at 20 patches/s queues
+  its input too, which ``ts`` does not see: read such rows with ``srv cpu@20/s``.
 * **KB/conn**: growth of the server's VmRSS from before the subscribers
   connected to after they all connected (and, on the hub, authenticated and
   took the snapshot), divided by their number.
@@ -65,13 +67,14 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 import websockets
+from websockets.typing import Subprotocol
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hubproc import HubProcess, start_hub  # noqa: E402
+from hubproc import HubProcess, start_hub
 
-from cimhub.server.embedded import embedded_redis, free_port  # noqa: E402
+from cimhub.server.embedded import embedded_redis, free_port
 
 SERVER_CPU = 0
 CLIENT_CPU = 1
@@ -129,7 +132,11 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def serve_ceiling(port: int) -> None:
-    """Run the ceiling server until killed: subscribers wait, the publisher's frames are broadcast."""
+    """Run the ceiling server until killed: subscribers wait, the publisher's frames are broadcast.
+
+    Like the hub, it stamps each frame's ``ts`` as it takes the frame in and encodes it once
+    for all subscribers; keepalive pings are off (the hub's are application frames).
+    """
     from websockets.asyncio.server import broadcast, serve
 
     subscribers: set[Any] = set()
@@ -137,7 +144,9 @@ def serve_ceiling(port: int) -> None:
     async def handler(ws: Any) -> None:
         if ws.request.path == PUBLISH_PATH:
             async for message in ws:
-                broadcast(subscribers, message)
+                frame = orjson.loads(message)
+                frame["ts"] = now_ms()
+                broadcast(subscribers, orjson.dumps(frame).decode())
             return
         subscribers.add(ws)
         try:
@@ -146,7 +155,7 @@ def serve_ceiling(port: int) -> None:
             subscribers.discard(ws)
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", port, backlog=1024):
+        async with serve(handler, "127.0.0.1", port, backlog=1024, ping_interval=None):
             print("ready", flush=True)
             await asyncio.get_running_loop().create_future()
 
@@ -227,7 +236,7 @@ class Subscribers:
             self.done.set()
 
     async def open(self, plan: Plan) -> None:
-        subprotocols = ["cimhub.json.v1"] if plan.kind == "hub" else None
+        subprotocols = [Subprotocol("cimhub.json.v1")] if plan.kind == "hub" else None
         url = plan.url + ("/v1/ws" if plan.kind == "hub" else "/")
 
         async def one() -> Any:
@@ -348,7 +357,7 @@ class Publisher:
 
 
 class CeilingPublisher(Publisher):
-    """Sends ready-made patch frames, stamped now, to the ceiling server."""
+    """Sends ready-made patch frames to the ceiling server, which stamps their ``ts``."""
 
     def __init__(self, ws: Any) -> None:
         self.ws = ws
@@ -393,7 +402,9 @@ class HubPublisher(Publisher):
 
     @classmethod
     async def open(cls, hub: HubProcess) -> HubPublisher:
-        ws = await websockets.connect(hub.ws_url, subprotocols=["cimhub.json.v1"], compression=None, max_size=None)
+        ws = await websockets.connect(
+            hub.ws_url, subprotocols=[Subprotocol("cimhub.json.v1")], compression=None, max_size=None
+        )
         await ws.send(orjson.dumps({"type": "auth", "token": hub.token("bench-publisher")}).decode())
         assert orjson.loads(await ws.recv())["type"] == "ready"
         await ws.send(orjson.dumps({"type": "mutate", "id": "c", "name": "create", "mutationId": uuid.uuid4().hex,
@@ -545,6 +556,9 @@ async def hub_row(
         try:
             with py_spy(hub.pid, profile / f"hub-{n}.txt" if profile else None):
                 return await measure("hub", hub.pid, pool, publisher, n, burst, latency_patches, rss_before)
+        except Exception:
+            print(f"hub log (exit code {hub.process.poll()}):\n{hub.log_tail(30)}", file=sys.stderr)
+            raise
         finally:
             await publisher.aclose()
             await pool.stop()
@@ -604,9 +618,9 @@ def print_aims(rows: list[Row]) -> bool:
     return met
 
 
-async def main(quick: bool, compression: str | None, profile: Path | None) -> None:
+async def main(quick: bool, compression: str | None, profile: Path | None, levels: list[int] | None) -> None:
     limit = raise_open_files_limit()
-    levels = [100, 1_000] if quick else [100, 1_000, 5_000]
+    levels = levels or ([100, 1_000] if quick else [100, 1_000, 5_000])
     burst_deliveries = 30_000 if quick else 150_000
     latency_seconds = 2.0 if quick else 8.0
     latency_patches = int(latency_seconds * LATENCY_RATE)
@@ -632,6 +646,7 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 subscribers, shorter phases (<60 s)")
     parser.add_argument("--compression", choices=["deflate", "none"], default="deflate",
                         help="what the subscribers offer (browsers offer deflate)")
+    parser.add_argument("--subscribers", type=int, nargs="+", metavar="N", help="rows to run instead of the default ones")
     parser.add_argument("--profile", type=Path, metavar="DIR",
                         help="sample each hub row with py-spy (pip install py-spy) into DIR/hub-<subscribers>.txt")
     parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -641,4 +656,5 @@ if __name__ == "__main__":
     else:
         if options.profile:
             options.profile.mkdir(parents=True, exist_ok=True)
-        asyncio.run(main(options.quick, None if options.compression == "none" else "deflate", options.profile))
+        compression = None if options.compression == "none" else "deflate"
+        asyncio.run(main(options.quick, compression, options.profile, options.subscribers))

@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,7 +66,7 @@ class HubProcess:
 
     def token(self, user_id: str = "user-1", *, ttl_s: int = 3600, role: str = USER_ROLE) -> str:
         """A dev token this hub accepts; ``role="service_role"`` for a service credential."""
-        return self._issuer.mint(user_id, ttl_s=ttl_s, role=role)
+        return str(self._issuer.mint(user_id, ttl_s=ttl_s, role=role))
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM (a graceful shutdown) and wait; SIGKILL if it outlives `timeout`. Returns the exit code."""
@@ -103,10 +102,9 @@ class HubProcess:
         while True:
             if self.process.poll() is not None:
                 raise HubStartError(f"hub exited with {self.process.returncode}:\n{self.log_tail()}")
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
-                    if response.status == 200:
-                        return
+            with contextlib.suppress(OSError), urllib.request.urlopen(self.url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
             if time.monotonic() > deadline:
                 raise HubStartError(f"hub not ready within {timeout:.0f}s:\n{self.log_tail()}")
             time.sleep(0.05)

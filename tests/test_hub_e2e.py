@@ -265,13 +265,16 @@ async def metrics(http: httpx.AsyncClient, hub: HubProcess) -> dict[str, float]:
 
 
 async def eventually(check: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    """Poll an async `check` until it returns something truthy."""
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await asyncio.sleep(0.05)
+    """Poll an async `check` until it returns something truthy; fails naming `what` after `timeout`."""
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                value = await check()
+                if value:
+                    return value
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        raise AssertionError(f"{what}: not reached within {timeout:.0f} s") from None
 
 
 def assert_error(frame: dict[str, Any], code: str, *, retryable: bool, request_id: str | None = None) -> None:
@@ -367,7 +370,7 @@ async def test_resume_within_retention_sends_only_missed_patches(hub: HubProcess
         request_id = client.new_id()
         await client.send({"type": "subscribe", "id": request_id, "topic": f"cim:{cim}",
                            "resume": {"revision": replica.revision, "epoch": replica.epoch}})
-        frames = []
+        frames: list[dict[str, Any]] = []
         while not frames or frames[-1]["type"] != "subscribed":
             frames.append(await client.recv())
         assert [frame["type"] for frame in frames] == ["patch"] * 5 + ["subscribed"]

@@ -243,7 +243,7 @@ def make_session(socket: StuckSocket, *, queue_bytes: int = 1024, grace: float =
         send_queue_bytes=queue_bytes, shutdown_grace_s=grace, mutations_per_second=10.0, mutation_burst=10,
     )
     services = SimpleNamespace(settings=settings, metrics=Metrics())
-    return Session(socket, JSON, services)  # type: ignore[arg-type]
+    return Session(socket, JSON, services)
 
 
 def overflows(session: Session) -> float:
@@ -316,7 +316,7 @@ async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_stil
     failed, succeeded = (JSON.decode(data) for data in session._queue)
     assert failed["id"] == "m0" and failed["error"]["code"] == "internal" and failed["error"]["retryable"] is True
     assert succeeded == {"type": "result", "id": "m1", "result": {}, "cimId": "c", "revision": 2, "duplicate": False}
-    session._worker.cancel()  # type: ignore[union-attr]
+    session._worker.cancel()
 
 
 # -- the hub: snapshot, then the stream, with nothing lost or doubled ------------------------
@@ -398,7 +398,7 @@ class FakeFeed:
 
 
 def make_hub(feed: FakeFeed) -> Hub:
-    hub = Hub({"cim": feed}, Metrics())  # type: ignore[dict-item]
+    hub = Hub({"cim": feed}, Metrics())
     hub.broker = FakeBroker()
     return hub
 
@@ -436,9 +436,9 @@ async def test_a_gap_in_the_stream_is_repaired_from_the_log() -> None:
     await hub.subscribe(conn, "cim:c", request_id="r1", resume=None)
     feed.commit()  # revision 2's notification is lost
     hub.on_message("ch:c", feed.commit())  # 3 arrives: a gap, so the hub catches up from the log
-    sub = hub.topics["cim:c"].subscriptions[conn]  # type: ignore[index]
+    sub = hub.topics["cim:c"].subscriptions[conn]
     assert sub.state is State.SYNCING
-    await asyncio.wait_for(sub.task, 5)  # type: ignore[arg-type]
+    await asyncio.wait_for(sub.task, 5)
     hub.on_message("ch:c", feed.commit())
     assert revisions(conn) == [("snapshot", 1), ("patch", 2), ("patch", 3), ("patch", 4)]
 
@@ -473,8 +473,8 @@ async def test_broker_reconnect_catches_every_subscription_up() -> None:
     feed.commit()  # both lost while the listener was down
     hub.on_resync()
     for conn in conns:
-        task = hub.topics["cim:c"].subscriptions[conn].task  # type: ignore[index]
-        await asyncio.wait_for(task, 5)  # type: ignore[arg-type]
+        task = hub.topics["cim:c"].subscriptions[conn].task
+        await asyncio.wait_for(task, 5)
         assert revisions(conn) == [("snapshot", 1), ("patch", 2), ("patch", 3)]
 
 
@@ -492,7 +492,7 @@ async def test_last_unsubscribe_releases_the_channel() -> None:
 
 
 def test_deal_feed_skips_removing_a_row_the_subscriber_never_had() -> None:
-    feed = DealFeed(store=None, keys=None)  # type: ignore[arg-type]
+    feed = DealFeed(store=None, keys=None)
     seen: set[str] = set()
     remove = feed.decode(JSON.encode({"type": "remove", "cimId": "c1"}).encode())
     assert not feed.accept(seen, remove)
