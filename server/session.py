@@ -277,6 +277,7 @@ class Session:
             "type": "ready",
             "userId": identity.user_id,
             "expiresAt": int(identity.expires_at) if identity.expires_at is not None else None,
+            "protocol": f.PROTOCOL_VERSION,
             "heartbeat": self.settings.heartbeat_s,
         })
         if self.paused:

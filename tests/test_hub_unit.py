@@ -500,3 +500,33 @@ def test_deal_feed_skips_removing_a_row_the_subscriber_never_had() -> None:
     assert feed.accept(seen, upsert) and seen == {"c1"}
     assert upsert["ops"] == [{"op": "add", "path": "/c1", "value": {"id": "c1", "title": "T"}}]
     assert feed.accept(seen, remove) and seen == set()
+
+
+class CountingFeed(FakeFeed):
+    """Counts snapshot reads in flight, to check how many the hub runs at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def snapshot(self, ident: str) -> Snapshot:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(0.005)
+            return Snapshot(self.revision, self.epoch, {"n": self.revision})
+        finally:
+            self.in_flight -= 1
+
+
+async def test_a_reconnect_storm_is_paced_by_sync_concurrency() -> None:
+    feed = CountingFeed()
+    hub = Hub({"cim": feed}, Metrics(), sync_concurrency=4)
+    hub.broker = FakeBroker()
+    conns = [FakeConnection() for _ in range(200)]
+    await asyncio.wait_for(asyncio.gather(*(
+        hub.subscribe(conn, f"cim:c{i % 20}", request_id="r", resume=None) for i, conn in enumerate(conns)
+    )), 30)
+    assert feed.most_in_flight == 4
+    assert all(conn.frames[0]["type"] == "snapshot" for conn in conns)
