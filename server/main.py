@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
+import uvicorn.config
+from pythonjsonlogger.json import JsonFormatter
 
 from .app import create_app
 from .embedded import embedded_redis
@@ -84,14 +86,27 @@ async def serve_async(settings: Settings) -> None:
             ws_ping_interval=None,  # the hub's own ping frames do this, visibly to clients
             timeout_graceful_shutdown=settings.shutdown_grace_s,
             lifespan="on",
+            # JSON logs: uvicorn's own loggers go through the root handler too.
+            log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         )
         server = DrainingServer(config)
         server.app_ref = app
         await server.serve()
 
 
+def configure_logging(log_format: str) -> None:
+    """Text for people, or one JSON object per line (python-json-logger) for log shippers."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
+                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
 def serve(settings: Settings) -> None:
     """Run the hub until interrupted (Ctrl-C or SIGTERM)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_format)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_async(settings))

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     """Snapshots and resumes served at once per process: a reconnect storm queues instead of stalling the hub."""
     access_recheck_s: float = Field(default=10.0, gt=0)
     """How often live subscriptions re-check access (revocation delay <= this + access_cache_ttl_s)."""
+    log_format: Literal["text", "json"] = "text"
+    """`json`: one JSON object per log line (time, level, logger, message), for log shippers."""
     shutdown_grace_s: float = Field(default=5.0, ge=0)
 
     # -- auth ---------------------------------------------------------------
