@@ -64,7 +64,7 @@ class Broker:
                 await self._task
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
         await self._client.aclose()
 
     async def subscribe(self, channel: str) -> None:
@@ -103,7 +103,7 @@ class Broker:
             first = False
             if self._pubsub is not None:
                 with contextlib.suppress(Exception):
-                    await self._pubsub.aclose()
+                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
                 self._pubsub = None
             await asyncio.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)

@@ -269,8 +269,8 @@ class MutationEngine:
         base = stored.doc if stored is not None else None
         expected_rev = stored.revision if stored is not None else 0
         expected_epoch = stored.epoch if stored is not None else ""
-        record = {"name": spec.name, "argsHash": args_hash, "cimId": cim_id, "result": result}
-        common = dict(
+        record: dict[str, Any] = {"name": spec.name, "argsHash": args_hash, "cimId": cim_id, "result": result}
+        common: dict[str, Any] = dict(
             cim_id=cim_id,
             expected_revision=expected_rev,
             expected_epoch=expected_epoch,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 import sys
 import threading
@@ -84,7 +85,7 @@ async def serve_async(settings: Settings) -> None:
             log_level="info",
             ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
             ws_ping_interval=None,  # the hub's own ping frames do this, visibly to clients
-            timeout_graceful_shutdown=settings.shutdown_grace_s,
+            timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
             lifespan="on",
             # JSON logs: uvicorn's own loggers go through the root handler too.
             log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,

@@ -124,7 +124,8 @@ class CimStore:
 
     async def load(self, cim_id: str) -> StoredCim | None:
         """The current document, or None if there is no such CIM."""
-        doc, rev, epoch = await self.redis.hmget(self.keys.cim(cim_id), ["doc", "rev", "epoch"])
+        reply: list[Any] = await self.redis.hmget(self.keys.cim(cim_id), ["doc", "rev", "epoch"])
+        doc, rev, epoch = reply
         if doc is None:
             return None
         return StoredCim(orjson.loads(doc), int(rev), epoch.decode())
@@ -186,7 +187,7 @@ class CimStore:
         An empty list means the caller is up to date. None means the log no
         longer reaches back to revision + 1: the caller needs a snapshot.
         """
-        entries = await self.redis.xrange(self.keys.log(cim_id), min=f"{revision + 1}-1", max="+", count=limit)
+        entries: Any = await self.redis.xrange(self.keys.log(cim_id), min=f"{revision + 1}-1", max="+", count=limit)
         patches = [orjson.loads(fields[b"p"]) for _id, fields in entries]
         if patches and patches[0]["rev"] != revision + 1:
             return None
@@ -212,7 +213,7 @@ class CimStore:
         rows: list[tuple[bytes, float]] = []
         offset = 0
         while len(rows) < limit + 1:
-            batch = await self.redis.zrevrangebyscore(
+            batch: list[Any] = await self.redis.zrevrangebyscore(
                 key, max_score, "-inf", start=offset, num=limit + 1, withscores=True
             )
             if not batch:
