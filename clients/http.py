@@ -20,7 +20,14 @@ from typing import Any, Self
 
 import httpx
 
-from cimhub.protocol.errors import AccessDenied, CimhubError, InvalidInput, NotFound, Unauthenticated, Unavailable
+from cimhub.protocol.errors import (
+    AccessDenied,
+    CimhubError,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unavailable,
+)
 
 from .backoff import Backoff
 from .errors import HubUnreachable

@@ -76,9 +76,8 @@ def invalidate(cim: Cim, artifacts: tuple[Artifact, ...], reason: str, now: int)
             if cim.outlineStale is None or cim.outlineStale.reason != reason:
                 cim.outlineStale = StaleMark(reason=reason, at=now)
                 marked.append(artifact)
-        elif artifact == "slides":
-            if mark_slides(cim.slides, reason, lambda _slide: True):
-                marked.append(artifact)
+        elif artifact == "slides" and mark_slides(cim.slides, reason, lambda _slide: True):
+            marked.append(artifact)
     return marked
 
 

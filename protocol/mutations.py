@@ -28,7 +28,6 @@ from .schema import (
     CimStatus,
     HeroContext,
     Id,
-    LongText,
     OutlineSection,
     SectionProgress,
     ShortText,

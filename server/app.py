@@ -26,7 +26,13 @@ from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.codec import codec_for
-from cimhub.protocol.errors import AccessDenied, CimhubError, ErrorCode, InvalidInput, Unauthenticated
+from cimhub.protocol.errors import (
+    AccessDenied,
+    CimhubError,
+    ErrorCode,
+    InvalidInput,
+    Unauthenticated,
+)
 from cimhub.protocol.frames import topic_parts
 from cimhub.protocol.mutations import get_mutation
 
@@ -36,6 +42,7 @@ from .authorizer import Authorizer
 from .broker import Broker
 from .checkpoint import AsyncRedisSaver
 from .engine import CommitResult, MutationEngine
+from .faults import client_error
 from .feeds import DealFeed, DocumentFeed, Feed
 from .hub import Hub
 from .keys import Keys
@@ -140,7 +147,7 @@ class Services:
                         allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
                     except CimhubError:
                         continue  # Supabase unreachable: keep what was allowed, ask again next round
-                    except Exception:  # noqa: BLE001
+                    except Exception:
                         log.exception("access re-check failed")
                         continue
                     if not allowed:
@@ -289,8 +296,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             if expected is not None and (not isinstance(expected, int) or isinstance(expected, bool)):
                 raise InvalidInput("expectedRevision must be an integer", path="expectedRevision")
             result = await services.mutate(identity, name, args, mutation_id, expected)
-        except CimhubError as exc:
-            return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
+            return error_response(client_error(exc, "running a mutation"))
         return JSONResponse({
             "result": result.result, "cimId": result.cim_id, "revision": result.revision, "duplicate": result.duplicate,
         })
@@ -304,8 +311,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             if not isinstance(name, str) or not isinstance(args, dict):
                 raise InvalidInput("body needs name (string) and args (object)", code=ErrorCode.BAD_FRAME)
             result = await services.query(identity, name, args)
-        except CimhubError as exc:
-            return error_response(exc)
+        except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
+            return error_response(client_error(exc, "running a query"))
         return Response(orjson.dumps({"result": result}), media_type="application/json")
 
     async def healthz(request: Request) -> Response:

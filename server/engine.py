@@ -33,7 +33,15 @@ from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInpu
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
 
-from .store import CimStore, Commit, CommitConflict, Committed, Duplicate, StoredCim, new_epoch, summary_json
+from .store import (
+    CimStore,
+    Commit,
+    Committed,
+    Duplicate,
+    StoredCim,
+    new_epoch,
+    summary_json,
+)
 
 MUTATION_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
@@ -270,12 +278,12 @@ class MutationEngine:
         expected_rev = stored.revision if stored is not None else 0
         expected_epoch = stored.epoch if stored is not None else ""
         record: dict[str, Any] = {"name": spec.name, "argsHash": args_hash, "cimId": cim_id, "result": result}
-        common: dict[str, Any] = dict(
-            cim_id=cim_id,
-            expected_revision=expected_rev,
-            expected_epoch=expected_epoch,
-            mutation_id=ctx.mutation_id,
-        )
+        common: dict[str, Any] = {
+            "cim_id": cim_id,
+            "expected_revision": expected_rev,
+            "expected_epoch": expected_epoch,
+            "mutation_id": ctx.mutation_id,
+        }
         if outcome.cim is None:
             assert base is not None  # delete runs only on an existing CIM
             rev = expected_rev + 1

@@ -59,7 +59,7 @@ class State(Enum):
 
 
 class Subscription:
-    __slots__ = ("connection", "topic", "revision", "epoch", "state", "buffer", "seen", "task")
+    __slots__ = ("buffer", "connection", "epoch", "revision", "seen", "state", "task", "topic")
 
     def __init__(self, connection: Connection, topic: Topic) -> None:
         self.connection = connection
@@ -73,7 +73,7 @@ class Subscription:
 
 
 class Topic:
-    __slots__ = ("name", "ident", "feed", "channel", "subscriptions", "ready")
+    __slots__ = ("channel", "feed", "ident", "name", "ready", "subscriptions")
 
     def __init__(self, name: str, ident: str, feed: Feed) -> None:
         self.name = name
@@ -273,7 +273,7 @@ class Hub:
                         sub.task.cancel()
                         sub.task = None
                     self._start_sync(sub)
-        if "ts" in entry and entry["ts"]:
+        if entry.get("ts"):
             self.metrics.delivery_latency.observe(max(0.0, time.time() - entry["ts"] / 1000))
 
     def _offer(self, sub: Subscription, entry: Entry, encoded: dict[str, str | bytes] | None) -> bool:

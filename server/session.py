@@ -26,8 +26,15 @@ from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.codec import Codec
-from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, Unauthenticated, from_validation_error
+from cimhub.protocol.errors import (
+    CimhubError,
+    ErrorCode,
+    InvalidInput,
+    Unauthenticated,
+    from_validation_error,
+)
 
+from .faults import client_error
 from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
@@ -421,8 +428,7 @@ class Session:
             self.send_error(exc, frame.id)
         except Exception as exc:  # noqa: BLE001 - Redis trouble must not kill the connection
             self.topics.pop(frame.topic, None)
-            log.warning("subscribe to %s failed: %s", frame.topic, exc)
-            self.send_error(CimhubError("the hub could not read this topic now; retry"), frame.id)
+            self.send_error(client_error(exc, f"subscribing to {frame.topic}"), frame.id)
 
     async def _query(self, frame: f.QueryFrame) -> None:
         async with self._requests:
@@ -431,9 +437,8 @@ class Session:
             except CimhubError as exc:
                 self.send_error(exc, frame.id)
                 return
-            except Exception as exc:  # noqa: BLE001
-                log.warning("query %s failed: %s", frame.name, exc)
-                self.send_error(CimhubError("the query failed inside the hub; retry"), frame.id)
+            except Exception as exc:  # noqa: BLE001 - reported as unavailable/internal, never a traceback
+                self.send_error(client_error(exc, f"running query {frame.name!r}"), frame.id)
                 return
             self.send({"type": "result", "id": frame.id, "result": result})
 
@@ -448,10 +453,7 @@ class Session:
                 self.send_error(exc, frame.id)
                 continue
             except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
-                log.warning("mutation %s failed: %s: %s", frame.name, type(exc).__name__, exc)
-                self.send_error(CimhubError(
-                    "the mutation failed inside the hub; retrying with the same mutationId is safe"
-                ), frame.id)
+                self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
                 continue
             self.send({
                 "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
