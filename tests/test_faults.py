@@ -9,12 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis.exceptions
+from conftest import RedisServer
+from hubproc import start_hub
 
 from cimhub.protocol.errors import ErrorCode, NotFound
 from cimhub.server.faults import client_error
-
-from conftest import RedisServer
-from hubproc import start_hub
 
 
 def test_redis_failures_are_unavailable_and_retryable() -> None:
