@@ -1,10 +1,8 @@
-"""One client connection: authentication, frame dispatch, and the bounded sender.
+"""One client connection: authentication, frame dispatch, heartbeats, token expiry.
 
-Each session owns a send queue bounded in bytes and one sender task; the hub
-only ever appends encoded frames to the queue (never awaits a socket), so a
-stalled client cannot slow anyone else. A client whose queue overflows is
-closed with 4008 and must reconnect and resume: its subscriptions' revisions
-tell the hub exactly what it missed.
+Sending goes through the connection's FrameSender (cimhub.server.sender): the
+hub never awaits a socket, and a client that falls behind is closed with 4008
+and resumes from its subscriptions' revisions.
 
 Mutations from one connection run one at a time, in the order sent (like
 Convex); subscribes and queries run concurrently beside them.
@@ -13,12 +11,9 @@ Convex); subscribes and queries run concurrently beside them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -36,6 +31,7 @@ from cimhub.protocol.errors import (
 
 from .faults import client_error
 from .ratelimit import TokenBucket
+from .sender import FrameSender
 
 if TYPE_CHECKING:
     from .app import Services
@@ -65,10 +61,12 @@ class Session:
         self.identity: Any = None
         self.paused = False
         self.topics: dict[str, None] = {}  # ordered set of subscribed topics
-        self._queue: deque[str | bytes] = deque()
-        self._queued_bytes = 0
-        self._wakeup = asyncio.Event()
-        self._closing: tuple[int, str] | None = None
+        self.sender = FrameSender(
+            websocket,
+            max_bytes=self.settings.send_queue_bytes,
+            grace_s=self.settings.shutdown_grace_s,
+            on_overflow=services.metrics.queue_overflows.inc,
+        )
         self._last_seen = time.monotonic()
         # Made on the first mutation: most connections only subscribe, and an idle
         # connection's footprint is what a hub with many subscribers pays for.
@@ -79,12 +77,6 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._bucket = TokenBucket(self.settings.mutations_per_second, self.settings.mutation_burst)
         self._expiry: asyncio.TimerHandle | None = None
-        self._sender_task: asyncio.Task[None] | None = None
-        # A write that the socket could not take at once (the client reads slowly),
-        # finished by the sender task before anything queued behind it.
-        self._unfinished: tuple[Coroutine[Any, Any, None], Any] | None = None
-        self._sender_busy = False
-        self._close_deadline: asyncio.TimerHandle | None = None
 
     # -- sending (never awaits a socket) ---------------------------------------
 
@@ -95,23 +87,7 @@ class Session:
         self.send_encoded(self.codec.encode(frame))
 
     def send_encoded(self, data: str | bytes) -> None:
-        if self._closing is not None:
-            return
-        if not self._queue and not self._sender_busy and self._unfinished is None and self._sender_task is not None:
-            self._write_now(data)
-            return
-        size = len(data)
-        if self._queued_bytes + size > self.settings.send_queue_bytes:
-            self.services.metrics.queue_overflows.inc()
-            # The client must resume anyway, so what is queued is stale: free it now and
-            # make the close frame the next thing on the wire.
-            self._queue.clear()
-            self._queued_bytes = 0
-            self.close(f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
-            return
-        self._queue.append(data)
-        self._queued_bytes += size
-        self._wakeup.set()
+        self.sender.send(data)
 
     def send_error(self, error: CimhubError, request_id: str | None = None) -> None:
         self.services.metrics.errors.labels(error.code.value).inc()
@@ -121,83 +97,8 @@ class Session:
         self.send(frame)
 
     def close(self, code: int, reason: str) -> None:
-        """Close after what is already queued has been sent, waiting `shutdown_grace_s` at most."""
-        if self._closing is None:
-            self._closing = (code, reason)
-            self._wakeup.set()
-            # A client that stopped reading blocks the socket write forever (the transport
-            # stays paused): past the grace period the session is dropped without the close frame.
-            self._close_deadline = asyncio.get_running_loop().call_later(
-                self.settings.shutdown_grace_s, self._abandon
-            )
-
-    def _abandon(self) -> None:
-        if self._sender_task is not None and not self._sender_task.done():
-            log.info("session %d: client did not read its close frame in time; dropping it", self.id)
-            self._sender_task.cancel()
-
-    def _write_now(self, data: str | bytes) -> None:
-        """Write to the socket without a task switch when it can take the frame now.
-
-        Fan-out to 1,000 subscribers that woke 1,000 sender tasks per patch
-        spent a third of the hub's time in the event loop (bench/bench_fanout.py).
-        Like `websockets.broadcast`, write synchronously instead: the ASGI send
-        coroutine completes without suspending while the transport is
-        writable, so it is stepped here once. If it does suspend (the client
-        reads slowly and the transport paused), the sender task finishes it and
-        everything sent meanwhile queues behind it, bounded by send_queue_bytes.
-        """
-        coro = self.ws.send_text(data) if isinstance(data, str) else self.ws.send_bytes(data)
-        try:
-            waiting = coro.send(None)
-        except StopIteration:
-            return
-        except Exception:  # noqa: BLE001 - the socket is gone; the receive loop ends the session
-            return
-        self._unfinished = (coro, waiting)
-        self._wakeup.set()
-
-    async def _finish_unfinished(self) -> None:
-        """Drive the write `_write_now` started to its end, as an asyncio Task would."""
-        assert self._unfinished is not None
-        coro, waiting = self._unfinished
-        try:
-            while True:
-                if waiting is None:
-                    await asyncio.sleep(0)
-                else:
-                    await asyncio.wait([waiting])
-                try:
-                    waiting = coro.send(None)
-                except StopIteration:
-                    return
-        except BaseException:
-            coro.close()
-            raise
-        finally:
-            self._unfinished = None
-
-    async def _sender(self) -> None:
-        ws = self.ws
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            self._sender_busy = True
-            if self._unfinished is not None:
-                await self._finish_unfinished()
-            while self._queue:
-                data = self._queue.popleft()
-                self._queued_bytes -= len(data)
-                if isinstance(data, str):
-                    await ws.send_text(data)
-                else:
-                    await ws.send_bytes(data)
-            self._sender_busy = False
-            if self._closing is not None:
-                code, reason = self._closing
-                with contextlib.suppress(Exception):
-                    await ws.close(code, reason)
-                return
+        """Close after what is already queued has been sent (FrameSender.close)."""
+        self.sender.close(code, reason)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -216,7 +117,7 @@ class Session:
             return
         services.metrics.connections.inc()
         services.sessions.add(self)
-        sender = self._sender_task = asyncio.create_task(self._sender())
+        sender = self.sender.start()
         self._heartbeat_timer = asyncio.get_running_loop().call_later(self.settings.heartbeat_s, self._heartbeat)
         receiver = asyncio.create_task(self._receive_loop())
         try:
@@ -234,8 +135,7 @@ class Session:
                 self._heartbeat_timer.cancel()
             if self._expiry is not None:
                 self._expiry.cancel()
-            if self._close_deadline is not None:
-                self._close_deadline.cancel()
+            self.sender.stop()
             services.hub.drop(self, list(self.topics))
             services.sessions.discard(self)
             services.metrics.connections.dec()
@@ -255,17 +155,9 @@ class Session:
             await self._accept_token(frame)
         except CimhubError as exc:
             self.send_error(exc)
-            await self._flush_then_close(f.CLOSE_AUTH_FAILED, exc.message[:120])
+            await self.sender.flush_then_close(f.CLOSE_AUTH_FAILED, exc.message[:120])
             return False
         return True
-
-    async def _flush_then_close(self, code: int, reason: str) -> None:
-        while self._queue:
-            data = self._queue.popleft()
-            with contextlib.suppress(Exception):
-                await (self.ws.send_text(data) if isinstance(data, str) else self.ws.send_bytes(data))
-        with contextlib.suppress(Exception):
-            await self.ws.close(code, reason)
 
     async def _accept_token(self, frame: f.AuthFrame) -> None:
         identity = await self.services.verifier.verify(frame.token, on_behalf_of=frame.actAs)
@@ -305,7 +197,7 @@ class Session:
 
         A timer callback rather than a task per connection: it costs a tenth of the memory.
         """
-        if self._closing is not None:
+        if self.sender.closing is not None:
             return
         if time.monotonic() - self._last_seen > self.settings.idle_timeout_s:
             self.close(f.CLOSE_HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")

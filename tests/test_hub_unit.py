@@ -253,7 +253,7 @@ def overflows(session: Session) -> float:
 async def test_overflow_frees_the_queue_and_closes_with_4008_next() -> None:
     socket = StuckSocket()
     session = make_session(socket)
-    sender = session._sender_task = asyncio.create_task(session._sender())
+    sender = session.sender.start()
     session.send_encoded(f"{0:0>600}")
     await asyncio.sleep(0)  # the sender takes it and waits on the socket
     session.send_encoded(f"{1:0>600}")
@@ -271,7 +271,7 @@ async def test_overflow_frees_the_queue_and_closes_with_4008_next() -> None:
 async def test_a_client_that_never_reads_is_dropped_after_the_grace_period() -> None:
     socket = StuckSocket()
     session = make_session(socket, grace=0.05)
-    sender = session._sender_task = asyncio.create_task(session._sender())
+    sender = session.sender.start()
     session.send_encoded("x" * 600)
     await asyncio.sleep(0)
     session.send_encoded("y" * 600)
@@ -285,7 +285,7 @@ async def test_close_waits_for_what_is_queued() -> None:
     socket = StuckSocket()
     socket.release.set()
     session = make_session(socket)
-    sender = session._sender_task = asyncio.create_task(session._sender())
+    sender = session.sender.start()
     session.send_encoded("a")
     session.send_encoded(b"b")
     session.close(f.CLOSE_RESTART, "bye")
@@ -310,10 +310,10 @@ async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_stil
     for n in range(2):
         session._dispatch(f.MutateFrame(type="mutate", id=f"m{n}", name="updateState", args={}, mutationId=f"id{n}"))
     for _ in range(50):
-        if len(session._queue) == 2:
+        if len(session.sender.queue) == 2:
             break
         await asyncio.sleep(0)
-    failed, succeeded = (JSON.decode(data) for data in session._queue)
+    failed, succeeded = (JSON.decode(data) for data in session.sender.queue)
     assert failed["id"] == "m0" and failed["error"]["code"] == "internal" and failed["error"]["retryable"] is True
     assert succeeded == {"type": "result", "id": "m1", "result": {}, "cimId": "c", "revision": 2, "duplicate": False}
     session._worker.cancel()
