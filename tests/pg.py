@@ -33,7 +33,9 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
@@ -336,3 +338,41 @@ def postgrest(pg_cluster: PostgresCluster, pg_database_url: str) -> Iterator[Pos
     server.start()
     yield server
     server.stop()
+
+
+# -- a small access world shared by the access tests ---------------------------------
+
+
+@dataclass
+class World:
+    """Two projects, a deal in each; ana is a member of project A, bob of project B."""
+
+    url: str
+    project_a: str
+    project_b: str
+    deal_a: str
+    deal_b: str
+    ana: str
+    bob: str
+
+    async def execute(self, sql: str, *params: str) -> None:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            await conn.execute(sql, params)
+
+
+@pytest.fixture
+async def world(pg_database_url: str) -> AsyncIterator[World]:
+    w = World(pg_database_url, *(str(uuid.uuid4()) for _ in range(6)))
+    await w.execute(
+        "insert into projects (id, name) values (%s, 'Project A'), (%s, 'Project B')", w.project_a, w.project_b
+    )
+    await w.execute(
+        "insert into deals (id, project_id, name) values (%s, %s, 'Deal A'), (%s, %s, 'Deal B')",
+        w.deal_a, w.project_a, w.deal_b, w.project_b,
+    )
+    await w.execute(
+        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
+        w.project_a, w.ana, w.project_b, w.bob,
+    )
+    yield w
+    await w.execute("delete from projects where id in (%s, %s)", w.project_a, w.project_b)  # cascades

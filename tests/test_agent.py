@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from click.testing import CliRunner
+from hubproc import HubProcess, start_hub
 from langgraph.types import Command
 
 from cimhub.clients.agent import build_graph, run_until_pause
 from cimhub.clients.cli import cli
 from cimhub.clients.client import Client
 from cimhub.server.checkpoint import AsyncRedisSaver
-
-from hubproc import HubProcess, start_hub
 
 
 @pytest.fixture

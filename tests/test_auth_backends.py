@@ -12,7 +12,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,6 +31,7 @@ from pg import (
     PostgresCluster,
     PostgrestServer,
     RestPrefixTransport,
+    World,
     run_sql,
 )
 
@@ -45,52 +45,6 @@ def api_key(role: str) -> str:
     return jwt.encode(
         {"alg": "HS256"}, claims, OctKey.import_key(POSTGREST_JWT_SECRET), algorithms=["HS256"]
     )
-
-
-@dataclass
-class World:
-    """Two projects, a deal in each; ana is in project A, bob in project B."""
-
-    url: str
-    project_a: str
-    project_b: str
-    deal_a: str
-    deal_b: str
-    ana: str
-    bob: str
-
-    async def execute(self, sql: str, *params: str) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            await conn.execute(sql, params)
-
-
-@pytest.fixture
-async def world(pg_database_url: str) -> AsyncIterator[World]:
-    ids = [str(uuid.uuid4()) for _ in range(6)]
-    w = World(pg_database_url, *ids)
-    await w.execute(
-        "insert into projects (id, name) values (%s, 'Project A'), (%s, 'Project B')",
-        w.project_a,
-        w.project_b,
-    )
-    await w.execute(
-        "insert into deals (id, project_id, name) values (%s, %s, 'Deal A'), (%s, %s, 'Deal B')",
-        w.deal_a,
-        w.project_a,
-        w.deal_b,
-        w.project_b,
-    )
-    await w.execute(
-        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
-        w.project_a,
-        w.ana,
-        w.project_b,
-        w.bob,
-    )
-    yield w
-    await w.execute(
-        "delete from projects where id in (%s, %s)", w.project_a, w.project_b
-    )  # cascades
 
 
 @pytest.fixture(params=["postgres", "supabase"])

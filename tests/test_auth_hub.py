@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import orjson
-import psycopg
 import pytest
 import uvicorn
 import websockets
@@ -36,7 +35,7 @@ from cimhub.protocol.mutations import imported_cim_id
 from cimhub.server.app import create_app
 from cimhub.server.embedded import free_port
 from cimhub.server.settings import Settings
-from pg import POSTGREST_JWT_SECRET, SQL_DIR, PostgrestServer, RestPrefixTransport
+from pg import POSTGREST_JWT_SECRET, SQL_DIR, PostgrestServer, RestPrefixTransport, World
 
 pytest_plugins = ["pg"]
 
@@ -64,39 +63,6 @@ def mint(user_id: str, *, ttl_s: float = 3600) -> str:
 
 
 # -- the world: two projects, a deal in each; ana is in A, bob in B ------------------
-
-
-@dataclass
-class World:
-    url: str
-    project_a: str
-    project_b: str
-    deal_a: str
-    deal_b: str
-    ana: str
-    bob: str
-
-    async def execute(self, sql: str, *params: str) -> None:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            await conn.execute(sql, params)
-
-
-@pytest.fixture
-async def world(pg_database_url: str) -> AsyncIterator[World]:
-    w = World(pg_database_url, *(str(uuid.uuid4()) for _ in range(6)))
-    await w.execute(
-        "insert into projects (id, name) values (%s, 'Project A'), (%s, 'Project B')", w.project_a, w.project_b
-    )
-    await w.execute(
-        "insert into deals (id, project_id, name) values (%s, %s, 'Deal A'), (%s, %s, 'Deal B')",
-        w.deal_a, w.project_a, w.deal_b, w.project_b,
-    )
-    await w.execute(
-        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
-        w.project_a, w.ana, w.project_b, w.bob,
-    )
-    yield w
-    await w.execute("delete from projects where id in (%s, %s)", w.project_a, w.project_b)  # cascades
 
 
 # -- the hub, in-process on a free port ---------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from click.testing import CliRunner
+from hubproc import HubProcess, start_hub
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.cli import cli
@@ -27,8 +28,6 @@ from cimhub.clients.events import Connected, Disconnected, Event, Resumed, Token
 from cimhub.clients.http import HttpClient
 from cimhub.clients.transport import Transport, connect_websocket
 from cimhub.protocol.errors import InvalidInput, NotFound, Unauthenticated
-
-from hubproc import HubProcess, start_hub
 
 pytestmark = pytest.mark.slow
 

@@ -15,30 +15,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from conftest import RedisServer
+from hubproc import start_hub
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.client import Client
 from cimhub.clients.http import HttpClient
 from cimhub.protocol.errors import CimhubError
 
-from conftest import RedisServer
-from hubproc import start_hub
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_a_hub_restart_mid_stream_loses_and_repeats_nothing(redis_url: str, key_prefix: str) -> None:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import RedisServer
 from hubproc import HubProcess, start_hub
 

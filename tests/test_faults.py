@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 import redis.exceptions
 from conftest import RedisServer
 from hubproc import start_hub
@@ -30,16 +27,6 @@ def test_bugs_are_internal_without_their_details() -> None:
 def test_client_errors_pass_through_unchanged() -> None:
     original = NotFound("CIM 'x' not found")
     assert client_error(original, "anything") is original
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_http_calls_during_a_redis_outage_get_structured_503s(private_redis: RedisServer) -> None:

@@ -16,7 +16,6 @@ import secrets
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -85,17 +84,6 @@ def timeouts_hub(redis_server: RedisServer, prefix: str) -> Iterator[HubProcess]
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=TIMEOUT) as client:
         yield client
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server only this test uses: it may be stopped, or have its ACLs changed."""
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # -- a raw protocol client -------------------------------------------------------

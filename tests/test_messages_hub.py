@@ -11,12 +11,11 @@ import numpy as np
 import orjson
 import pytest
 from click.testing import CliRunner
+from hubproc import HubProcess, start_hub
 
 from cimhub.clients.cli import cli
 from cimhub.clients.client import Client
 from cimhub.protocol.errors import InvalidInput, NotFound
-
-from hubproc import HubProcess, start_hub
 
 DIM = 8
 
