@@ -9,59 +9,15 @@ Supabase, ``postgres`` or ``service_role``; the functions are revoked from
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, LiteralString
+from typing import LiteralString
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool
 
 from cimhub.protocol.errors import Unavailable
 
 _MIGRATION = "server/sql/001_cimhub_access.sql"
-
-
-class _ConnectionPool:
-    """At most `max_size` connections, opened on demand and reused while healthy.
-
-    psycopg_pool is not a dependency; an access check needs only this much.
-    A connection that saw any error is closed rather than reused.
-    """
-
-    def __init__(self, conninfo: str, max_size: int) -> None:
-        self._conninfo = conninfo
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
-        self._slots = asyncio.Semaphore(max_size)
-        self._closed = False
-
-    @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if self._closed:
-            raise RuntimeError("the connection pool is closed")
-        async with self._slots:
-            if self._idle:
-                conn = self._idle.pop()
-            else:
-                # prepare_threshold=None: no server-side prepared statements, which
-                # Supabase's transaction-mode pooler (port 6543) does not support.
-                conn = await psycopg.AsyncConnection.connect(
-                    self._conninfo, autocommit=True, prepare_threshold=None
-                )
-            try:
-                yield conn
-            except BaseException:
-                await conn.close()
-                raise
-            if self._closed or conn.closed:
-                await conn.close()
-            else:
-                self._idle.append(conn)
-
-    async def aclose(self) -> None:
-        self._closed = True
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.close()
 
 
 class PostgresAccess:
@@ -76,7 +32,17 @@ class PostgresAccess:
     ) -> None:
         if max_connections < 1 or timeout_s <= 0:
             raise ValueError("max_connections must be >= 1 and timeout_s > 0")
-        self._pool = _ConnectionPool(database_url, max_connections)
+        # prepare_threshold=None: no server-side prepared statements, which
+        # Supabase's transaction-mode pooler (port 6543) does not support.
+        self._pool: AsyncConnectionPool = AsyncConnectionPool(
+            database_url,
+            min_size=0,
+            max_size=max_connections,
+            kwargs={"autocommit": True, "prepare_threshold": None},
+            check=AsyncConnectionPool.check_connection,
+            open=False,
+        )
+        self._opened = asyncio.Lock()
         self._timeout_s = timeout_s
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
@@ -88,7 +54,7 @@ class PostgresAccess:
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        await self._pool.close()
 
     async def _ask(self, query: LiteralString, params: tuple[str, str]) -> bool:
         try:
@@ -124,6 +90,10 @@ class PostgresAccess:
         return answer
 
     async def _query(self, query: LiteralString, params: tuple[str, str]) -> object:
+        if self._pool.closed:
+            async with self._opened:  # opened on first use: the hub builds this before its event loop runs
+                if self._pool.closed:
+                    await self._pool.open()
         async with self._pool.connection() as conn:
             cursor = await conn.execute(query, params)
             row = await cursor.fetchone()
