@@ -4,6 +4,10 @@ Jitter matters because a hub restart drops every client at the same moment;
 without it they would all come back at the same moment too. "Equal jitter"
 (half fixed, half random) keeps each delay at least half the exponential step,
 so a client never hammers a hub that keeps refusing it.
+
+Hand-written (12 lines) rather than taken from tenacity or backoff: those wrap
+one call in a retry loop, while the client needs bare delays between steps of
+its own reconnect loop (reconnect, re-authenticate, resume, re-send).
 """
 
 from __future__ import annotations
