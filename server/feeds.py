@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import orjson
 
 from .keys import Keys
-from .store import CimStore, summary_json
+from .store import CimStore
 
 Entry = dict[str, Any]
 
@@ -155,5 +155,3 @@ class DealFeed:
             seen.add(cim_id)
         return True
 
-
-__all__ = ["DealFeed", "DocumentFeed", "Entry", "Feed", "Snapshot", "patch_frame", "summary_json"]

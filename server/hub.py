@@ -112,10 +112,6 @@ class Hub:
             )
         return feed, ident
 
-    def has(self, connection: Connection, topic: str) -> bool:
-        found = self.topics.get(topic)
-        return found is not None and connection in found.subscriptions
-
     async def subscribe(
         self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str] | None
     ) -> None:
@@ -343,10 +339,6 @@ class Hub:
             if sub is not None:
                 subs.append(sub)
         return subs
-
-    def subscriptions_of(self, connection: Connection, topics: list[str]) -> list[tuple[str, str]]:
-        """(topic, ident) pairs of the connection's live subscriptions, for access re-checks."""
-        return [(sub.topic.name, sub.topic.ident) for sub in self._subs_of(connection, topics)]
 
     def end(self, connection: Connection, topic_name: str, error: CimhubError) -> None:
         for sub in self._subs_of(connection, [topic_name]):
