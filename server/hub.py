@@ -84,7 +84,13 @@ class Topic:
         self.ready: asyncio.Future[None] | None = None
 
 
-Broker = Any  # cimhub.server.broker.Broker; typed loosely to keep the hub testable without Redis
+class Channels(Protocol):
+    """What the hub needs of the broker (cimhub.server.broker.Broker, or a fake in tests)."""
+
+    async def subscribe(self, channel: str) -> None:
+        """Return once notifications on `channel` will arrive."""
+
+    async def unsubscribe(self, channel: str) -> None: ...
 
 
 class Hub:
@@ -93,7 +99,7 @@ class Hub:
     def __init__(self, feeds: dict[str, Feed], metrics: Metrics, *, sync_concurrency: int = 32) -> None:
         self.feeds = feeds
         self.metrics = metrics
-        self.broker: Broker = None
+        self.broker: Channels | None = None
         self.topics: dict[str, Topic] = {}
         self.by_channel: dict[str, Topic] = {}
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
@@ -140,6 +146,8 @@ class Hub:
 
     async def _ensure_channel(self, topic: Topic) -> None:
         if topic.ready is None:
+            if self.broker is None:
+                raise RuntimeError("the hub has no broker: create_app wires one")
             topic.ready = asyncio.ensure_future(self.broker.subscribe(topic.channel))
         await asyncio.shield(topic.ready)
 
