@@ -6,10 +6,9 @@ import asyncio
 import json
 
 import websockets
+from hubproc import start_hub
 
 from cimhub.protocol import frames as f
-
-from hubproc import start_hub
 
 
 async def close_code(ws: websockets.ClientConnection) -> int | None:
