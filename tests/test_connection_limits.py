@@ -35,3 +35,20 @@ async def test_connections_waiting_to_authenticate_are_capped(redis_url: str, ke
         finally:
             for ws in waiting:
                 await ws.close()
+
+
+async def test_an_auth_frame_replaces_a_still_valid_token_early(redis_url: str, key_prefix: str) -> None:
+    with start_hub(redis_url, key_prefix) as hub:
+        async with websockets.connect(hub.ws_url) as ws:
+            await ws.send(json.dumps({"type": "auth", "token": hub.token("u1", ttl_s=60)}))
+            first = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.send(json.dumps({"type": "auth", "token": hub.token("u1", ttl_s=3600)}))
+            second = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert first["type"] == second["type"] == "ready"
+            assert second["expiresAt"] - first["expiresAt"] >= 3000, "the later expiry now applies"
+            # Another user's token is refused on the same socket, which stays usable.
+            await ws.send(json.dumps({"type": "auth", "token": hub.token("u2")}))
+            refused = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert refused["type"] == "error" and refused["error"]["code"] == "unauthenticated"
+            await ws.send(json.dumps({"type": "ping", "ts": 7}))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "pong", "ts": 7}
