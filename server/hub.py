@@ -104,6 +104,7 @@ class Hub:
         self.by_channel: dict[str, Topic] = {}
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
         self.sync_slots = asyncio.Semaphore(sync_concurrency)
+        self._deliveries = 0
 
     # -- subscribing -------------------------------------------------------
 
@@ -184,6 +185,12 @@ class Hub:
 
     async def _sync(self, sub: Subscription, *, request_id: str | None, resuming: bool) -> None:
         """Bring `sub` to the topic's current state, then make it live. Buffers changes meanwhile."""
+        try:
+            await self._sync_once(sub, request_id=request_id, resuming=resuming)
+        finally:
+            self._count_deliveries()
+
+    async def _sync_once(self, sub: Subscription, *, request_id: str | None, resuming: bool) -> None:
         topic, feed, conn = sub.topic, sub.topic.feed, sub.connection
         sub.state = State.SYNCING
         sub.buffer.clear()
@@ -277,6 +284,7 @@ class Hub:
                         sub.task.cancel()
                         sub.task = None
                     self._start_sync(sub)
+        self._count_deliveries()
         if entry.get("ts"):
             self.metrics.delivery_latency.observe(max(0.0, time.time() - entry["ts"] / 1000))
 
@@ -297,6 +305,12 @@ class Hub:
         self._send_entry(sub, entry, encoded)
         return True
 
+    def _count_deliveries(self) -> None:
+        """Add the deliveries since the last call to the metric: one locked increment per patch, not per subscriber."""
+        if self._deliveries:
+            self.metrics.deliveries.inc(self._deliveries)
+            self._deliveries = 0
+
     def _send_entry(self, sub: Subscription, entry: Entry, encoded: dict[str, str | bytes] | None) -> None:
         conn = sub.connection
         data = encoded.get(conn.codec_name) if encoded is not None else None
@@ -307,7 +321,7 @@ class Hub:
         if sub.topic.feed.sequenced:
             sub.revision = entry["rev"]
         conn.send_encoded(data)
-        self.metrics.deliveries.inc()
+        self._deliveries += 1
         if entry.get("deleted"):
             self._remove(sub)
 
