@@ -21,6 +21,7 @@ import redis
 import redis.asyncio as aioredis
 
 from cimhub.server.embedded import free_port
+from cimhub.server.keys import Keys
 
 # PostgreSQL and PostgREST fixtures (pg_cluster, pg_database_url, postgrest), started on first use.
 pytest_plugins = ["pg"]
@@ -134,3 +135,23 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def keys(key_prefix: str) -> Keys:
+    return Keys(key_prefix)
+
+
+class Clock:
+    """A clock the test moves by hand: `ms` milliseconds, read as seconds like time.time."""
+
+    def __init__(self, ms: int = 1_700_000_000_000) -> None:
+        self.ms = ms
+
+    def __call__(self) -> float:
+        return self.ms / 1000
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()

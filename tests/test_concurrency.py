@@ -29,11 +29,6 @@ HERO = {"selectedHero": "h", "investmentThesis": {"asset": "a", "timing": "t", "
 
 
 @pytest.fixture
-def keys(key_prefix: str) -> Keys:
-    return Keys(key_prefix)
-
-
-@pytest.fixture
 def engine(redis_client: aioredis.Redis, keys: Keys) -> MutationEngine:
     return MutationEngine(CimStore(redis_client, keys))
 

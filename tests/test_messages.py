@@ -31,11 +31,6 @@ CIM = "cim-1"
 _examples = itertools.count()
 
 
-@pytest.fixture
-def keys(key_prefix: str) -> Keys:
-    return Keys(key_prefix)
-
-
 async def make_cim(client: aioredis.Redis, keys: Keys, cim_id: str = CIM, epoch: str = "e1") -> None:
     """Stand-in for the CIM store: the CIM hash that `add` requires."""
     await client.hset(keys.cim(cim_id), mapping={"doc": "{}", "rev": 1, "epoch": epoch})

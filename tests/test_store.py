@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
+from conftest import Clock
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.patch import apply
@@ -18,26 +19,6 @@ from cimhub.server.store import CimStore, Commit, CommitConflict, Committed, Dup
 
 _ids = itertools.count()
 PERSONA = {"type": "strategic", "motivations": ["m"], "concerns": ["c"]}
-
-
-class Clock:
-    """A clock the test moves by hand (seconds, as time.time)."""
-
-    def __init__(self, ms: int = 1_700_000_000_000) -> None:
-        self.ms = ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-
-@pytest.fixture
-def keys(key_prefix: str) -> Keys:
-    return Keys(key_prefix)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
