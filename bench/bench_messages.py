@@ -1,4 +1,4 @@
-"""Benchmark of cimhub.server.messages: add throughput and exact search latency.
+"""Benchmark of cimhub.server.messages.store: add throughput and exact search latency.
 
 Usage::
 
@@ -44,9 +44,9 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from cimhub.server.embedded import redis_url_or_embedded
-from cimhub.server.keys import Keys
-from cimhub.server.messages import MessageStore
-from cimhub.server.messages_vectors import ROLE_CODES, ROW_DTYPE, VectorSet
+from cimhub.server.store.keys import Keys
+from cimhub.server.messages.store import MessageStore
+from cimhub.server.messages.vectors import ROLE_CODES, ROW_DTYPE, VectorSet
 
 Row = tuple[str, int, str, str, str]
 

@@ -1,6 +1,6 @@
 """The CIM Builder's mutations as pure functions: (document, args, context) -> outcome.
 
-Nothing here touches Redis or the clock: the engine (cimhub.server.engine) loads
+Nothing here touches Redis or the clock: the engine (cimhub.server.store.engine) loads
 the document, calls the function with `MutationContext.now`, diffs the result
 into a patch and commits it atomically. Because the functions are pure the
 engine can re-run them after a revision conflict, and the rules can be tested

@@ -1,6 +1,6 @@
 """`python -m cimhub.server`: run the hub with settings from the environment."""
 
-from .main import serve
-from .settings import Settings
+from cimhub.server.main import serve
+from cimhub.server.settings import Settings
 
 serve(Settings())

@@ -16,9 +16,9 @@ import uvicorn
 import uvicorn.config
 from pythonjsonlogger.json import JsonFormatter
 
-from .app import create_app
-from .embedded import embedded_redis
-from .settings import Settings
+from cimhub.server.app import create_app
+from cimhub.server.embedded import embedded_redis
+from cimhub.server.settings import Settings
 
 log = logging.getLogger("cimhub")
 

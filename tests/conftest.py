@@ -21,7 +21,7 @@ import redis
 import redis.asyncio as aioredis
 
 from cimhub.server.embedded import free_port
-from cimhub.server.keys import Keys
+from cimhub.server.store.keys import Keys
 
 # PostgreSQL and PostgREST fixtures (pg_cluster, pg_database_url, postgrest), started on first use.
 pytest_plugins = ["pg"]

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..settings import Settings
+from cimhub.server.settings import Settings
 
 logger = logging.getLogger("cimhub.auth")
 
@@ -193,11 +193,11 @@ def access_from_settings(settings: Settings) -> CachedAccess:
     backend: AccessBackend
     # Imported here: each backend pulls in a large client library that the others do not need.
     if settings.database_url:
-        from .postgres_access import PostgresAccess
+        from cimhub.server.auth.postgres_access import PostgresAccess
 
         backend = PostgresAccess(settings.database_url)
     elif settings.supabase_url and settings.supabase_service_key:
-        from .supabase_access import SupabaseAccess
+        from cimhub.server.auth.supabase_access import SupabaseAccess
 
         backend = SupabaseAccess(settings.supabase_url, settings.supabase_service_key)
     elif settings.dev_mode:

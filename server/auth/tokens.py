@@ -43,8 +43,8 @@ from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, Unauthenticated
 
-from ..settings import Settings
-from .jwks import JwksCache
+from cimhub.server.settings import Settings
+from cimhub.server.auth.jwks import JwksCache
 
 logger = logging.getLogger("cimhub.auth")
 

@@ -1,6 +1,6 @@
-"""The saver's Lua scripts: server/lua/checkpoint_<name>.lua, called by SHA.
+"""The saver's Lua scripts: server/checkpoint/lua/<name>.lua, called by SHA.
 
-Each script is checkpoint_common.lua (shared helpers) followed by its own file.
+Each script is common.lua (shared helpers) followed by its own file.
 The SHA is computed here, so a call is one EVALSHA with no SCRIPT EXISTS round
 trip; a driver that gets NOSCRIPT (a fresh or restarted Redis) loads every
 script and runs the same commands again, which is safe because a script that
@@ -30,7 +30,7 @@ class Script:
 
 
 def _read(name: str) -> str:
-    return resources.files("cimhub.server").joinpath("lua", f"checkpoint_{name}.lua").read_text()
+    return resources.files("cimhub.server.checkpoint").joinpath("lua", f"{name}.lua").read_text()
 
 
 def _load(name: str, common: str) -> Script:

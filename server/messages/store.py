@@ -13,7 +13,7 @@ the CIM's hash slot, so one Lua script changes them together)::
 
 Guarantees:
 
-* `add` is atomic (messages_add.lua): the CIM must exist at that moment, the
+* `add` is atomic (lua/add.lua): the CIM must exist at that moment, the
   message gets the next seq (1, 2, 3, ..., contiguous per CIM), and body, id,
   vector row and the PUBLISH on the live topic happen together or not at all.
 * The live topic is at most once, like all pub/sub. A subscriber that missed
@@ -61,9 +61,10 @@ from cimhub.protocol.errors import (
     from_validation_error,
 )
 from cimhub.protocol.schema import Id, Message, MessageRole
-from cimhub.server.keys import Keys
-from cimhub.server.messages_search import READ_ATTEMPTS, MessageKeys, VectorReader, lua
-from cimhub.server.messages_vectors import ROLE_CODES, check_vector
+from cimhub.server.lua import load_script
+from cimhub.server.store.keys import Keys
+from cimhub.server.messages.reader import READ_ATTEMPTS, MessageKeys, VectorReader
+from cimhub.server.messages.vectors import ROLE_CODES, check_vector
 
 Order = Literal["newest", "oldest"]
 Vector = Sequence[float] | np.ndarray
@@ -191,8 +192,8 @@ class MessageStore:
         self.max_vector_rows = max_vector_rows
         self.reader = VectorReader(redis, dimension, cache_bytes)
         self.cache = self.reader.cache
-        self._add_script = redis.register_script(lua("messages_add.lua"))
-        self._page_script = redis.register_script(lua("messages_page.lua"))
+        self._add_script = load_script(redis, "cimhub.server.messages", "add")
+        self._page_script = load_script(redis, "cimhub.server.messages", "page")
 
     # -- names ------------------------------------------------------------
 

@@ -2,12 +2,12 @@
 
 A feed turns a topic's identifier into a pub/sub channel, a snapshot and, for
 sequenced feeds, the entries a subscriber missed since a revision. The hub
-(cimhub.server.hub) does the rest the same way for every feed.
+(cimhub.server.hub.hub) does the rest the same way for every feed.
 
 * ``cim:<id>``: the CIM document. Sequenced by revision; catch-up reads the patch log.
 * ``deal:<id>``: the deal's CIM list, keyed by CIM id. Not sequenced (revision 0):
   a subscriber that lost its place takes a fresh snapshot.
-* ``messages:<id>``: the CIM's conversation (added by cimhub.server.messages).
+* ``messages:<id>``: the CIM's conversation (added by cimhub.server.messages.store).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from .keys import Keys
-from .store import CimStore
+from cimhub.server.store.keys import Keys
+from cimhub.server.store.cims import CimStore
 
 Entry = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """Exact cosine top-k over one CIM's message embeddings, with NumPy, and the per-process cache.
 
-No I/O here: `cimhub.server.messages` reads rows from Redis and hands the bytes
+No I/O here: `cimhub.server.messages.store` reads rows from Redis and hands the bytes
 to a `VectorSet`. Keeping the arithmetic apart lets the tests and the benchmark
 run the same search on vectors already in memory (the floor).
 

@@ -33,7 +33,7 @@ from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInpu
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
 
-from .store import (
+from cimhub.server.store.cims import (
     CimStore,
     Commit,
     Committed,

@@ -1,6 +1,6 @@
 """One client connection: authentication, frame dispatch, heartbeats, token expiry.
 
-Sending goes through the connection's FrameSender (cimhub.server.sender): the
+Sending goes through the connection's FrameSender (cimhub.server.hub.sender): the
 hub never awaits a socket, and a client that falls behind is closed with 4008
 and resumes from its subscriptions' revisions.
 
@@ -29,12 +29,12 @@ from cimhub.protocol.errors import (
     from_validation_error,
 )
 
-from .faults import client_error
-from .ratelimit import TokenBucket
-from .sender import FrameSender
+from cimhub.server.faults import client_error
+from cimhub.server.hub.ratelimit import TokenBucket
+from cimhub.server.hub.sender import FrameSender
 
 if TYPE_CHECKING:
-    from .app import Services
+    from cimhub.server.app import Services
 
 log = logging.getLogger("cimhub.session")
 

@@ -3,7 +3,7 @@
 For each topic with at least one local subscriber the process holds one
 broker (Redis pub/sub) subscription. A change arriving from the broker is
 decoded once, encoded once per codec, and queued to each subscriber's
-connection without awaiting any socket (cimhub.server.session does the
+connection without awaiting any socket (cimhub.server.hub.session does the
 writing).
 
 Per subscription the hub guarantees, for sequenced topics (``cim:``,
@@ -29,8 +29,8 @@ from typing import Any, Protocol
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
 from cimhub.protocol.frames import topic_parts
 
-from .feeds import Entry, Feed
-from .metrics import Metrics
+from cimhub.server.hub.feeds import Entry, Feed
+from cimhub.server.metrics import Metrics
 
 log = logging.getLogger("cimhub.hub")
 
@@ -40,7 +40,7 @@ MAX_BUFFERED = 10_000
 
 
 class Connection(Protocol):
-    """What the hub needs of a client connection (cimhub.server.session.Session)."""
+    """What the hub needs of a client connection (cimhub.server.hub.session.Session)."""
 
     codec_name: str
     topics: dict[str, None]
@@ -85,7 +85,7 @@ class Topic:
 
 
 class Channels(Protocol):
-    """What the hub needs of the broker (cimhub.server.broker.Broker, or a fake in tests)."""
+    """What the hub needs of the broker (cimhub.server.hub.broker.Broker, or a fake in tests)."""
 
     async def subscribe(self, channel: str) -> None:
         """Return once notifications on `channel` will arrive."""

@@ -14,23 +14,20 @@ the hits. Measured choices (docs/messages.md):
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, Unavailable
-from cimhub.server.keys import Keys
-from cimhub.server.messages_vectors import ROW_DTYPE, VectorCache, VectorSet
+from cimhub.server.lua import load_script
+from cimhub.server.store.keys import Keys
+from cimhub.server.messages.vectors import ROW_DTYPE, VectorCache, VectorSet
 
 CHUNK_BYTES = 1024 * 1024
 """Largest vector reply; a cold cache is filled with GETRANGEs of this size."""
 READ_ATTEMPTS = 3
 """Reads retried when a CIM's messages are deleted and rewritten while being read."""
 
-
-def lua(name: str) -> str:
-    return (resources.files("cimhub.server") / "lua" / name).read_text(encoding="utf-8")
 
 
 class MessageKeys(NamedTuple):
@@ -55,7 +52,7 @@ class VectorReader:
         self.redis = redis
         self.dimension = dimension
         self.cache = VectorCache(cache_bytes)
-        self._script = redis.register_script(lua("messages_vectors.lua"))
+        self._script = load_script(redis, "cimhub.server.messages", "vectors")
 
     async def read(self, cim_id: str, names: MessageKeys) -> tuple[VectorSet, int]:
         """An up-to-date `VectorSet` of the CIM and its row count when Redis was read.

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from cimhub.protocol.errors import AccessDenied, NotFound
 
-from .store import CimStore
+from cimhub.server.store.cims import CimStore
 
 
 class Caller(Protocol):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .feeds import Entry, Snapshot, patch_frame
-from .messages import MessageStore, parse_event
-from .store import CimStore
+from cimhub.server.hub.feeds import Entry, Snapshot, patch_frame
+from cimhub.server.messages.store import MessageStore, parse_event
+from cimhub.server.store.cims import CimStore
 
 SNAPSHOT_MESSAGES = 50
 MAX_CATCH_UP = 2_000

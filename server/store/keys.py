@@ -6,7 +6,7 @@ cluster slot and one Lua script can change them together:
     <prefix>:cim:{<id>}            hash   doc (JSON), rev, epoch
     <prefix>:cim:{<id>}:log        stream patch log, entry id "<revision>-1"
     <prefix>:cim:{<id>}:mut:<mid>  string idempotency record, expires
-    <prefix>:cim:{<id>}:msg...     conversation messages (cimhub.server.messages)
+    <prefix>:cim:{<id>}:msg...     conversation messages (cimhub.server.messages.store)
     <prefix>:cp:{<thread>}...      LangGraph checkpoints; the CIM agent's thread id is the CIM id
 
 The secondary indexes are sorted sets scored by updatedAt, one per deal, user

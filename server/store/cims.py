@@ -14,7 +14,7 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
 * **Bounded.** The patch log keeps the last `patch_log_retention` entries; a
   subscriber further behind must take a fresh snapshot.
 
-The store knows nothing of mutations: cimhub.server.engine decides what to commit.
+The store knows nothing of mutations: cimhub.server.store.engine decides what to commit.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ import redis.asyncio as aioredis
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.schema import CimSummary
 
-from .keys import Keys
-from .scripts import load_script
+from cimhub.server.store.keys import Keys
+from cimhub.server.lua import load_script
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]
@@ -120,7 +120,7 @@ class CimStore:
         self.idempotency_window_s = idempotency_window_s
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
-        self._commit = load_script(redis, "commit")
+        self._commit = load_script(redis, "cimhub.server.store", "commit")
 
     async def load(self, cim_id: str) -> StoredCim | None:
         """The current document, or None if there is no such CIM."""

@@ -1,0 +1,1 @@
+"""CIM documents in Redis: keys, the store and its commit script, the mutation engine, queries."""
