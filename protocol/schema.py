@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 Stage = Literal["welcome", "buyer_persona", "hero_concept", "outline", "building_sections"]
 STAGES: tuple[Stage, ...] = ("welcome", "buyer_persona", "hero_concept", "outline", "building_sections")
@@ -78,8 +78,19 @@ class StaleMark(Model):
     at: int
 
 
+Touched = dict[str, "set[int] | None"]
+"""Top-level fields a mutation changed: None for the whole field, else the list indexes it edited."""
+
+
 class Cim(Model):
-    """One CIM document, as stored and as sent to subscribers."""
+    """One CIM document, as stored and as sent to subscribers.
+
+    The model records which parts a mutation changed, so that the patch is
+    built from those parts alone (cimhub.protocol.mutations.finalize) instead
+    of dumping and diffing the whole document. Assigning a field records it by
+    itself; an edit inside a field (a slide's status, a section's progress)
+    must call `touch`.
+    """
 
     id: Id
     dealId: Id
@@ -104,6 +115,31 @@ class Cim(Model):
     createdAt: int
     updatedAt: int
     completedAt: int | None = None
+
+    _touched: Touched = PrivateAttr(default_factory=dict)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in Cim.model_fields:
+            self._touched[name] = None
+
+    def __eq__(self, other: object) -> bool:
+        # Equal documents are equal whatever edits each has recorded (pydantic would compare those too).
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    def touch(self, field: str, index: int | None = None) -> None:
+        """Record an edit inside `field`: of its item `index` only, when given."""
+        if index is None:
+            self._touched[field] = None
+            return
+        indexes = self._touched.setdefault(field, set())
+        if indexes is not None:
+            indexes.add(index)
+
+    def take_touched(self) -> Touched:
+        """What changed since the last call (or since the model was built), and forget it."""
+        touched, self._touched = self._touched, {}
+        return touched
 
     def to_json_dict(self) -> dict[str, Any]:
         """The document as JSON-ready data; unset optional fields are left out."""
