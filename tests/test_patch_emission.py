@@ -179,7 +179,7 @@ def test_a_slide_edit_patches_that_slide_and_its_section_only() -> None:
 
 
 def test_cascade_marks_are_in_the_patch() -> None:
-    ops, cim = edit("saveBuyerPersona", building(), {"persona": PERSONAS[1]})
+    ops, _ = edit("saveBuyerPersona", building(), {"persona": PERSONAS[1]})
     mark = {"reason": "buyer_persona_changed", "at": NOW + 1}
     assert ops[3:] == [
         {"op": "add", "path": "/heroStale", "value": mark},
