@@ -160,6 +160,7 @@ class Services:
             await self._recheck
         await self.hub.aclose()
         await self.broker.aclose()
+        await self.store.aclose()
         await self.redis.aclose()
         for closer in (getattr(self.verifier, "aclose", None), getattr(self.access, "aclose", None)):
             if closer is not None:

@@ -72,6 +72,10 @@ class DocumentCache:
             self._items.move_to_end(cim_id)
         return item
 
+    def take(self, cim_id: str) -> StoredCim | None:
+        """Remove and return the entry: its model is the caller's to edit until it puts one back."""
+        return self._items.pop(cim_id, None)
+
     def put(self, cim_id: str, stored: StoredCim | None) -> None:
         if stored is None or self.size == 0:
             self._items.pop(cim_id, None)
@@ -215,7 +219,9 @@ class MutationEngine:
         cim_id: str,
     ) -> CommitResult:
         mutation_id = ctx.mutation_id
-        stored = self.cache.get(cim_id)
+        # Taken out of the cache: the mutation edits its model in place, so until the commit
+        # lands nothing else may see it, and if anything fails the next mutation reloads.
+        stored = self.cache.take(cim_id)
         cached = stored is not None
         if stored is None:
             stored = await self.store.load(cim_id)
@@ -235,7 +241,7 @@ class MutationEngine:
                     path="expectedRevision",
                 )
             try:
-                commit, result, doc = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
+                commit, result, after = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
@@ -243,13 +249,11 @@ class MutationEngine:
                 raise
             outcome = await self.store.commit(commit)
             if isinstance(outcome, Committed):
-                if commit.kind == "delete":
-                    self.cache.put(cim_id, None)
-                elif doc is not None:
-                    # `doc` is fresh from model_dump and shared with nothing: no need to parse doc_json again.
-                    self.cache.put(cim_id, StoredCim(doc, commit.revision, commit.epoch))
+                self.cache.put(cim_id, after)
                 return CommitResult(cim_id, outcome.revision, result)
             if isinstance(outcome, Duplicate):
+                if stored is not None:  # its document still stands; the model ran this mutation
+                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch))
                 return self._from_record(outcome.record, spec.name, args_hash)
             stored, cached = outcome.current, False
             self.cache.put(cim_id, stored)
@@ -266,13 +270,14 @@ class MutationEngine:
         cim_id: str,
         stored: StoredCim | None,
         args_hash: str,
-    ) -> tuple[Commit, dict[str, Any], dict[str, Any] | None]:
-        """Run the mutation on a private copy of `stored` and build the commit (pure, no I/O).
+    ) -> tuple[Commit, dict[str, Any], StoredCim | None]:
+        """Run the mutation on the model of `stored`, in place, and build the commit (pure, no I/O).
 
-        Returns the commit, the mutation's result and the new document (None for noop and delete).
+        Returns the commit, the mutation's result and what to cache once it
+        commits (None after a delete). The model is validated from the stored
+        document only when `stored` has none (first use after a read from Redis).
         """
-        # A fresh model from the stored JSON is the mutation's private copy.
-        outcome = spec.run(_to_model(stored), parsed, ctx)
+        outcome = spec.run(_working_model(stored), parsed, ctx)
         result = outcome.result
         base = stored.doc if stored is not None else None
         expected_rev = stored.revision if stored is not None else 0
@@ -303,7 +308,7 @@ class MutationEngine:
                 kind="noop", epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
                 entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
                 old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
-            ), result, None
+            ), result, StoredCim(base, expected_rev, expected_epoch, outcome.cim)
         doc = stamped.doc
         doc_json = orjson.dumps(doc)
         if len(doc_json) > self.max_document_bytes:
@@ -321,7 +326,7 @@ class MutationEngine:
             entry_json=entry, record_json=orjson.dumps(record), deal_id=doc["dealId"], user_id=doc["userId"],
             old_status=base["status"] if base is not None else doc["status"], new_status=doc["status"],
             deal_event_json=deal_event, **common,
-        ), result, doc
+        ), result, StoredCim(doc, stamped.revision, epoch, outcome.cim)
 
     @staticmethod
     def _entry(
@@ -352,9 +357,11 @@ class MutationEngine:
         return CommitResult(record["cimId"], record["revision"], record["result"], duplicate=True)
 
 
-def _to_model(stored: StoredCim | None) -> Cim | None:
+def _working_model(stored: StoredCim | None) -> Cim | None:
     if stored is None:
         return None
+    if stored.model is not None:
+        return stored.model
     try:
         return Cim.model_validate(stored.doc)
     except ValidationError as exc:
