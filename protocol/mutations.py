@@ -25,6 +25,7 @@ from . import cascade
 from .errors import CimhubError, ErrorCode, InvalidInput, NotFound, from_validation_error
 from .patch import JsonOp, diff
 from .schema import (
+    CIM_FIELDS,
     STAGES,
     BuyerPersona,
     Cim,
@@ -352,7 +353,9 @@ def update_slide(cim: Cim | None, args: UpdateSlideArgs, ctx: MutationContext) -
 def _track_slide(cim: Cim, slide: Slide) -> None:
     """Keep the section's progress in step with its slides (derived, never set by hand)."""
     cim.touch("sectionProgress")
-    progress = cim.sectionProgress.setdefault(slide.sectionId, SectionProgress())
+    progress = cim.sectionProgress.get(slide.sectionId)
+    if progress is None:
+        progress = cim.sectionProgress[slide.sectionId] = SectionProgress()
     if slide.id not in progress.slideIds:
         progress.slideIds.append(slide.id)
     _refresh_section(cim, slide.sectionId)
@@ -590,7 +593,7 @@ def _touched_changes(base: dict[str, Any], new: Cim, touched: Touched) -> tuple[
     document shares every untouched part with `base` (neither is ever edited in
     place once built).
     """
-    fields = [name for name in Cim.model_fields if name in touched]
+    fields = [name for name in CIM_FIELDS if name in touched]
     whole = {name for name in fields if touched[name] is None}
     dumped = new.model_dump(mode="json", exclude_none=True, include=whole) if whole else {}
     doc = dict(base)
@@ -622,5 +625,5 @@ def _touched_changes(base: dict[str, Any], new: Cim, touched: Touched) -> tuple[
                 added = True
             doc[name] = dumped[name]
     if added:  # keep the fields in the model's order, as a whole dump has them
-        doc = {name: doc[name] for name in Cim.model_fields if name in doc}
+        doc = {name: doc[name] for name in CIM_FIELDS if name in doc}
     return ops, doc

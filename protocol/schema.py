@@ -120,8 +120,8 @@ class Cim(Model):
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
-        if name in Cim.model_fields:
-            self._touched[name] = None
+        if name in CIM_FIELDS:
+            self.touch(name)
 
     def __eq__(self, other: object) -> bool:
         # Equal documents are equal whatever edits each has recorded (pydantic would compare those too).
@@ -129,21 +129,29 @@ class Cim(Model):
 
     def touch(self, field: str, index: int | None = None) -> None:
         """Record an edit inside `field`: of its item `index` only, when given."""
+        # Straight to pydantic's private dict: `self._touched` would go through its slower __getattr__.
+        touched: Touched = self.__pydantic_private__["_touched"]  # type: ignore[index]
         if index is None:
-            self._touched[field] = None
+            touched[field] = None
             return
-        indexes = self._touched.setdefault(field, set())
+        indexes = touched.setdefault(field, set())
         if indexes is not None:
             indexes.add(index)
 
     def take_touched(self) -> Touched:
         """What changed since the last call (or since the model was built), and forget it."""
-        touched, self._touched = self._touched, {}
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        touched: Touched = private["_touched"]
+        private["_touched"] = {}
         return touched
 
     def to_json_dict(self) -> dict[str, Any]:
         """The document as JSON-ready data; unset optional fields are left out."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+CIM_FIELDS: tuple[str, ...] = tuple(Cim.model_fields)
+"""The document's fields in order (read once: `Cim.model_fields` is a slow property)."""
 
 
 class CimSummary(Model):
