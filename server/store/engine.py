@@ -1,8 +1,9 @@
 """The mutation engine: runs a named mutation and commits its outcome atomically.
 
 For each mutation the engine reads the CIM (from its in-process cache when it
-can), runs the pure mutation function from cimhub.protocol.mutations, derives
-the RFC 6902 patch, and hands the store one compare-and-set commit. When the
+can: the document and its model, validated once per read from Redis), runs the
+pure mutation function from cimhub.protocol.mutations on the model, takes the
+RFC 6902 patch of what it touched, and hands the store one compare-and-set commit. When the
 commit finds that another writer got there first it re-runs the function on
 the newer document, up to `max_retries` times. So mutations on one CIM are
 serializable: each sees every change committed before it, and a concurrent
@@ -232,6 +233,7 @@ class MutationEngine:
                     # Another process may have committed since: judge staleness by Redis, not the cache.
                     stored, cached = await self.store.load(cim_id), False
                     continue
+                self.cache.put(cim_id, stored)  # untouched: the mutation did not run
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
                     return duplicate
@@ -243,6 +245,8 @@ class MutationEngine:
             try:
                 commit, result, after = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
+                if stored is not None:  # the document stands; the model may be half-edited
+                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch))
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
                     return duplicate
