@@ -88,7 +88,7 @@ class PipelinedConnection:
         cls = client.connection_pool.connection_class
         return cls in (aioredis.Connection, aioredis.UnixDomainSocketConnection)
 
-    async def evalsha(self, script: str, sha: str, keys: list[Any], args: list[Any]) -> Any:
+    async def evalsha(self, script: str | bytes | memoryview, sha: str, keys: list[Any], args: list[Any]) -> Any:
         """EVALSHA `sha`; loads `script` once if Redis does not know it (after a restart or flush)."""
         try:
             return await self.call("EVALSHA", sha, len(keys), *keys, *args)
