@@ -376,7 +376,7 @@ class CeilingPublisher(Publisher):
 
     @classmethod
     async def open(cls, url: str) -> CeilingPublisher:
-        return cls(await websockets.connect(url + PUBLISH_PATH, compression=None, max_size=None))
+        return cls(await websockets.connect(url + PUBLISH_PATH, compression=None, max_size=None, ping_interval=None))
 
     async def publish(self, n: int) -> None:
         ts = now_ms()
@@ -415,7 +415,8 @@ class HubPublisher(Publisher):
     @classmethod
     async def open(cls, hub: HubProcess) -> HubPublisher:
         ws = await websockets.connect(
-            hub.ws_url, subprotocols=[Subprotocol("cimhub.json.v1")], compression=None, max_size=None
+            hub.ws_url, subprotocols=[Subprotocol("cimhub.json.v1")], compression=None, max_size=None,
+            ping_interval=None,  # a server busy with thousands of handshakes must not fail the bench on keepalive
         )
         await ws.send(orjson.dumps({"type": "auth", "token": hub.token("bench-publisher")}).decode())
         assert orjson.loads(await ws.recv())["type"] == "ready"
@@ -555,7 +556,8 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
 async def hub_row(
     redis_url: str, prefix: str, n: int, burst: int, latency_patches: int, compression: str | None, profile: Path | None,
 ) -> Row:
-    with start_hub(redis_url, prefix, mutations_per_second=1e6, mutation_burst=1_000_000,
+    # The publisher is quiet while thousands of subscribers connect: no idle close meanwhile.
+    with start_hub(redis_url, prefix, mutations_per_second=1e6, mutation_burst=1_000_000, idle_timeout_s=3_600,
                    ws_per_message_deflate=compression is not None) as hub:
         pin(hub.pid, SERVER_CPU)
         publisher = await HubPublisher.open(hub)
