@@ -40,7 +40,7 @@ from cimhub.server.auth.access import access_from_settings
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.hub.broker import Broker
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 from cimhub.server.store.engine import CommitResult, MutationEngine
 from cimhub.server.faults import client_error
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
@@ -100,7 +100,7 @@ class Services:
             cache_size=settings.document_cache_size,
         )
         # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.
-        self.checkpoints = AsyncRedisSaver(self.redis, key_prefix=settings.key_prefix)
+        self.checkpoints = AsyncCimhubRedisSaver(self.redis, key_prefix=settings.key_prefix)
         self.engine.on_delete.append(self.checkpoints.adelete_thread)
         self.verifier = verifier
         self.access = access

@@ -1,6 +1,6 @@
 """What the saver promises about Redis itself: layout, sharing, atomic units, TTL, prune, paging.
 
-Most tests run against both classes through the async API: `RedisSaver`'s
+Most tests run against both classes through the async API: `CimhubRedisSaver`'s
 async methods call its sync ones in a thread, so both code paths are covered.
 """
 
@@ -23,7 +23,7 @@ from langgraph.checkpoint.serde.types import ERROR
 from langgraph.graph import END, START, StateGraph
 from redis.crc import key_slot
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
 from cimhub.server.checkpoint.base import RedisSaverBase
 
 
@@ -32,10 +32,10 @@ async def saver(
     request: pytest.FixtureRequest, redis_url: str, key_prefix: str
 ) -> AsyncIterator[RedisSaverBase]:
     if request.param == "async":
-        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             yield saver
     else:
-        with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
+        with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
             yield sync
 
 
@@ -117,7 +117,7 @@ async def test_thread_ids_that_would_break_the_hash_tag_are_refused(
 def test_a_client_that_decodes_replies_is_refused(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     with pytest.raises(ValueError, match="decode_responses"):
-        RedisSaver(client)
+        CimhubRedisSaver(client)
     client.close()
 
 
@@ -340,7 +340,7 @@ async def test_prune_keeps_the_chain_a_delta_channel_replays(saver: RedisSaverBa
 async def test_ttl_renews_every_key_on_write_and_the_thread_expires(
     redis_url: str, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=30) as saver:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=30) as saver:
         stored = await put(saver, "cim-ttl", {"x": 1}, {"x": 1}, {"x": 1}, run_id="run-t")
         await saver.aput_writes(stored, [("x", 2)], "task")
         keys = [
@@ -350,7 +350,7 @@ async def test_ttl_renews_every_key_on_write_and_the_thread_expires(
         ttls = [await redis_client.pttl(key) for key in keys]
         assert all(0 < ttl <= 30_000 for ttl in ttls), dict(zip(keys, ttls, strict=True))
 
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=0.2) as short:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=0.2) as short:
         await put(short, "cim-short", {"x": 1}, {"x": 1}, {"x": 1})
         deadline = time.monotonic() + 10
         while await thread_keys(redis_client, short, "cim-short"):

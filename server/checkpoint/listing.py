@@ -129,7 +129,10 @@ class Listing:
         order = list(by_ns)
         replies = yield Run(
             [
-                SCRIPTS.get.call([tk.ids(ns), tk.blobs(ns)], [tk.checkpoint_prefix(ns), *by_ns[ns]])
+                SCRIPTS.get.call(
+                    [tk.ids(ns), tk.blobs(ns), tk.namespaces],
+                    [tk.checkpoint_prefix(ns), ns, *by_ns[ns]],
+                )
                 for ns in order
             ]
         )
