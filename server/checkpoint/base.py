@@ -25,7 +25,7 @@ from langgraph.checkpoint.base import (
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from cimhub.server.checkpoint import history, maintenance
+from cimhub.server.checkpoint import chunks, history, maintenance
 from cimhub.server.checkpoint.codec import (
     blob_field,
     blob_refs,
@@ -134,8 +134,9 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> tuple[Located, str, Command, RunnableConfig]:
-        """The put script call, the run id ("" for none), and the config to return."""
+    ) -> tuple[Located, str, list[Command], RunnableConfig]:
+        """The commands of a put (chunks of large values, then the script), the run id
+        ("" for none), and the config to return."""
         at = Located(config)
         tk = self.keys.thread(at.thread_id)
         checkpoint_id = checkpoint["id"]
@@ -144,10 +145,15 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         run_id = str(run) if run else ""
         values = checkpoint["channel_values"]
         blobs: list[Any] = []
+        pieces: list[Command] = []
         for channel, version in new_versions.items():
             if channel in values:
-                blobs.append(blob_field(channel, version))
-                blobs.append(pack_typed(self.serde.dumps_typed(values[channel])))
+                field = blob_field(channel, version)
+                stored, parts = chunks.split(
+                    field, pack_typed(self.serde.dumps_typed(values[channel]))
+                )
+                blobs += [field, stored]
+                pieces += [("HSET", tk.blobs(at.ns), *part) for part in parts]
         keys = [
             tk.namespaces,
             tk.ids(at.ns),
@@ -172,7 +178,12 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
                 *blobs,
             ],
         )
-        return at, run_id, command, config_of(at.thread_id, at.checkpoint_ns, checkpoint_id)
+        return (
+            at,
+            run_id,
+            [*pieces, command],
+            config_of(at.thread_id, at.checkpoint_ns, checkpoint_id),
+        )
 
     def _put_writes_command(
         self,
@@ -196,7 +207,6 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
             tk.checkpoint(at.ns, checkpoint_id),
             tk.early(at.ns),
             tk.ids(at.ns),
-            tk.blobs(at.ns),
         ]
         return at, SCRIPTS.put_writes.call(keys, args)
 
@@ -239,14 +249,16 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         and the thread is registered again. With a TTL the registries are
         always refreshed with the put.
         """
-        at, run_id, command, stored = self._put_command(config, checkpoint, metadata, new_versions)
+        at, run_id, commands, stored = self._put_command(
+            config, checkpoint, metadata, new_versions
+        )
         seen = (at.thread_id, run_id)
         if seen in self._seen and not self.ttl_ms:
-            (flags,) = yield Run([command])
+            flags = (yield Run(commands))[-1]
             if flags[0] or flags[1]:
                 yield Run(self._registry_commands(at.thread_id, run_id))
         else:
-            replies = yield Run([*self._registry_commands(at.thread_id, run_id), command])
+            replies = yield Run([*self._registry_commands(at.thread_id, run_id), *commands])
             flags = replies[-1]
             self._seen.add(seen)
         yield from self._plan_keep_alive(at.thread_id, flags[2])
@@ -278,11 +290,14 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     def _plan_get(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         """One round trip; with a TTL, reading a thread keeps it alive like writing does."""
         at, command = self._get_command(config)
+        blobs = self.keys.thread(at.thread_id).blobs(at.ns)
         if not self.ttl_ms:
             (reply,) = yield Run([command])
+            yield from chunks.plan_join(blobs, reply)
             return self._decode_get(at, reply)
         reply, left_ms = yield Run([command, ("PTTL", self.keys.thread(at.thread_id).namespaces)])
         if reply:
+            yield from chunks.plan_join(blobs, reply)
             yield from self._plan_keep_alive(at.thread_id, left_ms)
         return self._decode_get(at, reply)
 

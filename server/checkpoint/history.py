@@ -15,10 +15,13 @@ from typing import Any
 from langgraph.checkpoint.base import DeltaChannelHistory, PendingWrite
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from cimhub.server.checkpoint import chunks
 from cimhub.server.checkpoint.codec import check_name, decode_writes, pairs, unpack_typed
-from cimhub.server.checkpoint.layout import CheckpointKeys
+from cimhub.server.checkpoint.layout import UNIT_SEPARATOR, CheckpointKeys
 from cimhub.server.checkpoint.scripts import SCRIPTS
 from cimhub.server.checkpoint.steps import Plan, Run
+
+_US = UNIT_SEPARATOR.encode()
 
 # Ancestors one script call visits at most.
 HISTORY_VISITS = 256
@@ -70,10 +73,15 @@ def plan_delta_history(
             ]
         )
         resume, entries = reply
+        found: list[tuple[list[Any], int, bytes]] = []
+        for _id, _writes, flat_seeds in entries:
+            found += [(flat_seeds, i + 1, flat_seeds[i]) for i in range(0, len(flat_seeds), 2)]
+        yield from chunks.plan_join_values(tk.blobs(ns), found)
         for _id, flat_writes, flat_seeds in entries:
             chain.append(decode_writes(serde, pairs(flat_writes)))
-            for channel, raw in pairs(flat_seeds).items():
-                seeds[channel.decode()] = serde.loads_typed(unpack_typed(raw))
+            for ref, raw in pairs(flat_seeds).items():
+                if raw is not None:
+                    seeds[ref.partition(_US)[0].decode()] = serde.loads_typed(unpack_typed(raw))
         open_channels = [channel for channel in open_channels if channel not in seeds]
         if not resume:
             break

@@ -90,7 +90,14 @@ local function collect_blobs(base, ns)
   end
   local unread = {}
   for _, field in ipairs(redis.call('HKEYS', blobs_key)) do
-    if not read[field] then
+    -- a chunk "<channel>\31<version>\31<i>" lives as long as its field "<channel>\31<version>"
+    local owner = field
+    local first = string.find(field, US, 1, true)
+    local second = first and string.find(field, US, first + 1, true)
+    if second then
+      owner = string.sub(field, 1, second - 1)
+    end
+    if not read[owner] then
       unread[#unread + 1] = field
     end
   end

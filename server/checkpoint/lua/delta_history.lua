@@ -15,7 +15,8 @@
 -- ARGV[5]  most ancestors to visit   ARGV[6]  bytes after which to stop
 -- ARGV[7..] channels still open
 -- Returns  {id to continue from ("" when the walk is over),
---           {{id, {write field, value, ...}, {channel, seed, ...}}, ...} newest first}
+--           {{id, {write field, value, ...}, {blob field, seed, ...}}, ...} newest first};
+--          a seed over chunks.CHUNK_BYTES comes as its marker (the caller reads the chunks)
 
 local out = {}
 if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 0 then
@@ -83,7 +84,7 @@ while cursor ~= '' and left > 0 do
     if open[channel] then
       local value = redis.call('HGET', KEYS[2], ref)
       if value then
-        seeds[#seeds + 1] = channel
+        seeds[#seeds + 1] = ref
         seeds[#seeds + 1] = value
         closed[#closed + 1] = channel
         bytes = bytes + #value

@@ -19,7 +19,8 @@
 -- ARGV[6]  parent checkpoint id, "" for none
 -- ARGV[7]  blob fields the checkpoint reads, joined by \30
 -- ARGV[8]  run id, "" for none
--- ARGV[9..] blob field, typed value, ... for the new channel versions
+-- ARGV[9..] blob field, typed value, ... for the new channel versions; a value
+--          over codec.CHUNK_BYTES is a marker here, its chunks sent before by HSET
 -- Returns  {1 if the namespace is new to the thread (so maybe the thread too) else 0,
 --           1 if the run is new to the thread else 0,
 --           PTTL of the namespace set: the thread's remaining life in ms, -1 for none}
@@ -29,7 +30,9 @@ local new_ns = redis.call('SADD', KEYS[1], ARGV[1])
 if new_ns == 1 then
   -- A namespace new to the thread holds nothing yet: whatever is left under
   -- its name belongs to an expired thread and must not mix with the new one.
-  redis.call('UNLINK', KEYS[2], KEYS[3], KEYS[5])
+  -- (Stale channel values are left to prune: this put's large values are already
+  -- in KEYS[3] as chunks; nothing reads the stale ones.)
+  redis.call('UNLINK', KEYS[2], KEYS[5])
 end
 for i = 9, #ARGV, 1000 do
   redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))

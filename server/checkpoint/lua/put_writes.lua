@@ -10,7 +10,7 @@
 -- thread's own expiry (see put.lua).
 --
 -- KEYS[1]  <base>ns   KEYS[2]  <base>c:<ns>:<id>   KEYS[3]  <base>early:<ns>
--- KEYS[4]  <base>ids:<ns>   KEYS[5]  <base>blobs:<ns>
+-- KEYS[4]  <base>ids:<ns>
 -- ARGV[1]  encoded namespace   ARGV[2]  checkpoint id   ARGV[3]  TTL in ms, "0" for none
 -- ARGV[4..] field, value, mode, ... per write; mode "1" replaces, "0" keeps a stored value
 -- Returns  {1 if the namespace is new to the thread (so maybe the thread too) else 0,
@@ -20,7 +20,7 @@ local ttl = tonumber(ARGV[3])
 local new_ns = redis.call('SADD', KEYS[1], ARGV[1])
 if new_ns == 1 then
   -- Left over from an expired thread (see put.lua).
-  redis.call('UNLINK', KEYS[3], KEYS[4], KEYS[5])
+  redis.call('UNLINK', KEYS[3], KEYS[4])
 end
 for i = 4, #ARGV, 3 do
   if ARGV[i + 2] == '1' then
