@@ -23,8 +23,9 @@ from langgraph.checkpoint.serde.types import ERROR
 from langgraph.graph import END, START, StateGraph
 from redis.crc import key_slot
 
-from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, chunks
 from cimhub.server.checkpoint.base import RedisSaverBase
+from cimhub.server.checkpoint.codec import blob_field
 
 
 @pytest.fixture(params=["async", "sync"])
@@ -157,6 +158,33 @@ async def test_unchanged_channels_are_not_stored_again(
 
 
 # -- pending writes ----------------------------------------------------------------------
+
+
+async def test_a_large_value_is_stored_in_chunks_that_live_as_long_as_it(
+    saver: RedisSaverBase, redis_client: aioredis.Redis
+) -> None:
+    big = "x" * (chunks.CHUNK_BYTES * 2 + 10)  # three chunks
+    first = await put(saver, "cim-big", {"doc": big, "n": 1}, {"doc": 1, "n": 1}, {"doc": 1, "n": 1})
+    blobs = saver.keys.thread("cim-big").blobs("")
+    fields = await redis_client.hgetall(blobs)
+    doc_field = blob_field("doc", 1).encode()
+    assert chunks.count(fields[doc_field]) == 3  # a marker, not the value
+    parts = [k for k in fields if k.startswith(doc_field + b"\x1f")]
+    assert len(parts) == 3 and all(len(fields[k]) <= chunks.CHUNK_BYTES for k in parts)
+
+    second = await put(saver, "cim-big", {"doc": big, "n": 2}, {"doc": 1, "n": 2}, {"n": 2}, first)
+    for tuple_ in [await saver.aget_tuple(second), *await listed(saver, config("cim-big"))]:
+        assert tuple_ is not None and tuple_.checkpoint["channel_values"]["doc"] == big
+    await saver.aprune(["cim-big"], keep=1)  # the kept checkpoint still reads doc version 1
+    assert len(await redis_client.hkeys(blobs)) == 5  # doc marker + 3 chunks + n version 2
+    latest = await saver.aget_tuple(config("cim-big"))
+    assert latest is not None and latest.checkpoint["channel_values"]["doc"] == big
+
+    await put(saver, "cim-big", {"doc": "small", "n": 3}, {"doc": 2, "n": 3}, {"doc": 2, "n": 3})
+    await saver.aprune(["cim-big"], keep=1)  # now nothing reads the big version: chunks go too
+    assert sorted(await redis_client.hkeys(blobs)) == sorted(
+        [blob_field("doc", 2).encode(), blob_field("n", 3).encode()]
+    )
 
 
 async def test_writes_that_arrive_before_their_checkpoint_are_kept(
