@@ -13,7 +13,9 @@ keys::
                                           uuid6 order, which is creation order
     <prefix>:cp:{T}:blobs:<ns>      HASH  "<channel>\\x1f<version>" -> channel value, one field
                                           per channel version, shared by every checkpoint
-                                          that holds that version
+                                          that holds that version; a value over
+                                          chunks.CHUNK_BYTES is a marker there, its bytes
+                                          in "<channel>\\x1f<version>\\x1f<i>" fields beside it
     <prefix>:cp:{T}:early:<ns>      SET   ids whose pending writes arrived before the checkpoint
     <prefix>:cp:{T}:c:<ns>:<id>     HASH  one checkpoint: c (checkpoint without values),
                                           m (metadata), p (parent id), b (blob fields it
