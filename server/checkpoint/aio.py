@@ -36,7 +36,8 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
 
     * ``aput`` is atomic: the checkpoint, the values of its new channel
       versions, its index entry and run entry are written by one Lua script, or
-      not at all. ``aput_writes`` is atomic per call.
+      not at all (chunks of a value over 256 KB go just before it, unread until
+      it runs). ``aput_writes`` is atomic per call.
     * Pending writes may arrive before their checkpoint; they are kept and show
       up once the checkpoint is stored.
     * ``alist`` returns checkpoints newest first by id (uuid6, so creation
