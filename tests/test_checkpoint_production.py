@@ -167,7 +167,7 @@ def conversation(saver: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any, Any
 async def test_ttl_never_cuts_a_live_delta_channel_thread_and_expires_an_idle_one_whole(
     redis_url: str, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    ttl_s = 1.0
+    ttl_s = 2.0  # margin: a stall longer than the TTL between two calls would expire it
     async with AsyncCimhubRedisSaver.from_conn_string(
         redis_url, key_prefix=key_prefix, ttl_s=ttl_s
     ) as saver:
