@@ -52,6 +52,7 @@ async def test_langgraph_docs_async_example_runs_unchanged(redis_url: str, key_p
     async with AsyncCimhubRedisSaver.from_conn_string(
         redis_url, key_prefix=key_prefix
     ) as checkpointer:
+        await checkpointer.setup()  # a coroutine, as on AsyncPostgresSaver
         await checkpointer.asetup()
         graph = outline_builder().compile(checkpointer=checkpointer)
         config: RunnableConfig = {"configurable": {"thread_id": "1"}}
@@ -75,7 +76,6 @@ async def test_async_saver_sync_methods_work_from_another_thread_before_any_asyn
     saver = AsyncCimhubRedisSaver(redis_client, key_prefix=key_prefix)
     graph = outline_builder().compile(checkpointer=saver)
     config: RunnableConfig = {"configurable": {"thread_id": "cim-first-sync"}}
-    await asyncio.to_thread(saver.setup)
     result = await asyncio.to_thread(graph.invoke, {"sections": []}, config)
     assert result == {"sections": ["draft"]}
     assert (await graph.aget_state(config)).values == {"sections": ["draft"]}

@@ -104,14 +104,18 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
 
     from_url = from_conn_string
 
-    async def asetup(self) -> None:
+    async def setup(self) -> None:
         """Load the Lua scripts. Optional: Redis needs no schema and no module, and a
-        missing script is loaded on first use anyway."""
+        missing script is loaded on first use anyway.
+
+        A coroutine, as on LangGraph's own async savers (``await checkpointer.setup()``).
+        """
         for script in SCRIPTS.all():
             await self.client.script_load(script.source)
 
-    def setup(self) -> None:
-        self._sync(lambda saver: saver.asetup())
+    async def asetup(self) -> None:
+        """The same as `setup` (the name langgraph-checkpoint-redis uses)."""
+        await self.setup()
 
     async def aclose(self) -> None:
         """Close the client if the saver created it (`from_conn_string`)."""
