@@ -187,6 +187,29 @@ async def test_a_large_value_is_stored_in_chunks_that_live_as_long_as_it(
     )
 
 
+async def test_a_large_pending_write_is_stored_in_chunks_beside_it(
+    saver: RedisSaverBase, redis_client: aioredis.Redis
+) -> None:
+    big = ["y" * 1000] * (chunks.CHUNK_BYTES // 500)  # about two chunks once serialized
+    first = await put(saver, "cim-bigw", {"n": 1}, {"n": 1}, {"n": 1})
+    await saver.aput_writes(first, [("doc", big), ("n", 2)], "task-1", "path")
+    await saver.aput_writes(first, [("doc", ["retry"])], "task-1", "path")  # kept: the first
+    key = saver.keys.thread("cim-bigw").checkpoint("", first["configurable"]["checkpoint_id"])
+    names = await redis_client.hkeys(key)
+    assert len([n for n in names if n.startswith(b"x:task-1:0")]) >= 2
+    sizes = [len(await redis_client.hget(key, n) or b"") for n in names]
+    assert max(sizes) <= chunks.CHUNK_BYTES
+
+    latest = await saver.aget_tuple(config("cim-bigw"))
+    assert latest is not None and latest.pending_writes == [
+        ("task-1", "doc", big),
+        ("task-1", "n", 2),
+    ]
+    second = await put(saver, "cim-bigw", {"n": 2}, {"n": 2}, {"n": 2}, first)
+    history = await saver.aget_delta_channel_history(config=second, channels=["doc"])
+    assert history["doc"]["writes"] == [("task-1", "doc", big)]
+
+
 async def test_writes_that_arrive_before_their_checkpoint_are_kept(
     saver: RedisSaverBase, redis_client: aioredis.Redis
 ) -> None:

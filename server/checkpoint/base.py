@@ -191,24 +191,31 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> tuple[Located, Command] | None:
+    ) -> tuple[Located, list[Command]] | None:
+        """The commands of a put_writes: chunks of large writes, then the script."""
         if not writes:
             return None
         at = Located(config)
         tk = self.keys.thread(at.thread_id)
         checkpoint_id = config["configurable"]["checkpoint_id"]
         args: list[Any] = [at.ns, checkpoint_id, self.expiry_ms]
+        hash_key = tk.checkpoint(at.ns, checkpoint_id)
+        pieces: list[Command] = []
         for position, (channel, value) in enumerate(writes):
             idx = write_index(channel, position)
             field, encoded = encode_write(self.serde, task_id, task_path, idx, channel, value)
-            args += [field, encoded, b"1" if idx < 0 else b"0"]
+            stored, parts = chunks.split_write(field, encoded)
+            # A regular write already stored is kept, its chunks too; a special one replaced.
+            write = "HSET" if idx < 0 else "HSETNX"
+            pieces += [(write, hash_key, *part) for part in parts]
+            args += [field, stored, b"1" if idx < 0 else b"0"]
         keys = [
             tk.namespaces,
             tk.checkpoint(at.ns, checkpoint_id),
             tk.early(at.ns),
             tk.ids(at.ns),
         ]
-        return at, SCRIPTS.put_writes.call(keys, args)
+        return at, [*pieces, SCRIPTS.put_writes.call(keys, args)]
 
     def _registry_commands(self, thread_id: str, run_id: str) -> list[Command]:
         """Global registry entries for a thread (and run) seen for the first time."""
@@ -275,14 +282,14 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         built = self._put_writes_command(config, writes, task_id, task_path)
         if built is None:
             return
-        at, command = built
+        at, commands = built
         seen = (at.thread_id, "")
         if seen in self._seen and not self.ttl_ms:
-            (flags,) = yield Run([command])
+            flags = (yield Run(commands))[-1]
             if flags[0]:
                 yield Run(self._registry_commands(at.thread_id, ""))
         else:
-            replies = yield Run([*self._registry_commands(at.thread_id, ""), command])
+            replies = yield Run([*self._registry_commands(at.thread_id, ""), *commands])
             flags = replies[-1]
             self._seen.add(seen)
         yield from self._plan_keep_alive(at.thread_id, flags[1])
@@ -290,14 +297,15 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     def _plan_get(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
         """One round trip; with a TTL, reading a thread keeps it alive like writing does."""
         at, command = self._get_command(config)
-        blobs = self.keys.thread(at.thread_id).blobs(at.ns)
+        tk = self.keys.thread(at.thread_id)
+        blobs, prefix = tk.blobs(at.ns), tk.checkpoint_prefix(at.ns)
         if not self.ttl_ms:
             (reply,) = yield Run([command])
-            yield from chunks.plan_join(blobs, reply)
+            yield from chunks.plan_join(blobs, prefix, reply)
             return self._decode_get(at, reply)
         reply, left_ms = yield Run([command, ("PTTL", self.keys.thread(at.thread_id).namespaces)])
         if reply:
-            yield from chunks.plan_join(blobs, reply)
+            yield from chunks.plan_join(blobs, prefix, reply)
             yield from self._plan_keep_alive(at.thread_id, left_ms)
         return self._decode_get(at, reply)
 

@@ -2,12 +2,14 @@
 
 A Lua script copies its arguments in and its reply out, and Redis runs
 nothing else meanwhile: a 5 MB channel value in one script call held Redis
-for 20-60 ms on the test machine (bench/bench_checkpoint.py --big). So a
-value over CHUNK_BYTES goes into its blob field as a small marker, and its
-bytes into chunk fields of the same hash beside it, each written by a plain
-HSET sent before the put script and read by a plain HGET after get.lua, in
-the same pipeline, one command per chunk. collect_blobs (common.lua) keeps a
-chunk exactly as long as its blob field.
+for 20-200 ms on the test machine (bench/bench_checkpoint_production.py). So
+a value over CHUNK_BYTES goes into its field as a small marker, and its bytes
+into chunk fields of the same hash beside it, each written by a plain HSET
+sent before the script and read by a plain HGET after it, one command per
+chunk. Channel values: chunks ``<channel>\x1f<version>\x1f<i>`` in the
+blobs hash, kept by collect_blobs (common.lua) exactly as long as their
+field. Pending writes: chunks ``x:<task>:<idx>\x1f<i>`` in the checkpoint's
+own hash, which the scripts never read (read_checkpoint in common.lua).
 """
 
 from __future__ import annotations
@@ -55,34 +57,98 @@ def split(blob_field: str, packed: bytes) -> tuple[bytes, list[tuple[bytes, byte
     return marker(len(parts)), [(field(blob_field, i), part) for i, part in enumerate(parts)]
 
 
-def plan_join_values(blobs_key: str, found: Sequence[tuple[list[Any], int, bytes]]) -> Plan[None]:
-    """Replace each marker ``values[i]`` (of blob field `ref`) by its value, read chunk by chunk.
+def write_field(field: bytes, index: int) -> bytes:
+    """Hash field of chunk `index` of pending write `field` (``w:<task>:<idx>``): ``x:<task>:<idx>\x1f<i>``.
+
+    Not "w:": readers that scan the hash for writes never see a chunk.
+    """
+    return b"x%s%s%d" % (field[1:], _US, index)
+
+
+def split_write(field: bytes, encoded: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Like `split` for a pending write ``<channel>\0<task path>\0<typed value>``.
+
+    The stored value keeps its channel and task path (the scripts filter on
+    the channel), with a marker for the typed value.
+    """
+    channel, task_path, typed = encoded.split(_NUL, 2)
+    if len(typed) <= CHUNK_BYTES:
+        return encoded, []
+    parts = [typed[i : i + CHUNK_BYTES] for i in range(0, len(typed), CHUNK_BYTES)]
+    head = _NUL.join((channel, task_path, marker(len(parts))))
+    return head, [(write_field(field, i), part) for i, part in enumerate(parts)]
+
+
+class _Fill:
+    """One chunked value to read back: where its chunks are and where the value goes."""
+
+    __slots__ = ("fields", "head", "index", "key", "target")
+
+    def __init__(
+        self, key: str, fields: list[bytes], target: list[Any], index: int, head: bytes
+    ) -> None:
+        self.key, self.fields, self.target, self.index, self.head = (
+            key,
+            fields,
+            target,
+            index,
+            head,
+        )
+
+
+def _plan_fill(fills: list[_Fill]) -> Plan[None]:
+    """Read every chunk with its own HGET, in one round trip, and put the joined values in place.
 
     A value whose chunks are gone (expired or deleted meanwhile) becomes None,
-    as if the blob field were missing.
+    as if it were missing.
     """
-    wanted = [(values, i, ref, count(values[i])) for values, i, ref in found]
-    wanted = [item for item in wanted if item[3]]
-    if not wanted:
+    if not fills:
         return
-    replies = yield Run(
-        [("HGET", blobs_key, field(ref, j)) for _, _, ref, n in wanted for j in range(n)]
-    )
+    replies = yield Run([("HGET", fill.key, name) for fill in fills for name in fill.fields])
     position = 0
-    for values, i, _ref, n in wanted:
-        parts = replies[position : position + n]
-        position += n
-        values[i] = None if any(part is None for part in parts) else b"".join(parts)
+    for fill in fills:
+        parts = replies[position : position + len(fill.fields)]
+        position += len(fill.fields)
+        missing = any(part is None for part in parts)
+        fill.target[fill.index] = None if missing else fill.head + b"".join(parts)
 
 
-def plan_join(blobs_key: str, entries: Sequence[Any]) -> Plan[None]:
-    """Join the chunked values in get.lua's reply (``[id, hash, values]`` entries), in place."""
-    found: list[tuple[list[Any], int, bytes]] = []
+def _write_fills(key: str, flat: list[Any]) -> list[_Fill]:
+    fills: list[_Fill] = []
+    for i in range(0, len(flat), 2):
+        name, raw = flat[i], flat[i + 1]
+        if not name.startswith(b"w:") or raw is None:
+            continue
+        channel, task_path, typed = raw.split(_NUL, 2)
+        if n := count(typed):
+            head = _NUL.join((channel, task_path, b""))
+            fills.append(_Fill(key, [write_field(name, j) for j in range(n)], flat, i + 1, head))
+    return fills
+
+
+def plan_join(blobs_key: str, checkpoint_prefix: str, entries: Sequence[Any]) -> Plan[None]:
+    """Join the chunked values and writes in get.lua's reply (``[id, hash, values]``), in place."""
+    fills: list[_Fill] = []
     for entry in entries:
         refs = pairs(entry[1]).get(b"b") or b""
         values = entry[2]
         if refs:
             for i, ref in enumerate(refs.split(_RS)):
-                if values[i] is not None:
-                    found.append((values, i, ref))
-    yield from plan_join_values(blobs_key, found)
+                if values[i] is not None and (n := count(values[i])):
+                    fills.append(_Fill(blobs_key, [field(ref, j) for j in range(n)], values, i, b""))
+        fills += _write_fills(checkpoint_prefix + entry[0].decode(), entry[1])
+    yield from _plan_fill(fills)
+
+
+def plan_join_history(
+    blobs_key: str, checkpoint_prefix: str, entries: Sequence[Any]
+) -> Plan[None]:
+    """Join the chunked writes and seeds in delta_history.lua's reply, in place."""
+    fills: list[_Fill] = []
+    for raw_id, writes, seeds in entries:
+        fills += _write_fills(checkpoint_prefix + raw_id.decode(), writes)
+        for i in range(1, len(seeds), 2):
+            if seeds[i] is not None and (n := count(seeds[i])):
+                ref = seeds[i - 1]
+                fills.append(_Fill(blobs_key, [field(ref, j) for j in range(n)], seeds, i, b""))
+    yield from _plan_fill(fills)

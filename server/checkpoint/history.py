@@ -73,10 +73,7 @@ def plan_delta_history(
             ]
         )
         resume, entries = reply
-        found: list[tuple[list[Any], int, bytes]] = []
-        for _id, _writes, flat_seeds in entries:
-            found += [(flat_seeds, i + 1, flat_seeds[i]) for i in range(0, len(flat_seeds), 2)]
-        yield from chunks.plan_join_values(tk.blobs(ns), found)
+        yield from chunks.plan_join_history(tk.blobs(ns), tk.checkpoint_prefix(ns), entries)
         for _id, flat_writes, flat_seeds in entries:
             chain.append(decode_writes(serde, pairs(flat_writes)))
             for ref, raw in pairs(flat_seeds).items():

@@ -139,7 +139,7 @@ class Listing:
         )
         found: dict[tuple[str, str], Any] = {}
         for ns, reply in zip(order, replies, strict=True):
-            yield from chunks.plan_join(tk.blobs(ns), reply)
+            yield from chunks.plan_join(tk.blobs(ns), tk.checkpoint_prefix(ns), reply)
             for entry in reply:
                 found[(entry[0].decode(), ns)] = entry
         for cid, ns in page:

@@ -49,6 +49,34 @@ local function chunked(command, key, items)
   end
 end
 
+-- The fields of a checkpoint hash as a flat {field, value, ...} list, leaving out
+-- the chunks ("x:..." fields) of large pending writes: a script never copies
+-- those, the caller reads them one plain HGET each (chunks.py).
+local function read_checkpoint(key)
+  local names = {}
+  local chunked = false
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(name, 1, 2) == 'x:' then
+      chunked = true
+    else
+      names[#names + 1] = name
+    end
+  end
+  if not chunked then
+    return redis.call('HGETALL', key)
+  end
+  local out = {}
+  for i = 1, #names, 500 do
+    local last = math.min(i + 499, #names)
+    local values = redis.call('HMGET', key, unpack(names, i, last))
+    for j = i, last do
+      out[#out + 1] = names[j]
+      out[#out + 1] = values[j - i + 1]
+    end
+  end
+  return out
+end
+
 -- Deletes checkpoint `id` of namespace `ns` (its hash holds its pending writes)
 -- and its run entry. Returns the run id when that was the run's last checkpoint
 -- in the thread, else false.

@@ -51,7 +51,7 @@ while cursor ~= '' and left > 0 do
   if #out >= visits or (#out > 0 and bytes >= budget) then
     return {cursor, out}
   end
-  local fields = redis.call('HGETALL', ARGV[1] .. cursor)
+  local fields = read_checkpoint(ARGV[1] .. cursor)
   local refs = nil
   local parent = ''
   local stored = false

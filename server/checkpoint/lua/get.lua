@@ -13,7 +13,7 @@
 --          {id, {field, value, ...} of its hash, {value or nil per field in "b"}}
 
 local function load(id)
-  local fields = redis.call('HGETALL', ARGV[1] .. id)
+  local fields = read_checkpoint(ARGV[1] .. id)
   local refs = nil
   local found = false
   for i = 1, #fields, 2 do

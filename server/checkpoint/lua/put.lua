@@ -46,11 +46,12 @@ if ARGV[8] ~= '' then
   redis.call('SADD', KEYS[7], ARGV[1] .. US .. ARGV[2])
 end
 if ttl > 0 then
-  for i = 2, #KEYS do
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
+  -- the namespace set first, so that no key set after it can end before it
   if redis.call('PTTL', KEYS[1]) == -1 then
     redis.call('PEXPIRE', KEYS[1], ttl)
+  end
+  for i = 2, #KEYS do
+    redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
 return {new_ns, new_run, redis.call('PTTL', KEYS[1])}

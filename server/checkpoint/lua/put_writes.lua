@@ -33,11 +33,12 @@ if redis.call('HEXISTS', KEYS[2], 'c') == 0 then
   redis.call('SADD', KEYS[3], ARGV[2])
 end
 if ttl > 0 then
-  for i = 2, 3 do
-    redis.call('PEXPIRE', KEYS[i], ttl)
-  end
+  -- the namespace set first, so that no key set after it can end before it
   if redis.call('PTTL', KEYS[1]) == -1 then
     redis.call('PEXPIRE', KEYS[1], ttl)
+  end
+  for i = 2, 3 do
+    redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
 return {new_ns, redis.call('PTTL', KEYS[1])}
