@@ -215,6 +215,8 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
             tk.early(at.ns),
             tk.ids(at.ns),
         ]
+        if pieces:  # tells the scripts this hash holds chunks, to read around (common.lua)
+            pieces.append(("HSET", hash_key, "x", "1"))
         return at, [*pieces, SCRIPTS.put_writes.call(keys, args)]
 
     def _registry_commands(self, thread_id: str, run_id: str) -> list[Command]:

@@ -20,7 +20,8 @@ keys::
     <prefix>:cp:{T}:c:<ns>:<id>     HASH  one checkpoint: c (checkpoint without values),
                                           m (metadata), p (parent id), b (blob fields it
                                           reads), r (run id), and one "w:<task>:<idx>" field
-                                          per pending write
+                                          per pending write (plus "x:<task>:<idx>\\x1f<i>"
+                                          chunks of a large one)
 
 Two registries live outside any thread's slot, like the store's secondary
 indexes (cimhub runs on one primary; see docs/checkpointer.md)::

@@ -51,19 +51,17 @@ end
 
 -- The fields of a checkpoint hash as a flat {field, value, ...} list, leaving out
 -- the chunks ("x:..." fields) of large pending writes: a script never copies
--- those, the caller reads them one plain HGET each (chunks.py).
+-- those, the caller reads them one plain HGET each (chunks.py). A hash holding
+-- chunks has the field "x", written with them.
 local function read_checkpoint(key)
+  if redis.call('HEXISTS', key, 'x') == 0 then
+    return redis.call('HGETALL', key)
+  end
   local names = {}
-  local chunked = false
   for _, name in ipairs(redis.call('HKEYS', key)) do
-    if string.sub(name, 1, 2) == 'x:' then
-      chunked = true
-    else
+    if name ~= 'x' and string.sub(name, 1, 2) ~= 'x:' then
       names[#names + 1] = name
     end
-  end
-  if not chunked then
-    return redis.call('HGETALL', key)
   end
   local out = {}
   for i = 1, #names, 500 do
