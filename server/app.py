@@ -37,6 +37,7 @@ from cimhub.protocol.frames import topic_parts
 from cimhub.protocol.mutations import get_mutation
 
 from cimhub.server.auth.access import access_from_settings
+from cimhub.server.board import board_routes, cors_middleware
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.hub.broker import Broker
@@ -347,6 +348,8 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             Route("/metrics", metrics),
             # The browser client and a live CIM viewer built on it (docs/browser.md).
             Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
+            *board_routes(settings),  # the live CIM board at / (docs/browser.md)
         ],
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
     )
