@@ -318,6 +318,7 @@ var Replica = class {
 var OPEN = 1;
 var WATCHDOG_HEARTBEATS = 2.5;
 var RETRY_LIMIT = 5;
+var MAX_TIMER_MS = 2 ** 31 - 1;
 var STOP_RANGE = [4400, 4499];
 var jsonCodec = {
   subprotocol: JSON_SUBPROTOCOL,
@@ -750,6 +751,11 @@ var CimhubClient = class {
     if (this.expiresAt === null || this.refreshTokenFn === null) return;
     const remaining = this.expiresAt * 1e3 - this.now();
     const ahead = Math.min(this.refreshAheadS * 1e3, remaining / 2);
+    const wait = remaining - ahead;
+    if (wait > MAX_TIMER_MS) {
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(), MAX_TIMER_MS);
+      return;
+    }
     const ws = this.ws;
     this.refreshTimer = setTimeout(() => {
       this.refresh().then(
@@ -762,7 +768,7 @@ var CimhubClient = class {
         }
         // keep the current token; `token_expired` from the hub retries, then stops
       );
-    }, Math.max(0, remaining - ahead));
+    }, Math.max(0, wait));
   }
   // -- frames from the hub ----------------------------------------------------------------
   onFrame(frame) {

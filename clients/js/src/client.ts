@@ -43,6 +43,7 @@ import { Replica, type Change } from "./replica.js";
 const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import time
 const WATCHDOG_HEARTBEATS = 2.5; // no frame (not even the hub's ping) for this long: presume the socket dead
 const RETRY_LIMIT = 5;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 // RFC 6455 §7.4 leaves 4000-4999 to the application; protocol/frames.py puts the
 // codes after which reconnecting unchanged is pointless in this range.
 const STOP_RANGE = [4400, 4499] as const;
@@ -592,6 +593,12 @@ export class CimhubClient {
     if (this.expiresAt === null || this.refreshTokenFn === null) return;
     const remaining = this.expiresAt * 1000 - this.now();
     const ahead = Math.min(this.refreshAheadS * 1000, remaining / 2);
+    const wait = remaining - ahead;
+    if (wait > MAX_TIMER_MS) {
+      // setTimeout fires at once beyond 2^31-1 ms: look again later instead.
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(), MAX_TIMER_MS);
+      return;
+    }
     const ws = this.ws;
     this.refreshTimer = setTimeout(() => {
       this.refresh().then(
@@ -602,7 +609,7 @@ export class CimhubClient {
         },
         () => {}, // keep the current token; `token_expired` from the hub retries, then stops
       );
-    }, Math.max(0, remaining - ahead));
+    }, Math.max(0, wait));
   }
 
   // -- frames from the hub ----------------------------------------------------------------
