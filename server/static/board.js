@@ -1,7 +1,7 @@
 // The live CIM board served at / (clients/js/board/).
 // Built from clients/js by `bash scripts/gen-types` (node clients/js/tools/build.mjs): do not edit.
 
-// clients/js/src/generated.ts
+// src/generated.ts
 var JSON_SUBPROTOCOL = "cimhub.json.v1";
 var STAGES = [
   "welcome",
@@ -45,7 +45,7 @@ var RETRYABLE = {
   "internal": true
 };
 
-// clients/js/src/backoff.ts
+// src/backoff.ts
 var WS_PATH = "/v1/ws";
 function backoffDelay(attempt, { base = 0.5, cap = 10, random = Math.random } = {}) {
   const ceiling = Math.min(cap, base * 2 ** Math.min(attempt, 32));
@@ -72,7 +72,7 @@ function hubUrl(url) {
   return parsed.toString();
 }
 
-// clients/js/src/errors.ts
+// src/errors.ts
 var CimhubError = class _CimhubError extends Error {
   code;
   retryable;
@@ -105,7 +105,7 @@ var ReplicaGap = class extends Error {
   }
 };
 
-// clients/js/src/optimistic.ts
+// src/optimistic.ts
 function applyPending(confirmed, pending) {
   if (confirmed === null) return null;
   let view = confirmed;
@@ -191,7 +191,7 @@ function advance(cim, done) {
   return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
 }
 
-// clients/js/src/patch.ts
+// src/patch.ts
 function parsePointer(path) {
   if (path === "") return [];
   if (typeof path !== "string" || path[0] !== "/") {
@@ -261,7 +261,7 @@ function index(array, token, max, path) {
   return at;
 }
 
-// clients/js/src/replica.ts
+// src/replica.ts
 var SEQUENCED_KINDS = /* @__PURE__ */ new Set(["cim", "messages"]);
 var Replica = class {
   topic;
@@ -314,7 +314,7 @@ var Replica = class {
   }
 };
 
-// clients/js/src/client.ts
+// src/client.ts
 var OPEN = 1;
 var WATCHDOG_HEARTBEATS = 2.5;
 var RETRY_LIMIT = 5;
@@ -1016,7 +1016,7 @@ var CimhubClient = class {
   }
 };
 
-// clients/js/board/auth.ts
+// board/auth.ts
 var SESSION_KEY = "cimhub.board.session";
 var DEV_USER_KEY = "cimhub.board.devUser";
 async function loadConfig() {
@@ -1083,7 +1083,7 @@ function supabaseIdentity(config) {
   };
 }
 
-// clients/js/board/dom.ts
+// board/dom.ts
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
@@ -1126,7 +1126,7 @@ function flash(node, actor, ts) {
   setAttr(node, "title", `Changed${actor ? ` by ${actor}` : ""}${ts ? ` at ${timeOf(ts)}` : ""}`);
 }
 
-// clients/js/board/messages.ts
+// board/messages.ts
 var BY_CODE = {
   invalid_transition: "That step isn't possible yet",
   invalid_args: "Some of the details aren't valid",
@@ -1151,7 +1151,7 @@ function humanError(error, doing) {
   return `${prefix}Something went wrong: ${error instanceof Error ? error.message : String(error)}.`;
 }
 
-// clients/js/board/cim-page.ts
+// board/cim-page.ts
 var STAGE_LABELS = {
   welcome: "Welcome",
   buyer_persona: "Buyer persona",
@@ -1482,16 +1482,13 @@ function describe(mutation) {
   return mutation ? names[mutation] ?? mutation : "Changed";
 }
 
-// clients/js/board/list-page.ts
+// board/list-page.ts
 var ListPage = class {
   constructor(client, userId, extraDeals, notify2) {
     this.client = client;
     this.root = el("article", { id: "list" }, el("h1", { id: "title" }, "Your CIMs"), this.empty, this.container);
     document.title = "CIMs \xB7 cimhub";
-    client.query("listByUser", { userId, limit: 200 }).then((page) => {
-      const fromCims = page.items.map((item) => item.dealId).filter(Boolean);
-      return this.follow([.../* @__PURE__ */ new Set([...extraDeals, ...fromCims])]);
-    }).catch((error) => notify2(humanError(error, "list your CIMs"), "error"));
+    this.discover(userId, extraDeals).catch((error) => notify2(humanError(error, "list your CIMs"), "error"));
   }
   client;
   root;
@@ -1499,10 +1496,20 @@ var ListPage = class {
   deals = /* @__PURE__ */ new Map();
   container = el("div", { id: "deals" });
   empty = el("p", { class: "empty", id: "no-cims" }, "Looking for your CIMs\u2026");
+  /** The deals to follow: those in the URL, and those of the user's own CIMs (a summary has no deal: ask each CIM). */
+  async discover(userId, extraDeals) {
+    const page = await this.client.query("listByUser", { userId, limit: 200 });
+    const deals = new Set(extraDeals);
+    const answers = await Promise.all(
+      page.items.map((item) => this.client.query("get", { cimId: item.id }).catch(() => null))
+    );
+    for (const answer of answers) if (answer) deals.add(answer.cim.dealId);
+    this.follow([...deals]);
+  }
   destroy() {
     for (const sub of this.subs) sub.unsubscribe();
   }
-  async follow(dealIds) {
+  follow(dealIds) {
     if (dealIds.length === 0) setText(this.empty, "No CIMs yet.");
     for (const dealId of dealIds.sort()) {
       const sub = this.client.subscribe(`deal:${dealId}`, (change) => {
@@ -1553,7 +1560,7 @@ var ListPage = class {
   }
 };
 
-// clients/js/board/main.ts
+// board/main.ts
 var main = document.getElementById("app");
 var banner = document.getElementById("connection");
 var toasts = document.getElementById("toasts");
@@ -1643,7 +1650,7 @@ function start(identity) {
     page,
     renders,
     rendered(change) {
-      renders.push({ at: Date.now(), revision: change.revision, topic: change.topic, local: change.local });
+      renders.push({ at: Date.now(), revision: change.revision, topic: change.topic, local: change.local, snapshot: change.snapshot });
       if (renders.length > 1e3) renders.shift();
     }
   };

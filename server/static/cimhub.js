@@ -1,7 +1,7 @@
 // cimhub browser client (the @cimhub/client package as one ES module).
 // Built from clients/js by `bash scripts/gen-types` (node clients/js/tools/build.mjs): do not edit.
 
-// clients/js/src/generated.ts
+// src/generated.ts
 var PROTOCOL_VERSION = 1;
 var JSON_SUBPROTOCOL = "cimhub.json.v1";
 var MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1";
@@ -67,7 +67,7 @@ var RETRYABLE = {
   "internal": true
 };
 
-// clients/js/src/backoff.ts
+// src/backoff.ts
 var WS_PATH = "/v1/ws";
 var SUBPROTOCOL = JSON_SUBPROTOCOL;
 function backoffDelay(attempt, { base = 0.5, cap = 10, random = Math.random } = {}) {
@@ -100,7 +100,7 @@ function httpBase(url) {
   return parsed.origin;
 }
 
-// clients/js/src/errors.ts
+// src/errors.ts
 var CimhubError = class _CimhubError extends Error {
   code;
   retryable;
@@ -133,7 +133,7 @@ var ReplicaGap = class extends Error {
   }
 };
 
-// clients/js/src/optimistic.ts
+// src/optimistic.ts
 function applyPending(confirmed, pending) {
   if (confirmed === null) return null;
   let view = confirmed;
@@ -219,7 +219,7 @@ function advance(cim, done) {
   return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
 }
 
-// clients/js/src/patch.ts
+// src/patch.ts
 function parsePointer(path) {
   if (path === "") return [];
   if (typeof path !== "string" || path[0] !== "/") {
@@ -289,7 +289,7 @@ function index(array, token, max, path) {
   return at;
 }
 
-// clients/js/src/replica.ts
+// src/replica.ts
 var SEQUENCED_KINDS = /* @__PURE__ */ new Set(["cim", "messages"]);
 var Replica = class {
   topic;
@@ -342,7 +342,7 @@ var Replica = class {
   }
 };
 
-// clients/js/src/client.ts
+// src/client.ts
 var OPEN = 1;
 var WATCHDOG_HEARTBEATS = 2.5;
 var RETRY_LIMIT = 5;

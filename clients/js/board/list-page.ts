@@ -1,10 +1,10 @@
 // The CIMs of the signed-in user's deals, live: one `deal:` subscription per deal.
 //
-// The deals come from the user's own CIMs (`listByUser`) plus any `?deal=` in
+// The deals come from the user's own CIMs (`listByUser`, then `get`) plus any `?deal=` in
 // the URL; each deal's list then follows its `deal:` topic, so a CIM created,
 // renamed or moved on elsewhere shows up here without a reload.
 
-import type { CimhubClient, CimSummary, Subscription } from "../src/index.js";
+import type { Cim, CimhubClient, CimSummary, Subscription } from "../src/index.js";
 import { el, flash, setAttr, setText, syncChildren, timeOf, words } from "./dom.js";
 import { humanError } from "./messages.js";
 
@@ -23,20 +23,25 @@ export class ListPage {
   ) {
     this.root = el("article", { id: "list" }, el("h1", { id: "title" }, "Your CIMs"), this.empty, this.container);
     document.title = "CIMs · cimhub";
-    client
-      .query("listByUser", { userId, limit: 200 })
-      .then((page: { items: CimSummary[] & { dealId?: string }[] }) => {
-        const fromCims = page.items.map((item) => (item as unknown as { dealId?: string }).dealId).filter(Boolean) as string[];
-        return this.follow([...new Set([...extraDeals, ...fromCims])]);
-      })
-      .catch((error: unknown) => notify(humanError(error, "list your CIMs"), "error"));
+    this.discover(userId, extraDeals).catch((error: unknown) => notify(humanError(error, "list your CIMs"), "error"));
+  }
+
+  /** The deals to follow: those in the URL, and those of the user's own CIMs (a summary has no deal: ask each CIM). */
+  private async discover(userId: string, extraDeals: string[]): Promise<void> {
+    const page = (await this.client.query("listByUser", { userId, limit: 200 })) as { items: CimSummary[] };
+    const deals = new Set(extraDeals);
+    const answers = await Promise.all(
+      page.items.map((item) => this.client.query("get", { cimId: item.id }).catch(() => null) as Promise<{ cim: Cim } | null>),
+    );
+    for (const answer of answers) if (answer) deals.add(answer.cim.dealId);
+    this.follow([...deals]);
   }
 
   destroy(): void {
     for (const sub of this.subs) sub.unsubscribe();
   }
 
-  private async follow(dealIds: string[]): Promise<void> {
+  private follow(dealIds: string[]): void {
     if (dealIds.length === 0) setText(this.empty, "No CIMs yet.");
     for (const dealId of dealIds.sort()) {
       const sub = this.client.subscribe<Record<string, CimSummary>>(`deal:${dealId}`, (change) => {

@@ -84,14 +84,14 @@ function start(identity: Identity): void {
     ? new CimPage(client, cimId, notify)
     : new ListPage(client, identity.userId, params.getAll("deal"), notify);
   main.replaceChildren(page.root);
-  const renders: Array<{ at: number; revision: number; topic: string; local: boolean }> = [];
+  const renders: Array<{ at: number; revision: number; topic: string; local: boolean; snapshot: boolean }> = [];
   // For debugging in the console and for the tests: the client, and when each change reached the DOM.
   window.cimhubBoard = {
     client,
     page,
     renders,
     rendered(change) {
-      renders.push({ at: Date.now(), revision: change.revision, topic: change.topic, local: change.local });
+      renders.push({ at: Date.now(), revision: change.revision, topic: change.topic, local: change.local, snapshot: change.snapshot });
       if (renders.length > 1000) renders.shift();
     },
   };
