@@ -33,7 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -70,7 +69,7 @@ LOCAL_EDIT = """async (title) => {
 
 def summary(values: list[float]) -> str:
     ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return f"{statistics.median(ordered):8.1f} {p95:8.1f} {ordered[-1]:8.1f}"
 
 
@@ -81,21 +80,23 @@ async def run(edits: int) -> None:
             env = {k: v for k, v in os.environ.items() if not k.startswith("CIMHUB_")}
             env.update({"REDIS_URL": redis_server.url, "CIMHUB_PORT": str(port), "CIMHUB_DEV_MODE": "true",
                         "CIMHUB_KEY_PREFIX": f"bbr{uuid.uuid4().hex[:8]}"})
-            log = open(Path(data_dir) / "hub.log", "wb")  # noqa: SIM115 - closed below
-            hub = subprocess.Popen([sys.executable, "-m", "cimhub.server"], env=env, stdout=log, stderr=subprocess.STDOUT)
+            with open(Path(data_dir) / "hub.log", "wb") as log:  # noqa: ASYNC230 - a local file, once
+                hub = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "cimhub.server", env=env, stdout=log, stderr=subprocess.STDOUT)
             base = f"http://127.0.0.1:{port}"
             try:
-                for _ in range(600):
-                    try:
-                        with urllib.request.urlopen(base + "/readyz", timeout=1):
-                            break
-                    except OSError:
-                        time.sleep(0.05)
+                async with httpx.AsyncClient(timeout=1) as probe:
+                    for _ in range(600):
+                        try:
+                            if (await probe.get(base + "/readyz")).status_code == 200:
+                                break
+                        except httpx.HTTPError:
+                            pass
+                        await asyncio.sleep(0.05)
                 await measure(base, DevTokenIssuer(Settings().dev_secret).mint("user-1"), edits)
             finally:
                 hub.terminate()
-                hub.wait(15)
-                log.close()
+                await hub.wait()
 
 
 async def measure(base: str, token: str, edits: int) -> None:

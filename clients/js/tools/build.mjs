@@ -34,7 +34,8 @@ mkdirSync(staticDir, { recursive: true });
 const banner = (what) => ({
   js: `// ${what}\n// Built from clients/js by \`bash scripts/gen-types\` (node clients/js/tools/build.mjs): do not edit.`,
 });
-const common = { bundle: true, format: "esm", target: "es2022", platform: "browser", legalComments: "none", logLevel: "warning" };
+// absWorkingDir: the path comments esbuild writes are then the same from any working directory.
+const common = { absWorkingDir: pkg, bundle: true, format: "esm", target: "es2022", platform: "browser", legalComments: "none", logLevel: "warning" };
 await build({
   ...common,
   entryPoints: [join(pkg, "src/index.ts")],
