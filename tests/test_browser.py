@@ -130,6 +130,10 @@ async def test_optimistic_edit_shows_at_once_and_a_refusal_rolls_back(redis_url:
                     timeout=WAIT_MS)
                 assert await bare.locator("#stages").get_attribute("data-current") == "welcome"
 
+                # A CIM that does not exist: a sentence, not a blank page.
+                missing = await open_board(chromium, hub, "/?cim=no-such-cim", token)
+                await missing.locator("#gone").filter(has_text="This CIM no longer exists.").wait_for(timeout=WAIT_MS)
+
                 # Reload restores everything from the hub.
                 await page.reload()
                 await page.locator('li[data-slide-id="slide-2"] .slide-title').filter(has_text="Leadership team").wait_for(

@@ -198,3 +198,17 @@ test("an update that no longer fits is skipped, not fatal", () => {
   assert.equal(view.stage, "outline");
   assert.deepEqual(view.slides, cim.slides);
 });
+
+test("a codec option changes the subprotocol offered and how frames are encoded and decoded", async () => {
+  const encoded = [];
+  const codec = {
+    subprotocol: "cimhub.msgpack.v1",
+    encode: (frame) => { encoded.push(frame.type); return JSON.stringify(frame); },
+    decode: (data) => JSON.parse(data),
+  };
+  const client = makeClient({ codec });
+  const socket = await connectLive(client);
+  assert.deepEqual(socket.protocols, ["cimhub.msgpack.v1"]);
+  assert.deepEqual(encoded, ["auth"]);
+  assert.equal(client.state, "live");
+});

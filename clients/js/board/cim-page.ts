@@ -248,6 +248,8 @@ export class CimPage {
     setAttr(view.status, "data-status", slide.status ?? "draft");
     setText(view.stale, slide.staleReason ? `Needs review: ${words(slide.staleReason)}` : "");
     setText(view.layout, slide.layoutType ? words(slide.layoutType) : "");
+    view.layout.hidden = !slide.layoutType;
+    view.stale.hidden = !slide.staleReason;
     setAttr(view.root, "aria-current", cim.currentSlideId === slide.id ? "true" : null);
     const bodyKey = JSON.stringify(slide.components ?? []);
     if (view.bodyKey !== bodyKey) {
