@@ -21,8 +21,11 @@ from cimhub.server.embedded import free_port
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
-async def open_board(chromium: Any, hub: HubProcess, path: str, token: str | None = None, **context: Any) -> Any:
-    page = await (await chromium.new_context(**context)).new_page()
+async def open_board(
+    chromium: Any, hub: HubProcess, path: str, token: str | None = None, *, context: Any = None, **options: Any,
+) -> Any:
+    """A page on the board, in a fresh browser context unless `context` is given (to share its localStorage)."""
+    page = await (context or await chromium.new_context(**options)).new_page()
     page.console_messages = []  # type: ignore[attr-defined]
     page.on("console", lambda m: page.console_messages.append(m.text))
     page.on("pageerror", lambda e: page.console_messages.append(f"page error: {e}"))
@@ -212,3 +215,37 @@ async def test_token_is_refreshed_before_expiry_without_a_reload(redis_url: str,
                 assert state["expiresAt"] > first_expiry
                 assert state["state"] == "live"
                 assert await page.locator("#connection").is_hidden()
+
+
+async def test_an_edit_queued_offline_survives_closing_the_tab(redis_url: str, key_prefix: str) -> None:
+    port = free_port()
+    with start_hub(redis_url, key_prefix, port=port, shutdown_grace_s=0.5) as first:
+        token = first.token("user-1")
+        async with httpx.AsyncClient(base_url=first.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+            cim_id = await falcon(http)
+        async with browser() as chromium:
+            context = await chromium.new_context()
+            page = await open_board(chromium, first, f"/?cim={cim_id}", token, context=context)
+            await page.locator('li[data-slide-id="slide-3"]').wait_for(timeout=WAIT_MS)
+            first.terminate()
+            await page.locator("#connection").filter(has_text="You're offline").wait_for(timeout=WAIT_MS)
+            await page.locator('li[data-slide-id="slide-3"] button.edit').click()
+            await page.locator('li[data-slide-id="slide-3"] input[name="title"]').fill("Edited before the tab closed")
+            await page.locator('li[data-slide-id="slide-3"] button[type="submit"]').click()
+            assert await slide_title(page, "slide-3") == "Edited before the tab closed"
+            await page.close()  # never answered: only the outbox in localStorage holds it now
+
+            with start_hub(redis_url, key_prefix, port=port) as second:
+                again = await open_board(chromium, second, f"/?cim={cim_id}", token, context=context)
+                await again.locator('li[data-slide-id="slide-3"] .slide-title').filter(
+                    has_text="Edited before the tab closed").wait_for(timeout=WAIT_MS)
+                await again.wait_for_function(
+                    """() => !document.querySelector('li[data-slide-id="slide-3"]').dataset.pending""", timeout=WAIT_MS)
+                assert await again.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('cimhub.board.outbox'))") == []
+                async with httpx.AsyncClient(
+                    base_url=second.url, headers={"authorization": f"Bearer {token}"}, timeout=10,
+                ) as http:
+                    patches = (await http.post("/v1/query", json={"name": "patches", "args": {"cimId": cim_id}})).json()
+                    edits = [p for p in patches["result"]["patches"]
+                             if any("Edited before the tab closed" in str(op) for op in p["ops"])]
+                    assert len(edits) == 1, "the edit from the closed tab applied exactly once"

@@ -325,6 +325,22 @@ var jsonCodec = {
   encode: (frame) => JSON.stringify(frame),
   decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data))
 };
+function webStorageOutbox(storage, key = "cimhub.outbox") {
+  return {
+    load: () => {
+      try {
+        const stored = JSON.parse(storage.getItem(key) ?? "[]");
+        return Array.isArray(stored) ? stored : [];
+      } catch {
+        return [];
+      }
+    },
+    save: (mutations) => {
+      if (mutations.length === 0) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify(mutations));
+    }
+  };
+}
 var Subscription = class {
   /** @internal */
   constructor(state, release) {
@@ -449,6 +465,9 @@ var CimhubClient = class {
   refreshTimer;
   refreshing = null;
   statusListeners = /* @__PURE__ */ new Set();
+  outbox;
+  restored = [];
+  // optimistic updates of restored mutations, until their topic is subscribed
   constructor(options) {
     if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
     this.url = hubUrl(options.url);
@@ -460,6 +479,48 @@ var CimhubClient = class {
     this.backoff = options.backoff ?? {};
     this.codec = options.codec ?? jsonCodec;
     this.now = options.now ?? Date.now;
+    this.outbox = options.outbox ?? null;
+    if (this.outbox !== null) this.restore(this.outbox.load());
+  }
+  /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
+  restore(stored) {
+    for (const mutation of stored) {
+      const frame = {
+        type: "mutate",
+        id: this.nextId("m"),
+        name: mutation.name,
+        args: mutation.args,
+        mutationId: mutation.mutationId
+      };
+      if (mutation.expectedRevision !== void 0) frame.expectedRevision = mutation.expectedRevision;
+      const update = cimUpdates[mutation.name];
+      const cimId = mutation.args?.cimId;
+      if (mutation.optimistic && update && cimId) {
+        this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
+      }
+      const settle = (revision) => {
+        this.restored = this.restored.filter((e) => e.mutationId !== mutation.mutationId);
+        if (revision === null) this.dropOptimistic(mutation.mutationId);
+        else this.answerOptimistic(mutation.mutationId, revision);
+      };
+      this.requests.set(frame.id, {
+        frame,
+        stored: mutation,
+        failures: 0,
+        held: false,
+        resolve: (answer) => settle(answer.revision ?? 0),
+        reject: () => settle(null)
+      });
+    }
+  }
+  persist() {
+    if (this.outbox === null) return;
+    const stored = [];
+    for (const request of this.requests.values()) if (request.stored) stored.push(request.stored);
+    try {
+      this.outbox.save(stored);
+    } catch {
+    }
   }
   /** `{state, error}`: the same object until the state changes. */
   get status() {
@@ -481,7 +542,7 @@ var CimhubClient = class {
     if (this.state === "idle") void this.open();
     return this;
   }
-  /** Close for good: pending requests reject, subscriptions end. */
+  /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
   close() {
     this.stop("closed", null);
   }
@@ -494,6 +555,11 @@ var CimhubClient = class {
     if (state === void 0) {
       state = new TopicState(topic);
       this.topics.set(topic, state);
+      for (const entry of this.restored.filter((e) => e.topic === topic)) {
+        state.pending.push(entry);
+        this.optimistic.set(entry.mutationId, entry);
+      }
+      this.restored = this.restored.filter((e) => e.topic !== topic);
       if (this.live()) this.sendSubscribe(state);
     }
     state.releasing = false;
@@ -516,7 +582,14 @@ var CimhubClient = class {
     const frame = { type: "mutate", id: this.nextId("m"), name, args, mutationId };
     if (options.expectedRevision !== void 0) frame.expectedRevision = options.expectedRevision;
     this.addOptimistic(name, args, mutationId, options);
-    return this.request(frame).then(
+    const stored = {
+      name,
+      args,
+      mutationId,
+      optimistic: options.optimistic === true,
+      ...options.expectedRevision !== void 0 ? { expectedRevision: options.expectedRevision } : {}
+    };
+    return this.request(frame, stored).then(
       (answer) => {
         this.answerOptimistic(mutationId, answer.revision ?? 0);
         return answer;
@@ -695,6 +768,7 @@ var CimhubClient = class {
     const reason = error ?? new CimhubError("closed", "the client was closed");
     for (const request of this.requests.values()) request.reject(reason);
     this.requests.clear();
+    if (state === "closed") this.persist();
     this.optimistic.clear();
     for (const topic of this.topics.values()) this.endTopic(topic, error);
     this.topics.clear();
@@ -899,6 +973,7 @@ var CimhubClient = class {
     const request = this.requests.get(frame.id);
     if (request === void 0) return;
     this.requests.delete(frame.id);
+    if (request.stored) this.persist();
     const { type: _type, id: _id, ...answer } = frame;
     request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
   }
@@ -986,11 +1061,12 @@ var CimhubClient = class {
       this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
     });
   }
-  request(frame) {
+  request(frame, stored) {
     if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
     return new Promise((resolve, reject) => {
-      const request = { frame, resolve, reject, failures: 0, held: false };
+      const request = { frame, resolve, reject, failures: 0, held: false, ...stored ? { stored } : {} };
       this.requests.set(frame.id, request);
+      if (stored) this.persist();
       if (this.live()) this.sendRequest(request);
       this.connect();
     });
@@ -1002,6 +1078,7 @@ var CimhubClient = class {
   retryRequest(request, error) {
     if (!error.retryable || request.failures >= RETRY_LIMIT) {
       this.requests.delete(request.frame.id);
+      if (request.stored) this.persist();
       request.reject(error);
       return;
     }
@@ -1632,7 +1709,7 @@ function signInForm(config, done) {
   return form;
 }
 function start(identity) {
-  const client = new CimhubClient({ token: identity.token });
+  const client = new CimhubClient({ token: identity.token, outbox: webStorageOutbox(localStorage, `cimhub.board.outbox:${identity.userId}`) });
   client.onStatus(showStatus);
   const params = new URLSearchParams(location.search);
   const cimId = params.get("cim");

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { afterEach, test } from "node:test";
 
-import { CimhubClient, CloseCode, cimUpdates, applyPending } from "../../clients/js/dist/index.js";
+import { CimhubClient, CloseCode, cimUpdates, applyPending, webStorageOutbox } from "../../clients/js/dist/index.js";
 import { golden } from "./golden.mjs";
 import { FakeSocket, NOW_MS, tick, until } from "./harness.mjs";
 
@@ -211,4 +211,67 @@ test("a codec option changes the subprotocol offered and how frames are encoded 
   assert.deepEqual(socket.protocols, ["cimhub.msgpack.v1"]);
   assert.deepEqual(encoded, ["auth"]);
   assert.equal(client.state, "live");
+});
+
+class MemoryStorage {
+  constructor() { this.items = new Map(); }
+  getItem(key) { return this.items.has(key) ? this.items.get(key) : null; }
+  setItem(key, value) { this.items.set(key, String(value)); }
+  removeItem(key) { this.items.delete(key); }
+}
+
+test("an unanswered mutation survives in the outbox and the next client sends it with the same id, shown again", async () => {
+  const storage = new MemoryStorage();
+  const snapshot = golden("server/snapshot.json");
+  const cimId = snapshot.topic.slice(4);
+  const first = makeClient({ outbox: webStorageOutbox(storage) });
+  const socket = await connectLive(first);
+  first.mutate("updateState", { cimId, title: "Kept" }, { optimistic: true }).catch(() => {});
+  const sent = socket.last("mutate");
+  assert.equal(JSON.parse(storage.getItem("cimhub.outbox")).length, 1);
+  socket.drop(1006, "the tab closed"); // no answer ever came; the page is gone (no close())
+  FakeSocket.all = [];
+
+  const second = makeClient({ outbox: webStorageOutbox(storage) });
+  const next = await connectLive(second);
+  const resent = next.last("mutate");
+  assert.equal(resent.mutationId, sent.mutationId, "the same id: the hub applies it at most once");
+  const sub = second.subscribe(snapshot.topic);
+  next.receive({ ...snapshot, id: next.last("subscribe").id });
+  await sub.ready;
+  assert.equal(sub.document.title, "Kept", "its optimistic update shows again");
+  next.receive({ type: "patch", topic: snapshot.topic, revision: 2, epoch: snapshot.epoch,
+    ops: [{ op: "replace", path: "/title", value: "Kept" }], mutationId: sent.mutationId });
+  next.receive({ type: "result", id: resent.id, result: {}, cimId, revision: 2, duplicate: false });
+  assert.equal(storage.getItem("cimhub.outbox"), null, "answered: gone from the outbox");
+  assert.equal(sub.document, sub.confirmed);
+});
+
+test("a refused restored mutation leaves the outbox and its update is rolled back", async () => {
+  const storage = new MemoryStorage();
+  const snapshot = golden("server/snapshot.json");
+  const cimId = snapshot.topic.slice(4);
+  webStorageOutbox(storage).save([{ name: "navigateToStage", args: { cimId, targetStage: "outline", reason: "" }, mutationId: "m-1", optimistic: true }]);
+  const client = makeClient({ outbox: webStorageOutbox(storage) });
+  const socket = await connectLive(client);
+  const sub = client.subscribe(snapshot.topic);
+  socket.receive({ ...snapshot, id: socket.last("subscribe").id });
+  await sub.ready;
+  assert.equal(sub.document.stage, "outline");
+  socket.receive({ type: "error", id: socket.last("mutate").id, error: { code: "invalid_transition", message: "no", retryable: false } });
+  assert.equal(sub.document.stage, snapshot.data.stage);
+  assert.equal(storage.getItem("cimhub.outbox"), null);
+});
+
+test("close() gives up what waits and empties the outbox; an unreadable outbox starts empty", async () => {
+  const storage = new MemoryStorage();
+  const client = makeClient({ outbox: webStorageOutbox(storage) });
+  await connectLive(client);
+  const pending = client.mutate("updateState", { cimId: "x", title: "T" });
+  assert.notEqual(storage.getItem("cimhub.outbox"), null);
+  client.close();
+  await assert.rejects(pending);
+  assert.equal(storage.getItem("cimhub.outbox"), null);
+  storage.setItem("cimhub.outbox", "{not json");
+  assert.deepEqual(webStorageOutbox(storage).load(), []);
 });

@@ -4,7 +4,7 @@
 //   /?cim=<id>           one CIM, live and editable
 //   #token=<jwt>         use this token instead of signing in (tests, links from other tools)
 
-import { CimhubClient, CimhubError, type ConnectionStatus } from "../src/index.js";
+import { CimhubClient, CimhubError, webStorageOutbox, type ConnectionStatus } from "../src/index.js";
 import { devIdentity, fragmentIdentity, loadConfig, supabaseIdentity, supabaseSignIn, type BoardConfig, type Identity } from "./auth.js";
 import { CimPage } from "./cim-page.js";
 import { el, setAttr, setText } from "./dom.js";
@@ -68,7 +68,8 @@ function signInForm(config: BoardConfig, done: (identity: Identity) => void): HT
 }
 
 function start(identity: Identity): void {
-  const client = new CimhubClient({ token: identity.token });
+  // Edits not yet answered are kept in localStorage: closing the tab while offline loses none.
+  const client = new CimhubClient({ token: identity.token, outbox: webStorageOutbox(localStorage, `cimhub.board.outbox:${identity.userId}`) });
   client.onStatus(showStatus);
   const params = new URLSearchParams(location.search);
   const cimId = params.get("cim");

@@ -30,9 +30,30 @@ export interface ClientOptions {
     WebSocket?: unknown;
     backoff?: BackoffOptions;
     codec?: Codec;
+    /**
+     * Where mutations not yet answered are kept, so they survive a closed tab or a reload
+     * (`webStorageOutbox(localStorage)`). They are sent again with their mutation ids on the
+     * next start, so each still applies once. Default: memory only.
+     */
+    outbox?: OutboxStore;
     /** Milliseconds since the epoch; for tests. */
     now?: () => number;
 }
+/** A mutation waiting for the hub's answer, as an outbox keeps it. */
+export interface StoredMutation {
+    name: string;
+    args: unknown;
+    mutationId: string;
+    expectedRevision?: number;
+    /** Shown with the built-in optimistic update again when its topic is subscribed after a restart. */
+    optimistic: boolean;
+}
+export interface OutboxStore {
+    load(): StoredMutation[];
+    save(mutations: StoredMutation[]): void;
+}
+/** An outbox in Web Storage (`localStorage`: shared by the origin's tabs; a mutation sent twice still applies once). */
+export declare function webStorageOutbox(storage: Pick<Storage, "getItem" | "setItem" | "removeItem">, key?: string): OutboxStore;
 export interface MutationAnswer<R = Record<string, unknown>> {
     result: R | null;
     cimId: string | null;
@@ -138,7 +159,12 @@ export declare class CimhubClient {
     private refreshTimer;
     private refreshing;
     private readonly statusListeners;
+    private readonly outbox;
+    private restored;
     constructor(options: ClientOptions);
+    /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
+    private restore;
+    private persist;
     /** `{state, error}`: the same object until the state changes. */
     get status(): ConnectionStatus;
     get state(): ConnectionState;
@@ -147,7 +173,7 @@ export declare class CimhubClient {
     onStatus(listener: (status: ConnectionStatus) => void): () => void;
     /** Open the connection. Subscribing or mutating first is fine: they wait. */
     connect(): this;
-    /** Close for good: pending requests reject, subscriptions end. */
+    /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
     close(): void;
     /** Subscribe to a topic (`cim:<id>`, `deal:<id>`, `messages:<id>`); every call returns its own handle. */
     subscribe<T = unknown>(topic: string, onChange?: (change: Change<T>) => void): Subscription<T>;

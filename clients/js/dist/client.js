@@ -36,6 +36,26 @@ export const jsonCodec = {
     encode: (frame) => JSON.stringify(frame),
     decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)),
 };
+/** An outbox in Web Storage (`localStorage`: shared by the origin's tabs; a mutation sent twice still applies once). */
+export function webStorageOutbox(storage, key = "cimhub.outbox") {
+    return {
+        load: () => {
+            try {
+                const stored = JSON.parse(storage.getItem(key) ?? "[]");
+                return Array.isArray(stored) ? stored : [];
+            }
+            catch {
+                return []; // unreadable: start empty rather than fail to start
+            }
+        },
+        save: (mutations) => {
+            if (mutations.length === 0)
+                storage.removeItem(key);
+            else
+                storage.setItem(key, JSON.stringify(mutations));
+        },
+    };
+}
 /** One caller's handle on a topic; made by `CimhubClient.subscribe`. */
 export class Subscription {
     state;
@@ -163,6 +183,8 @@ export class CimhubClient {
     refreshTimer;
     refreshing = null;
     statusListeners = new Set();
+    outbox;
+    restored = []; // optimistic updates of restored mutations, until their topic is subscribed
     constructor(options) {
         if (options?.token === undefined)
             throw new TypeError("pass a token (or a function that returns one)");
@@ -175,6 +197,50 @@ export class CimhubClient {
         this.backoff = options.backoff ?? {};
         this.codec = options.codec ?? jsonCodec;
         this.now = options.now ?? Date.now;
+        this.outbox = options.outbox ?? null;
+        if (this.outbox !== null)
+            this.restore(this.outbox.load());
+    }
+    /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
+    restore(stored) {
+        for (const mutation of stored) {
+            const frame = {
+                type: "mutate", id: this.nextId("m"), name: mutation.name, args: mutation.args, mutationId: mutation.mutationId,
+            };
+            if (mutation.expectedRevision !== undefined)
+                frame.expectedRevision = mutation.expectedRevision;
+            const update = cimUpdates[mutation.name];
+            const cimId = mutation.args?.cimId;
+            if (mutation.optimistic && update && cimId) {
+                this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
+            }
+            const settle = (revision) => {
+                this.restored = this.restored.filter((e) => e.mutationId !== mutation.mutationId);
+                if (revision === null)
+                    this.dropOptimistic(mutation.mutationId);
+                else
+                    this.answerOptimistic(mutation.mutationId, revision);
+            };
+            this.requests.set(frame.id, {
+                frame, stored: mutation, failures: 0, held: false,
+                resolve: (answer) => settle(answer.revision ?? 0),
+                reject: () => settle(null),
+            });
+        }
+    }
+    persist() {
+        if (this.outbox === null)
+            return;
+        const stored = [];
+        for (const request of this.requests.values())
+            if (request.stored)
+                stored.push(request.stored);
+        try {
+            this.outbox.save(stored);
+        }
+        catch {
+            // Storage full or refused: the mutations are still kept in memory and sent.
+        }
     }
     /** `{state, error}`: the same object until the state changes. */
     get status() {
@@ -197,7 +263,7 @@ export class CimhubClient {
             void this.open();
         return this;
     }
-    /** Close for good: pending requests reject, subscriptions end. */
+    /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
     close() {
         this.stop("closed", null);
     }
@@ -210,6 +276,11 @@ export class CimhubClient {
         if (state === undefined) {
             state = new TopicState(topic);
             this.topics.set(topic, state);
+            for (const entry of this.restored.filter((e) => e.topic === topic)) {
+                state.pending.push(entry);
+                this.optimistic.set(entry.mutationId, entry);
+            }
+            this.restored = this.restored.filter((e) => e.topic !== topic);
             if (this.live())
                 this.sendSubscribe(state);
         }
@@ -235,7 +306,11 @@ export class CimhubClient {
         if (options.expectedRevision !== undefined)
             frame.expectedRevision = options.expectedRevision;
         this.addOptimistic(name, args, mutationId, options);
-        return this.request(frame).then((answer) => {
+        const stored = {
+            name, args, mutationId, optimistic: options.optimistic === true,
+            ...(options.expectedRevision !== undefined ? { expectedRevision: options.expectedRevision } : {}),
+        };
+        return this.request(frame, stored).then((answer) => {
             this.answerOptimistic(mutationId, answer.revision ?? 0);
             return answer;
         }, (error) => {
@@ -420,6 +495,10 @@ export class CimhubClient {
         for (const request of this.requests.values())
             request.reject(reason);
         this.requests.clear();
+        // close() gives up what waits, so the outbox forgets it too; a stop (the hub refused
+        // the credentials) keeps it for the next client, after signing in again.
+        if (state === "closed")
+            this.persist();
         this.optimistic.clear();
         for (const topic of this.topics.values())
             this.endTopic(topic, error);
@@ -632,6 +711,8 @@ export class CimhubClient {
         if (request === undefined)
             return;
         this.requests.delete(frame.id);
+        if (request.stored)
+            this.persist();
         const { type: _type, id: _id, ...answer } = frame;
         request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
     }
@@ -727,12 +808,14 @@ export class CimhubClient {
             this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
         });
     }
-    request(frame) {
+    request(frame, stored) {
         if (this.stopped())
             return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
         return new Promise((resolve, reject) => {
-            const request = { frame, resolve, reject, failures: 0, held: false };
+            const request = { frame, resolve, reject, failures: 0, held: false, ...(stored ? { stored } : {}) };
             this.requests.set(frame.id, request);
+            if (stored)
+                this.persist();
             if (this.live())
                 this.sendRequest(request);
             this.connect();
@@ -745,6 +828,8 @@ export class CimhubClient {
     retryRequest(request, error) {
         if (!error.retryable || request.failures >= RETRY_LIMIT) {
             this.requests.delete(request.frame.id);
+            if (request.stored)
+                this.persist();
             request.reject(error);
             return;
         }

@@ -1,5 +1,5 @@
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, type BackoffOptions } from "./backoff.js";
-export { CimhubClient, jsonCodec, Subscription, type ClientOptions, type Codec, type ConnectionState, type ConnectionStatus, type MutateOptions, type MutationAnswer, type MutationName, type QueryName, type TokenSource, type TopicSnapshot, } from "./client.js";
+export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, type ClientOptions, type Codec, type ConnectionState, type ConnectionStatus, type MutateOptions, type MutationAnswer, type MutationName, type OutboxStore, type StoredMutation, type QueryName, type TokenSource, type TopicSnapshot, } from "./client.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
 export { applyPending, cimUpdates, type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";

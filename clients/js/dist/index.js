@@ -7,7 +7,7 @@
 //
 // React bindings are in "@cimhub/client/react".
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH } from "./backoff.js";
-export { CimhubClient, jsonCodec, Subscription, } from "./client.js";
+export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, } from "./client.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
 export { applyPending, cimUpdates } from "./optimistic.js";

@@ -95,8 +95,47 @@ export interface ClientOptions {
   WebSocket?: unknown;
   backoff?: BackoffOptions;
   codec?: Codec;
+  /**
+   * Where mutations not yet answered are kept, so they survive a closed tab or a reload
+   * (`webStorageOutbox(localStorage)`). They are sent again with their mutation ids on the
+   * next start, so each still applies once. Default: memory only.
+   */
+  outbox?: OutboxStore;
   /** Milliseconds since the epoch; for tests. */
   now?: () => number;
+}
+
+/** A mutation waiting for the hub's answer, as an outbox keeps it. */
+export interface StoredMutation {
+  name: string;
+  args: unknown;
+  mutationId: string;
+  expectedRevision?: number;
+  /** Shown with the built-in optimistic update again when its topic is subscribed after a restart. */
+  optimistic: boolean;
+}
+
+export interface OutboxStore {
+  load(): StoredMutation[];
+  save(mutations: StoredMutation[]): void;
+}
+
+/** An outbox in Web Storage (`localStorage`: shared by the origin's tabs; a mutation sent twice still applies once). */
+export function webStorageOutbox(storage: Pick<Storage, "getItem" | "setItem" | "removeItem">, key = "cimhub.outbox"): OutboxStore {
+  return {
+    load: () => {
+      try {
+        const stored = JSON.parse(storage.getItem(key) ?? "[]") as unknown;
+        return Array.isArray(stored) ? (stored as StoredMutation[]) : [];
+      } catch {
+        return []; // unreadable: start empty rather than fail to start
+      }
+    },
+    save: (mutations) => {
+      if (mutations.length === 0) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify(mutations));
+    },
+  };
 }
 
 export interface MutationAnswer<R = Record<string, unknown>> {
@@ -131,6 +170,7 @@ export interface TopicSnapshot<T = unknown> {
 
 interface Request {
   frame: Record<string, unknown> & { id: string };
+  stored?: StoredMutation;
   resolve: (answer: any) => void;
   reject: (error: Error) => void;
   failures: number;
@@ -267,6 +307,8 @@ export class CimhubClient {
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshing: Promise<string> | null = null;
   private readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
+  private readonly outbox: OutboxStore | null;
+  private restored: PendingUpdate[] = []; // optimistic updates of restored mutations, until their topic is subscribed
 
   constructor(options: ClientOptions) {
     if (options?.token === undefined) throw new TypeError("pass a token (or a function that returns one)");
@@ -279,6 +321,44 @@ export class CimhubClient {
     this.backoff = options.backoff ?? {};
     this.codec = options.codec ?? jsonCodec;
     this.now = options.now ?? Date.now;
+    this.outbox = options.outbox ?? null;
+    if (this.outbox !== null) this.restore(this.outbox.load());
+  }
+
+  /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
+  private restore(stored: StoredMutation[]): void {
+    for (const mutation of stored) {
+      const frame: Request["frame"] = {
+        type: "mutate", id: this.nextId("m"), name: mutation.name, args: mutation.args, mutationId: mutation.mutationId,
+      };
+      if (mutation.expectedRevision !== undefined) frame.expectedRevision = mutation.expectedRevision;
+      const update = (cimUpdates as Record<string, OptimisticUpdate<Cim, any>>)[mutation.name];
+      const cimId = (mutation.args as { cimId?: string } | null)?.cimId;
+      if (mutation.optimistic && update && cimId) {
+        this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
+      }
+      const settle = (revision: number | null) => {
+        this.restored = this.restored.filter((e) => e.mutationId !== mutation.mutationId);
+        if (revision === null) this.dropOptimistic(mutation.mutationId);
+        else this.answerOptimistic(mutation.mutationId, revision);
+      };
+      this.requests.set(frame.id, {
+        frame, stored: mutation, failures: 0, held: false,
+        resolve: (answer: MutationAnswer) => settle(answer.revision ?? 0),
+        reject: () => settle(null),
+      });
+    }
+  }
+
+  private persist(): void {
+    if (this.outbox === null) return;
+    const stored: StoredMutation[] = [];
+    for (const request of this.requests.values()) if (request.stored) stored.push(request.stored);
+    try {
+      this.outbox.save(stored);
+    } catch {
+      // Storage full or refused: the mutations are still kept in memory and sent.
+    }
   }
 
   /** `{state, error}`: the same object until the state changes. */
@@ -306,7 +386,7 @@ export class CimhubClient {
     return this;
   }
 
-  /** Close for good: pending requests reject, subscriptions end. */
+  /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
   close(): void {
     this.stop("closed", null);
   }
@@ -320,6 +400,11 @@ export class CimhubClient {
     if (state === undefined) {
       state = new TopicState<T>(topic);
       this.topics.set(topic, state);
+      for (const entry of this.restored.filter((e) => e.topic === topic)) {
+        state.pending.push(entry);
+        this.optimistic.set(entry.mutationId, entry);
+      }
+      this.restored = this.restored.filter((e) => e.topic !== topic);
       if (this.live()) this.sendSubscribe(state);
     }
     state.releasing = false;
@@ -348,7 +433,11 @@ export class CimhubClient {
     const frame: Request["frame"] = { type: "mutate", id: this.nextId("m"), name, args, mutationId };
     if (options.expectedRevision !== undefined) frame.expectedRevision = options.expectedRevision;
     this.addOptimistic(name, args, mutationId, options);
-    return this.request(frame).then(
+    const stored: StoredMutation = {
+      name, args, mutationId, optimistic: options.optimistic === true,
+      ...(options.expectedRevision !== undefined ? { expectedRevision: options.expectedRevision } : {}),
+    };
+    return this.request(frame, stored).then(
       (answer: MutationAnswer) => {
         this.answerOptimistic(mutationId, answer.revision ?? 0);
         return answer;
@@ -527,6 +616,9 @@ export class CimhubClient {
     const reason = error ?? new CimhubError("closed", "the client was closed");
     for (const request of this.requests.values()) request.reject(reason);
     this.requests.clear();
+    // close() gives up what waits, so the outbox forgets it too; a stop (the hub refused
+    // the credentials) keeps it for the next client, after signing in again.
+    if (state === "closed") this.persist();
     this.optimistic.clear();
     for (const topic of this.topics.values()) this.endTopic(topic, error);
     this.topics.clear();
@@ -734,6 +826,7 @@ export class CimhubClient {
     const request = this.requests.get(frame.id);
     if (request === undefined) return;
     this.requests.delete(frame.id);
+    if (request.stored) this.persist();
     const { type: _type, id: _id, ...answer } = frame;
     request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
   }
@@ -830,11 +923,12 @@ export class CimhubClient {
     });
   }
 
-  private request(frame: Request["frame"]): Promise<any> {
+  private request(frame: Request["frame"], stored?: StoredMutation): Promise<any> {
     if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
     return new Promise((resolve, reject) => {
-      const request: Request = { frame, resolve, reject, failures: 0, held: false };
+      const request: Request = { frame, resolve, reject, failures: 0, held: false, ...(stored ? { stored } : {}) };
       this.requests.set(frame.id, request);
+      if (stored) this.persist();
       if (this.live()) this.sendRequest(request);
       this.connect();
     });
@@ -848,6 +942,7 @@ export class CimhubClient {
   private retryRequest(request: Request, error: CimhubError): void {
     if (!error.retryable || request.failures >= RETRY_LIMIT) {
       this.requests.delete(request.frame.id);
+      if (request.stored) this.persist();
       request.reject(error);
       return;
     }
