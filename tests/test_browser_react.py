@@ -95,6 +95,7 @@ async def test_react_app_on_another_origin_shows_and_mutates_a_live_cim(
                 await page.goto(f"{origin}/index.html?hub={hub.url}&token={token}&cim={cim_id}&deal=deal-7")
                 for name in ("first", "second"):
                     await page.locator(f"#{name} li[data-slide-id='slide-3']").wait_for(timeout=WAIT_MS)
+                await page.locator("#suspended").filter(has_text="Project Falcon").wait_for(timeout=WAIT_MS)
                 assert await page.locator("#connection").text_content() == "live"
                 assert await page.locator("#deal li").all_text_contents() == ["Project Falcon"]
 

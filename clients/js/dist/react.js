@@ -8,6 +8,7 @@
 // only when the last handle is gone, after the current task). Each component
 // holds its own handle: one unmounting never silences another on the topic.
 import { createContext, createElement, useCallback, useContext, useMemo, useSyncExternalStore } from "react";
+const SUSPENSE_HOLD_MS = 10_000;
 const ClientContext = createContext(null);
 export function CimhubProvider({ client, children }) {
     return createElement(ClientContext.Provider, { value: client }, children);
@@ -35,9 +36,10 @@ export function useTopic(topic, options = {}) {
     const read = () => (topic === null ? LOADING : client.snapshotOf(topic) ?? LOADING);
     const snapshot = useSyncExternalStore(subscribe, read, read);
     if (options.suspense && topic !== null && snapshot.isLoading) {
-        // The suspended render never commits its subscription: hold one until the document is here.
+        // A suspended render never commits its own subscription: hold one meanwhile, and for a
+        // while after the document is here, so the retried render finds it loaded and subscribes.
         const handle = client.subscribe(topic);
-        throw handle.ready.finally(() => handle.unsubscribe());
+        throw handle.ready.finally(() => setTimeout(() => handle.unsubscribe(), SUSPENSE_HOLD_MS));
     }
     return snapshot;
 }

@@ -22,6 +22,7 @@ import type {
   UpdateStateArgs,
 } from "./generated.js";
 
+const SUSPENSE_HOLD_MS = 10_000;
 const ClientContext = createContext<CimhubClient | null>(null);
 
 export function CimhubProvider({ client, children }: { client: CimhubClient; children?: ReactNode }) {
@@ -59,9 +60,10 @@ export function useTopic<T = unknown>(topic: string | null, options: TopicOption
   const read = () => (topic === null ? LOADING : client.snapshotOf<T>(topic) ?? LOADING) as TopicSnapshot<T>;
   const snapshot = useSyncExternalStore(subscribe, read, read);
   if (options.suspense && topic !== null && snapshot.isLoading) {
-    // The suspended render never commits its subscription: hold one until the document is here.
+    // A suspended render never commits its own subscription: hold one meanwhile, and for a
+    // while after the document is here, so the retried render finds it loaded and subscribes.
     const handle = client.subscribe<T>(topic);
-    throw handle.ready.finally(() => handle.unsubscribe());
+    throw handle.ready.finally(() => setTimeout(() => handle.unsubscribe(), SUSPENSE_HOLD_MS));
   }
   return snapshot;
 }

@@ -2,7 +2,7 @@
 // installed from the packed tarball, typed, two components on one CIM, optimistic edits.
 // tests/test_browser_react.py builds and serves it; the page reads ?hub=, ?token=, ?cim=.
 
-import { StrictMode, useState } from "react";
+import { StrictMode, Suspense, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { CimhubClient, type Cim, type MutationAnswer } from "@cimhub/client";
 import { CimhubProvider, useCim, useConnectionState, useDealCims } from "@cimhub/client/react";
@@ -30,6 +30,11 @@ function Slides({ name }: { name: string }) {
       <button className="rename" onClick={() => void rename()}>Rename slide 1</button>
     </section>
   );
+}
+
+function Suspended() {
+  const { cim } = useCim(cimId, { suspense: true });
+  return <p id="suspended">{cim?.title}</p>;
 }
 
 function Deal({ dealId }: { dealId: string }) {
@@ -66,6 +71,9 @@ function App() {
       <p id="cors">{cors}</p>
       {showFirst ? <Slides name="first" /> : null}
       <Slides name="second" />
+      <Suspense fallback={<p id="suspense-fallback">Loading…</p>}>
+        <Suspended />
+      </Suspense>
       <Deal dealId={params.get("deal") ?? ""} />
     </main>
   );
