@@ -1322,8 +1322,10 @@ var CimPage = class {
     setAttr(n.meta, "data-status", cim.status ?? "draft");
     setAttr(n.meta, "data-pending", String(change.pending.length));
     const done = new Set(cim.completedStages ?? []);
+    const at = STAGES.indexOf(cim.stage ?? "welcome");
     for (const [stage, button] of this.stageButtons) {
-      const state = stage === cim.stage ? "current" : done.has(stage) ? "done" : "todo";
+      const passed = done.has(stage) || stage === "welcome" && at > 0;
+      const state = stage === cim.stage ? "current" : passed ? "done" : "todo";
       setAttr(button, "data-state", state);
       setAttr(button, "aria-current", stage === cim.stage ? "step" : null);
     }

@@ -129,9 +129,12 @@ export class CimPage {
     setAttr(n.meta!, "data-revision", String(change.confirmed?.revision ?? cim.revision ?? 0));
     setAttr(n.meta!, "data-status", cim.status ?? "draft");
     setAttr(n.meta!, "data-pending", String(change.pending.length));
+    // Done: recorded as completed, or (welcome has no artifact) already behind the current stage.
     const done = new Set(cim.completedStages ?? []);
+    const at = STAGES.indexOf(cim.stage ?? "welcome");
     for (const [stage, button] of this.stageButtons) {
-      const state = stage === cim.stage ? "current" : done.has(stage) ? "done" : "todo";
+      const passed = done.has(stage) || (stage === "welcome" && at > 0);
+      const state = stage === cim.stage ? "current" : passed ? "done" : "todo";
       setAttr(button, "data-state", state);
       setAttr(button, "aria-current", stage === cim.stage ? "step" : null);
     }
