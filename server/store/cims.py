@@ -30,7 +30,6 @@ import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.schema import Cim, CimSummary
-
 from cimhub.server.lua import load_script
 from cimhub.server.store.connection import PipelinedConnection
 from cimhub.server.store.keys import Keys
