@@ -300,9 +300,11 @@ if __name__ == "__main__":
     parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop",
                         help="event loop (the hub runs on uvloop where it is installed)")
     options = parser.parse_args()
-    if options.loop == "uvloop":
+    try:
         import uvloop
-
+    except ImportError:
+        uvloop = None  # the table's header names the loop that ran
+    if options.loop == "uvloop" and uvloop is not None:
         uvloop.run(main(options.quick, options.profile))
     else:
         asyncio.run(main(options.quick, options.profile))

@@ -20,7 +20,8 @@ server (uvloop) over one pipelined connection, and ``GET /healthz`` of the hub
 over the same HTTP client. The load generator is this process: a small
 Sans-I/O-style HTTP/1.1 client (prebuilt requests, Content-Length parsing) and
 the `websockets` client; ``gen cpu`` is its CPU over wall time (100% = one
-core), ``hub cpu`` the hub's. A row whose ``gen cpu`` is near 100% measured
+core), ``hub cpu`` the hub's, ``hub us/op`` the hub's CPU time per request
+(the server's cost, which load on the host barely moves). A row whose ``gen cpu`` is near 100% measured
 the load generator, not the hub.
 """
 
@@ -130,15 +131,18 @@ class Sample:
     def row(self, label: str) -> tuple[str, ...]:
         wall = time.perf_counter() - self.wall
         gen = (time.process_time() - self.gen) / wall
-        hub = (cpu_seconds(self.hub_pid) - self.hub) / wall if self.hub_pid else 0.0
+        hub_s = cpu_seconds(self.hub_pid) - self.hub if self.hub_pid else 0.0
+        hub = hub_s / wall
         ordered = sorted(self.latencies) or [0.0]
 
         def pct(q: float) -> float:
             return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
         limit = "generator" if gen > 0.9 and hub < 0.9 else ""
+        per_op = hub_s / max(1, len(self.latencies)) * 1e6
         return (label, f"{len(self.latencies) / wall:,.0f}", f"{pct(0.5):.2f}", f"{pct(0.99):.2f}",
-                f"{hub:.0%}" if self.hub_pid else "-", f"{gen:.0%}", str(self.errors), limit)
+                f"{hub:.0%}" if self.hub_pid else "-", f"{per_op:,.0f}" if self.hub_pid else "-",
+                f"{gen:.0%}", str(self.errors), limit)
 
 
 async def windowed(call: Callable[[], Awaitable[bool]], sample: Sample, window: int, seconds: float) -> None:
@@ -283,10 +287,10 @@ async def main(quick: bool) -> None:
 
     print(f"cimhub wire bench: {os.cpu_count()} CPUs, hub and load generator unpinned, embedded redis (AOF everysec); "
           f"100 CIMs of ~12 KB; {seconds:.0f}s per row; load average at the end {os.getloadavg()[0]:.1f}")
-    header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "gen cpu", "errors", "limit")
+    header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "hub us/op", "gen cpu", "errors", "limit")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        print("  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
 
 
 if __name__ == "__main__":
