@@ -47,9 +47,9 @@ from cimhub.protocol.mutations import MutationContext, finalize, get_mutation
 from cimhub.protocol.patch import diff
 from cimhub.protocol.schema import Cim
 from cimhub.server.embedded import redis_url_or_embedded
+from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
-from cimhub.server.store.cims import CimStore
 
 SECTIONS = [f"s{i}" for i in range(6)]
 SLIDES_PER_SECTION = 3
@@ -242,7 +242,7 @@ async def main(quick: bool, profile: bool) -> None:
             header = ("operation", "writers", "CIMs", "ops/s", "p50 ms", "p99 ms", "p50/raw", "CPU us/op", "errors")
             widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
             for r in [header, tuple("-" * w for w in widths), *rows]:
-                print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+                print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
 
             print("CPU us/op: this process's CPU time per operation (load on the host does not inflate it;"
                   " 1e6 / it is the ceiling of ops/s for one core)")

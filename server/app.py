@@ -35,25 +35,24 @@ from cimhub.protocol.errors import (
 )
 from cimhub.protocol.frames import topic_parts
 from cimhub.protocol.mutations import get_mutation
-
 from cimhub.server.auth.access import access_from_settings
-from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.auth.authorizer import Authorizer
-from cimhub.server.hub.broker import Broker
+from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.checkpoint import AsyncRedisSaver
-from cimhub.server.store.engine import CommitResult, MutationEngine
 from cimhub.server.faults import client_error
+from cimhub.server.hub.broker import Broker
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
 from cimhub.server.hub.hub import Hub
-from cimhub.server.store.keys import Keys
+from cimhub.server.hub.session import Session, actor_of
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.messages.store import MessageStore
 from cimhub.server.metrics import Metrics
-from cimhub.server.store.queries import Queries
-from cimhub.server.hub.session import Session, actor_of
 from cimhub.server.settings import Settings
 from cimhub.server.store.cims import CimStore
+from cimhub.server.store.engine import CommitResult, MutationEngine
+from cimhub.server.store.keys import Keys
+from cimhub.server.store.queries import Queries
 
 log = logging.getLogger("cimhub.app")
 

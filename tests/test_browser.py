@@ -305,8 +305,8 @@ async def test_viewer_shows_every_change_live(redis_url: str, key_prefix: str) -
             assert state["patches"] == 8
 
             shot = await cdp.send("Page.captureScreenshot", {"format": "png"})
-            SCREENSHOT.write_bytes(base64.b64decode(shot["data"]))
-            assert SCREENSHOT.stat().st_size > 10_000
+            await asyncio.to_thread(SCREENSHOT.write_bytes, base64.b64decode(shot["data"]))
+            assert (await asyncio.to_thread(SCREENSHOT.stat)).st_size > 10_000
 
             # The page explains what is wrong instead of staying blank.
             await cdp.navigate(f"{hub.url}/static/index.html?cim=no-such-cim&token={token}")

@@ -516,7 +516,7 @@ async def test_token_provider_timeout() -> None:
         await asyncio.sleep(10)
         return "never"
 
-    with pytest.raises(TokenUnavailable, match="within 0.05 s"):
+    with pytest.raises(TokenUnavailable, match=r"within 0\.05 s"):
         async with make_client(hub, token_provider=stuck, token_timeout=0.05):
             pass
     assert hub.connections == []

@@ -32,9 +32,9 @@ from cimhub.protocol.errors import (
 from cimhub.protocol.mutations import derived_cim_id, imported_cim_id
 from cimhub.protocol.schema import STAGES
 from cimhub.server.embedded import free_port
+from cimhub.server.store.cims import CimStore, StoredCim
 from cimhub.server.store.engine import CommitResult, DocumentCache, MutationEngine
 from cimhub.server.store.keys import Keys
-from cimhub.server.store.cims import CimStore, StoredCim
 
 PERSONA = {"type": "strategic", "motivations": ["synergies"], "concerns": ["integration"]}
 OTHER_PERSONA = {"type": "financial", "motivations": ["returns"], "concerns": ["leverage"]}

@@ -477,7 +477,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             for client in slow:
                 await client.send({"type": "subscribe", "id": "s1", "topic": f"cim:{cim}"})
             final: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            readers = [asyncio.create_task(keep_up(c, r, final)) for c, r in zip(fast, replicas)]
+            readers = [asyncio.create_task(keep_up(c, r, final)) for c, r in zip(fast, replicas, strict=True)]
             overflowed = False
             for i in range(500):  # at most ~32 MB of patches; the slow readers overflow long before
                 blob = secrets.token_urlsafe(49_152)  # 64 KB that permessage-deflate cannot shrink
@@ -552,7 +552,7 @@ async def test_malformed_frames_get_structured_errors_and_change_nothing(hub: Hu
         assert after == before
         # Both sockets are still subscribed: the next commit reaches them.
         revision = await retitle(http, hub, cim, "after the noise")
-        for replica, client in zip(replicas, (as_json, as_msgpack)):
+        for replica, client in zip(replicas, (as_json, as_msgpack), strict=True):
             await replica.follow(client, revision)
             assert replica.doc == (await stored(http, hub, cim))["cim"]
 

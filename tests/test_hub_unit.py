@@ -18,13 +18,13 @@ import pytest
 from cimhub.protocol import frames as f
 from cimhub.protocol.codec import JSON, MSGPACK, codec_for
 from cimhub.protocol.errors import RETRYABLE, CimhubError, ErrorCode, InvalidInput
-from cimhub.server.hub import ratelimit
 from cimhub.server.app import HTTP_STATUS
+from cimhub.server.hub import ratelimit
 from cimhub.server.hub.feeds import DealFeed, Snapshot, patch_frame
 from cimhub.server.hub.hub import Hub, State
-from cimhub.server.metrics import Metrics
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.session import Session
+from cimhub.server.metrics import Metrics
 
 # -- TokenBucket -------------------------------------------------------------------
 

@@ -60,8 +60,8 @@ class Broker:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait(), not suppress(CancelledError): a cancel of aclose itself must still propagate.
+            await asyncio.wait([self._task])
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]

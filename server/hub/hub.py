@@ -20,7 +20,6 @@ the epoch changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from enum import Enum
@@ -28,7 +27,6 @@ from typing import Any, Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
 from cimhub.protocol.frames import topic_parts
-
 from cimhub.server.hub.feeds import Entry, Feed
 from cimhub.server.metrics import Metrics
 
@@ -105,6 +103,9 @@ class Hub:
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
         self.sync_slots = asyncio.Semaphore(sync_concurrency)
         self._deliveries = 0
+        # Broker unsubscribes run in the background (fan-out never awaits); held here so
+        # none is garbage-collected mid-flight and aclose() can wait for them.
+        self._unsubscribing: set[asyncio.Task[None]] = set()
 
     # -- subscribing -------------------------------------------------------
 
@@ -179,7 +180,15 @@ class Hub:
             self.by_channel.pop(topic.channel, None)
             self.metrics.topics.set(len(self.topics))
             if self.broker is not None:
-                asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+                task = asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+                self._unsubscribing.add(task)
+                task.add_done_callback(self._unsubscribed)
+
+    def _unsubscribed(self, task: asyncio.Task[None]) -> None:
+        self._unsubscribing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The broker resubscribes from its own list after a reconnect; a failed unsubscribe costs a few notifications.
+            log.warning("broker unsubscribe failed: %s", task.exception())
 
     # -- catching up ---------------------------------------------------------
 
@@ -367,10 +376,11 @@ class Hub:
             self._end(sub, error)
 
     async def aclose(self) -> None:
-        for topic in list(self.topics.values()):
-            for sub in list(topic.subscriptions.values()):
-                if sub.task is not None:
-                    sub.task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await sub.task
+        """Stop every catch-up and wait for pending broker unsubscribes; a cancel of aclose itself propagates."""
+        tasks = [sub.task for topic in self.topics.values() for sub in topic.subscriptions.values() if sub.task is not None]
+        for task in tasks:
+            task.cancel()
+        tasks.extend(self._unsubscribing)
+        # return_exceptions collects the tasks' own CancelledErrors; cancelling aclose still raises here.
+        await asyncio.gather(*tasks, return_exceptions=True)
 

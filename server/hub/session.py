@@ -28,7 +28,6 @@ from cimhub.protocol.errors import (
     Unauthenticated,
     from_validation_error,
 )
-
 from cimhub.server.faults import client_error
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.sender import FrameSender

@@ -32,7 +32,6 @@ from pydantic import ValidationError
 from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
-
 from cimhub.server.store.cims import (
     CimStore,
     Commit,
