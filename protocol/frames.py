@@ -198,26 +198,6 @@ def json_schema() -> dict[str, Any]:
     }
 
 
-# -- close codes (RFC 6455 §7.4; 4000-4999 are the application's) -------------
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_RESTART = 1012
-"""The hub is shutting down: reconnect (to any hub) and resume."""
-# 4000-4099: reconnect and resume.
-CLOSE_HEARTBEAT_TIMEOUT = 4000
-CLOSE_QUEUE_OVERFLOW = 4008
-"""This client fell too far behind: reconnect and resume (or take snapshots)."""
-# 4400-4499: do not reconnect without changing something.
-CLOSE_AUTH_TIMEOUT = 4401
-CLOSE_AUTH_FAILED = 4403
-CLOSE_FORBIDDEN_ORIGIN = 4406
-CLOSE_TOO_MANY_UNAUTHENTICATED = 4429
-
-
 def topic_parts(topic: str) -> tuple[str, str]:
     """Split ``kind:id``; the TypeAdapter has checked the shape."""
     kind, _, ident = topic.partition(":")

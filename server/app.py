@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import codec_for
 from cimhub.protocol.errors import (
     AccessDenied,
@@ -205,7 +206,7 @@ class Services:
         finally:
             self.metrics.mutations.labels(name if name in _KNOWN_NAMES else "unknown", outcome).inc()
 
-    async def drain(self, code: int = f.CLOSE_RESTART, reason: str = "hub restarting: reconnect and resume") -> None:
+    async def drain(self, code: int = CloseCode.RESTART, reason: str = "hub restarting: reconnect and resume") -> None:
         """Tell every client to reconnect elsewhere, after sending what is queued; refuse newcomers."""
         self.draining = True
         for session in list(self.sessions):
@@ -252,11 +253,11 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
         origin = websocket.headers.get("origin")
         if origin is not None and settings.allowed_origins and origin not in settings.allowed_origins:
             # Closing before accepting refuses the handshake: the browser sees HTTP 403.
-            await websocket.close(f.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+            await websocket.close(CloseCode.FORBIDDEN_ORIGIN, "origin not allowed")
             return
         if services.draining:
             await websocket.accept()
-            await websocket.close(f.CLOSE_RESTART, "hub restarting: connect to another")
+            await websocket.close(CloseCode.RESTART, "hub restarting: connect to another")
             return
         offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
         codec = codec_for(offered)

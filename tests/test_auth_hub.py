@@ -30,7 +30,7 @@ from postgrest.exceptions import APIError
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from cimhub.clients import migrate
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.mutations import imported_cim_id
 from cimhub.server.app import create_app
 from cimhub.server.embedded import free_port
@@ -371,7 +371,7 @@ async def test_foreign_origin_is_refused(hub: Hub, world: World) -> None:
     # becomes an HTTP 403 to the handshake, so a client sees one or the other.
     try:
         async with websockets.connect(hub.ws_url, origin="https://evil.example", open_timeout=TIMEOUT) as ws:
-            assert await close_code(ws) == f.CLOSE_FORBIDDEN_ORIGIN
+            assert await close_code(ws) == CloseCode.FORBIDDEN_ORIGIN
     except InvalidStatus as exc:
         assert exc.response.status_code == 403
     async with connect(hub, mint(world.ana), origin=ALLOWED_ORIGIN) as ana:
@@ -381,7 +381,7 @@ async def test_foreign_origin_is_refused(hub: Hub, world: World) -> None:
 
 async def test_no_auth_frame_in_time_closes_with_4401(hub: Hub) -> None:
     async with websockets.connect(hub.ws_url, open_timeout=TIMEOUT) as ws:
-        assert await close_code(ws) == f.CLOSE_AUTH_TIMEOUT
+        assert await close_code(ws) == CloseCode.AUTH_TIMEOUT
 
 
 async def test_bad_token_closes_with_4403(hub: Hub, world: World) -> None:
@@ -389,7 +389,7 @@ async def test_bad_token_closes_with_4403(hub: Hub, world: World) -> None:
         await ws.send(orjson.dumps({"type": "auth", "token": mint(world.ana, ttl_s=-5)}).decode())
         frame = orjson.loads(await ws.recv())
         assert error_code(frame) == "token_expired"
-        assert await close_code(ws) == f.CLOSE_AUTH_FAILED
+        assert await close_code(ws) == CloseCode.AUTH_FAILED
 
 
 # -- the legacy import (clients/migrate.py) through PostgREST and the hub -------------------

@@ -8,7 +8,7 @@ import json
 import websockets
 from hubproc import start_hub
 
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 
 
 async def close_code(ws: websockets.ClientConnection) -> int | None:
@@ -25,7 +25,7 @@ async def test_connections_waiting_to_authenticate_are_capped(redis_url: str, ke
         try:
             await asyncio.sleep(0.3)  # both are now waiting for their auth frame
             async with websockets.connect(hub.ws_url) as third:
-                assert await close_code(third) == f.CLOSE_TOO_MANY_UNAUTHENTICATED
+                assert await close_code(third) == CloseCode.TOO_MANY_UNAUTHENTICATED
             # Once one authenticates, a newcomer is let in again.
             await waiting[0].send(json.dumps({"type": "auth", "token": hub.token("u1")}))
             assert json.loads(await asyncio.wait_for(waiting[0].recv(), 10))["type"] == "ready"

@@ -28,7 +28,7 @@ from conftest import RedisServer
 from hubproc import HubProcess, start_hub
 from websockets.exceptions import ConnectionClosed
 
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, Codec
 from cimhub.protocol.patch import apply
 
@@ -488,7 +488,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             assert overflowed, "the slow readers' queues never overflowed"
             # The reader that reads again finds the close code that says "reconnect and resume".
             code, frames = await slow[0].closed()
-            assert code == f.CLOSE_QUEUE_OVERFLOW, (code, [frame["type"] for frame in frames][-3:])
+            assert code == CloseCode.QUEUE_OVERFLOW, (code, [frame["type"] for frame in frames][-3:])
             current = await stored(http, hub, cim)
             final.set_result(current["revision"])
             # Fast readers have everything, in order, and nothing else.
@@ -740,7 +740,7 @@ async def test_sigterm_closes_clients_with_1012(redis_server: RedisServer, prefi
             await subscribed.subscribe(f"cim:{cim}")
             stopping = asyncio.create_task(asyncio.to_thread(hub.terminate))
             codes = [(await client.closed())[0] for client in (subscribed, idle)]
-            assert codes == [f.CLOSE_RESTART, f.CLOSE_RESTART]
+            assert codes == [CloseCode.RESTART, CloseCode.RESTART]
             assert await stopping == 0
 
 
@@ -751,7 +751,7 @@ async def test_heartbeat_pings_then_idle_close(timeouts_hub: HubProcess) -> None
     async with connect(timeouts_hub) as client:
         client.auto_pong = False
         code, frames = await client.closed()
-    assert code == f.CLOSE_HEARTBEAT_TIMEOUT
+    assert code == CloseCode.HEARTBEAT_TIMEOUT
     pings = [frame for frame in frames if frame["type"] == "ping"]
     assert pings and all(isinstance(ping["ts"], int) for ping in pings)
     assert {frame["type"] for frame in frames} == {"ping"}
@@ -773,7 +773,7 @@ async def test_client_answering_pings_is_not_idle(timeouts_hub: HubProcess) -> N
 async def test_auth_timeout_closes_with_4401(timeouts_hub: HubProcess) -> None:
     async with connect(timeouts_hub, user=None) as client:
         code, frames = await client.closed()
-    assert (code, frames) == (f.CLOSE_AUTH_TIMEOUT, [])
+    assert (code, frames) == (CloseCode.AUTH_TIMEOUT, [])
 
 
 @pytest.mark.parametrize("first", [
@@ -785,6 +785,6 @@ async def test_first_frame_must_be_a_valid_auth(hub: HubProcess, first: dict[str
     async with connect(hub, user=None) as client:
         await client.send(first)
         code, frames = await client.closed()
-    assert code == f.CLOSE_AUTH_FAILED
+    assert code == CloseCode.AUTH_FAILED
     assert len(frames) == 1
     assert_error(frames[0], "unauthenticated", retryable=False)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import Codec
 from cimhub.protocol.errors import (
     CimhubError,
@@ -105,7 +106,7 @@ class Session:
         """Serve the connection until it closes. Never raises for a client's mistake."""
         services = self.services
         if services.unauthenticated >= self.settings.max_unauthenticated:
-            await self.ws.close(f.CLOSE_TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
+            await self.ws.close(CloseCode.TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
             return
         services.unauthenticated += 1
         try:
@@ -143,7 +144,7 @@ class Session:
         try:
             raw = await asyncio.wait_for(self.ws.receive(), self.settings.auth_timeout_s)
         except TimeoutError:
-            await self.ws.close(f.CLOSE_AUTH_TIMEOUT, "authenticate within the time allowed")
+            await self.ws.close(CloseCode.AUTH_TIMEOUT, "authenticate within the time allowed")
             return False
         if raw["type"] == "websocket.disconnect":
             return False
@@ -154,7 +155,7 @@ class Session:
             await self._accept_token(frame)
         except CimhubError as exc:
             self.send_error(exc)
-            await self.sender.flush_then_close(f.CLOSE_AUTH_FAILED, exc.message[:120])
+            await self.sender.flush_then_close(CloseCode.AUTH_FAILED, exc.message[:120])
             return False
         return True
 
@@ -199,7 +200,7 @@ class Session:
         if self.sender.closing is not None:
             return
         if time.monotonic() - self._last_seen > self.settings.idle_timeout_s:
-            self.close(f.CLOSE_HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
+            self.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
             return
         self.send({"type": "ping", "ts": int(time.time() * 1000)})
         self._heartbeat_timer = asyncio.get_running_loop().call_later(self.settings.heartbeat_s, self._heartbeat)

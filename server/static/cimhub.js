@@ -24,8 +24,12 @@
 //   `refreshToken()` and sends the new token, and deliveries resume where they
 //   stopped. Without `refreshToken` (or when it fails) the client stops.
 // * Close codes 4400-4499 stop the client (reconnecting unchanged would be
-//   refused again); any other close reconnects with jittered backoff.
+//   refused again); any other close reconnects with jittered backoff. The codes
+//   come from ./close-codes.js, generated from protocol/close.py.
 
+import { CloseCode, shouldReconnect } from "./close-codes.js";
+
+export { CloseCode, shouldReconnect };
 export const SUBPROTOCOL = "cimhub.json.v1";
 export const WS_PATH = "/v1/ws";
 const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import time
@@ -462,12 +466,12 @@ export class CimhubClient {
     clearTimeout(this._watchdog);
     if (this._stopped()) return;
     const hubError = this.error;
-    if (code === 4403 && hubError?.code === "token_expired" && this._refreshToken) {
+    if (code === CloseCode.AUTH_FAILED && hubError?.code === "token_expired" && this._refreshToken) {
       // The token we connected with had expired: get a fresh one, then reconnect.
       this._refresh().then(() => this._scheduleReconnect(), (error) => this._stop("stopped", error));
       return;
     }
-    if (code >= 4400 && code <= 4499) {
+    if (!shouldReconnect(code)) {
       this._stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
       return;
     }
@@ -487,8 +491,8 @@ export class CimhubClient {
       // Nothing from the hub, not even its ping: the connection is dead even if the socket has not noticed.
       const ws = this._ws;
       if (ws) {
-        this._onClose(4000, "no frames from the hub");
-        ws.close(4000, "no frames from the hub");
+        this._onClose(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+        ws.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
       }
     }, this.heartbeat * WATCHDOG_HEARTBEATS * 1000);
   }
