@@ -23,10 +23,10 @@ import asyncio
 import logging
 import time
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
-from cimhub.protocol.frames import topic_parts
+from cimhub.protocol.frames import Outbound, SnapshotOut, SubscribedOut, UnsubscribedOut, topic_parts
 from cimhub.server.hub.feeds import Entry, Feed
 from cimhub.server.metrics import Metrics
 
@@ -45,9 +45,9 @@ class Connection(Protocol):
 
     def send_encoded(self, data: str | bytes) -> None: ...
 
-    def send(self, frame: dict[str, Any]) -> None: ...
+    def send(self, frame: Outbound) -> None: ...
 
-    def encode(self, frame: dict[str, Any]) -> str | bytes: ...
+    def encode(self, frame: Outbound) -> str | bytes: ...
 
 
 class State(Enum):
@@ -214,10 +214,11 @@ class Hub:
                         if entry["rev"] > sub.revision:
                             self._send_entry(sub, entry, None)
                     if request_id is not None:
-                        conn.send({
+                        subscribed: SubscribedOut = {
                             "type": "subscribed", "topic": topic.name, "id": request_id,
                             "revision": sub.revision, "epoch": sub.epoch,
-                        })
+                        }
+                        conn.send(subscribed)
                 else:
                     snapshot = await feed.snapshot(topic.ident)
                     if snapshot is None:
@@ -227,7 +228,7 @@ class Hub:
                         return
                     if resuming:
                         self.metrics.resyncs.labels("snapshot").inc()
-                    frame: dict[str, Any] = {
+                    frame: SnapshotOut = {
                         "type": "snapshot", "topic": topic.name, "revision": snapshot.revision,
                         "epoch": snapshot.epoch, "data": snapshot.data, "reset": resuming,
                     }
@@ -268,7 +269,8 @@ class Hub:
     def _end(self, sub: Subscription, error: CimhubError) -> None:
         """End a subscription from the hub's side, telling the client why."""
         if sub.topic.subscriptions.get(sub.connection) is sub:
-            sub.connection.send({"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()})
+            ended: UnsubscribedOut = {"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()}
+            sub.connection.send(ended)
             self._remove(sub)
 
     # -- delivering ------------------------------------------------------------

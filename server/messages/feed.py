@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cimhub.protocol.frames import PatchOut
 from cimhub.server.hub.feeds import Entry, Snapshot, patch_frame
 from cimhub.server.messages.store import MessageStore, parse_event
 from cimhub.server.store.cims import CimStore
@@ -69,7 +70,7 @@ class MessageFeed:
             "ts": message.get("timestamp"),
         }
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         return patch_frame(topic, entry)
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
