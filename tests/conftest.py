@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 import redis.asyncio as aioredis
+from support.clock import Clock
 
 from cimhub.server.embedded import free_port
 from cimhub.server.store.keys import Keys
@@ -142,16 +143,7 @@ def keys(key_prefix: str) -> Keys:
     return Keys(key_prefix)
 
 
-class Clock:
-    """A clock the test moves by hand: `ms` milliseconds, read as seconds like time.time."""
-
-    def __init__(self, ms: int = 1_700_000_000_000) -> None:
-        self.ms = ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-
 @pytest.fixture
 def clock() -> Clock:
+    """A clock the test moves by hand (tests/support/clock.py)."""
     return Clock()

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from support.waiting import eventually
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.client import Client
@@ -204,14 +205,6 @@ class FakeHub:
     def expire_token(self) -> None:
         self.conn.paused = True
         self.conn.push({"type": "error", "error": {"code": "token_expired", "message": "expired", "retryable": True}})
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def make_client(hub: FakeHub, **kwargs: Any) -> Client:

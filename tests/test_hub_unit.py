@@ -14,6 +14,7 @@ from typing import Any
 
 import msgpack
 import pytest
+from support.clock import Clock
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.close import CloseCode
@@ -30,18 +31,10 @@ from cimhub.server.metrics import Metrics
 # -- TokenBucket -------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(ratelimit, "time", fake)
     return fake
 
 
