@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import typing
 
+import jsonschema
 import pytest
 from pydantic import BaseModel
+from support.wire import check_server_frame
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.errors import InvalidInput, WireErrorOut
@@ -49,3 +51,11 @@ def test_a_built_error_frame_parses_as_the_model() -> None:
     parsed = f.SERVER_FRAME.validate_python(frame)
     assert isinstance(parsed, f.ErrorFrame)
     assert parsed.error.path == "args.x"
+
+
+def test_the_schema_check_of_the_raw_test_client_refuses_a_frame_outside_the_protocol() -> None:
+    validator = jsonschema.Draft202012Validator(f.json_schema()["server"])
+    check_server_frame(validator, {"type": "pong", "ts": 7})
+    for bad in ({"type": "patch", "topic": "cim:c1"}, {"type": "ready", "userId": 1}, {"type": "teleport"}):
+        with pytest.raises(AssertionError, match="outside /v1/schema"):
+            check_server_frame(validator, bad)

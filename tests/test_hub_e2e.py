@@ -28,6 +28,7 @@ from support import wire
 from support.waiting import eventually
 from support.wire import TIMEOUT, RawClient
 
+from cimhub.protocol import frames as f
 from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, Codec
 from cimhub.protocol.patch import apply
@@ -251,6 +252,13 @@ async def test_json_and_msgpack_clients_see_identical_frames(hub: HubProcess, ht
         errors = [await client.request({"type": "query", "name": "nope"}) for client in (as_json, as_msgpack)]
         assert errors[0]["error"] == errors[1]["error"]
         assert_error(errors[0], "unknown_query", retryable=False)
+
+
+async def test_the_served_schema_is_the_protocols(hub: HubProcess, http: httpx.AsyncClient) -> None:
+    """The raw client checks every frame against /v1/schema: it must be the schema of protocol/frames.py."""
+    response = await http.get(f"{hub.url}/v1/schema")
+    assert response.status_code == 200
+    assert response.json() == f.json_schema()
 
 
 async def test_no_subprotocol_means_json(hub: HubProcess) -> None:
