@@ -193,7 +193,7 @@ class Services:
                 return result
             spec = get_mutation(name)
             parsed = spec.parse_args(args)
-            await self.authorizer.require_mutation(identity, name, parsed)
+            await self.authorizer.require_mutation(identity, spec, parsed)
             result = await self.engine.run(
                 spec, parsed, actor=actor_of(identity), mutation_id=mutation_id,
                 expected_revision=expected_revision, user_id=identity.user_id,
