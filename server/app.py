@@ -116,7 +116,7 @@ class Services:
             "messages": MessageFeed(self.messages, self.store),
         }
         self.hub = Hub(self.feeds, self.metrics, sync_concurrency=settings.sync_concurrency)
-        self.broker = Broker(redis_url, self.hub.on_message, self.hub.on_resync)
+        self.broker = Broker(redis_url, self.hub.on_message, self.hub.on_resync, alive_channel=self.keys.alive_channel)
         self.hub.broker = self.broker
         self.sessions: set[Session] = set()
         self.unauthenticated = 0
