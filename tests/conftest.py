@@ -16,10 +16,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
 from support.clock import Clock
+from support.wire import TIMEOUT
 
 from cimhub.server.embedded import free_port
 from cimhub.server.store.keys import Keys
@@ -141,6 +143,13 @@ def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture
 def keys(key_prefix: str) -> Keys:
     return Keys(key_prefix)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the hub's /v1 endpoints (pass full URLs)."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        yield client
 
 
 @pytest.fixture

@@ -45,7 +45,6 @@ SERVICE_KEY = "cimhub_sk_" + "k" * 40
 ALLOWED_ORIGIN = "https://app.example"
 TTL_S = 0.5
 RECHECK_S = 0.5
-TIMEOUT = 5.0
 
 
 def mint(user_id: str, *, ttl_s: float = 3600) -> str:
@@ -120,12 +119,6 @@ def hub_settings(database_url: str, key_prefix: str, **overrides: Any) -> Settin
 async def hub(pg_database_url: str, redis_url: str, key_prefix: str) -> AsyncIterator[Hub]:
     async with running_hub(hub_settings(pg_database_url, key_prefix), redis_url) as running:
         yield running
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        yield client
 
 
 # -- a raw protocol client (tests/support/wire.py; every frame read is checked against /v1/schema) ------

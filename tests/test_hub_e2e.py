@@ -78,12 +78,6 @@ def timeouts_hub(redis_server: RedisServer, prefix: str) -> Iterator[HubProcess]
         yield process
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        yield client
-
-
 # -- a raw protocol client (tests/support/wire.py; every frame read is checked against /v1/schema) ----
 
 
