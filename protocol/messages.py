@@ -1,4 +1,4 @@
-"""The conversation's wire arguments: `addMessage` (sent as a mutate frame) and the `messages` / `searchMessages` queries.
+"""The conversation's wire arguments: `addMessage` (a mutate frame) and the `messages` / `searchMessages` queries.
 
 `addMessage` is not a document mutation (the conversation is its own log), but
 it travels as a mutate frame so clients get the same exactly-once semantics:

@@ -340,7 +340,8 @@ async def test_legacy_import_is_idempotent(hub: Hub, world: World, postgrest: Po
             '{"current_stage": "buyer_persona", "completed_stages": []}',
         )
     await world.execute(
-        "insert into cims (id, deal_id, project_id, user_id, title, workflow_state) values (%s, %s, %s, %s, 'Bad', %s::jsonb)",
+        "insert into cims (id, deal_id, project_id, user_id, title, workflow_state)"
+        " values (%s, %s, %s, %s, 'Bad', %s::jsonb)",
         bad, world.deal_a, world.project_a, world.ana, '{"current_stage": "drafting"}',
     )
     try:

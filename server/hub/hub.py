@@ -187,7 +187,8 @@ class Hub:
     def _unsubscribed(self, task: asyncio.Task[None]) -> None:
         self._unsubscribing.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            # The broker resubscribes from its own list after a reconnect; a failed unsubscribe costs a few notifications.
+            # The broker resubscribes from its own list after a reconnect: a failed
+            # unsubscribe costs a few stray notifications, which the hub ignores.
             log.warning("broker unsubscribe failed: %s", task.exception())
 
     # -- catching up ---------------------------------------------------------

@@ -23,7 +23,7 @@ class Queries:
         self.authorizer = authorizer
 
     async def run(self, caller: Caller, name: str, raw: Any) -> dict[str, Any]:
-        """Answer query `name` (the arguments are cimhub.protocol.queries'); raises InvalidInput, NotFound or AccessDenied."""
+        """Answer query `name` (arguments: cimhub.protocol.queries); raises InvalidInput, NotFound or AccessDenied."""
         args = parse_query_args(name, raw)
         if isinstance(args, GetArgs):
             await self.authorizer.require_cim(caller, args.cimId)
