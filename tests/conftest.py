@@ -41,7 +41,8 @@ TIERS: dict[str, frozenset[str]] = {
     "unit": frozenset({
         "test_auth_cache", "test_auth_tokens", "test_cascade", "test_checkpoint_codec", "test_cli_service_key",
         "test_client_cli", "test_client_http", "test_client_replica", "test_client_session", "test_close_codes",
-        "test_frames", "test_golden", "test_hub_unit", "test_js", "test_keys", "test_mutations", "test_patch",
+        "test_frames", "test_golden", "test_hub_unit", "test_js", "test_keys", "test_layout", "test_mutations",
+        "test_patch",
     }),
     "integration": frozenset({
         "test_auth_backends", "test_checkpoint_conformance", "test_checkpoint_crash", "test_checkpoint_graphs",

@@ -200,14 +200,14 @@ async def test_import_from_supabase_is_idempotent_by_source_id(engine: MutationE
     assert again.revision == 1 and (await store.get(first.cim_id)).doc == doc
 
 
-async def test_delete_runs_its_hooks(engine: MutationEngine, store: CimStore) -> None:
-    cim_id = await create(engine)
+async def test_delete_runs_its_hooks(store: CimStore) -> None:
     deleted: list[str] = []
 
     async def hook(cid: str) -> None:
         deleted.append(cid)
 
-    engine.on_delete.append(hook)
+    engine = MutationEngine(store, on_delete=[hook])
+    cim_id = await create(engine)
     result = await mutate(engine, "delete", {"cimId": cim_id})
     assert result.result == {"deleted": True} and deleted == [cim_id]
     assert await store.load(cim_id) is None

@@ -13,7 +13,14 @@ from support.clock import Clock
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.patch import apply
-from cimhub.server.store.cims import CimStore, Commit, CommitConflict, Committed, Duplicate, IndexKind
+from cimhub.server.store.cims import (
+    CimStore,
+    Commit,
+    CommitConflict,
+    Committed,
+    Duplicate,
+    IndexKind,
+)
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
 

@@ -94,10 +94,12 @@ class Channels(Protocol):
 class Hub:
     """Local topics and subscriptions of one process. Wired by cimhub.server.app."""
 
-    def __init__(self, feeds: dict[str, Feed], metrics: Metrics, *, sync_concurrency: int = 32) -> None:
+    def __init__(
+        self, feeds: dict[str, Feed], metrics: Metrics, broker: Channels, *, sync_concurrency: int = 32
+    ) -> None:
         self.feeds = feeds
         self.metrics = metrics
-        self.broker: Channels | None = None
+        self.broker = broker
         self.topics: dict[str, Topic] = {}
         self.by_channel: dict[str, Topic] = {}
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
@@ -148,8 +150,6 @@ class Hub:
 
     async def _ensure_channel(self, topic: Topic) -> None:
         if topic.ready is None:
-            if self.broker is None:
-                raise RuntimeError("the hub has no broker: create_app wires one")
             topic.ready = asyncio.ensure_future(self.broker.subscribe(topic.channel))
         await asyncio.shield(topic.ready)
 
@@ -179,10 +179,9 @@ class Hub:
             del self.topics[topic.name]
             self.by_channel.pop(topic.channel, None)
             self.metrics.topics.set(len(self.topics))
-            if self.broker is not None:
-                task = asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
-                self._unsubscribing.add(task)
-                task.add_done_callback(self._unsubscribed)
+            task = asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+            self._unsubscribing.add(task)
+            task.add_done_callback(self._unsubscribed)
 
     def _unsubscribed(self, task: asyncio.Task[None]) -> None:
         self._unsubscribing.discard(task)
