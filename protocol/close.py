@@ -9,9 +9,9 @@ needs no table to decide:
   4429 is the one that clears by itself: back off, then reconnect.
 
 Every other code (and a connection that dropped without one) means: reconnect
-with backoff. docs/protocol.md has the same table for people; the browser
-client reads server/static/close-codes.js, generated from this module by
-scripts/gen_close_codes.py.
+with backoff. docs/protocol.md has the same table for people; the JavaScript
+clients get `CloseCode` and `CLOSE_STOP_RANGE` generated from this module into
+clients/js/src/generated.ts (`bash scripts/gen-types`).
 """
 
 from __future__ import annotations

@@ -46,11 +46,11 @@ TIERS: dict[str, frozenset[str]] = {
     }),
     "integration": frozenset({
         "test_auth_backends", "test_checkpoint_conformance", "test_checkpoint_crash", "test_checkpoint_graphs",
-        "test_checkpoint_storage", "test_client_transport", "test_concurrency", "test_engine", "test_messages",
-        "test_store", "test_typecheck",
+        "test_checkpoint_storage", "test_client_transport", "test_concurrency", "test_engine", "test_js_package",
+        "test_messages", "test_store", "test_typecheck",
     }),
     "e2e": frozenset({
-        "test_agent", "test_auth_hub", "test_browser", "test_client_e2e", "test_client_resilience",
+        "test_agent", "test_auth_hub", "test_browser", "test_browser_react", "test_client_e2e", "test_client_resilience",
         "test_connection_limits", "test_durability", "test_faults", "test_hub_e2e", "test_logging",
         "test_messages_hub",
     }),
