@@ -29,14 +29,13 @@ import orjson
 import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, NotFound
+from cimhub.protocol.queries import MAX_PAGE
 from cimhub.protocol.schema import CimSummary
 from cimhub.server.lua import load_script
 from cimhub.server.store.keys import Keys
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]
-
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True)
