@@ -330,7 +330,8 @@ async def run(url: str, quick: bool) -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     deal, messages = sizes()
     print(
-        f"checkpoint: deal {deal / 1024:.1f} KB (unchanged), {MESSAGES} messages {messages / 1024:.1f} KB (one new per step)"
+        f"checkpoint: deal {deal / 1024:.1f} KB (unchanged), "
+        f"{MESSAGES} messages {messages / 1024:.1f} KB (one new per step)"
     )
     print(
         f"redis: {url}   pairs per row: {iterations}   python {sys.version.split()[0]}   cpus: {os.cpu_count()}"

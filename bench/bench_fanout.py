@@ -335,7 +335,7 @@ class ClientPool:
         last = max(reply[1] for reply in replies)
         latencies: list[float] = []
         errors: list[str] = []
-        for _, _, raw, errs, pending in replies:
+        for _, _, raw, errs, _pending in replies:
             latencies.extend(array("d", raw))
             errors.extend(errs)
         return last, latencies, errors

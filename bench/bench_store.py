@@ -273,7 +273,7 @@ async def main(quick: bool, profile: bool) -> None:
             header = ("operation", "writers", "CIMs", "ops/s", "p50 ms", "p99 ms", "p50/raw", "CPU us/op", "errors")
             widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
             for r in [header, tuple("-" * w for w in widths), *rows]:
-                print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+                print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
 
             print("CPU us/op: this process's CPU time per operation (load on the host does not inflate it;"
                   " 1e6 / it is the ceiling of ops/s for one core); p50/raw: against the pipelined empty EVALSHA;"

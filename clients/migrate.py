@@ -24,7 +24,7 @@ import asyncio
 import datetime as dt
 import io
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -82,7 +82,7 @@ def import_args(row: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def describe(error: dict[str, Any]) -> str:
+def describe(error: Mapping[str, Any]) -> str:
     reason = f"{error.get('code', 'error')}: {error.get('message', '')}"
     return f"{reason} (at {error['path']})" if error.get("path") else reason
 

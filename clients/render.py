@@ -140,4 +140,4 @@ def cim_table(items: list[dict[str, Any]]) -> str:
             str(item.get("status", "")), str(item.get("stage", "")), when,
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)

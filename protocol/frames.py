@@ -13,9 +13,11 @@ a per-client id, and one encoded frame serves every subscriber of a topic.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from .errors import WireErrorOut
 
 PROTOCOL_VERSION = 1
 JSON_SUBPROTOCOL = "cimhub.json.v1"
@@ -188,6 +190,91 @@ ServerFrame = Annotated[
 SERVER_FRAME: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
 
 
+# -- hub to client, as the hub builds them ----------------------------------------
+#
+# The models above parse frames; these TypedDicts are what the server builds, so
+# mypy checks every `send(...)` against the protocol without a pydantic round trip
+# per frame on the fan-out path. tests/test_frames.py checks that each one has
+# exactly its model's fields; the end-to-end tests validate every frame the hub
+# sends against /v1/schema. A key that is always sent (perhaps as null) is
+# required here even where the model gives it a default.
+
+
+class ReadyOut(TypedDict):
+    type: Literal["ready"]
+    userId: str | None
+    expiresAt: int | None
+    protocol: int
+    heartbeat: float
+
+
+class SnapshotOut(TypedDict):
+    type: Literal["snapshot"]
+    topic: str
+    id: NotRequired[str]
+    revision: int
+    epoch: str
+    data: Any
+    reset: bool
+
+
+class PatchOut(TypedDict):
+    type: Literal["patch"]
+    topic: str
+    revision: int
+    epoch: str
+    ops: list[dict[str, Any]]
+    mutation: str | None
+    mutationId: str | None
+    actor: str | None
+    ts: int | None
+    deleted: NotRequired[bool]
+
+
+class SubscribedOut(TypedDict):
+    type: Literal["subscribed"]
+    topic: str
+    id: str
+    revision: int
+    epoch: str
+
+
+class UnsubscribedOut(TypedDict):
+    type: Literal["unsubscribed"]
+    topic: str
+    id: NotRequired[str]
+    error: NotRequired[WireErrorOut]
+
+
+class ResultOut(TypedDict):
+    type: Literal["result"]
+    id: str
+    result: Any
+    cimId: NotRequired[str]
+    revision: NotRequired[int]
+    duplicate: NotRequired[bool]
+
+
+class ErrorOut(TypedDict):
+    type: Literal["error"]
+    id: NotRequired[str]
+    error: WireErrorOut
+
+
+class PingOut(TypedDict):
+    type: Literal["ping"]
+    ts: int | None
+
+
+class PongOut(TypedDict):
+    type: Literal["pong"]
+    ts: int | None
+
+
+Outbound = ReadyOut | SnapshotOut | PatchOut | SubscribedOut | UnsubscribedOut | ResultOut | ErrorOut | PingOut | PongOut
+"""Any frame the hub sends."""
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of both directions, for clients in other languages."""
     return {
@@ -196,26 +283,6 @@ def json_schema() -> dict[str, Any]:
         "client": CLIENT_FRAME.json_schema(),
         "server": SERVER_FRAME.json_schema(),
     }
-
-
-# -- close codes (RFC 6455 §7.4; 4000-4999 are the application's) -------------
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_RESTART = 1012
-"""The hub is shutting down: reconnect (to any hub) and resume."""
-# 4000-4099: reconnect and resume.
-CLOSE_HEARTBEAT_TIMEOUT = 4000
-CLOSE_QUEUE_OVERFLOW = 4008
-"""This client fell too far behind: reconnect and resume (or take snapshots)."""
-# 4400-4499: do not reconnect without changing something.
-CLOSE_AUTH_TIMEOUT = 4401
-CLOSE_AUTH_FAILED = 4403
-CLOSE_FORBIDDEN_ORIGIN = 4406
-CLOSE_TOO_MANY_UNAUTHENTICATED = 4429
 
 
 def topic_parts(topic: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -78,15 +78,26 @@ class CimArgs(Args):
 A = TypeVar("A", bound=Args)
 
 
+Access = Literal["cim", "deal_in_project", "service"]
+"""Who may run a mutation (cimhub.server.auth.authorizer enforces it):
+
+* ``cim``: whoever may see the CIM named by ``args.cimId`` (a member of its deal's project).
+* ``deal_in_project``: a member of the project owning ``args.dealId``, and that deal
+  must belong to ``args.projectId`` (a create).
+* ``service``: a service credential only (an import from the legacy tables).
+"""
+
+
 @dataclass(frozen=True)
 class MutationSpec(Generic[A]):
-    """A named mutation: its argument model and its pure function."""
+    """A named mutation: its argument model, its pure function and who may run it."""
 
     name: str
     args: type[A]
     run: Callable[[Cim | None, A, MutationContext], Outcome]
     target: Callable[[A, MutationContext], str]
     creates: bool = False
+    access: Access = "cim"
 
     def parse_args(self, raw: Any) -> A:
         """Validate raw JSON arguments; raises InvalidInput naming the bad field."""
@@ -503,7 +514,14 @@ def _cim_target(args: CimArgs, ctx: MutationContext) -> str:
 MUTATIONS: dict[str, MutationSpec[Any]] = {
     spec.name: spec
     for spec in (
-        MutationSpec("create", CreateArgs, create, lambda a, c: derived_cim_id(c.actor, c.mutation_id), creates=True),
+        MutationSpec(
+            "create",
+            CreateArgs,
+            create,
+            lambda a, c: derived_cim_id(c.actor, c.mutation_id),
+            creates=True,
+            access="deal_in_project",
+        ),
         MutationSpec("updateState", UpdateStateArgs, update_state, _cim_target),
         MutationSpec("navigateToStage", NavigateToStageArgs, navigate_to_stage, _cim_target),
         MutationSpec("saveBuyerPersona", SaveBuyerPersonaArgs, save_buyer_persona, _cim_target),
@@ -518,6 +536,7 @@ MUTATIONS: dict[str, MutationSpec[Any]] = {
             import_from_supabase,
             lambda a, c: imported_cim_id(a.sourceId),
             creates=True,
+            access="service",
         ),
     )
 }

@@ -177,16 +177,3 @@ class Message(Model):
     content: LongText
     timestamp: int
     embedding: list[float] | None = None
-
-
-class CheckpointRecord(Model):
-    """The seed's `checkpoints` row, as a view of what the LangGraph saver stores.
-
-    The saver keeps far more (history, namespaces, pending writes, parent links);
-    this is what an operator sees when listing a thread's latest checkpoint.
-    """
-
-    threadId: Id
-    checkpoint: dict[str, Any]
-    metadata: dict[str, Any] | None = None
-    updatedAt: int

@@ -99,7 +99,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         "deal": DealFeed(store, keys),
         "messages": MessageFeed(messages, store),
     }
-    broker = Broker(redis_url)
+    broker = Broker(redis_url, alive_channel=keys.alive_channel)
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
     recheck = AccessRecheck(connections, authorizer, hub, interval_s=settings.access_recheck_s)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cimhub.protocol.errors import CimhubError
+from cimhub.protocol.messages import ADD_MESSAGE
 from cimhub.protocol.mutations import MUTATIONS, get_mutation
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.messages.ops import MessageOps
@@ -20,7 +21,7 @@ from cimhub.server.store.queries import Queries
 
 # Mutation names counted under their own label; anything else is "unknown", so
 # a client cannot grow the metric's cardinality by inventing names.
-_KNOWN_NAMES = frozenset(MUTATIONS) | {"addMessage"}
+_KNOWN_NAMES = frozenset(MUTATIONS) | {ADD_MESSAGE}
 
 
 def actor_of(identity: Any) -> str:
@@ -67,13 +68,13 @@ class Dispatcher:
         """Validate, authorize and run one mutation exactly once under `mutation_id`."""
         outcome = "error"
         try:
-            if name == "addMessage":
+            if name == ADD_MESSAGE:
                 # Not a document mutation: the conversation is its own log, idempotent by message id.
                 result = await self.message_ops.add(identity, args, mutation_id)
             else:
                 spec = get_mutation(name)
                 parsed = spec.parse_args(args)
-                await self.authorizer.require_mutation(identity, name, parsed)
+                await self.authorizer.require_mutation(identity, spec, parsed)
                 result = await self.engine.run(
                     spec, parsed, actor=actor_of(identity), mutation_id=mutation_id,
                     expected_revision=expected_revision, user_id=identity.user_id,

@@ -5,20 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.clock import Clock
+from support.waiting import eventually
 
 from cimhub.protocol.errors import Unavailable
 from cimhub.server.auth.access import CachedAccess, DevAccess, access_from_settings
 from cimhub.server.auth.postgres_access import PostgresAccess
 from cimhub.server.auth.supabase_access import SupabaseAccess
 from cimhub.server.settings import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedBackend:
@@ -55,11 +49,6 @@ def backend() -> ScriptedBackend:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def access(backend: ScriptedBackend, clock: Clock) -> CachedAccess:
     return CachedAccess(backend, ttl_s=30, denied_ttl_s=5, clock=clock)
 
@@ -69,7 +58,7 @@ async def test_grants_are_kept_for_the_ttl(
 ) -> None:
     backend.members.add(("ana", "deal-1"))
     assert await access.may_access_deal("ana", "deal-1")
-    assert access.decision_expires_at("ana", "deal-1") == 1030.0
+    assert access.decision_expires_at("ana", "deal-1") == clock.now + 30
     backend.members.clear()  # revoked in Supabase
     clock.now += 29
     assert await access.may_access_deal("ana", "deal-1")  # still cached
@@ -82,7 +71,7 @@ async def test_denials_are_kept_for_the_shorter_ttl(
     access: CachedAccess, backend: ScriptedBackend, clock: Clock
 ) -> None:
     assert not await access.may_access_deal("ana", "deal-1")
-    assert access.decision_expires_at("ana", "deal-1") == 1005.0
+    assert access.decision_expires_at("ana", "deal-1") == clock.now + 5
     backend.members.add(("ana", "deal-1"))
     clock.now += 6
     assert await access.may_access_deal("ana", "deal-1")
@@ -181,13 +170,11 @@ async def test_an_answer_in_flight_during_invalidate_is_not_cached(
     backend.members.add(("ana", "deal-1"))
     backend.gate = asyncio.Event()
     before = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
-    while backend.calls < 1:
-        await asyncio.sleep(0)
+    await eventually(lambda: backend.calls >= 1, what="the first check reached the backend")
     backend.members.clear()
     access.invalidate(user_id="ana")  # membership revoked while the check was running
     after = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
-    while backend.calls < 2:
-        await asyncio.sleep(0)
+    await eventually(lambda: backend.calls >= 2, what="the second check reached the backend")
     backend.gate.set()
     assert await before  # asked before the revocation
     assert not await after  # a fresh call, not the old one's answer

@@ -28,6 +28,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from support.waiting import eventually
 
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, history
 from cimhub.server.checkpoint.steps import Run
@@ -96,8 +97,7 @@ async def test_a_redis_restart_under_a_running_graph_runs_every_step_once(
         graph = outline_graph(saver, ran, steps=4)
 
         async def restart() -> None:
-            while sum(ran.values()) < 12:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: sum(ran.values()) >= 12, 60, what="12 graph steps ran", interval=0.01)
             # SIGTERM: Redis writes its AOF and exits; the same port comes back with the data.
             await asyncio.to_thread(private_redis.stop)
             await asyncio.to_thread(private_redis.start)

@@ -20,6 +20,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from hubproc import HubProcess, start_hub
+from support.waiting import eventually
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.cli import cli
@@ -45,14 +46,9 @@ def create_cim(http: HttpClient, title: str = "Acme") -> str:
 
 
 async def wait_for_event(events: list[Event], kind: type, timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = [e for e in events if isinstance(e, kind)]
-        if found:
-            return found[-1]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no {kind.__name__} event; got {events}")
-        await asyncio.sleep(0.02)
+    """The latest event of `kind`, once there is one."""
+    found = await eventually(lambda: [e for e in events if isinstance(e, kind)], timeout, what=f"a {kind.__name__} event")
+    return found[-1]
 
 
 @pytest.mark.parametrize("codec", ["json", "msgpack"])

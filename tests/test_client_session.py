@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from support.waiting import eventually
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.client import Client
@@ -204,14 +205,6 @@ class FakeHub:
     def expire_token(self) -> None:
         self.conn.paused = True
         self.conn.push({"type": "error", "error": {"code": "token_expired", "message": "expired", "retryable": True}})
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def make_client(hub: FakeHub, **kwargs: Any) -> Client:
@@ -516,7 +509,7 @@ async def test_token_provider_timeout() -> None:
         await asyncio.sleep(10)
         return "never"
 
-    with pytest.raises(TokenUnavailable, match="within 0.05 s"):
+    with pytest.raises(TokenUnavailable, match=r"within 0\.05 s"):
         async with make_client(hub, token_provider=stuck, token_timeout=0.05):
             pass
     assert hub.connections == []

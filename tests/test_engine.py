@@ -17,9 +17,9 @@ import jsonpatch
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import Clock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.clock import Clock
 
 from cimhub.protocol.errors import (
     CimhubError,

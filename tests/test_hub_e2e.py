@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 import re
 import secrets
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -26,14 +24,14 @@ import redis.asyncio as aioredis
 import websockets
 from conftest import RedisServer
 from hubproc import HubProcess, start_hub
-from websockets.exceptions import ConnectionClosed
+from support import wire
+from support.waiting import eventually
+from support.wire import TIMEOUT, RawClient
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, Codec
 from cimhub.protocol.patch import apply
-
-TIMEOUT = 10.0
-"""Longest any single step may take before the test fails."""
 
 CODECS: dict[str, Codec] = {"json": JSON, "msgpack": MSGPACK}
 
@@ -80,97 +78,19 @@ def timeouts_hub(redis_server: RedisServer, prefix: str) -> Iterator[HubProcess]
         yield process
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        yield client
-
-
-# -- a raw protocol client -------------------------------------------------------
-
-
-class Client:
-    """One socket speaking the hub protocol with one codec. Answers pings unless told not to."""
-
-    def __init__(self, ws: Any, codec: Codec) -> None:
-        self.ws = ws
-        self.codec = codec
-        self.auto_pong = True
-        self.backlog: deque[dict[str, Any]] = deque()
-        self._ids = itertools.count(1)
-
-    def new_id(self) -> str:
-        return f"r{next(self._ids)}"
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(self.codec.encode(frame))
-
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next frame not yet consumed (pings answered and skipped)."""
-        if self.backlog:
-            return self.backlog.popleft()
-        return await self._read(timeout)
-
-    async def _read(self, timeout: float) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                data = await self.ws.recv()
-                # The codec decides the frame kind: msgpack is binary, JSON is text.
-                assert isinstance(data, bytes) == self.codec.binary, f"{self.codec.name} got {type(data).__name__}"
-                frame = self.codec.decode(data)
-                if self.auto_pong and frame.get("type") == "ping":
-                    await self.send({"type": "pong", "ts": frame.get("ts")})
-                    continue
-                return frame  # type: ignore[no-any-return]
-
-    async def request(self, frame: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
-        """Send `frame` (given an id) and return the first frame answering it; others wait in the backlog."""
-        request_id = frame.setdefault("id", self.new_id())
-        await self.send(frame)
-        async with asyncio.timeout(timeout):
-            while True:
-                got = await self._read(timeout)
-                if got.get("id") == request_id:
-                    return got
-                self.backlog.append(got)
-
-    async def subscribe(self, topic: str, resume: dict[str, Any] | None = None) -> dict[str, Any]:
-        frame: dict[str, Any] = {"type": "subscribe", "topic": topic}
-        if resume is not None:
-            frame["resume"] = resume
-        return await self.request(frame)
-
-    async def mutate(self, name: str, args: dict[str, Any], mutation_id: str | None = None) -> dict[str, Any]:
-        return await self.request({"type": "mutate", "name": name, "args": args, "mutationId": mutation_id or new_mid()})
-
-    async def closed(self, timeout: float = TIMEOUT) -> tuple[int | None, list[dict[str, Any]]]:
-        """Read until the hub closes the socket: (close code, frames received before)."""
-        frames = list(self.backlog)
-        self.backlog.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    frames.append(await self._read(timeout))
-        except ConnectionClosed as exc:
-            return (exc.rcvd.code if exc.rcvd is not None else None), frames
+# -- a raw protocol client (tests/support/wire.py; every frame read is checked against /v1/schema) ----
 
 
 @contextlib.asynccontextmanager
 async def connect(
     hub: HubProcess, user: str | None = "user-1", codec: str = "json", **kwargs: Any
-) -> AsyncIterator[Client]:
+) -> AsyncIterator[RawClient]:
     """A client that has authenticated as `user` (None: not authenticated yet)."""
     chosen = CODECS[codec]
-    async with websockets.connect(
-        hub.ws_url, subprotocols=[chosen.subprotocol], open_timeout=TIMEOUT, close_timeout=2, **kwargs
-    ) as ws:
-        assert ws.subprotocol == chosen.subprotocol
-        client = Client(ws, chosen)
-        if user is not None:
-            await client.send({"type": "auth", "token": hub.token(user)})
-            ready = await client.recv()
-            assert ready["type"] == "ready", ready
-            assert ready["userId"] == user
+    token = hub.token(user) if user is not None else None
+    async with wire.connect(hub.ws_url, token, codec=chosen, subprotocols=[chosen.subprotocol], **kwargs) as client:
+        if client.ready is not None:
+            assert client.ready["userId"] == user
         yield client
 
 
@@ -192,7 +112,7 @@ class Replica:
         self.revision = frame["revision"]
         self.patches.append(frame)
 
-    async def follow(self, client: Client, revision: int, timeout: float = TIMEOUT) -> None:
+    async def follow(self, client: RawClient, revision: int, timeout: float = TIMEOUT) -> None:
         """Apply patches from `client` until `revision` is reached."""
         async with asyncio.timeout(timeout):
             while self.revision < revision:
@@ -250,19 +170,6 @@ async def metrics(http: httpx.AsyncClient, hub: HubProcess) -> dict[str, float]:
         if match:
             samples[match.group(1)] = float(match.group(2))
     return samples
-
-
-async def eventually(check: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    """Poll an async `check` until it returns something truthy; fails naming `what` after `timeout`."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                value = await check()
-                if value:
-                    return value
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not reached within {timeout:.0f} s") from None
 
 
 def assert_error(frame: dict[str, Any], code: str, *, retryable: bool, request_id: str | None = None) -> None:
@@ -339,6 +246,13 @@ async def test_json_and_msgpack_clients_see_identical_frames(hub: HubProcess, ht
         errors = [await client.request({"type": "query", "name": "nope"}) for client in (as_json, as_msgpack)]
         assert errors[0]["error"] == errors[1]["error"]
         assert_error(errors[0], "unknown_query", retryable=False)
+
+
+async def test_the_served_schema_is_the_protocols(hub: HubProcess, http: httpx.AsyncClient) -> None:
+    """The raw client checks every frame against /v1/schema: it must be the schema of protocol/frames.py."""
+    response = await http.get(f"{hub.url}/v1/schema")
+    assert response.status_code == 200
+    assert response.json() == f.json_schema()
 
 
 async def test_no_subprotocol_means_json(hub: HubProcess) -> None:
@@ -477,7 +391,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             for client in slow:
                 await client.send({"type": "subscribe", "id": "s1", "topic": f"cim:{cim}"})
             final: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            readers = [asyncio.create_task(keep_up(c, r, final)) for c, r in zip(fast, replicas)]
+            readers = [asyncio.create_task(keep_up(c, r, final)) for c, r in zip(fast, replicas, strict=True)]
             overflowed = False
             for i in range(500):  # at most ~32 MB of patches; the slow readers overflow long before
                 blob = secrets.token_urlsafe(49_152)  # 64 KB that permessage-deflate cannot shrink
@@ -488,7 +402,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             assert overflowed, "the slow readers' queues never overflowed"
             # The reader that reads again finds the close code that says "reconnect and resume".
             code, frames = await slow[0].closed()
-            assert code == f.CLOSE_QUEUE_OVERFLOW, (code, [frame["type"] for frame in frames][-3:])
+            assert code == CloseCode.QUEUE_OVERFLOW, (code, [frame["type"] for frame in frames][-3:])
             current = await stored(http, hub, cim)
             final.set_result(current["revision"])
             # Fast readers have everything, in order, and nothing else.
@@ -500,7 +414,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             assert (await metrics(http, hub))["cimhub_queue_overflows_total"] == 2
 
 
-async def keep_up(client: Client, replica: Replica, final: asyncio.Future[int]) -> None:
+async def keep_up(client: RawClient, replica: Replica, final: asyncio.Future[int]) -> None:
     """Apply patches as they come until the revision `final` will name is reached."""
     while not (final.done() and replica.revision >= final.result()):
         try:
@@ -523,7 +437,7 @@ async def test_malformed_frames_get_structured_errors_and_change_nothing(hub: Hu
         replicas = [Replica(await client.subscribe(f"cim:{cim}")) for client in (as_json, as_msgpack)]
         before = await stored(http, hub, cim)
 
-        async def answer(client: Client, raw: str | bytes) -> dict[str, Any]:
+        async def answer(client: RawClient, raw: str | bytes) -> dict[str, Any]:
             await client.ws.send(raw)
             return await client.recv()
 
@@ -552,7 +466,7 @@ async def test_malformed_frames_get_structured_errors_and_change_nothing(hub: Hu
         assert after == before
         # Both sockets are still subscribed: the next commit reaches them.
         revision = await retitle(http, hub, cim, "after the noise")
-        for replica, client in zip(replicas, (as_json, as_msgpack)):
+        for replica, client in zip(replicas, (as_json, as_msgpack), strict=True):
             await replica.follow(client, revision)
             assert replica.doc == (await stored(http, hub, cim))["cim"]
 
@@ -740,7 +654,7 @@ async def test_sigterm_closes_clients_with_1012(redis_server: RedisServer, prefi
             await subscribed.subscribe(f"cim:{cim}")
             stopping = asyncio.create_task(asyncio.to_thread(hub.terminate))
             codes = [(await client.closed())[0] for client in (subscribed, idle)]
-            assert codes == [f.CLOSE_RESTART, f.CLOSE_RESTART]
+            assert codes == [CloseCode.RESTART, CloseCode.RESTART]
             assert await stopping == 0
 
 
@@ -751,7 +665,7 @@ async def test_heartbeat_pings_then_idle_close(timeouts_hub: HubProcess) -> None
     async with connect(timeouts_hub) as client:
         client.auto_pong = False
         code, frames = await client.closed()
-    assert code == f.CLOSE_HEARTBEAT_TIMEOUT
+    assert code == CloseCode.HEARTBEAT_TIMEOUT
     pings = [frame for frame in frames if frame["type"] == "ping"]
     assert pings and all(isinstance(ping["ts"], int) for ping in pings)
     assert {frame["type"] for frame in frames} == {"ping"}
@@ -773,7 +687,7 @@ async def test_client_answering_pings_is_not_idle(timeouts_hub: HubProcess) -> N
 async def test_auth_timeout_closes_with_4401(timeouts_hub: HubProcess) -> None:
     async with connect(timeouts_hub, user=None) as client:
         code, frames = await client.closed()
-    assert (code, frames) == (f.CLOSE_AUTH_TIMEOUT, [])
+    assert (code, frames) == (CloseCode.AUTH_TIMEOUT, [])
 
 
 @pytest.mark.parametrize("first", [
@@ -785,6 +699,6 @@ async def test_first_frame_must_be_a_valid_auth(hub: HubProcess, first: dict[str
     async with connect(hub, user=None) as client:
         await client.send(first)
         code, frames = await client.closed()
-    assert code == f.CLOSE_AUTH_FAILED
+    assert code == CloseCode.AUTH_FAILED
     assert len(frames) == 1
     assert_error(frames[0], "unauthenticated", retryable=False)

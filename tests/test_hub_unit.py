@@ -14,8 +14,10 @@ from typing import Any
 
 import msgpack
 import pytest
+from support.clock import Clock
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, codec_for
 from cimhub.protocol.errors import RETRYABLE, CimhubError, ErrorCode, InvalidInput
 from cimhub.server.http import HTTP_STATUS
@@ -29,18 +31,10 @@ from cimhub.server.metrics import Metrics
 # -- TokenBucket -------------------------------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(ratelimit, "time", fake)
     return fake
 
 
@@ -269,7 +263,7 @@ async def test_overflow_frees_the_queue_and_closes_with_4008_next() -> None:
     await asyncio.wait_for(sender, 5)
     # The frame already on its way went out; the queued one was dropped; then the close.
     assert socket.sent == [f"{0:0>600}"]
-    assert socket.closed == (f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
+    assert socket.closed == (CloseCode.QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
 
 
 async def test_a_client_that_never_reads_is_dropped_after_the_grace_period() -> None:
@@ -292,11 +286,11 @@ async def test_close_waits_for_what_is_queued() -> None:
     sender = session.sender.start()
     session.send_encoded("a")
     session.send_encoded(b"b")
-    session.close(f.CLOSE_RESTART, "bye")
+    session.close(CloseCode.RESTART, "bye")
     session.send_encoded("after close")
     await asyncio.wait_for(sender, 5)
     assert socket.sent == ["a", b"b"]
-    assert socket.closed == (f.CLOSE_RESTART, "bye")
+    assert socket.closed == (CloseCode.RESTART, "bye")
 
 
 async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_still_run() -> None:

@@ -49,7 +49,7 @@ def test_generated_types_match_the_schema(tmp_path: Path) -> None:
 
 
 def test_generated_types_name_every_mutation_and_close_code() -> None:
-    from cimhub.protocol import frames
+    from cimhub.protocol.close import STOP_RANGE, CloseCode
     from cimhub.protocol.mutations import MUTATIONS
 
     generated = (PACKAGE / "src" / "generated.ts").read_text()
@@ -57,9 +57,9 @@ def test_generated_types_name_every_mutation_and_close_code() -> None:
     table = table[: table.index("}")]
     for name in MUTATIONS:
         assert f"  {name}: " in table, f"MutationArgsByName has no {name}"
-    for name, value in vars(frames).items():
-        if name.startswith("CLOSE_") and isinstance(value, int):
-            assert f'"{name.removeprefix("CLOSE_")}": {value}' in generated
+    for code in CloseCode:
+        assert f'"{code.name}": {code.value}' in generated
+    assert f"CLOSE_STOP_RANGE = [{STOP_RANGE[0]},{STOP_RANGE[-1]}]" in generated
 
 
 def test_built_files_match_the_sources(tmp_path: Path) -> None:

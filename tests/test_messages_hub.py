@@ -48,7 +48,7 @@ async def test_added_messages_stream_to_subscribers_in_order_and_resume(hub: Hub
             await writer.mutate("addMessage", {"cimId": cim, "role": "assistant", "content": f"reply {i}"})
         async def five() -> None:
             seen = 0
-            async for change in sub:
+            async for _change in sub:
                 seen += 1
                 if seen == 5:
                     return

@@ -546,3 +546,11 @@ def test_import_of_a_bad_legacy_row_is_invalid_args() -> None:
 
 def test_conflict_errors_are_not_retryable() -> None:
     assert Conflict("x").to_wire() == {"code": "conflict", "message": "x", "retryable": False}
+
+
+def test_each_mutation_declares_who_may_run_it() -> None:
+    # The authorizer reads only this field (never a mutation's name): a new mutation is CIM-scoped unless it says so.
+    assert {name: spec.access for name, spec in MUTATIONS.items() if spec.access != "cim"} == {
+        "create": "deal_in_project",
+        "importFromSupabase": "service",
+    }

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import Clock
+from support.clock import Clock
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.patch import apply

@@ -17,7 +17,8 @@ def test_mypy_strict_passes_on_the_whole_package() -> None:
 def test_importing_the_protocol_pulls_in_no_io_libraries() -> None:
     code = (
         "import sys, cimhub.protocol.frames, cimhub.protocol.codec, cimhub.protocol.mutations, "
-        "cimhub.protocol.patch, cimhub.protocol.cascade, cimhub.protocol.schema, cimhub.protocol.errors\n"
+        "cimhub.protocol.patch, cimhub.protocol.cascade, cimhub.protocol.schema, cimhub.protocol.errors, "
+        "cimhub.protocol.close, cimhub.protocol.queries, cimhub.protocol.messages\n"
         "banned = ['asyncio', 'redis', 'starlette', 'uvicorn', 'websockets', 'httpx']\n"
         "print(','.join(name for name in banned if name in sys.modules))"
     )

@@ -16,9 +16,10 @@ service acting on behalf of a user is checked as that user.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from cimhub.protocol.errors import AccessDenied, NotFound
+from cimhub.protocol.mutations import MutationSpec
 from cimhub.server.store.cims import CimStore
 
 
@@ -88,16 +89,18 @@ class Authorizer:
             raise NotFound(f"CIM {cim_id!r} not found", path="cimId")
         return deal
 
-    async def require_mutation(self, caller: Caller, name: str, args: Any) -> None:
-        """Check a mutation before it runs (its arguments have passed validation)."""
-        if name == "create":
+    async def require_mutation(self, caller: Caller, spec: MutationSpec[Any], args: Any) -> None:
+        """Check a mutation by the access rule its spec declares, before it runs (`args` passed validation)."""
+        if spec.access == "deal_in_project":
             await self.require_deal(caller, args.dealId)
             if not self.trusted(caller) and not await self.access.deal_in_project(args.dealId, args.projectId):
                 raise AccessDenied(
                     f"deal {args.dealId!r} does not belong to project {args.projectId!r}", path="args.projectId"
                 )
-        elif name == "importFromSupabase":
+        elif spec.access == "service":
             if not caller.is_service:
-                raise AccessDenied("importFromSupabase needs a service credential", path="name")
-        else:
+                raise AccessDenied(f"{spec.name} needs a service credential", path="name")
+        elif spec.access == "cim":
             await self.require_cim(caller, args.cimId)
+        else:
+            assert_never(spec.access)

@@ -8,7 +8,6 @@ Revocation therefore takes effect within access_cache_ttl_s + access_recheck_s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any, Protocol
 
@@ -44,8 +43,8 @@ class AccessRecheck:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait(), not suppress(CancelledError): a cancel of aclose itself must still propagate.
+            await asyncio.wait([self._task])
 
     async def _run(self) -> None:
         while True:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import Codec
 from cimhub.protocol.errors import (
     CimhubError,
@@ -110,10 +111,10 @@ class Session:
 
     # -- sending (never awaits a socket) ---------------------------------------
 
-    def encode(self, frame: dict[str, Any]) -> str | bytes:
+    def encode(self, frame: f.Outbound) -> str | bytes:
         return self.codec.encode(frame)
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: f.Outbound) -> None:
         self.send_encoded(self.codec.encode(frame))
 
     def send_encoded(self, data: str | bytes) -> None:
@@ -121,7 +122,7 @@ class Session:
 
     def send_error(self, error: CimhubError, request_id: str | None = None) -> None:
         self.metrics.errors.labels(error.code.value).inc()
-        frame: dict[str, Any] = {"type": "error", "error": error.to_wire()}
+        frame: f.ErrorOut = {"type": "error", "error": error.to_wire()}
         if request_id is not None:
             frame["id"] = request_id
         self.send(frame)
@@ -136,7 +137,7 @@ class Session:
         """Serve the connection until it closes. Never raises for a client's mistake."""
         connections = self.connections
         if not connections.admit_unauthenticated():
-            await self.ws.close(f.CLOSE_TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
+            await self.ws.close(CloseCode.TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
             return
         try:
             authenticated = await self._authenticate()
@@ -173,7 +174,7 @@ class Session:
         try:
             raw = await asyncio.wait_for(self.ws.receive(), self.settings.auth_timeout_s)
         except TimeoutError:
-            await self.ws.close(f.CLOSE_AUTH_TIMEOUT, "authenticate within the time allowed")
+            await self.ws.close(CloseCode.AUTH_TIMEOUT, "authenticate within the time allowed")
             return False
         if raw["type"] == "websocket.disconnect":
             return False
@@ -184,7 +185,7 @@ class Session:
             await self._accept_token(frame)
         except CimhubError as exc:
             self.send_error(exc)
-            await self.sender.flush_then_close(f.CLOSE_AUTH_FAILED, exc.message[:120])
+            await self.sender.flush_then_close(CloseCode.AUTH_FAILED, exc.message[:120])
             return False
         return True
 
@@ -201,13 +202,14 @@ class Session:
         if identity.expires_at is not None:
             delay = max(0.0, identity.expires_at - time.time())
             self._expiry = asyncio.get_running_loop().call_later(delay, self._token_expired)
-        self.send({
+        ready: f.ReadyOut = {
             "type": "ready",
             "userId": identity.user_id,
             "expiresAt": int(identity.expires_at) if identity.expires_at is not None else None,
             "protocol": f.PROTOCOL_VERSION,
             "heartbeat": self.settings.heartbeat_s,
-        })
+        }
+        self.send(ready)
         if self.paused:
             self.paused = False
             self.hub.resume(self, list(self.topics))
@@ -229,9 +231,10 @@ class Session:
         if self.sender.closing is not None:
             return
         if time.monotonic() - self._last_seen > self.settings.idle_timeout_s:
-            self.close(f.CLOSE_HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
+            self.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
             return
-        self.send({"type": "ping", "ts": int(time.time() * 1000)})
+        ping: f.PingOut = {"type": "ping", "ts": int(time.time() * 1000)}
+        self.send(ping)
         self._heartbeat_timer = asyncio.get_running_loop().call_later(self.settings.heartbeat_s, self._heartbeat)
 
     # -- receiving ----------------------------------------------------------------
@@ -281,7 +284,8 @@ class Session:
 
     def _dispatch(self, frame: f.ClientFrame) -> None:
         if isinstance(frame, f.PingFrame):
-            self.send({"type": "pong", "ts": frame.ts})
+            pong: f.PongOut = {"type": "pong", "ts": frame.ts}
+            self.send(pong)
         elif isinstance(frame, f.PongFrame):
             pass
         elif isinstance(frame, f.AuthFrame):
@@ -308,7 +312,8 @@ class Session:
         elif isinstance(frame, f.UnsubscribeFrame):
             self.topics.pop(frame.topic, None)
             self.hub.unsubscribe(self, frame.topic)
-            self.send({"type": "unsubscribed", "topic": frame.topic, "id": frame.id})
+            unsubscribed: f.UnsubscribedOut = {"type": "unsubscribed", "topic": frame.topic, "id": frame.id}
+            self.send(unsubscribed)
         elif isinstance(frame, f.QueryFrame):
             self._spawn(self._query(frame))
 
@@ -361,7 +366,8 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - reported as unavailable/internal, never a traceback
                 self.send_error(client_error(exc, f"running query {frame.name!r}"), frame.id)
                 return
-            self.send({"type": "result", "id": frame.id, "result": result})
+            answer: f.ResultOut = {"type": "result", "id": frame.id, "result": result}
+            self.send(answer)
 
     async def _mutation_worker(self, mutations: asyncio.Queue[f.MutateFrame]) -> None:
         while True:
@@ -376,8 +382,9 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
                 self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
                 continue
-            self.send({
+            answer: f.ResultOut = {
                 "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
                 "revision": outcome.revision, "duplicate": outcome.duplicate,
-            })
+            }
+            self.send(answer)
 

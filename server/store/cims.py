@@ -29,6 +29,7 @@ import orjson
 import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, NotFound
+from cimhub.protocol.queries import MAX_PAGE
 from cimhub.protocol.schema import Cim, CimSummary
 from cimhub.server.lua import load_script
 from cimhub.server.store.connection import PipelinedConnection
@@ -36,8 +37,6 @@ from cimhub.server.store.keys import Keys
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]
-
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True)

@@ -626,8 +626,6 @@ export declare const STAGES: readonly ["welcome", "buyer_persona", "hero_concept
 /** WebSocket close codes (RFC 6455 §7.4): 4000-4099 reconnect and resume, 4400-4499 stop. */
 export declare const CloseCode: {
     readonly NORMAL: 1000;
-    readonly GOING_AWAY: 1001;
-    readonly POLICY: 1008;
     readonly TOO_BIG: 1009;
     readonly INTERNAL: 1011;
     readonly RESTART: 1012;
@@ -638,6 +636,8 @@ export declare const CloseCode: {
     readonly FORBIDDEN_ORIGIN: 4406;
     readonly TOO_MANY_UNAUTHENTICATED: 4429;
 };
+/** Close codes after which reconnecting unchanged would be refused again (inclusive; protocol/close.py). */
+export declare const CLOSE_STOP_RANGE: readonly [4400, 4499];
 /** Stable error codes of `error.code`. */
 export declare const ErrorCode: {
     readonly BAD_FRAME: "bad_frame";

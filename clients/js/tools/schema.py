@@ -1,16 +1,15 @@
 """Print the JSON Schema the npm package's types are generated from (clients/js/src/generated.ts).
 
 One document: every CIM model (protocol/schema.py), every mutation's and
-query's arguments (protocol/mutations.py, the server's query and message
-argument models), both frame unions (protocol/frames.py) under `$defs`, and
-the error and close codes under `x-constants`. tools/gen-types.mjs turns it
+query's arguments (protocol/mutations.py, protocol/queries.py,
+protocol/messages.py), both frame unions (protocol/frames.py) under `$defs`, and
+the error and close codes (protocol/close.py) under `x-constants`. tools/gen-types.mjs turns it
 into TypeScript. Run through `bash scripts/gen-types`; tests/test_js_package.py
 fails when the committed output is stale.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import sys
 from typing import Any, get_args
@@ -19,15 +18,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from cimhub.protocol import errors, frames, schema
+from cimhub.protocol.close import STOP_RANGE, CloseCode
+from cimhub.protocol.messages import ADD_MESSAGE, AddMessageArgs
 from cimhub.protocol.mutations import MUTATIONS
-from cimhub.server.messages.ops import AddMessageArgs, ListMessagesArgs, SearchMessagesArgs
-from cimhub.server.store.queries import ARGS as QUERY_ARGS
+from cimhub.protocol.queries import QUERIES
 
 DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message]
-QUERIES: dict[str, type[BaseModel]] = {**QUERY_ARGS, "messages": ListMessagesArgs, "searchMessages": SearchMessagesArgs}
 MUTATION_ARGS: dict[str, type[BaseModel]] = {
     **{name: spec.args for name, spec in MUTATIONS.items()},
-    "addMessage": AddMessageArgs,
+    ADD_MESSAGE: AddMessageArgs,
 }
 
 
@@ -40,15 +39,6 @@ def _title(model: type[BaseModel], name: str, suffix: str) -> str:
     """A unique TypeScript name: query and message argument models reuse class names across modules."""
     title = model.__name__
     return title if title.endswith(suffix) else f"{name[0].upper()}{name[1:]}{suffix}"
-
-
-def _close_codes() -> dict[str, int]:
-    """Close codes by name: the `CloseCode` enum when protocol/frames.py has one, else its CLOSE_* constants."""
-    enum_type = getattr(frames, "CloseCode", None)
-    if isinstance(enum_type, type) and issubclass(enum_type, enum.IntEnum):
-        return {member.name: int(member.value) for member in enum_type}
-    return {name.removeprefix("CLOSE_"): value for name, value in vars(frames).items()
-            if name.startswith("CLOSE_") and isinstance(value, int)}
 
 
 def build() -> dict[str, Any]:
@@ -87,7 +77,8 @@ def build() -> dict[str, Any]:
             "JSON_SUBPROTOCOL": frames.JSON_SUBPROTOCOL,
             "MSGPACK_SUBPROTOCOL": frames.MSGPACK_SUBPROTOCOL,
             "STAGES": list(schema.STAGES),
-            "CloseCode": _close_codes(),
+            "CloseCode": {code.name: int(code) for code in CloseCode},
+            "CLOSE_STOP_RANGE": [STOP_RANGE[0], STOP_RANGE[-1]],
             "ErrorCode": {code.name: code.value for code in errors.ErrorCode},
             "RETRYABLE": {code.value: errors.RETRYABLE[code] for code in errors.ErrorCode},
         },
