@@ -178,7 +178,9 @@ def start_ceiling(compression: str | None) -> Iterator[tuple[int, str]]:
     """Yields (pid, ws url) of a fresh ceiling server, with permessage-deflate on or off."""
     port = free_port()
     env = {**os.environ, "BENCH_COMPRESSION": compression or "none"}
-    process = subprocess.Popen([sys.executable, __file__, "--serve-ceiling", str(port)], stdout=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve-ceiling", str(port)], stdout=subprocess.PIPE, env=env
+    )
     try:
         assert process.stdout is not None
         if process.stdout.readline().strip() != b"ready":
@@ -253,8 +255,12 @@ class Subscribers:
 
         async def one() -> Any:
             ws = await websockets.connect(
-                url, subprotocols=subprotocols, compression=plan.compression, open_timeout=60,
-                ping_interval=None, max_size=None,
+                url,
+                subprotocols=subprotocols,
+                compression=plan.compression,
+                open_timeout=60,
+                ping_interval=None,
+                max_size=None,
             )
             if plan.kind == "hub":
                 await ws.send(orjson.dumps({"type": "auth", "token": plan.token}).decode())
@@ -380,13 +386,25 @@ class CeilingPublisher(Publisher):
 
     async def publish(self, n: int) -> None:
         ts = now_ms()
-        await self.ws.send(orjson.dumps({
-            "type": "patch", "topic": "cim:2b1f3c44-6a0e-5d7e-9a55-0e3c5b7d8f10", "revision": n, "epoch": "5f1c2a9b3d4e6f70",
-            "ops": [{"op": "replace", "path": "/title", "value": title(n)},
-                    {"op": "replace", "path": "/revision", "value": n},
-                    {"op": "replace", "path": "/updatedAt", "value": ts}],
-            "mutation": "updateState", "mutationId": uuid.uuid4().hex, "actor": "bench-publisher", "ts": ts,
-        }).decode())
+        await self.ws.send(
+            orjson.dumps(
+                {
+                    "type": "patch",
+                    "topic": "cim:2b1f3c44-6a0e-5d7e-9a55-0e3c5b7d8f10",
+                    "revision": n,
+                    "epoch": "5f1c2a9b3d4e6f70",
+                    "ops": [
+                        {"op": "replace", "path": "/title", "value": title(n)},
+                        {"op": "replace", "path": "/revision", "value": n},
+                        {"op": "replace", "path": "/updatedAt", "value": ts},
+                    ],
+                    "mutation": "updateState",
+                    "mutationId": uuid.uuid4().hex,
+                    "actor": "bench-publisher",
+                    "ts": ts,
+                }
+            ).decode()
+        )
 
     async def aclose(self) -> None:
         await self.ws.close()
@@ -415,13 +433,25 @@ class HubPublisher(Publisher):
     @classmethod
     async def open(cls, hub: HubProcess) -> HubPublisher:
         ws = await websockets.connect(
-            hub.ws_url, subprotocols=[Subprotocol("cimhub.json.v1")], compression=None, max_size=None,
+            hub.ws_url,
+            subprotocols=[Subprotocol("cimhub.json.v1")],
+            compression=None,
+            max_size=None,
             ping_interval=None,  # a server busy with thousands of handshakes must not fail the bench on keepalive
         )
         await ws.send(orjson.dumps({"type": "auth", "token": hub.token("bench-publisher")}).decode())
         assert orjson.loads(await ws.recv())["type"] == "ready"
-        await ws.send(orjson.dumps({"type": "mutate", "id": "c", "name": "create", "mutationId": uuid.uuid4().hex,
-                                    "args": {"dealId": "bench-deal", "projectId": "bench", "title": title(0)}}).decode())
+        await ws.send(
+            orjson.dumps(
+                {
+                    "type": "mutate",
+                    "id": "c",
+                    "name": "create",
+                    "mutationId": uuid.uuid4().hex,
+                    "args": {"dealId": "bench-deal", "projectId": "bench", "title": title(0)},
+                }
+            ).decode()
+        )
         created = orjson.loads(await ws.recv())
         assert created["type"] == "result", created
         return cls(ws, created["cimId"])
@@ -445,8 +475,17 @@ class HubPublisher(Publisher):
             await asyncio.wait_for(self.room.wait(), 120)
         self.sent += 1
         self.caught_up.clear()
-        await self.ws.send(orjson.dumps({"type": "mutate", "id": str(n), "name": "updateState", "mutationId": uuid.uuid4().hex,
-                                         "args": {"cimId": self.cim_id, "title": title(n)}}).decode())
+        await self.ws.send(
+            orjson.dumps(
+                {
+                    "type": "mutate",
+                    "id": str(n),
+                    "name": "updateState",
+                    "mutationId": uuid.uuid4().hex,
+                    "args": {"cimId": self.cim_id, "title": title(n)},
+                }
+            ).decode()
+        )
 
     async def settle(self) -> None:
         if self.answered < self.sent:
@@ -478,14 +517,23 @@ class Row:
     errors: list[str]
 
 
-def plans_for(kind: str, url: str, total: int, token: str | None, topic: str | None, compression: str | None) -> list[Plan]:
+def plans_for(
+    kind: str, url: str, total: int, token: str | None, topic: str | None, compression: str | None
+) -> list[Plan]:
     processes = max(1, min(4, math.ceil(total / 2_500)))
     share = [total // processes + (1 if i < total % processes else 0) for i in range(processes)]
     return [Plan(url, kind, n, token, topic, compression) for n in share if n]
 
 
 async def measure(
-    server: str, pid: int, pool: ClientPool, publisher: Publisher, n: int, burst: int, latency_patches: int, rss_before: int,
+    server: str,
+    pid: int,
+    pool: ClientPool,
+    publisher: Publisher,
+    n: int,
+    burst: int,
+    latency_patches: int,
+    rss_before: int,
 ) -> Row:
     connected = await pool.wait_connected()
     if connected != n:
@@ -524,8 +572,20 @@ async def measure(
     errors += errs
     await publisher.settle()
     latencies.sort()
-    return Row(server, n, deliveries, percentile(latencies, 0.50), percentile(latencies, 0.99), kb_per_conn,
-               srv_cpu, cli_cpu, latency_cpu, burst_us, steady_us, errors)
+    return Row(
+        server,
+        n,
+        deliveries,
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        kb_per_conn,
+        srv_cpu,
+        cli_cpu,
+        latency_cpu,
+        burst_us,
+        steady_us,
+        errors,
+    )
 
 
 async def ceiling_row(n: int, burst: int, latency_patches: int, compression: str | None) -> Row:
@@ -549,8 +609,23 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
         yield
         return
     spy = Path(sys.executable).parent / "py-spy"
-    recorder = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-                                 "--nonblocking", "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recorder = subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield
     finally:
@@ -559,11 +634,23 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
 
 
 async def hub_row(
-    redis_url: str, prefix: str, n: int, burst: int, latency_patches: int, compression: str | None, profile: Path | None,
+    redis_url: str,
+    prefix: str,
+    n: int,
+    burst: int,
+    latency_patches: int,
+    compression: str | None,
+    profile: Path | None,
 ) -> Row:
     # The publisher is quiet while thousands of subscribers connect: no idle close meanwhile.
-    with start_hub(redis_url, prefix, mutations_per_second=1e6, mutation_burst=1_000_000, idle_timeout_s=3_600,
-                   ws_per_message_deflate=compression is not None) as hub:
+    with start_hub(
+        redis_url,
+        prefix,
+        mutations_per_second=1e6,
+        mutation_burst=1_000_000,
+        idle_timeout_s=3_600,
+        ws_per_message_deflate=compression is not None,
+    ) as hub:
         pin(hub.pid, SERVER_CPU)
         publisher = await HubPublisher.open(hub)
         for i in range(50):  # warm the paths a commit and a delivery take
@@ -614,14 +701,18 @@ def us_per_delivery(row: Row) -> float:
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'server':<8} {'subs':>6} {'deliveries/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'KB/conn':>8} "
-          f"{'srv cpu':>8} {'cli cpu':>8} {'srv cpu@20/s':>13} {'us/deliv burst':>15} {'us/deliv@20/s':>14}")
+    print(
+        f"{'server':<8} {'subs':>6} {'deliveries/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'KB/conn':>8} "
+        f"{'srv cpu':>8} {'cli cpu':>8} {'srv cpu@20/s':>13} {'us/deliv burst':>15} {'us/deliv@20/s':>14}"
+    )
     for r in rows:
         # The burst measures the clients, not the server, when they ran out of CPU first.
         limit = "  (clients were the limit)" if r.burst_cli_cpu > 0.9 and r.burst_srv_cpu < 0.9 else ""
-        print(f"{r.server:<8} {r.subscribers:>6} {r.deliveries_per_s:>13,.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
-              f"{r.kb_per_conn:>8.1f} {r.burst_srv_cpu:>8.0%} {r.burst_cli_cpu:>8.0%} {r.latency_srv_cpu:>13.0%} "
-              f"{r.burst_us_per_delivery:>15.1f} {us_per_delivery(r):>14.1f}{limit}")
+        print(
+            f"{r.server:<8} {r.subscribers:>6} {r.deliveries_per_s:>13,.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
+            f"{r.kb_per_conn:>8.1f} {r.burst_srv_cpu:>8.0%} {r.burst_cli_cpu:>8.0%} {r.latency_srv_cpu:>13.0%} "
+            f"{r.burst_us_per_delivery:>15.1f} {us_per_delivery(r):>14.1f}{limit}"
+        )
         for error in r.errors[:3]:
             print(f"    ! {error}")
 
@@ -633,13 +724,19 @@ def print_aims(rows: list[Row]) -> bool:
         ceiling, hub = by.get(("ceiling", n)), by.get(("hub", n))
         if ceiling is None or hub is None:
             continue
-        checks.append((f"deliveries/s at {n:,} subscribers", hub.deliveries_per_s / ceiling.deliveries_per_s, ">=", 0.9))
+        checks.append(
+            (f"deliveries/s at {n:,} subscribers", hub.deliveries_per_s / ceiling.deliveries_per_s, ">=", 0.9)
+        )
         if n == 1_000:
             checks += [
                 ("p99 commit-to-delivery at 1,000 subscribers, 20/s", hub.p99_ms / max(ceiling.p99_ms, 1.0), "<=", 1.5),
                 ("memory per idle connection", hub.kb_per_conn / max(ceiling.kb_per_conn, 1e-9), "<=", 1.5),
-                ("server CPU per delivery at 20,000 deliveries/s", us_per_delivery(hub) / us_per_delivery(ceiling),
-                 "<=", 1.3),
+                (
+                    "server CPU per delivery at 20,000 deliveries/s",
+                    us_per_delivery(hub) / us_per_delivery(ceiling),
+                    "<=",
+                    1.3,
+                ),
             ]
     if not checks:
         return True
@@ -660,9 +757,11 @@ async def main(quick: bool, compression: str | None, profile: Path | None, level
     latency_seconds = 2.0 if quick else 8.0
     latency_patches = int(latency_seconds * LATENCY_RATE)
     pin(os.getpid(), CLIENT_CPU)
-    print(f"fan-out of ~1.2 KB patch frames on {os.cpu_count()} cores (server+redis on core {SERVER_CPU}, "
-          f"clients on core {CLIENT_CPU}); open files {limit}; compression {compression or 'none'}; "
-          f"{'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded redis (AOF everysec)'}")
+    print(
+        f"fan-out of ~1.2 KB patch frames on {os.cpu_count()} cores (server+redis on core {SERVER_CPU}, "
+        f"clients on core {CLIENT_CPU}); open files {limit}; compression {compression or 'none'}; "
+        f"{'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded redis (AOF everysec)'}"
+    )
     rows: list[Row] = []
     started = time.monotonic()
     async with redis_for_bench() as (redis_url, prefix):
@@ -679,11 +778,21 @@ async def main(quick: bool, compression: str | None, profile: Path | None, level
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 subscribers, shorter phases (<60 s)")
-    parser.add_argument("--compression", choices=["deflate", "none"], default="deflate",
-                        help="what the subscribers offer (browsers offer deflate)")
-    parser.add_argument("--subscribers", type=int, nargs="+", metavar="N", help="rows to run instead of the default ones")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="sample each hub row with py-spy (pip install py-spy) into DIR/hub-<subscribers>.txt")
+    parser.add_argument(
+        "--compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="what the subscribers offer (browsers offer deflate)",
+    )
+    parser.add_argument(
+        "--subscribers", type=int, nargs="+", metavar="N", help="rows to run instead of the default ones"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each hub row with py-spy (pip install py-spy) into DIR/hub-<subscribers>.txt",
+    )
     parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_ceiling:

@@ -65,8 +65,9 @@ class Socket:
 
     @classmethod
     async def open(cls, hub: HubProcess) -> Socket:
-        ws = await websockets.connect(hub.ws_url, subprotocols=[Subprotocol("cimhub.json.v1")],
-                                      compression=None, max_size=None)
+        ws = await websockets.connect(
+            hub.ws_url, subprotocols=[Subprotocol("cimhub.json.v1")], compression=None, max_size=None
+        )
         await ws.send(orjson.dumps({"type": "auth", "token": hub.token("bench-writer")}).decode())
         assert orjson.loads(await ws.recv())["type"] == "ready"
         return cls(ws)
@@ -82,8 +83,11 @@ class Socket:
         frame_id = str(next(self.ids))
         waiter = asyncio.get_running_loop().create_future()
         self.waiting[frame_id] = waiter
-        await self.ws.send(orjson.dumps({"type": "mutate", "id": frame_id, "name": name,
-                                         "mutationId": uuid.uuid4().hex, "args": args}).decode())
+        await self.ws.send(
+            orjson.dumps(
+                {"type": "mutate", "id": frame_id, "name": name, "mutationId": uuid.uuid4().hex, "args": args}
+            ).decode()
+        )
         return await waiter
 
 
@@ -96,8 +100,10 @@ class Http:
 
     def post(self, path: str, body: dict[str, Any]) -> bytes:
         data = orjson.dumps(body)
-        return (f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {self.token}\r\n"
-                f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n").encode() + data
+        return (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: Bearer {self.token}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(data)}\r\n\r\n"
+        ).encode() + data
 
     @staticmethod
     def get(path: str) -> bytes:
@@ -140,9 +146,17 @@ class Sample:
 
         limit = "generator" if gen > 0.9 and hub < 0.9 else ""
         per_op = hub_s / max(1, len(self.latencies)) * 1e6
-        return (label, f"{len(self.latencies) / wall:,.0f}", f"{pct(0.5):.2f}", f"{pct(0.99):.2f}",
-                f"{hub:.0%}" if self.hub_pid else "-", f"{per_op:,.0f}" if self.hub_pid else "-",
-                f"{gen:.0%}", str(self.errors), limit)
+        return (
+            label,
+            f"{len(self.latencies) / wall:,.0f}",
+            f"{pct(0.5):.2f}",
+            f"{pct(0.99):.2f}",
+            f"{hub:.0%}" if self.hub_pid else "-",
+            f"{per_op:,.0f}" if self.hub_pid else "-",
+            f"{gen:.0%}",
+            str(self.errors),
+            limit,
+        )
 
 
 async def windowed(call: Callable[[], Awaitable[bool]], sample: Sample, window: int, seconds: float) -> None:
@@ -166,13 +180,31 @@ async def build(socket: Socket, n: int) -> str:
     steps: list[tuple[str, dict[str, Any]]] = [
         ("saveBuyerPersona", {"persona": PERSONA}),
         ("saveHeroContext", {"heroContext": HERO}),
-        ("createOutline", {"outline": [{"id": s, "title": f"Section {s}", "description": "What this section covers " * 4}
-                                       for s in SECTIONS]}),
+        (
+            "createOutline",
+            {
+                "outline": [
+                    {"id": s, "title": f"Section {s}", "description": "What this section covers " * 4} for s in SECTIONS
+                ]
+            },
+        ),
     ]
     for k, section in enumerate(SECTIONS):
         for j in range(SLIDES_PER_SECTION):
-            steps.append(("updateSlide", {"slide": {"id": f"{section}-{j}", "sectionId": section, "title": f"Slide {k}.{j}",
-                                                    "layoutType": "title-bullets-chart", "components": components(k * 10 + j)}}))
+            steps.append(
+                (
+                    "updateSlide",
+                    {
+                        "slide": {
+                            "id": f"{section}-{j}",
+                            "sectionId": section,
+                            "title": f"Slide {k}.{j}",
+                            "layoutType": "title-bullets-chart",
+                            "components": components(k * 10 + j),
+                        }
+                    },
+                )
+            )
     for name, args in steps:
         frame = await socket.mutate(name, {"cimId": cim_id, **args})
         assert frame["type"] == "result", frame
@@ -224,8 +256,9 @@ async def echo_row(frames: list[tuple[str, dict[str, Any]]], seconds: float) -> 
         return sample.row(f"baseline: bare websockets echo, pipelined ({WINDOW})")
 
 
-async def http_rows(http: Http, hub_pid: int, edit: Callable[[], tuple[str, dict[str, Any]]], concurrency: int,
-                    seconds: float) -> list[tuple[str, ...]]:
+async def http_rows(
+    http: Http, hub_pid: int, edit: Callable[[], tuple[str, dict[str, Any]]], concurrency: int, seconds: float
+) -> list[tuple[str, ...]]:
     """GET /healthz (the baseline), then POST /v1/mutate, over `concurrency` keep-alive connections."""
     conns = [await http.connect() for _ in range(concurrency)]
     free = list(conns)
@@ -247,8 +280,10 @@ async def http_rows(http: Http, hub_pid: int, edit: Callable[[], tuple[str, dict
             free.append(conn)
 
     rows = []
-    for label, call, duration in ((f"baseline: HTTP GET /healthz, {concurrency} at once", health, seconds / 2),
-                                  (f"HTTP POST /v1/mutate, {concurrency} at once", mutate, seconds)):
+    for label, call, duration in (
+        (f"baseline: HTTP GET /healthz, {concurrency} at once", health, seconds / 2),
+        (f"HTTP POST /v1/mutate, {concurrency} at once", mutate, seconds),
+    ):
         sample = Sample(hub_pid)
         await windowed(call, sample, concurrency, duration)
         rows.append(sample.row(label))
@@ -261,8 +296,9 @@ async def main(quick: bool) -> None:
     seconds = 2.0 if quick else 6.0
     with tempfile.TemporaryDirectory(prefix="cimhub-bench-wire-") as data_dir:
         async with embedded_redis(Path(data_dir)) as redis:
-            with start_hub(redis.url, f"bwire{uuid.uuid4().hex[:8]}", mutations_per_second=1e6,
-                           mutation_burst=1_000_000) as hub:
+            with start_hub(
+                redis.url, f"bwire{uuid.uuid4().hex[:8]}", mutations_per_second=1e6, mutation_burst=1_000_000
+            ) as hub:
                 socket = await Socket.open(hub)
                 cim_ids = await asyncio.gather(*(build(socket, n) for n in range(100)))
                 rng = random.Random(1)
@@ -275,22 +311,31 @@ async def main(quick: bool) -> None:
 
                 rows: list[tuple[str, ...]] = []
                 rows.append(await echo_row([edits(cim_ids[0], rng, counter) for _ in range(64)], seconds))
-                for label, window in ((f"WebSocket, pipelined ({WINDOW} in flight)", WINDOW), ("WebSocket, one at a time", 1)):
+                for label, window in (
+                    (f"WebSocket, pipelined ({WINDOW} in flight)", WINDOW),
+                    ("WebSocket, one at a time", 1),
+                ):
                     sample = Sample(hub.pid)
                     await windowed(ws_call, sample, window, seconds)
                     rows.append(sample.row(label))
 
                 http = Http(hub.port, hub.token("bench-writer"))
                 for concurrency in (1, 16):
-                    rows += await http_rows(http, hub.pid, lambda: edits(next(cims), rng, counter), concurrency, seconds)
+                    rows += await http_rows(
+                        http, hub.pid, lambda: edits(next(cims), rng, counter), concurrency, seconds
+                    )
                 await socket.ws.close()
 
-    print(f"cimhub wire bench: {os.cpu_count()} CPUs, hub and load generator unpinned, embedded redis (AOF everysec); "
-          f"100 CIMs of ~12 KB; {seconds:.0f}s per row; load average at the end {os.getloadavg()[0]:.1f}")
+    print(
+        f"cimhub wire bench: {os.cpu_count()} CPUs, hub and load generator unpinned, embedded redis (AOF everysec); "
+        f"100 CIMs of ~12 KB; {seconds:.0f}s per row; load average at the end {os.getloadavg()[0]:.1f}"
+    )
     header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "hub us/op", "gen cpu", "errors", "limit")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
-        print("  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        print(
+            "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ TIERS: dict[str, frozenset[str]] = {
     "integration": frozenset({
         "test_auth_backends", "test_checkpoint_api", "test_checkpoint_conformance", "test_checkpoint_crash",
         "test_checkpoint_graphs", "test_checkpoint_production", "test_checkpoint_storage", "test_client_transport",
-        "test_concurrency", "test_connection", "test_engine", "test_js_package", "test_messages", "test_store", "test_typecheck",
+        "test_concurrency", "test_connection", "test_engine", "test_js_package", "test_messages", "test_store",
+        "test_typecheck",
     }),
     "e2e": frozenset({
         "test_agent", "test_auth_hub", "test_browser", "test_browser_react", "test_client_e2e", "test_client_resilience",

@@ -20,9 +20,9 @@ async def test_concurrent_calls_each_get_their_own_reply(redis_client: aioredis.
     script = redis_client.register_script(ECHO)
     connection = PipelinedConnection(redis_client)
     try:
-        replies = await asyncio.gather(*(
-            connection.evalsha(script.script, script.sha, [f"{key_prefix}:{i}"], [i]) for i in range(500)
-        ))
+        replies = await asyncio.gather(
+            *(connection.evalsha(script.script, script.sha, [f"{key_prefix}:{i}"], [i]) for i in range(500))
+        )
         assert replies == [[f"{key_prefix}:{i}".encode(), str(i).encode()] for i in range(500)]
     finally:
         await connection.aclose()

@@ -39,8 +39,13 @@ SECTIONS = [
     {"id": "s4", "title": "Team", "description": "d"},
 ]
 
-leaves = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from([0.0, -0.0, 1.0]),
-                   st.text(alphabet="ab/~", max_size=3))
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.sampled_from([0.0, -0.0, 1.0]),
+    st.text(alphabet="ab/~", max_size=3),
+)
 json_values = st.recursive(
     leaves,
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["x", "y", "a/b", "~0"]), c, max_size=3),
@@ -53,31 +58,55 @@ section_ids = st.sampled_from(["s1", "s2", "s3", "s4"])
 statuses = st.sampled_from(["draft", "needs_review", "approved"])
 slide_edit = st.fixed_dictionaries(
     {"id": slide_ids},
-    optional={"sectionId": section_ids, "title": st.sampled_from(["A", "B"]), "layoutType": st.sampled_from(["t", "c"]),
-              "components": st.one_of(confusable, st.lists(json_values, max_size=3)), "status": statuses},
+    optional={
+        "sectionId": section_ids,
+        "title": st.sampled_from(["A", "B"]),
+        "layoutType": st.sampled_from(["t", "c"]),
+        "components": st.one_of(confusable, st.lists(json_values, max_size=3)),
+        "status": statuses,
+    },
 )
 operations = st.one_of(
     st.tuples(st.just("updateSlide"), st.fixed_dictionaries({"slide": slide_edit})),
     st.tuples(st.just("updateSlide"), st.fixed_dictionaries({"slide": slide_edit})),
-    st.tuples(st.just("updateState"), st.fixed_dictionaries({}, optional={
-        "title": st.sampled_from(["T1", "T2"]),
-        "stage": st.sampled_from(STAGES),
-        "status": st.sampled_from(["in_progress", "complete"]),
-        "completedStages": st.lists(st.sampled_from(STAGES), max_size=2),
-        "currentSectionId": section_ids,
-        "currentSlideId": slide_ids,
-        "sectionProgress": st.dictionaries(section_ids, st.fixed_dictionaries(
-            {}, optional={"status": st.sampled_from(["pending", "complete"]), "slideIds": st.lists(slide_ids, max_size=2)}
-        ), max_size=2),
-        "gatheredContext": st.dictionaries(st.sampled_from(["k1", "k2"]), json_values, max_size=2),
-    })),
+    st.tuples(
+        st.just("updateState"),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "title": st.sampled_from(["T1", "T2"]),
+                "stage": st.sampled_from(STAGES),
+                "status": st.sampled_from(["in_progress", "complete"]),
+                "completedStages": st.lists(st.sampled_from(STAGES), max_size=2),
+                "currentSectionId": section_ids,
+                "currentSlideId": slide_ids,
+                "sectionProgress": st.dictionaries(
+                    section_ids,
+                    st.fixed_dictionaries(
+                        {},
+                        optional={
+                            "status": st.sampled_from(["pending", "complete"]),
+                            "slideIds": st.lists(slide_ids, max_size=2),
+                        },
+                    ),
+                    max_size=2,
+                ),
+                "gatheredContext": st.dictionaries(st.sampled_from(["k1", "k2"]), json_values, max_size=2),
+            },
+        ),
+    ),
     st.tuples(st.just("navigateToStage"), st.fixed_dictionaries({"targetStage": st.sampled_from(STAGES)})),
     st.tuples(st.just("saveBuyerPersona"), st.fixed_dictionaries({"persona": st.sampled_from(PERSONAS)})),
     st.tuples(st.just("saveHeroContext"), st.fixed_dictionaries({"heroContext": st.sampled_from(HEROES)})),
-    st.tuples(st.just("createOutline"), st.fixed_dictionaries({"outline": st.lists(
-        st.sampled_from(SECTIONS), min_size=1, max_size=4, unique_by=lambda s: s["id"])})),
-    st.tuples(st.just("navigateToSlide"), st.fixed_dictionaries({}, optional={"slideId": slide_ids,
-                                                                              "sectionId": section_ids})),
+    st.tuples(
+        st.just("createOutline"),
+        st.fixed_dictionaries(
+            {"outline": st.lists(st.sampled_from(SECTIONS), min_size=1, max_size=4, unique_by=lambda s: s["id"])}
+        ),
+    ),
+    st.tuples(
+        st.just("navigateToSlide"), st.fixed_dictionaries({}, optional={"slideId": slide_ids, "sectionId": section_ids})
+    ),
 )
 
 
@@ -92,8 +121,10 @@ def whole_document_finalize(base: dict[str, Any], new: Cim, now: int) -> Stamped
         return None
     doc["revision"] = base["revision"] + 1
     doc["updatedAt"] = now
-    ops += [{"op": "replace", "path": "/revision", "value": doc["revision"]},
-            {"op": "replace", "path": "/updatedAt", "value": now}]
+    ops += [
+        {"op": "replace", "path": "/revision", "value": doc["revision"]},
+        {"op": "replace", "path": "/updatedAt", "value": now},
+    ]
     return Stamped(doc, ops)
 
 
