@@ -37,6 +37,8 @@ from cimhub.server.metrics import Metrics
 from cimhub.server.settings import Settings
 from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import MutationEngine
+from cimhub.server.store.history import History
+from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.keys import Keys
 from cimhub.server.store.queries import Queries
 
@@ -70,8 +72,11 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         keys,
         patch_log_retention=settings.patch_log_retention,
         idempotency_window_s=settings.idempotency_window_s,
+        snapshot_every=settings.history_snapshot_every,
+        history_max_age_ms=settings.history_max_age_s * 1000,
         extra_keys=messages.key_names,
     )
+    history = History(redis, keys, snapshot_every=settings.history_snapshot_every)
     authorizer = Authorizer(access, store)
     # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.
     checkpoints = AsyncRedisSaver(redis, key_prefix=settings.key_prefix)
@@ -85,6 +90,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         max_document_bytes=settings.max_document_bytes,
         cache_size=settings.document_cache_size,
         on_delete=(checkpoints.adelete_thread, forget_deleted),
+        history=history,
     )
     dispatcher = Dispatcher(
         engine=engine,
@@ -92,6 +98,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         message_ops=MessageOps(messages, authorizer),
         authorizer=authorizer,
         metrics=metrics,
+        history=HistoryQueries(history, authorizer),
     )
     feeds: dict[str, Feed] = {
         "cim": DocumentFeed(store, keys),
@@ -149,6 +156,9 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             WebSocketRoute("/v1/ws", websocket_endpoint),
             Route("/v1/mutate", http.mutate, methods=["POST"]),
             Route("/v1/query", http.query, methods=["POST"]),
+            Route("/v1/cims/{cimId}/history", http.cim_history),
+            Route("/v1/cims/{cimId}/revisions/{revision:int}", http.cim_at),
+            Route("/v1/cims/{cimId}/diff", http.cim_diff),
             Route("/v1/schema", http.schema),
             Route("/healthz", http.healthz),
             Route("/readyz", http.readyz),

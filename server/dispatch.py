@@ -16,6 +16,7 @@ from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.metrics import Metrics
 from cimhub.server.store.engine import CommitResult, MutationEngine
+from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.queries import Queries
 
 # Mutation names counted under their own label; anything else is "unknown", so
@@ -41,10 +42,12 @@ class Dispatcher:
         message_ops: MessageOps,
         authorizer: Authorizer,
         metrics: Metrics,
+        history: HistoryQueries | None = None,
     ) -> None:
         self.engine = engine
         self.queries = queries
         self.message_ops = message_ops
+        self.history = history
         self.authorizer = authorizer
         self.metrics = metrics
 
@@ -59,6 +62,8 @@ class Dispatcher:
         """Run query `name` for `identity`; the result is JSON data."""
         if name in self.message_ops.QUERIES:
             return await self.message_ops.query(identity, name, args)
+        if self.history is not None and name in self.history.QUERIES:
+            return await self.history.query(identity, name, args)
         return await self.queries.run(identity, name, args)
 
     async def mutate(
