@@ -286,6 +286,50 @@ def patches(hub: Hub, cim_id: str, from_revision: int, to_revision: int | None, 
 
 
 @cli.command()
+@click.argument("cim_id")
+@click.option("--at", "at_revision", type=click.IntRange(min=1), metavar="R", help="Print the CIM as it was at revision R.")
+@click.option("--diff", "diff_range", metavar="A..B", help="What changed after revision A up to B (B left out: up to now).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Revisions listed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hub's answer as JSON.")
+@click.pass_obj
+def history(hub: Hub, cim_id: str, at_revision: int | None, diff_range: str | None, limit: int, as_json: bool) -> None:
+    """A CIM's past: its revisions (who changed what), the CIM at revision R, or a coloured diff A..B.
+
+    Restore one with `cimhub mutate restoreRevision --args '{"cimId": ..., "revision": R}'`.
+    """
+    from .history_view import diff_lines, parse_range, revision_lines
+
+    if at_revision is not None and diff_range is not None:
+        raise click.UsageError("give --at or --diff, not both")
+    with hub.http() as http:
+        if at_revision is not None:
+            answer = http.query("cimAt", {"cimId": cim_id, "revision": at_revision})
+            echo_json(answer if as_json else answer["cim"])
+            return
+        if diff_range is None:
+            answer = http.query("cimHistory", {"cimId": cim_id, "limit": limit})
+            lines = [render.to_json(answer)] if as_json else list(revision_lines(answer))
+        else:
+            try:
+                start, end = parse_range(diff_range)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--diff") from None
+            args: dict[str, Any] = {"cimId": cim_id, "from": start}
+            if end is not None:
+                args["to"] = end
+            answer = http.query("cimDiff", args)
+            if as_json:
+                lines = [render.to_json(answer)]
+            else:
+                before = http.query("cimAt", {"cimId": cim_id, "revision": start})["cim"] if start > 0 else None
+                lines = list(diff_lines(before, answer["patches"]))
+                if answer.get("truncated"):
+                    lines.append(click.style(f"(stopped at r{answer['to']}: ask again with --diff {answer['to']}..)", dim=True))
+    for line in lines:
+        click.echo(line)
+
+
+@cli.command()
 @click.argument("cim_id", required=False)
 @click.option("--topic", metavar="TOPIC", help="Watch another topic instead: deal:<id> or messages:<id>.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line: snapshot, patch and connection events.")

@@ -106,7 +106,7 @@ async def test_age_retention_drops_intervals_older_than_the_limit(
 async def test_diff_returns_the_ops_and_actors_between_two_revisions(
     engine: MutationEngine, store: CimStore, history: History
 ) -> None:
-    cim_id, docs = await create_with_history(engine, store, 3)
+    cim_id, _docs = await create_with_history(engine, store, 3)
     await engine.mutate("updateState", {"cimId": cim_id, "title": "by agent"}, actor="service:agent/u1",
                         mutation_id="agent-1", user_id="u1")
     answer = await history.diff(cim_id, 2, None, 100)
@@ -125,7 +125,7 @@ async def test_restore_makes_a_past_revision_current_as_a_new_revision_exactly_o
     first = await mutate(engine, "restoreRevision", {"cimId": cim_id, "revision": 2}, mutation_id="restore-1")
     assert first.revision == 5 and first.result == {"restoredFrom": 2, "changed": True} and not first.duplicate
     current = (await store.get(cim_id)).doc
-    strip = lambda d: {k: v for k, v in d.items() if k not in ("revision", "updatedAt")}  # noqa: E731
+    strip = lambda d: {k: v for k, v in d.items() if k not in ("revision", "updatedAt")}
     assert strip(current) == strip(docs[2]) and current["revision"] == 5
     # The same mutation id again: the first result, nothing applied.
     again = await mutate(engine, "restoreRevision", {"cimId": cim_id, "revision": 2}, mutation_id="restore-1")

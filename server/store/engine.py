@@ -30,10 +30,16 @@ import orjson
 import redis.exceptions
 from pydantic import ValidationError
 
-from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, NotFound, Unavailable
+from cimhub.protocol.errors import (
+    CimhubError,
+    Conflict,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
-from cimhub.server.store.history import History, PastCim
 from cimhub.server.store.cims import (
     CimStore,
     Commit,
@@ -43,6 +49,7 @@ from cimhub.server.store.cims import (
     new_epoch,
     summary_json,
 )
+from cimhub.server.store.history import History, PastCim
 
 MUTATION_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
