@@ -30,6 +30,8 @@ from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
 from cimhub.server.hub.hub import Hub
+from cimhub.server.hub.presence import PresenceFeed, PresenceStore
+from cimhub.server.hub.presence_tracker import PresenceTracker
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.messages.store import MessageStore
@@ -58,6 +60,7 @@ class Services:
     hub: Hub
     broker: Broker
     connections: Connections
+    presence: PresenceTracker | None = None
 
 
 @contextlib.asynccontextmanager
@@ -100,18 +103,25 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         metrics=metrics,
         history=HistoryQueries(history, authorizer),
     )
+    presence_store = PresenceStore(
+        redis, keys, ttl_ms=int(settings.presence_ttl_s * 1000), max_per_cim=settings.presence_max_per_cim
+    )
     feeds: dict[str, Feed] = {
         "cim": DocumentFeed(store, keys),
         "deal": DealFeed(store, keys),
         "messages": MessageFeed(messages, store),
+        "presence": PresenceFeed(presence_store, store, keys),
     }
     broker = Broker(redis_url)
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
+    presence = PresenceTracker(
+        presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions
+    )
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
     recheck = AccessRecheck(connections, authorizer, hub, interval_s=settings.access_recheck_s)
     services = Services(
         settings=settings, redis=redis, metrics=metrics, verifier=verifier, access=access, store=store,
-        engine=engine, dispatcher=dispatcher, hub=hub, broker=broker, connections=connections,
+        engine=engine, dispatcher=dispatcher, hub=hub, broker=broker, connections=connections, presence=presence,
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(redis.aclose)
@@ -122,6 +132,8 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         stack.push_async_callback(hub.aclose)
         recheck.start()
         stack.push_async_callback(recheck.aclose)
+        presence.start()
+        stack.push_async_callback(presence.aclose)
         yield services
 
 

@@ -60,8 +60,9 @@ def prefix(redis_server: RedisServer) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def hub(redis_server: RedisServer, prefix: str) -> Iterator[HubProcess]:
-    """The shared hub: a short patch log so both sides of retention are cheap to reach."""
-    with start_hub(redis_server.url, prefix, patch_log_retention=20) as process:
+    """The shared hub: a short patch log (history snapshots every 5 revisions, so the log is trimmed
+    in steps of 5) so both sides of retention are cheap to reach."""
+    with start_hub(redis_server.url, prefix, patch_log_retention=20, history_snapshot_every=5) as process:
         yield process
 
 

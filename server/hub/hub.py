@@ -120,6 +120,10 @@ class Hub:
             )
         return feed, ident
 
+    def idents_of(self, kind: str) -> list[str]:
+        """The identifiers of the topics of one kind that local connections watch (e.g. presence's CIM ids)."""
+        return [topic.ident for topic in self.topics.values() if topic.feed.kind == kind]
+
     async def subscribe(
         self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str] | None
     ) -> None:

@@ -28,9 +28,12 @@ from cimhub.protocol.errors import (
     Unauthenticated,
     from_validation_error,
 )
+from cimhub.protocol.presence import parse_state
+from cimhub.server.dispatch import actor_of
 from cimhub.server.faults import client_error
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.hub import Hub
+from cimhub.server.hub.presence_tracker import PresenceTracker
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.sender import FrameSender
 from cimhub.server.metrics import Metrics
@@ -77,8 +80,10 @@ class Session:
         requests: Requests,
         verifier: Verifier,
         metrics: Metrics,
+        presence: PresenceTracker | None = None,
     ) -> None:
         self.id = next(_ids)
+        self.presence = presence
         self.ws = websocket
         self.codec = codec
         self.codec_name = codec.name
@@ -166,6 +171,8 @@ class Session:
                 self._expiry.cancel()
             self.sender.stop()
             self.hub.drop(self, list(self.topics))
+            if self.presence is not None:
+                await self.presence.drop(self)
             connections.sessions.discard(self)
             self.metrics.connections.dec()
 
@@ -311,6 +318,8 @@ class Session:
             self.send({"type": "unsubscribed", "topic": frame.topic, "id": frame.id})
         elif isinstance(frame, f.QueryFrame):
             self._spawn(self._query(frame))
+        elif isinstance(frame, f.PresenceFrame):
+            self._spawn(self._set_presence(frame))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -362,6 +371,25 @@ class Session:
                 self.send_error(client_error(exc, f"running query {frame.name!r}"), frame.id)
                 return
             self.send({"type": "result", "id": frame.id, "result": result})
+
+    async def _set_presence(self, frame: f.PresenceFrame) -> None:
+        """Join, update or leave a CIM's presence, after the same access check as watching the CIM."""
+        async with self._requests:
+            try:
+                if self.presence is None:
+                    raise CimhubError("this hub does not keep presence", code=ErrorCode.UNKNOWN_TOPIC)
+                state = parse_state(frame.state) if frame.state is not None else None
+                await self.requests.authorize_topic(self.identity, "presence", frame.cimId)
+                presence_id = await self.presence.set(
+                    self, frame.cimId, user_id=self.identity.user_id, actor=actor_of(self.identity), state=state
+                )
+            except CimhubError as exc:
+                self.send_error(exc, frame.id)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis trouble is reported, never a traceback
+                self.send_error(client_error(exc, "setting presence"), frame.id)
+                return
+            self.send({"type": "result", "id": frame.id, "result": {"presenceId": presence_id}})
 
     async def _mutation_worker(self, mutations: asyncio.Queue[f.MutateFrame]) -> None:
         while True:
