@@ -334,18 +334,40 @@ def history(hub: Hub, cim_id: str, at_revision: int | None, diff_range: str | No
 @click.option("--topic", metavar="TOPIC", help="Watch another topic instead: deal:<id> or messages:<id>.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line: snapshot, patch and connection events.")
 @click.option("--codec", type=click.Choice(["json", "msgpack"]), default="json", show_default=True)
+@click.option("--present", is_flag=True, help="Show yourself to others on the CIM as viewing it while you watch.")
 @click.pass_obj
-def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, codec: str) -> None:
-    """Watch a CIM change live until Ctrl-C: every patch as it arrives, reconnects and resumes included."""
+def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, codec: str, present: bool) -> None:
+    """Watch a CIM change live until Ctrl-C: every patch as it arrives, who joins and leaves, reconnects included."""
     if (cim_id is None) == (topic is None):
         raise click.UsageError("give a CIM_ID or --topic, not both")
+    if present and cim_id is None:
+        raise click.UsageError("--present needs a CIM_ID")
     try:
-        asyncio.run(watch(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec))
+        asyncio.run(watch(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec, present=present))
     except KeyboardInterrupt:
         pass
 
 
-async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
+async def watch_presence(client: Client, cim_id: str, *, as_json: bool) -> asyncio.Task[None]:
+    """Print who is on the CIM now, then each join, update and leave, until cancelled."""
+    from .presence_view import members_line, presence_line
+
+    people = await client.subscribe(f"presence:{cim_id}")
+    if as_json:
+        click.echo(render.to_json({"type": "snapshot", "topic": people.topic, "document": people.document}))
+    else:
+        click.echo(members_line(people.document or {}))
+
+    async def follow() -> None:
+        before = people.document or {}
+        async for change in people:
+            click.echo(render.to_json(render.change_record(change)) if as_json else presence_line(change, before))
+            before = change.document or {}
+
+    return asyncio.create_task(follow())
+
+
+async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str, present: bool = False) -> None:
     def show_event(event: Event) -> None:
         click.echo(render.to_json(render.event_record(event)) if as_json else render.event_line(event))
 
@@ -362,8 +384,16 @@ async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
             }))
         else:
             click.echo(f"watching {click.style(topic, bold=True)} at r{sub.revision}: {render.document_summary(sub.document)}")
-        async for change in sub:
-            click.echo(render.to_json(render.change_record(change)) if as_json else render.change_line(change))
+        kind, _, ident = topic.partition(":")
+        people = await watch_presence(client, ident, as_json=as_json) if kind == "cim" else None
+        if present:
+            await client.set_presence(ident, {"activity": "viewing"})
+        try:
+            async for change in sub:
+                click.echo(render.to_json(render.change_record(change)) if as_json else render.change_line(change))
+        finally:
+            if people is not None:
+                people.cancel()
     if not as_json:
         click.echo(f"{topic}: subscription ended")
 
