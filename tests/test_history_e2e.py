@@ -123,7 +123,7 @@ def run_cli(hub: HubProcess, *args: str) -> str:
 
 
 async def test_cli_lists_reads_and_diffs_revisions(hub: HubProcess, http: httpx.AsyncClient) -> None:
-    cim, docs = await cim_with_edits(http, 3)
+    cim, _docs = await cim_with_edits(http, 3)
     await mutate(http, "saveBuyerPersona", {"cimId": cim, "persona": {"type": "strategic", "motivations": ["scale"], "concerns": []}})
     listing = await asyncio.to_thread(run_cli, hub, "history", cim)
     assert "r5 saveBuyerPersona by banker-1" in listing and "r1 create by banker-1" in listing

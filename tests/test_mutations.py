@@ -95,6 +95,7 @@ def test_the_mutation_set_is_the_one_these_tests_cover() -> None:
     assert set(MUTATIONS) == {
         "create", "updateState", "navigateToStage", "saveBuyerPersona", "saveHeroContext",
         "createOutline", "updateSlide", "navigateToSlide", "delete", "importFromSupabase",
+        "restoreRevision",  # tests/test_history_unit.py
     }
 
 

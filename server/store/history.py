@@ -63,7 +63,8 @@ class History:
 
     async def head(self, cim_id: str) -> Head:
         """The current revision and epoch; NotFound if there is no such CIM."""
-        rev, epoch, doc = await self.redis.hmget(self.keys.cim(cim_id), ["rev", "epoch", "doc"])
+        reply: list[Any] = await self.redis.hmget(self.keys.cim(cim_id), ["rev", "epoch", "doc"])
+        rev, epoch, doc = reply
         if rev is None or doc is None:
             raise NotFound(f"CIM {cim_id!r} not found", path="args.cimId")
         return Head(int(rev), epoch.decode(), doc)
@@ -156,7 +157,7 @@ class History:
             )
             patches = [orjson.loads(fields[b"p"]) for _id, fields in batch]
             if not patches or patches[0]["rev"] != from_revision + 1 or patches[0]["epoch"] != head.epoch:
-                oldest = await self.redis.xrange(self.keys.log(cim_id), min="-", max="+", count=1)
+                oldest: Any = await self.redis.xrange(self.keys.log(cim_id), min="-", max="+", count=1)
                 first = _rev_of(oldest[0][0]) if oldest else head.revision + 1
                 raise NotFound(
                     f"the history of CIM {cim_id!r} no longer reaches back to revision {from_revision + 1}; "
