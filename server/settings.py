@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # -- store ------------------------------------------------------------
     patch_log_retention: int = Field(default=1_000, ge=1)
     """Patches kept per CIM (at least; history trims in whole snapshot intervals); a client further behind gets a fresh snapshot."""
-    history_snapshot_every: int = Field(default=100, ge=0)
+    history_snapshot_every: int = Field(default=50, ge=0)
     """Every this many revisions the patch log also stores the whole CIM, so reading any past
     revision costs one snapshot and fewer than this many patches. 0: no snapshots, no history."""
     history_max_age_s: int = Field(default=0, ge=0)
