@@ -34,7 +34,7 @@ def name_of(member: dict[str, Any]) -> str:
 def members_line(members: dict[str, Any]) -> str:
     """Everyone present, from a snapshot."""
     if not members:
-        return click.style("nobody else is here", dim=True)
+        return click.style("nobody is here", dim=True)
     people = ", ".join(f"{name_of(m)} {doing(m.get('state') or {})}" for m in members.values())
     return f"{click.style('present:', bold=True)} {people}"
 

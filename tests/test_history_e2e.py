@@ -159,7 +159,7 @@ async def test_cli_subscribe_shows_who_joins_and_leaves(hub: HubProcess, http: h
                     return line
 
     try:
-        await line_with("nobody else is here")
+        await line_with("nobody is here")
         await line_with("banker-1 joined: viewing")  # itself, once --present took effect
         async with Client(hub.url, token=hub.token("banker-2")) as bob:
             await bob.set_presence(cim, {"activity": "editing", "slideId": "slide-7", "name": "Bob"})
