@@ -68,7 +68,7 @@ async def test_the_log_is_trimmed_in_whole_snapshot_intervals_and_keeps_every_re
     cim_id, docs = await create_with_history(engine, store, 24)  # revisions 1..25
     entries = await redis_client.xrange(keys.log(cim_id))
     revs = [int(entry_id.split(b"-")[0]) for entry_id, _ in entries]
-    assert RETENTION <= len(revs) < RETENTION + 2 * EVERY
+    assert RETENTION <= len(revs) <= RETENTION + EVERY - 1
     assert revs == list(range(revs[0], 26)) and revs[0] % EVERY == 0 and b"s" in entries[0][1]
     assert await history.oldest(cim_id) == revs[0]
     for revision in range(revs[0], 26):
@@ -82,6 +82,10 @@ async def test_the_log_is_trimmed_in_whole_snapshot_intervals_and_keeps_every_re
     # The resume path still sees the trimmed log as trimmed.
     assert await store.patches_since(cim_id, revs[0] - 2) is None
     assert [p["rev"] for p in await store.patches_since(cim_id, revs[0] - 1) or []] == revs
+    # The size bound holds after every commit, not only at the end.
+    for i in range(2 * EVERY):
+        await mutate(engine, "updateState", {"cimId": cim_id, "title": f"more {i}"})
+        assert RETENTION <= await redis_client.xlen(keys.log(cim_id)) <= RETENTION + EVERY - 1
 
 
 async def test_age_retention_drops_intervals_older_than_the_limit(

@@ -15,7 +15,7 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
   subscriber further behind must take a fresh snapshot. With history snapshots
   on (`snapshot_every` K > 0) entry 1 and every K-th entry also hold the whole
   document and the log is trimmed only at those entries: it keeps at least
-  `patch_log_retention` and fewer than `patch_log_retention + 2K` entries, and
+  `patch_log_retention` and at most `patch_log_retention + K - 1` entries, and
   `history_max_age_ms` drops whole snapshot intervals older than that
   (cimhub.server.store.history reads them).
 
