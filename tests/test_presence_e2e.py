@@ -23,6 +23,7 @@ from cimhub.clients.client import Client
 from cimhub.clients.replica import Change
 from cimhub.clients.subscription import Subscription
 from cimhub.protocol.errors import CimhubError, ErrorCode
+from cimhub.server.embedded import free_port
 
 TIMEOUT = 20.0
 PRESENCE_TTL_S = 1.5
@@ -166,3 +167,28 @@ async def test_presence_is_validated_bounded_and_checked_like_the_cim(hubs: tupl
                 await u4.set_presence(cim, {"activity": "viewing"})
             assert full.value.code == ErrorCode.OVERLOADED and full.value.retryable
             await until(watch, lambda m: len(m) == 3)
+
+
+async def test_a_graceful_restart_says_leave_and_the_python_client_joins_again(
+    redis_server: RedisServer, prefix: str, hubs: tuple[HubProcess, HubProcess],
+) -> None:
+    one, _ = hubs
+    cim = await create_cim(one)
+    port = free_port()
+    async with client(one, "banker-1") as watcher:
+        watch = await watcher.subscribe(f"presence:{cim}")
+        with start_hub(redis_server.url, prefix, port=port, presence_ttl_s=PRESENCE_TTL_S) as first:
+            bob = Client(first.url, token=first.token("banker-2"))
+            await bob.connect()
+            try:
+                joined = await bob.set_presence(cim, {"activity": "editing", "slideId": "s2"})
+                await until(watch, lambda m: joined in m)
+                first.terminate()  # SIGTERM: a graceful shutdown says leave at once
+                gone = await until(watch, lambda m: joined not in m)
+                assert gone.mutation == "leave"
+                with start_hub(redis_server.url, prefix, port=port, presence_ttl_s=PRESENCE_TTL_S):
+                    # The client reconnects by itself and sets its presence again (a new presence id).
+                    back = await until(watch, lambda m: "banker-2" in who(m))
+                    assert back.mutation == "join" and who(back.document)["banker-2"] == {"activity": "editing", "slideId": "s2"}
+            finally:
+                await bob.aclose()
