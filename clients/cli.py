@@ -254,7 +254,7 @@ def mutate(
 @args_options
 @click.pass_obj
 def query(hub: Hub, name: str, args_text: str | None, args_file: IO[str] | None) -> None:
-    """Run query NAME (get, listByDeal, listByUser, listByStatus, patches) and print its result."""
+    """Run query NAME (get, listByDeal, listByUser, listByStatus, patches, cimAt, cimDiff, cimHistory, messages) and print its result."""
     args = parse_args(args_text, args_file)
     with hub.http() as http:
         echo_json(http.query(name, args))

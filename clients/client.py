@@ -211,7 +211,7 @@ class Client:
         return MutationResult(answer.result, answer.cimId, answer.revision, answer.duplicate)
 
     async def query(self, name: str, args: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
-        """Run query `name` (get, listByDeal, listByUser, listByStatus, patches) and return its result."""
+        """Run query `name` (get, listByDeal, listByUser, listByStatus, patches, cimAt, cimDiff, cimHistory, ...) and return its result."""
         frame = _checked(f.QueryFrame, {"type": "query", "id": "check", "name": name, "args": args or {}})
         answer = await self._request(frame, timeout, f"query {name}")
         return answer.result
