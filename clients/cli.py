@@ -350,18 +350,18 @@ def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, co
 
 async def watch_presence(client: Client, cim_id: str, *, as_json: bool) -> asyncio.Task[None]:
     """Print who is on the CIM now, then each join, update and leave, until cancelled."""
-    from .presence_view import members_line, presence_line
+    from .presence_view import members_line, presence_line, presence_record
 
     people = await client.subscribe(f"presence:{cim_id}")
-    if as_json:
-        click.echo(render.to_json({"type": "snapshot", "topic": people.topic, "document": people.document}))
-    else:
+    if not as_json:
         click.echo(members_line(people.document or {}))
+    elif people.document:
+        click.echo(render.to_json({"type": "presence", "topic": people.topic, "event": "members", "members": people.document}))
 
     async def follow() -> None:
         before = people.document or {}
         async for change in people:
-            click.echo(render.to_json(render.change_record(change)) if as_json else presence_line(change, before))
+            click.echo(render.to_json(presence_record(change, before)) if as_json else presence_line(change, before))
             before = change.document or {}
 
     return asyncio.create_task(follow())

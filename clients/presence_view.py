@@ -52,3 +52,13 @@ def presence_line(change: Change, before: dict[str, Any]) -> str:
     verb = "joined:" if change.mutation == "join" else "now"
     mark = click.style("●", fg="green") if change.mutation == "join" else click.style("◐", fg="yellow")
     return f"{when} {mark} {who} {verb} {doing(member.get('state') or {})}"
+
+
+def presence_record(change: Change, before: dict[str, Any]) -> dict[str, Any]:
+    """One presence change as a JSON object for ``--json``: ``{type: "presence", event, ...}``."""
+    if change.snapshot:
+        return {"type": "presence", "topic": change.topic, "event": "members", "members": change.document or {}}
+    op = change.ops[0] if change.ops else {}
+    presence_id = str(op.get("path", "")).lstrip("/")
+    member = op.get("value") or before.get(presence_id)
+    return {"type": "presence", "topic": change.topic, "event": change.mutation, "presenceId": presence_id, "member": member}

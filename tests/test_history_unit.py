@@ -9,7 +9,7 @@ import click
 import pytest
 
 from cimhub.clients.history_view import diff_lines, op_line, parse_range, revision_lines
-from cimhub.clients.presence_view import doing, members_line, presence_line
+from cimhub.clients.presence_view import doing, members_line, presence_line, presence_record
 from cimhub.clients.replica import Change
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput
 from cimhub.protocol.mutations import MutationContext, finalize, get_mutation
@@ -107,6 +107,9 @@ def test_presence_lines_name_who_and_what() -> None:
     assert click.unstyle(presence_line(joined, {})).endswith("● Bob (u2) joined: editing slide slide-3")
     left = Change("presence:c1", 0, "", {}, ops=[{"op": "remove", "path": "/p2"}], mutation="leave", actor="u2")
     assert click.unstyle(presence_line(left, {"p2": bob})).endswith("○ Bob (u2) left")
+    assert presence_record(left, {"p2": bob}) == {
+        "type": "presence", "topic": "presence:c1", "event": "leave", "presenceId": "p2", "member": bob,
+    }
 
 
 # -- the CLI's history views ------------------------------------------------------
