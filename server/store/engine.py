@@ -259,6 +259,10 @@ class MutationEngine:
                     f"expectedRevision {expected_revision} is stale: the CIM is at {current}",
                     path="expectedRevision",
                 )
+            if past is not None and stored is not None and stored.epoch != past.epoch and cached:
+                # The cache may hold an earlier history of this CIM: judge by Redis, not the cache.
+                stored, cached = await self.store.load(cim_id), False
+                continue
             try:
                 if past is not None and stored is not None and stored.epoch != past.epoch:
                     raise NotFound(f"revision {past.revision} belongs to an earlier history of this CIM", path="args.revision")
