@@ -20,11 +20,15 @@ from pydantic.json_schema import models_json_schema
 
 from cimhub.protocol import errors, frames, schema
 from cimhub.protocol.mutations import MUTATIONS
+from cimhub.protocol.presence import PresenceState
 from cimhub.server.messages.ops import AddMessageArgs, ListMessagesArgs, SearchMessagesArgs
+from cimhub.server.store.history_queries import ARGS as HISTORY_ARGS
 from cimhub.server.store.queries import ARGS as QUERY_ARGS
 
-DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message]
-QUERIES: dict[str, type[BaseModel]] = {**QUERY_ARGS, "messages": ListMessagesArgs, "searchMessages": SearchMessagesArgs}
+DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message, PresenceState]
+QUERIES: dict[str, type[BaseModel]] = {
+    **QUERY_ARGS, **HISTORY_ARGS, "messages": ListMessagesArgs, "searchMessages": SearchMessagesArgs,
+}
 MUTATION_ARGS: dict[str, type[BaseModel]] = {
     **{name: spec.args for name, spec in MUTATIONS.items()},
     "addMessage": AddMessageArgs,
