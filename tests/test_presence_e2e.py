@@ -192,3 +192,16 @@ async def test_a_graceful_restart_says_leave_and_the_python_client_joins_again(
                     assert back.mutation == "join" and who(back.document)["banker-2"] == {"activity": "editing", "slideId": "s2"}
             finally:
                 await bob.aclose()
+
+
+async def test_presence_changes_share_the_connections_rate_limit(redis_server: RedisServer, prefix: str) -> None:
+    with start_hub(redis_server.url, prefix, mutations_per_second=0.5, mutation_burst=2) as slow:
+        cim = await create_cim(slow)  # over HTTP: not this connection's bucket
+        async with client(slow, "banker-1", retries=0) as alice:
+            await alice.set_presence(cim, {"activity": "viewing"})
+            await alice.set_presence(cim, {"activity": "editing", "slideId": "s1"})
+            with pytest.raises(CimhubError) as limited:
+                await alice.set_presence(cim, {"activity": "editing", "slideId": "s2"})
+            assert limited.value.code == ErrorCode.RATE_LIMITED and limited.value.retryable
+            watch = await alice.subscribe(f"presence:{cim}")
+            assert who(watch.document) == {"banker-1": {"activity": "editing", "slideId": "s1"}}

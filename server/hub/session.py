@@ -319,7 +319,14 @@ class Session:
         elif isinstance(frame, f.QueryFrame):
             self._spawn(self._query(frame))
         elif isinstance(frame, f.PresenceFrame):
-            self._spawn(self._set_presence(frame))
+            # Each change is published to every watcher of the CIM: paced like mutations.
+            if not self._bucket.take():
+                self.send_error(CimhubError(
+                    f"over {self.settings.mutations_per_second:g} mutations and presence changes/s on this connection",
+                    code=ErrorCode.RATE_LIMITED,
+                ), frame.id)
+            else:
+                self._spawn(self._set_presence(frame))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
