@@ -6,7 +6,8 @@ One discriminated union per direction, parsed by one module-level
 frames that both the Python and the JavaScript tests replay.
 
 Topics are strings: ``cim:<cimId>`` (one CIM document), ``deal:<dealId>`` (a
-deal's CIM list) and ``messages:<cimId>`` (a CIM's conversation). A connection
+deal's CIM list), ``messages:<cimId>`` (a CIM's conversation) and
+``presence:<cimId>`` (who is on the CIM, cimhub.protocol.presence). A connection
 holds at most one subscription per topic, so server frames name the topic, not
 a per-client id, and one encoded frame serves every subscriber of a topic.
 """
@@ -24,7 +25,9 @@ JSON_SUBPROTOCOL = "cimhub.json.v1"
 MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1"
 
 RequestId = Annotated[str, Field(min_length=1, max_length=64)]
-Topic = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(cim|deal|messages):[A-Za-z0-9_.:@\-]+$")]
+Topic = Annotated[
+    str, Field(min_length=3, max_length=200, pattern=r"^(cim|deal|messages|presence):[A-Za-z0-9_.:@\-]+$")
+]
 
 
 class Frame(BaseModel):
@@ -78,6 +81,19 @@ class QueryFrame(Frame):
     args: dict[str, Any] = Field(default_factory=dict)
 
 
+class PresenceFrame(Frame):
+    """Join a CIM's presence with `state`, change it, or leave it (`state` null); answered by `result`."""
+
+    type: Literal["presence"]
+    id: RequestId
+    cimId: Annotated[str, Field(min_length=1, max_length=128)]
+    state: dict[str, Any] | None = None
+    """A `cimhub.protocol.presence.PresenceState`: ``{activity, slideId?, sectionId?, name?}``.
+
+    Absent or null: leave.
+    """
+
+
 class PingFrame(Frame):
     type: Literal["ping"]
     ts: int | None = None
@@ -89,7 +105,7 @@ class PongFrame(Frame):
 
 
 ClientFrame = Annotated[
-    AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PingFrame | PongFrame,
+    AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PresenceFrame | PingFrame | PongFrame,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
@@ -271,7 +287,9 @@ class PongOut(TypedDict):
     ts: int | None
 
 
-Outbound = ReadyOut | SnapshotOut | PatchOut | SubscribedOut | UnsubscribedOut | ResultOut | ErrorOut | PingOut | PongOut
+Outbound = (
+    ReadyOut | SnapshotOut | PatchOut | SubscribedOut | UnsubscribedOut | ResultOut | ErrorOut | PingOut | PongOut
+)
 """Any frame the hub sends."""
 
 

@@ -57,6 +57,11 @@ class MutationContext:
     mutation_id: str
     user_id: str | None = None
     """Whose CIM a create makes: the user, or the user a service acts for."""
+    past: dict[str, Any] | None = None
+    """For mutations with `MutationSpec.past_revision`: the CIM (JSON data) as committed at that revision.
+
+    Read by the engine before the mutation runs.
+    """
 
 
 @dataclass
@@ -98,6 +103,8 @@ class MutationSpec(Generic[A]):
     target: Callable[[A, MutationContext], str]
     creates: bool = False
     access: Access = "cim"
+    past_revision: Callable[[A], int] | None = None
+    """The past revision the engine must read into `MutationContext.past` before running (restoreRevision)."""
 
     def parse_args(self, raw: Any) -> A:
         """Validate raw JSON arguments; raises InvalidInput naming the bad field."""
@@ -429,6 +436,51 @@ def delete(cim: Cim | None, args: CimArgs, ctx: MutationContext) -> Outcome:
     return Outcome(None, {"deleted": True})
 
 
+# -- restoreRevision ------------------------------------------------------------
+
+
+class RestoreRevisionArgs(CimArgs):
+    revision: int = Field(ge=1)
+
+
+# What a restore never takes from the past: who and what the CIM is.
+_IDENTITY = ("id", "dealId", "projectId", "userId", "createdAt")
+
+
+def restore_revision(cim: Cim | None, args: RestoreRevisionArgs, ctx: MutationContext) -> Outcome:
+    """Make the CIM as it was at `args.revision` the current document (a new revision).
+
+    The whole document comes back together: each artifact with the artifacts it
+    was built from, and with the stale marks it had then, so the cascade rules
+    hold in the restored document as they held when it was committed, and no
+    new marks are needed. What the restore does not bring back: the CIM's
+    identity (`_IDENTITY`), and a status of ``draft`` once the CIM has left it
+    (a CIM cannot go back to draft, as in updateState).
+    """
+    cim = _existing(cim, args)
+    past = ctx.past
+    if past is None or past.get("revision") != args.revision:
+        raise CimhubError("restoreRevision ran without the document at that revision", code=ErrorCode.INTERNAL)
+    data = {**past, **{key: getattr(cim, key) for key in _IDENTITY}}
+    try:
+        restored = Cim.model_validate(data)
+    except ValidationError as exc:
+        raise CimhubError(f"revision {args.revision} does not match the schema: {exc.errors()[0]['msg']}") from None
+    if restored.status == "draft" and cim.status != "draft":
+        restored.status = "in_progress"
+    for name in CIM_FIELDS:  # a whole new document: every field is part of the patch
+        restored.touch(name)
+    return Outcome(restored, {"restoredFrom": args.revision, "changed": _content(restored) != _content(cim)})
+
+
+def _content(cim: Cim) -> dict[str, Any]:
+    """The document without the stamps every commit changes."""
+    data = cim.to_json_dict()
+    data.pop("revision", None)
+    data.pop("updatedAt", None)
+    return data
+
+
 # -- importFromSupabase (seed §8) ---------------------------------------------
 
 
@@ -528,6 +580,9 @@ MUTATIONS: dict[str, MutationSpec[Any]] = {
         MutationSpec("updateSlide", UpdateSlideArgs, update_slide, _cim_target),
         MutationSpec("navigateToSlide", NavigateToSlideArgs, navigate_to_slide, _cim_target),
         MutationSpec("delete", CimArgs, delete, _cim_target),
+        MutationSpec(
+            "restoreRevision", RestoreRevisionArgs, restore_revision, _cim_target, past_revision=lambda a: a.revision
+        ),
         MutationSpec(
             "importFromSupabase",
             ImportFromSupabaseArgs,

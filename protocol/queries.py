@@ -59,11 +59,39 @@ CIM_QUERIES: dict[str, type[QueryArgs]] = {
     "listByStatus": ListByStatusArgs,
     "patches": PatchesArgs,
 }
+
+
+class CimAtArgs(QueryArgs):
+    cimId: Id
+    revision: int = Field(ge=1)
+
+
+class CimDiffArgs(QueryArgs):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    cimId: Id
+    from_: int = Field(alias="from", ge=0)
+    """Changes after this revision (0: from the creation on)."""
+    to: int | None = Field(default=None, ge=0)
+    limit: int = Field(default=1_000, ge=1, le=10_000)
+
+
+class CimHistoryArgs(QueryArgs):
+    cimId: Id
+    before: int | None = Field(default=None, ge=1)
+    limit: int = Field(default=50, ge=1, le=1_000)
+
+
+HISTORY_QUERIES: dict[str, type[QueryArgs]] = {
+    "cimAt": CimAtArgs,
+    "cimDiff": CimDiffArgs,
+    "cimHistory": CimHistoryArgs,
+}
 MESSAGE_QUERIES: dict[str, type[MessageArgs]] = {
     "messages": ListMessagesArgs,
     "searchMessages": SearchMessagesArgs,
 }
-QUERIES: dict[str, type[BaseModel]] = {**CIM_QUERIES, **MESSAGE_QUERIES}
+QUERIES: dict[str, type[BaseModel]] = {**CIM_QUERIES, **HISTORY_QUERIES, **MESSAGE_QUERIES}
 
 
 def parse_query_args(name: str, raw: Any) -> BaseModel:

@@ -17,6 +17,7 @@ from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.metrics import Metrics
 from cimhub.server.store.engine import CommitResult, MutationEngine
+from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.queries import Queries
 
 # Mutation names counted under their own label; anything else is "unknown", so
@@ -42,10 +43,12 @@ class Dispatcher:
         message_ops: MessageOps,
         authorizer: Authorizer,
         metrics: Metrics,
+        history: HistoryQueries | None = None,
     ) -> None:
         self.engine = engine
         self.queries = queries
         self.message_ops = message_ops
+        self.history = history
         self.authorizer = authorizer
         self.metrics = metrics
 
@@ -60,6 +63,8 @@ class Dispatcher:
         """Run query `name` for `identity`; the result is JSON data."""
         if name in self.message_ops.QUERIES:
             return await self.message_ops.query(identity, name, args)
+        if self.history is not None and name in self.history.QUERIES:
+            return await self.history.query(identity, name, args)
         return await self.queries.run(identity, name, args)
 
     async def mutate(
@@ -76,8 +81,12 @@ class Dispatcher:
                 parsed = spec.parse_args(args)
                 await self.authorizer.require_mutation(identity, spec, parsed)
                 result = await self.engine.run(
-                    spec, parsed, actor=actor_of(identity), mutation_id=mutation_id,
-                    expected_revision=expected_revision, user_id=identity.user_id,
+                    spec,
+                    parsed,
+                    actor=actor_of(identity),
+                    mutation_id=mutation_id,
+                    expected_revision=expected_revision,
+                    user_id=identity.user_id,
                 )
             outcome = "duplicate" if result.duplicate else "committed"
             return result

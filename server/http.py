@@ -85,9 +85,14 @@ async def mutate(request: Request) -> Response:
         result = await request.app.state.services.dispatcher.mutate(identity, name, args, mutation_id, expected)
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
         return error_response(client_error(exc, "running a mutation"))
-    return JSONResponse({
-        "result": result.result, "cimId": result.cim_id, "revision": result.revision, "duplicate": result.duplicate,
-    })
+    return JSONResponse(
+        {
+            "result": result.result,
+            "cimId": result.cim_id,
+            "revision": result.revision,
+            "duplicate": result.duplicate,
+        }
+    )
 
 
 async def query(request: Request) -> Response:
@@ -102,6 +107,44 @@ async def query(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
         return error_response(client_error(exc, "running a query"))
     return Response(orjson.dumps({"result": result}), media_type="application/json")
+
+
+async def _history(request: Request, name: str, args: dict[str, Any]) -> Response:
+    try:
+        identity = await identity_of(request)
+        result = await request.app.state.services.dispatcher.query(identity, name, args)
+    except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
+        return error_response(client_error(exc, f"running {name}"))
+    return Response(orjson.dumps(result), media_type="application/json")
+
+
+def _int_params(request: Request, *names: str) -> dict[str, Any]:
+    """Integer query-string parameters, passed on as they are when not integers (the query's model refuses them)."""
+    found: dict[str, Any] = {}
+    for name in names:
+        raw = request.query_params.get(name)
+        if raw is not None:
+            found[name] = int(raw) if raw.lstrip("-").isdigit() else raw
+    return found
+
+
+async def cim_at(request: Request) -> Response:
+    """GET /v1/cims/{cimId}/revisions/{revision}: the CIM as committed at that revision (the cimAt query)."""
+    cim_id, revision = request.path_params["cimId"], request.path_params["revision"]
+    return await _history(request, "cimAt", {"cimId": cim_id, "revision": revision})
+
+
+async def cim_diff(request: Request) -> Response:
+    """GET /v1/cims/{cimId}/diff?from=A&to=B&limit=N: the patches, with their actors, after A up to B (cimDiff)."""
+    params = _int_params(request, "from", "to", "limit")
+    params.setdefault("from", 0)
+    return await _history(request, "cimDiff", {"cimId": request.path_params["cimId"], **params})
+
+
+async def cim_history(request: Request) -> Response:
+    """GET /v1/cims/{cimId}/history?before=R&limit=N: who changed what, newest first (cimHistory)."""
+    params = _int_params(request, "before", "limit")
+    return await _history(request, "cimHistory", {"cimId": request.path_params["cimId"], **params})
 
 
 async def healthz(request: Request) -> Response:

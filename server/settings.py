@@ -33,7 +33,25 @@ class Settings(BaseSettings):
 
     # -- store ------------------------------------------------------------
     patch_log_retention: int = Field(default=1_000, ge=1)
-    """Patches kept per CIM; a client further behind gets a fresh snapshot."""
+    """Patches kept per CIM (at least: history trims in whole snapshot intervals).
+
+    A client further behind gets a fresh snapshot.
+    """
+    history_snapshot_every: int = Field(default=50, ge=0)
+    """Every this many revisions the patch log also stores the whole CIM, so reading any past
+    revision costs one snapshot and fewer than this many patches. 0: no snapshots, no history."""
+    history_max_age_s: int = Field(default=0, ge=0)
+    """Drop patch-log history older than this (whole snapshot intervals, applied as the CIM is written).
+
+    0: no age limit.
+    """
+    presence_ttl_s: float = Field(default=30.0, gt=0)
+    """A presence entry lives this long unless its hub refreshes it (every third of it).
+
+    A dead hub's entries go within ~4/3 of it.
+    """
+    presence_max_per_cim: int = Field(default=100, ge=1)
+    """Presence entries per CIM at once; joining beyond that is refused (presence_full)."""
     idempotency_window_s: int = Field(default=86_400, ge=1)
     """How long a mutation id is remembered (24 h)."""
     max_commit_retries: int = Field(default=50, ge=1)

@@ -38,23 +38,68 @@ pytest_plugins = ["pg"]
 #   e2e          hub processes (uvicorn on loopback), the CLI, Chromium
 # A module missing here stops the run, so a new one cannot be left out of its tier.
 TIERS: dict[str, frozenset[str]] = {
-    "unit": frozenset({
-        "test_auth_cache", "test_auth_tokens", "test_cascade", "test_checkpoint_codec", "test_cli_service_key",
-        "test_client_cli", "test_client_http", "test_client_replica", "test_client_session", "test_close_codes",
-        "test_frames", "test_golden", "test_hub_unit", "test_js", "test_keys", "test_layout", "test_mutations",
-        "test_patch", "test_patch_emission",
-    }),
-    "integration": frozenset({
-        "test_auth_backends", "test_checkpoint_api", "test_checkpoint_conformance", "test_checkpoint_crash",
-        "test_checkpoint_graphs", "test_checkpoint_production", "test_checkpoint_storage", "test_client_transport",
-        "test_concurrency", "test_connection", "test_engine", "test_js_package", "test_messages", "test_store",
-        "test_typecheck",
-    }),
-    "e2e": frozenset({
-        "test_agent", "test_auth_hub", "test_browser", "test_browser_react", "test_client_e2e", "test_client_resilience",
-        "test_connection_limits", "test_durability", "test_faults", "test_hub_e2e", "test_logging",
-        "test_messages_hub",
-    }),
+    "unit": frozenset(
+        {
+            "test_auth_cache",
+            "test_auth_tokens",
+            "test_cascade",
+            "test_checkpoint_codec",
+            "test_cli_service_key",
+            "test_client_cli",
+            "test_client_http",
+            "test_client_replica",
+            "test_client_session",
+            "test_close_codes",
+            "test_frames",
+            "test_golden",
+            "test_history_unit",
+            "test_hub_unit",
+            "test_js",
+            "test_keys",
+            "test_layout",
+            "test_mutations",
+            "test_patch",
+            "test_patch_emission",
+        }
+    ),
+    "integration": frozenset(
+        {
+            "test_auth_backends",
+            "test_checkpoint_api",
+            "test_checkpoint_conformance",
+            "test_checkpoint_crash",
+            "test_checkpoint_graphs",
+            "test_checkpoint_production",
+            "test_checkpoint_storage",
+            "test_client_transport",
+            "test_concurrency",
+            "test_connection",
+            "test_engine",
+            "test_history",
+            "test_js_package",
+            "test_messages",
+            "test_store",
+            "test_typecheck",
+        }
+    ),
+    "e2e": frozenset(
+        {
+            "test_agent",
+            "test_auth_hub",
+            "test_browser",
+            "test_browser_react",
+            "test_client_e2e",
+            "test_client_resilience",
+            "test_connection_limits",
+            "test_durability",
+            "test_faults",
+            "test_history_e2e",
+            "test_hub_e2e",
+            "test_logging",
+            "test_messages_hub",
+            "test_presence_e2e",
+        }
+    ),
 }
 TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
 
@@ -109,9 +154,21 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                need("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", self.fsync,
-                "--save", "", "--logfile", str(self.data_dir / "redis.log"),
+                need("redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.fsync,
+                "--save",
+                "",
+                "--logfile",
+                str(self.data_dir / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

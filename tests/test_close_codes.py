@@ -17,7 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_only_the_stop_range_forbids_reconnecting() -> None:
     codes = (None, 1000, 1006, 1011, 1012, 4000, 4008, 4399, 4400, 4401, 4403, 4429, 4499, 4500)
     assert [should_reconnect(code) for code in codes] == [
-        True, True, True, True, True, True, True, True, False, False, False, False, False, True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
     ]
     assert CloseCode.RESTART.should_reconnect()
     assert not CloseCode.AUTH_FAILED.should_reconnect()

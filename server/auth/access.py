@@ -107,9 +107,7 @@ class CachedAccess:
         self._generation = 0
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
-        return await self._decide(
-            ("deal", user_id, deal_id), lambda: self.backend.may_access_deal(user_id, deal_id)
-        )
+        return await self._decide(("deal", user_id, deal_id), lambda: self.backend.may_access_deal(user_id, deal_id))
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
         return await self._decide(
@@ -134,9 +132,7 @@ class CachedAccess:
                 return True
             kind, first, second = key
             if kind == "deal":
-                return (user_id is None or first == user_id) and (
-                    deal_id is None or second == deal_id
-                )
+                return (user_id is None or first == user_id) and (deal_id is None or second == deal_id)
             return user_id is None and first == deal_id
 
         self._generation += 1
@@ -168,9 +164,7 @@ class CachedAccess:
         finally:
             if self._in_flight.get(key) is asyncio.current_task():
                 del self._in_flight[key]
-        if (
-            generation == self._generation
-        ):  # else invalidate() ran meanwhile: this answer may predate it
+        if generation == self._generation:  # else invalidate() ran meanwhile: this answer may predate it
             ttl = self._ttl_s if allowed else self._denied_ttl_s
             self._decisions.pop(key, None)
             self._decisions[key] = _Decision(allowed, self._clock() + ttl)
@@ -207,6 +201,4 @@ def access_from_settings(settings: Settings) -> CachedAccess:
             "no access backend: set CIMHUB_DATABASE_URL, or CIMHUB_SUPABASE_URL with "
             "CIMHUB_SUPABASE_SERVICE_KEY, or turn on dev mode"
         )
-    return CachedAccess(
-        backend, ttl_s=settings.access_cache_ttl_s, denied_ttl_s=settings.access_denied_cache_ttl_s
-    )
+    return CachedAccess(backend, ttl_s=settings.access_cache_ttl_s, denied_ttl_s=settings.access_denied_cache_ttl_s)

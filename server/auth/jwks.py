@@ -69,9 +69,7 @@ class JwksCache:
         if kid not in self._keys or self._is_stale():
             await self._refresh()
         if self._fetched_at is None:
-            raise Unavailable(
-                "cannot fetch the token signing keys from Supabase Auth; try again shortly"
-            )
+            raise Unavailable("cannot fetch the token signing keys from Supabase Auth; try again shortly")
         return self._keys.get(kid)
 
     async def aclose(self) -> None:
@@ -83,10 +81,7 @@ class JwksCache:
     async def _refresh(self) -> None:
         async with self._lock:
             now = time.monotonic()
-            if (
-                self._last_attempt is not None
-                and now - self._last_attempt < self._refresh_interval_s
-            ):
+            if self._last_attempt is not None and now - self._last_attempt < self._refresh_interval_s:
                 return  # another caller just refreshed (or just failed to): use what is there
             self._last_attempt = now
             try:

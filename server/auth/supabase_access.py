@@ -63,14 +63,10 @@ class SupabaseAccess:
         self._client_lock = asyncio.Lock()
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
-        return await self._ask(
-            "cimhub_may_access_deal", {"p_user_id": user_id, "p_deal_id": deal_id}
-        )
+        return await self._ask("cimhub_may_access_deal", {"p_user_id": user_id, "p_deal_id": deal_id})
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
-        return await self._ask(
-            "cimhub_deal_in_project", {"p_deal_id": deal_id, "p_project_id": project_id}
-        )
+        return await self._ask("cimhub_deal_in_project", {"p_deal_id": deal_id, "p_project_id": project_id})
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -81,9 +77,7 @@ class SupabaseAccess:
         async with self._client_lock:
             if self._client is None:
                 # No user session: the service key is the only credential, never refreshed.
-                options = AsyncClientOptions(
-                    httpx_client=self._http, auto_refresh_token=False, persist_session=False
-                )
+                options = AsyncClientOptions(httpx_client=self._http, auto_refresh_token=False, persist_session=False)
                 self._client = await acreate_client(self._url, self._service_key, options=options)
             return self._client
 
@@ -100,9 +94,7 @@ class SupabaseAccess:
         except httpx.HTTPStatusError as exc:
             raise _status_error(function, exc.response) from None
         except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach Supabase for the access check ({type(exc).__name__}); try again"
-            ) from None
+            raise Unavailable(f"cannot reach Supabase for the access check ({type(exc).__name__}); try again") from None
         if not isinstance(response.data, bool):
             raise Unavailable(
                 f"Supabase answered {function} with {type(response.data).__name__}, not a boolean",

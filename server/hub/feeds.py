@@ -155,4 +155,3 @@ class DealFeed:
         else:
             seen.add(cim_id)
         return True
-

@@ -122,6 +122,10 @@ class Hub:
             )
         return feed, ident
 
+    def idents_of(self, kind: str) -> list[str]:
+        """The identifiers of the topics of one kind that local connections watch (e.g. presence's CIM ids)."""
+        return [topic.ident for topic in self.topics.values() if topic.feed.kind == kind]
+
     async def subscribe(
         self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str] | None
     ) -> None:
@@ -215,8 +219,11 @@ class Hub:
                             self._send_entry(sub, entry, None)
                     if request_id is not None:
                         subscribed: SubscribedOut = {
-                            "type": "subscribed", "topic": topic.name, "id": request_id,
-                            "revision": sub.revision, "epoch": sub.epoch,
+                            "type": "subscribed",
+                            "topic": topic.name,
+                            "id": request_id,
+                            "revision": sub.revision,
+                            "epoch": sub.epoch,
                         }
                         conn.send(subscribed)
                 else:
@@ -229,8 +236,12 @@ class Hub:
                     if resuming:
                         self.metrics.resyncs.labels("snapshot").inc()
                     frame: SnapshotOut = {
-                        "type": "snapshot", "topic": topic.name, "revision": snapshot.revision,
-                        "epoch": snapshot.epoch, "data": snapshot.data, "reset": resuming,
+                        "type": "snapshot",
+                        "topic": topic.name,
+                        "revision": snapshot.revision,
+                        "epoch": snapshot.epoch,
+                        "data": snapshot.data,
+                        "reset": resuming,
                     }
                     if request_id is not None:
                         frame["id"] = request_id
@@ -264,7 +275,9 @@ class Hub:
             self._end(sub, exc)
         except Exception as exc:  # noqa: BLE001 - Redis down: end it, the client resubscribes
             log.warning("catch-up of %s failed: %s", sub.topic.name, exc)
-            self._end(sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE))
+            self._end(
+                sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE)
+            )
 
     def _end(self, sub: Subscription, error: CimhubError) -> None:
         """End a subscription from the hub's side, telling the client why."""
@@ -379,10 +392,11 @@ class Hub:
 
     async def aclose(self) -> None:
         """Stop every catch-up and wait for pending broker unsubscribes; a cancel of aclose itself propagates."""
-        tasks = [sub.task for topic in self.topics.values() for sub in topic.subscriptions.values() if sub.task is not None]
+        tasks = [
+            sub.task for topic in self.topics.values() for sub in topic.subscriptions.values() if sub.task is not None
+        ]
         for task in tasks:
             task.cancel()
         tasks.extend(self._unsubscribing)
         # return_exceptions collects the tasks' own CancelledErrors; cancelling aclose still raises here.
         await asyncio.gather(*tasks, return_exceptions=True)
-

@@ -29,9 +29,12 @@ from cimhub.protocol.errors import (
     Unauthenticated,
     from_validation_error,
 )
+from cimhub.protocol.presence import parse_state
+from cimhub.server.dispatch import actor_of
 from cimhub.server.faults import client_error
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.hub import Hub
+from cimhub.server.hub.presence_tracker import PresenceTracker
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.sender import FrameSender
 from cimhub.server.metrics import Metrics
@@ -78,8 +81,10 @@ class Session:
         requests: Requests,
         verifier: Verifier,
         metrics: Metrics,
+        presence: PresenceTracker | None = None,
     ) -> None:
         self.id = next(_ids)
+        self.presence = presence
         self.ws = websocket
         self.codec = codec
         self.codec_name = codec.name
@@ -167,6 +172,8 @@ class Session:
                 self._expiry.cancel()
             self.sender.stop()
             self.hub.drop(self, list(self.topics))
+            if self.presence is not None:
+                await self.presence.drop(self)
             connections.sessions.discard(self)
             self.metrics.connections.dec()
 
@@ -192,7 +199,8 @@ class Session:
     async def _accept_token(self, frame: f.AuthFrame) -> None:
         identity = await self.verifier.verify(frame.token, on_behalf_of=frame.actAs)
         if self.identity is not None and (identity.user_id, identity.is_service) != (
-            self.identity.user_id, self.identity.is_service
+            self.identity.user_id,
+            self.identity.is_service,
         ):
             raise Unauthenticated("a refreshed token must be for the same user; reconnect to switch users")
         self.identity = identity
@@ -218,10 +226,12 @@ class Session:
         """Stop delivering until the client sends a fresh token (the seed's 'auth token expires')."""
         self.paused = True
         self.hub.pause(self, list(self.topics))
-        self.send_error(CimhubError(
-            "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
-            code=ErrorCode.TOKEN_EXPIRED,
-        ))
+        self.send_error(
+            CimhubError(
+                "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
+                code=ErrorCode.TOKEN_EXPIRED,
+            )
+        )
 
     def _heartbeat(self) -> None:
         """Every `heartbeat_s`: a ping, or the close of a client silent past the idle timeout.
@@ -292,13 +302,18 @@ class Session:
             self._spawn(self._reauthenticate(frame))
         elif self.paused:
             request_id = getattr(frame, "id", None)
-            self.send_error(CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id)
+            self.send_error(
+                CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id
+            )
         elif isinstance(frame, f.MutateFrame):
             if not self._bucket.take():
-                self.send_error(CimhubError(
-                    f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
-                    code=ErrorCode.RATE_LIMITED,
-                ), frame.id)
+                self.send_error(
+                    CimhubError(
+                        f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
+                        code=ErrorCode.RATE_LIMITED,
+                    ),
+                    frame.id,
+                )
             else:
                 if self._mutations is None:
                     self._mutations = asyncio.Queue(MAX_PENDING_MUTATIONS)
@@ -306,7 +321,10 @@ class Session:
                 try:
                     self._mutations.put_nowait(frame)
                 except asyncio.QueueFull:
-                    self.send_error(CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED), frame.id)
+                    self.send_error(
+                        CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED),
+                        frame.id,
+                    )
         elif isinstance(frame, f.SubscribeFrame):
             self._subscribe(frame)
         elif isinstance(frame, f.UnsubscribeFrame):
@@ -316,6 +334,19 @@ class Session:
             self.send(unsubscribed)
         elif isinstance(frame, f.QueryFrame):
             self._spawn(self._query(frame))
+        elif isinstance(frame, f.PresenceFrame):
+            # Each change is published to every watcher of the CIM: paced like mutations.
+            if not self._bucket.take():
+                self.send_error(
+                    CimhubError(
+                        f"over {self.settings.mutations_per_second:g} mutations and presence changes/s "
+                        "on this connection",
+                        code=ErrorCode.RATE_LIMITED,
+                    ),
+                    frame.id,
+                )
+            else:
+                self._spawn(self._set_presence(frame))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -333,10 +364,13 @@ class Session:
             self.send_error(InvalidInput(f"already subscribed to {frame.topic}", path="topic"), frame.id)
             return
         if len(self.topics) >= self.settings.max_subscriptions:
-            self.send_error(CimhubError(
-                f"at most {self.settings.max_subscriptions} subscriptions per connection",
-                code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-            ), frame.id)
+            self.send_error(
+                CimhubError(
+                    f"at most {self.settings.max_subscriptions} subscriptions per connection",
+                    code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                ),
+                frame.id,
+            )
             return
         self.topics[frame.topic] = None
         self._spawn(self._run_subscribe(frame))
@@ -369,6 +403,25 @@ class Session:
             answer: f.ResultOut = {"type": "result", "id": frame.id, "result": result}
             self.send(answer)
 
+    async def _set_presence(self, frame: f.PresenceFrame) -> None:
+        """Join, update or leave a CIM's presence, after the same access check as watching the CIM."""
+        async with self._requests:
+            try:
+                if self.presence is None:
+                    raise CimhubError("this hub does not keep presence", code=ErrorCode.UNKNOWN_TOPIC)
+                state = parse_state(frame.state) if frame.state is not None else None
+                await self.requests.authorize_topic(self.identity, "presence", frame.cimId)
+                presence_id = await self.presence.set(
+                    self, frame.cimId, user_id=self.identity.user_id, actor=actor_of(self.identity), state=state
+                )
+            except CimhubError as exc:
+                self.send_error(exc, frame.id)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis trouble is reported, never a traceback
+                self.send_error(client_error(exc, "setting presence"), frame.id)
+                return
+            self.send({"type": "result", "id": frame.id, "result": {"presenceId": presence_id}})
+
     async def _mutation_worker(self, mutations: asyncio.Queue[f.MutateFrame]) -> None:
         while True:
             frame = await mutations.get()
@@ -383,8 +436,11 @@ class Session:
                 self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
                 continue
             answer: f.ResultOut = {
-                "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
-                "revision": outcome.revision, "duplicate": outcome.duplicate,
+                "type": "result",
+                "id": frame.id,
+                "result": outcome.result,
+                "cimId": outcome.cim_id,
+                "revision": outcome.revision,
+                "duplicate": outcome.duplicate,
             }
             self.send(answer)
-

@@ -12,7 +12,12 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
   from; if either moved on, nothing is written and the current document comes
   back (see `CommitConflict`).
 * **Bounded.** The patch log keeps the last `patch_log_retention` entries; a
-  subscriber further behind must take a fresh snapshot.
+  subscriber further behind must take a fresh snapshot. With history snapshots
+  on (`snapshot_every` K > 0) entry 1 and every K-th entry also hold the whole
+  document and the log is trimmed only at those entries: it keeps at least
+  `patch_log_retention` and at most `patch_log_retention + K - 1` entries, and
+  `history_max_age_ms` drops whole snapshot intervals older than that
+  (cimhub.server.store.history reads them).
 
 The store knows nothing of mutations: cimhub.server.store.engine decides what to commit.
 """
@@ -117,12 +122,16 @@ class CimStore:
         *,
         patch_log_retention: int = 1_000,
         idempotency_window_s: int = 86_400,
+        snapshot_every: int = 0,
+        history_max_age_ms: int = 0,
         extra_keys: Callable[[str], Sequence[str]] = lambda cim_id: (),
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.patch_log_retention = patch_log_retention
         self.idempotency_window_s = idempotency_window_s
+        self.snapshot_every = snapshot_every
+        self.history_max_age_ms = history_max_age_ms
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
         self._commit = load_script(redis, "cimhub.server.store", "commit")
@@ -180,6 +189,8 @@ class CimStore:
             k.deal_channel(commit.deal_id),
             commit.deal_event_json,
             commit.kind,
+            self.snapshot_every,
+            self.history_max_age_ms,
         ]
         if self._commits is not None:
             reply = await self._commits.evalsha(self._commit.script, self._commit.sha, keys, args)

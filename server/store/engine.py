@@ -18,6 +18,7 @@ arguments is refused as `mutation_id_reused`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 import time
@@ -30,7 +31,14 @@ import orjson
 import redis.exceptions
 from pydantic import ValidationError
 
-from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
+from cimhub.protocol.errors import (
+    CimhubError,
+    Conflict,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
 from cimhub.server.store.cims import (
@@ -42,6 +50,7 @@ from cimhub.server.store.cims import (
     new_epoch,
     summary_json,
 )
+from cimhub.server.store.history import History, PastCim
 
 MUTATION_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
@@ -137,8 +146,13 @@ class MutationEngine:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
         on_delete: Sequence[Callable[[str], Awaitable[None]]] = (),
+        history: History | None = None,
     ) -> None:
-        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches)."""
+        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches).
+
+        `history` reads past revisions for mutations that need one (restoreRevision).
+        """
+        self.history = history
         self.store = store
         self.max_retries = max_retries
         self.max_document_bytes = max_document_bytes
@@ -227,6 +241,16 @@ class MutationEngine:
         cim_id: str,
     ) -> CommitResult:
         mutation_id = ctx.mutation_id
+        past: PastCim | None = None
+        if spec.past_revision is not None:
+            try:
+                past = await self._read_past(cim_id, spec.past_revision(parsed))
+            except CimhubError:
+                duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
+                if duplicate is not None:
+                    return duplicate
+                raise
+            ctx = dataclasses.replace(ctx, past=past.doc)
         # Taken out of the cache: the mutation edits its model in place, so until the commit
         # lands nothing else may see it, and if anything fails the next mutation reloads.
         stored = self.cache.take(cim_id)
@@ -249,7 +273,15 @@ class MutationEngine:
                     f"expectedRevision {expected_revision} is stale: the CIM is at {current}",
                     path="expectedRevision",
                 )
+            if past is not None and stored is not None and stored.epoch != past.epoch and cached:
+                # The cache may hold an earlier history of this CIM: judge by Redis, not the cache.
+                stored, cached = await self.store.load(cim_id), False
+                continue
             try:
+                if past is not None and stored is not None and stored.epoch != past.epoch:
+                    raise NotFound(
+                        f"revision {past.revision} belongs to an earlier history of this CIM", path="args.revision"
+                    )
                 commit, result, after = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
                 if stored is not None:  # the document stands; the model may be half-edited
@@ -403,6 +435,11 @@ class MutationEngine:
         if deleted:
             entry["deleted"] = True
         return orjson.dumps(entry)
+
+    async def _read_past(self, cim_id: str, revision: int) -> PastCim:
+        if self.history is None:
+            raise CimhubError("this hub keeps no history (no History given to the engine)", code=ErrorCode.INTERNAL)
+        return await self.history.at(cim_id, revision)
 
     async def _duplicate(self, cim_id: str, mutation_id: str, name: str, args_hash: str) -> CommitResult | None:
         """A mutation that fails now may have committed before: then its first result stands."""

@@ -7,6 +7,8 @@ cluster slot and one Lua script can change them together:
     <prefix>:cim:{<id>}:log        stream patch log, entry id "<revision>-1"
     <prefix>:cim:{<id>}:mut:<mid>  string idempotency record, expires
     <prefix>:cim:{<id>}:msg:<part> conversation messages (`messages`; cimhub.server.messages.store)
+    <prefix>:cim:{<id>}:presence   hash   presence id -> member JSON (cimhub.server.hub.presence)
+    <prefix>:cim:{<id>}:presence:exp  sorted set  presence id -> expires at (ms)
     <prefix>:cp:{<thread>}...      LangGraph checkpoints; the CIM agent's thread id is the CIM id
                                    (cimhub.server.checkpoint.layout keeps its own names, so the
                                    checkpointer stays importable without the hub)
@@ -62,6 +64,16 @@ class Keys:
 
     def by_status(self, status: str) -> str:
         return f"{self.prefix}:idx:status:{status}"
+
+    def presence(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:presence"
+
+    def presence_expiry(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:presence:exp"
+
+    def presence_channel(self, cim_id: str) -> str:
+        """Pub/sub channel carrying joins, updates and leaves of one CIM's presence."""
+        return f"{self.prefix}:ch:presence:{cim_id}"
 
     def cim_channel(self, cim_id: str) -> str:
         """Pub/sub channel carrying each committed patch of one CIM."""

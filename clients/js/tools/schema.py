@@ -21,9 +21,10 @@ from cimhub.protocol import errors, frames, schema
 from cimhub.protocol.close import STOP_RANGE, CloseCode
 from cimhub.protocol.messages import ADD_MESSAGE, AddMessageArgs
 from cimhub.protocol.mutations import MUTATIONS
+from cimhub.protocol.presence import PresenceState
 from cimhub.protocol.queries import QUERIES
 
-DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message]
+DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message, PresenceState]
 MUTATION_ARGS: dict[str, type[BaseModel]] = {
     **{name: spec.args for name, spec in MUTATIONS.items()},
     ADD_MESSAGE: AddMessageArgs,
@@ -53,16 +54,26 @@ def build() -> dict[str, Any]:
 
     def table(title: str, entries: dict[str, type[BaseModel]], why: str) -> dict[str, Any]:
         return {
-            "title": title, "description": why, "type": "object", "additionalProperties": False,
-            "required": sorted(entries), "properties": {name: ref(m) for name, m in sorted(entries.items())},
+            "title": title,
+            "description": why,
+            "type": "object",
+            "additionalProperties": False,
+            "required": sorted(entries),
+            "properties": {name: ref(m) for name, m in sorted(entries.items())},
         }
 
     defs["MutationArgsByName"] = table("MutationArgsByName", MUTATION_ARGS, "Each mutation's arguments, by name.")
     defs["QueryArgsByName"] = table("QueryArgsByName", QUERIES, "Each query's arguments, by name.")
-    defs["ClientFrame"] = {"title": "ClientFrame", "description": "A frame the client sends.",
-                           "oneOf": [ref(m) for m in client]}
-    defs["ServerFrame"] = {"title": "ServerFrame", "description": "A frame the hub sends.",
-                           "oneOf": [ref(m) for m in server]}
+    defs["ClientFrame"] = {
+        "title": "ClientFrame",
+        "description": "A frame the client sends.",
+        "oneOf": [ref(m) for m in client],
+    }
+    defs["ServerFrame"] = {
+        "title": "ServerFrame",
+        "description": "A frame the hub sends.",
+        "oneOf": [ref(m) for m in server],
+    }
     for name, model in QUERIES.items():
         defs[model.__name__]["title"] = _title(model, name, "QueryArgs")
     return {

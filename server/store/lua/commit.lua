@@ -24,6 +24,13 @@
 -- ARGV[11] CIM id   ARGV[12] CIM channel   ARGV[13] deal channel
 -- ARGV[14] deal list event JSON ("" for none)
 -- ARGV[15] kind: "commit", "noop" or "delete"
+-- ARGV[16] history snapshot interval K ("0": no snapshots, the log is a plain
+--          MAXLEN ARGV[10] window). Else entry 1 and every K-th entry also carry
+--          the whole document (field "s"), and the log is trimmed only at such
+--          entries, so every revision in it can be rebuilt from a snapshot plus
+--          fewer than K patches (cimhub.server.store.history).
+-- ARGV[17] history max age in ms ("0": no age limit): snapshot intervals
+--          wholly older than updatedAt - this are dropped.
 -- Returns: {"dup", record} | {"conflict", rev, epoch, doc} | {"ok", rev, epoch}
 
 local record = redis.call('GET', KEYS[3])
@@ -65,7 +72,38 @@ end
 redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'rev', ARGV[5], 'epoch', ARGV[3])
 -- Stream entry id "<revision>-1": XRANGE from "<r+1>-1" is exactly what a
 -- client at revision r missed, and Redis refuses a revision out of order.
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[10], ARGV[5] .. '-1', 'p', ARGV[7])
+local every = tonumber(ARGV[16])
+if every == 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[10], ARGV[5] .. '-1', 'p', ARGV[7])
+else
+  local new_rev = tonumber(ARGV[5])
+  if new_rev == 1 or new_rev % every == 0 then
+    redis.call('XADD', KEYS[2], ARGV[5] .. '-1', 'p', ARGV[7], 't', ARGV[6], 's', ARGV[4])
+  else
+    redis.call('XADD', KEYS[2], ARGV[5] .. '-1', 'p', ARGV[7], 't', ARGV[6])
+  end
+  -- Size: keep from the newest snapshot that leaves at least ARGV[10] entries.
+  local base = math.floor((new_rev - tonumber(ARGV[10]) + 1) / every) * every
+  -- Age: also drop intervals whose next snapshot is already older than the cutoff.
+  local max_age = tonumber(ARGV[17])
+  if max_age > 0 and new_rev % every == 0 then
+    local cutoff = tonumber(ARGV[6]) - max_age
+    local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+    local s = math.max(base, math.floor(tonumber(string.match(first[1][1], '^(%d+)')) / every) * every) + every
+    while s < new_rev do
+      local e = redis.call('XRANGE', KEYS[2], s .. '-1', s .. '-1')
+      local ts = #e > 0 and e[1][2][4] or nil
+      if ts == nil or tonumber(ts) >= cutoff then
+        break
+      end
+      base = s
+      s = s + every
+    end
+  end
+  if base > 1 then
+    redis.call('XTRIM', KEYS[2], 'MINID', base .. '-1')
+  end
+end
 local score = tonumber(ARGV[6])
 redis.call('ZADD', KEYS[4], score, id)
 redis.call('ZADD', KEYS[5], score, id)
