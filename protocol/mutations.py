@@ -34,6 +34,7 @@ from .schema import (
     Slide,
     SlideStatus,
     Stage,
+    safe_json,
 )
 
 # Namespace for ids that cimhub derives (CIM ids from a create's mutation id,
@@ -86,7 +87,12 @@ class MutationSpec(Generic[A]):
     def parse_args(self, raw: Any) -> A:
         """Validate raw JSON arguments; raises InvalidInput naming the bad field."""
         try:
-            return self.args.model_validate(raw)
+            safe_json(raw)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), path="args") from None
+        try:
+            # strict: "1" is not 1 and true is not 1, in nested models too.
+            return self.args.model_validate(raw, strict=True)
         except ValidationError as exc:
             raise from_validation_error(exc, prefix="args") from None
 
