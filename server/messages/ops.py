@@ -20,7 +20,7 @@ from cimhub.server.messages.store import MessageStore
 
 
 class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AddMessageArgs(_Args):

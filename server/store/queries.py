@@ -14,7 +14,7 @@ from cimhub.server.store.cims import MAX_PAGE, CimStore
 
 
 class QueryArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class GetArgs(QueryArgs):
