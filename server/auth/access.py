@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, Unavailable
-
 from cimhub.server.settings import Settings
 
 logger = logging.getLogger("cimhub.auth")

@@ -43,9 +43,8 @@ from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, Unauthenticated
 from cimhub.protocol.schema import MAX_SAFE_INTEGER, canonical_id
-
-from cimhub.server.settings import Settings
 from cimhub.server.auth.jwks import JwksCache
+from cimhub.server.settings import Settings
 
 logger = logging.getLogger("cimhub.auth")
 
