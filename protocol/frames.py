@@ -40,6 +40,7 @@ Topic = Annotated[
     AfterValidator(_canonical_topic),
 ]
 SafeInt = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+Revision = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 JsonArgs = Annotated[dict[str, Any], AfterValidator(safe_json)]
 
 
@@ -68,7 +69,7 @@ class AuthFrame(Frame):
 
 
 class Resume(Frame):
-    revision: SafeInt = Field(ge=0)
+    revision: Revision
     epoch: str
 
 
@@ -92,7 +93,7 @@ class MutateFrame(Frame):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     args: JsonArgs
     mutationId: MutationId
-    expectedRevision: SafeInt | None = Field(default=None, ge=0)
+    expectedRevision: Revision | None = None
 
 
 class QueryFrame(Frame):

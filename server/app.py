@@ -25,6 +25,7 @@ from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.checkpoint import AsyncRedisSaver
 from cimhub.server.dispatch import Dispatcher
+from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.broker import Broker
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
@@ -56,6 +57,7 @@ class Services:
     hub: Hub
     broker: Broker
     connections: Connections
+    admission: Admission
 
 
 @contextlib.asynccontextmanager
@@ -105,6 +107,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     services = Services(
         settings=settings, redis=redis, metrics=metrics, verifier=verifier, access=access, store=store,
         engine=engine, dispatcher=dispatcher, hub=hub, broker=broker, connections=connections,
+        admission=Admission(settings),
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(redis.aclose)

@@ -4,7 +4,7 @@ One client must not be able to starve the others (docs/security.md):
 
 * connections per address (``max_connections_per_ip``), and of those, the
   ones still waiting to authenticate (``max_unauthenticated_per_ip``; the
-  process-wide ``max_unauthenticated`` stays as a last bound);
+  process-wide ``max_unauthenticated`` of Connections stays as a last bound);
 * authenticated connections per user (``max_connections_per_user``);
 * mutations, queries and subscribes per user per second, across all that
   user's connections (token buckets; over the rate: ``rate_limited``).
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.settings import Settings
@@ -55,7 +55,6 @@ class Admission:
         self._per_ip: dict[str, int] = {}
         self._waiting_per_ip: dict[str, int] = {}
         self._per_user: dict[str, int] = {}
-        self.waiting = 0
         self._buckets: OrderedDict[tuple[str, Action], TokenBucket] = OrderedDict()
 
     def enter(self, ip: str) -> Ticket | str:
@@ -65,11 +64,8 @@ class Admission:
             return f"over {s.max_connections_per_ip} connections from this address"
         if self._waiting_per_ip.get(ip, 0) >= s.max_unauthenticated_per_ip:
             return f"over {s.max_unauthenticated_per_ip} connections from this address waiting to authenticate"
-        if self.waiting >= s.max_unauthenticated:
-            return "too many connections waiting to authenticate"
         _add(self._per_ip, ip, 1)
         _add(self._waiting_per_ip, ip, 1)
-        self.waiting += 1
         return Ticket(self, ip)
 
     def allow(self, user: str, action: Action) -> bool:
@@ -105,7 +101,6 @@ class Admission:
         if self._per_user.get(user, 0) >= cap:
             return f"over {cap} connections for this user"
         _add(self._waiting_per_ip, ticket.ip, -1)
-        self.waiting -= 1
         _add(self._per_user, user, 1)
         ticket.authenticated, ticket.user = True, user
         return None
@@ -116,7 +111,11 @@ class Admission:
             _add(self._per_user, ticket.user, -1)
         else:
             _add(self._waiting_per_ip, ticket.ip, -1)
-            self.waiting -= 1
+
+
+def user_key(identity: Any) -> str:
+    """Whose counts and rates a caller uses: the user, or for a service with no user, the service."""
+    return str(identity.user_id) if identity.user_id is not None else f"service:{identity.role}"
 
 
 def _add(counts: dict[str, int], key: str, delta: int) -> None:

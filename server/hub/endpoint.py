@@ -34,5 +34,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         requests=services.dispatcher,
         verifier=services.verifier,
         metrics=services.metrics,
+        admission=services.admission,
     )
     await session.run()

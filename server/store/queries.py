@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -84,7 +85,7 @@ class Queries:
             page = await self.store.list("user", args.userId, cursor=args.cursor, limit=args.limit)
             # Own CIMs in deals the caller has since lost are left out: access, not ownership, decides.
             visible = await self.authorizer.visible(caller, [item.id for item in page.items])
-            page.items = [item for item in page.items if item.id in visible]
+            page = dataclasses.replace(page, items=[item for item in page.items if item.id in visible])
         elif isinstance(args, ListByStatusArgs):
             # Spans every deal: filtering it per row would cost an access check each, so services only.
             if not self.authorizer.trusted(caller):
