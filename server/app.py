@@ -103,7 +103,9 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     broker = Broker(redis_url)
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
-    recheck = AccessRecheck(connections, authorizer, hub, interval_s=settings.access_recheck_s)
+    recheck = AccessRecheck(
+        connections, authorizer, hub, interval_s=settings.access_recheck_s, outage_grace_s=settings.access_outage_grace_s
+    )
     services = Services(
         settings=settings, redis=redis, metrics=metrics, verifier=verifier, access=access, store=store,
         engine=engine, dispatcher=dispatcher, hub=hub, broker=broker, connections=connections,
