@@ -71,6 +71,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         redis,
         keys,
         patch_log_retention=settings.patch_log_retention,
+        patch_log_max_bytes=settings.patch_log_max_bytes,
         idempotency_window_s=settings.idempotency_window_s,
         extra_keys=messages.key_names,
     )

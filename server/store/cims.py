@@ -11,8 +11,9 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
 * **Compare-and-set.** A commit names the revision and epoch it was computed
   from; if either moved on, nothing is written and the current document comes
   back (see `CommitConflict`).
-* **Bounded.** The patch log keeps the last `patch_log_retention` entries; a
-  subscriber further behind must take a fresh snapshot.
+* **Bounded.** The patch log keeps the last `patch_log_retention` entries,
+  and no more than `patch_log_max_bytes` of patch entries (the newest entry
+  always stays); a subscriber further behind must take a fresh snapshot.
 
 The store knows nothing of mutations: cimhub.server.store.engine decides what to commit.
 """
@@ -110,12 +111,14 @@ class CimStore:
         keys: Keys,
         *,
         patch_log_retention: int = 1_000,
+        patch_log_max_bytes: int = 16 * 1024 * 1024,
         idempotency_window_s: int = 86_400,
         extra_keys: Callable[[str], Sequence[str]] = lambda cim_id: (),
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.patch_log_retention = patch_log_retention
+        self.patch_log_max_bytes = patch_log_max_bytes
         self.idempotency_window_s = idempotency_window_s
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
@@ -169,6 +172,7 @@ class CimStore:
                 k.deal_channel(commit.deal_id),
                 commit.deal_event_json,
                 commit.kind,
+                self.patch_log_max_bytes,
             ],
         )
         status = reply[0]

@@ -24,6 +24,7 @@
 -- ARGV[11] CIM id   ARGV[12] CIM channel   ARGV[13] deal channel
 -- ARGV[14] deal list event JSON ("" for none)
 -- ARGV[15] kind: "commit", "noop" or "delete"
+-- ARGV[16] patch log retention (bytes of patch entries; the oldest go first, the newest always stays)
 -- Returns: {"dup", record} | {"conflict", rev, epoch, doc} | {"ok", rev, epoch}
 
 local record = redis.call('GET', KEYS[3])
@@ -61,10 +62,24 @@ if kind == 'delete' then
   return {'ok', ARGV[5], epoch}
 end
 
-redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'rev', ARGV[5], 'epoch', ARGV[3])
 -- Stream entry id "<revision>-1": XRANGE from "<r+1>-1" is exactly what a
 -- client at revision r missed, and Redis refuses a revision out of order.
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[10], ARGV[5] .. '-1', 'p', ARGV[7])
+redis.call('XADD', KEYS[2], ARGV[5] .. '-1', 'p', ARGV[7])
+-- Retention by entries and by bytes: the log's bytes are kept in the hash
+-- ('logbytes'); drop the oldest entries until both bounds hold.
+local logbytes = tonumber(redis.call('HGET', KEYS[1], 'logbytes') or '0') + string.len(ARGV[7])
+local length = redis.call('XLEN', KEYS[2])
+local keep_entries, keep_bytes = tonumber(ARGV[10]), tonumber(ARGV[16])
+local drop, after = 0, '-'
+while length - drop > 1 and (length - drop > keep_entries or logbytes > keep_bytes) do
+  local oldest = redis.call('XRANGE', KEYS[2], after, '+', 'COUNT', 1)[1]
+  logbytes = logbytes - string.len(oldest[2][2])
+  drop, after = drop + 1, '(' .. oldest[1]
+end
+if drop > 0 then
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', length - drop)
+end
+redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'rev', ARGV[5], 'epoch', ARGV[3], 'logbytes', logbytes)
 local score = tonumber(ARGV[6])
 redis.call('ZADD', KEYS[4], score, id)
 redis.call('ZADD', KEYS[5], score, id)
