@@ -31,12 +31,15 @@ def _canonical_topic(topic: str) -> str:
     return f"{kind}:{canonical_id(ident)}"
 
 
-# Full matches: pydantic's (Rust) regex spells end-of-text \z; a trailing newline must not pass.
-RequestId = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID_CHARS, pattern=r"\A[\x20-\x7e]+\z")]
-MutationId = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"\A{ID_CHARS}+\z")]
+# Full matches. pydantic checks patterns with Rust's regex and JSON Schema readers
+# with ECMA-262's: in both, `$` (without the multiline flag) is the end of the text,
+# so a trailing newline does not pass (unlike Python's `re`). \A and \z would not
+# be portable to the schema's readers.
+RequestId = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID_CHARS, pattern=r"^[\x20-\x7e]+$")]
+MutationId = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^{ID_CHARS}+$")]
 Topic = Annotated[
     str,
-    Field(min_length=3, max_length=200, pattern=rf"\A(cim|deal|messages):{ID_CHARS}+\z"),
+    Field(min_length=3, max_length=200, pattern=rf"^(cim|deal|messages):{ID_CHARS}+$"),
     AfterValidator(_canonical_topic),
 ]
 SafeInt = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]

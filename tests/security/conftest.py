@@ -209,7 +209,7 @@ class Client:
         self.backlog: list[dict[str, Any]] = []
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(orjson.dumps(frame).decode())
+        await self.ws.send(json.dumps(frame))  # the standard library writes integers of any size, as attackers do
 
     async def _read(self) -> dict[str, Any]:
         while True:
