@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import SERVICE_KEY, Gateway, Ledger, Signer, connect, error_code, production_hub
 from hubproc import HubProcess
+from secworld import SERVICE_KEY, Gateway, Ledger, Signer, connect, error_code, production_hub
 
 from pg import World
 
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "secworld"]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import contextlib
 import uuid
 
 import pytest
-from conftest import (
+from secworld import (
     Client,
     Gateway,
     Ledger,
@@ -25,7 +25,7 @@ from conftest import (
 
 from pg import World
 
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "secworld"]
 
 SOCKETS = 25
 PER_SOCKET = 16

@@ -13,13 +13,13 @@ import jsonschema
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import Client, Gateway, Ledger, Signer, connect, error_code, production_hub
 from hubproc import HubProcess
 from joserfc import jws
+from secworld import Client, Gateway, Ledger, Signer, connect, error_code, production_hub
 
 from pg import World
 
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "secworld"]
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import json
 import time
 
 import websockets
-from conftest import TIMEOUT, Gateway, Ledger, Signer, connect, production_hub, victim_round_trip
 from hubproc import HubProcess
+from secworld import TIMEOUT, Gateway, Ledger, Signer, connect, production_hub, victim_round_trip
 
 from pg import World
 
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "secworld"]
 
 
 async def login_error(hub: HubProcess, token: str) -> dict[str, object]:

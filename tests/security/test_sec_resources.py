@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import websockets
-from conftest import (
+from secworld import (
     TIMEOUT,
     Gateway,
     Ledger,
@@ -23,7 +23,7 @@ from conftest import (
 
 from pg import World
 
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "secworld"]
 
 ATTACKER = "127.0.0.1"
 

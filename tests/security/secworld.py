@@ -1,5 +1,9 @@
 """The security suite's world: a real hub in production auth mode, attacked from outside.
 
+Test modules load it as a plugin (``pytest_plugins = ["pg", "secworld"]``) and
+import its helpers; it is not a conftest, so its name cannot clash with
+tests/conftest.py. PYTEST_DONT_REWRITE: a plugin imported by test modules.
+
 * PostgreSQL with the access migration, and PostgREST in front of it (tests/pg.py);
 * a gateway process standing in for Supabase (tests/security/gateway.py): it
   publishes the JWKS (which the tests make slow, wrong or rotated) and passes
