@@ -27,8 +27,9 @@ MAX_REQUEST_ID_CHARS = 64
 
 
 def _canonical_topic(topic: str) -> str:
+    """A deal topic names the deal in its one spelling (uuids lower-cased): one channel per deal."""
     kind, _, ident = topic.partition(":")
-    return f"{kind}:{canonical_id(ident)}"
+    return f"{kind}:{canonical_id(ident)}" if kind == "deal" else topic
 
 
 # Full matches. pydantic checks patterns with Rust's regex and JSON Schema readers

@@ -34,6 +34,7 @@ from .schema import (
     Slide,
     SlideStatus,
     Stage,
+    SupabaseId,
     safe_json,
 )
 
@@ -119,8 +120,8 @@ def _complete_stage(cim: Cim, stage: Stage) -> None:
 
 
 class CreateArgs(Args):
-    dealId: Id
-    projectId: Id
+    dealId: SupabaseId
+    projectId: SupabaseId
     title: ShortText
 
 
@@ -418,9 +419,9 @@ class ImportFromSupabaseArgs(Args):
     """One row of the legacy Supabase `cims` table, in the seed §8 shape."""
 
     sourceId: Id
-    dealId: Id
-    projectId: Id
-    userId: Id
+    dealId: SupabaseId
+    projectId: SupabaseId
+    userId: SupabaseId
     title: ShortText
     workflowState: dict[str, Any] | None = None
     slides: list[dict[str, Any]] | None = None

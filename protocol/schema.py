@@ -31,19 +31,26 @@ _UUID = re.compile(r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
-def canonical_id(value: str) -> str:
-    """The one form of an id: uuids lower-cased; ids Postgres would read as another uuid refused.
-
-    Supabase's deal, project and user ids are Postgres uuids, which Postgres
-    compares by value: ``A0EE...`` and ``a0ee...`` are one deal. In Redis they
-    would be two keys and two channels, so a CIM filed under one spelling would
-    be invisible to subscribers of the other. Every id therefore has exactly
-    one accepted spelling. Raises ValueError for anything else.
-    """
+def checked_id(value: str) -> str:
+    """`value` if it is an id: 1 to 128 of A-Z a-z 0-9 _ . : @ -, a full match. Raises ValueError."""
     if not isinstance(value, str) or not _ID.match(value):
         raise ValueError(
             f"an id is 1 to {MAX_ID_CHARS} characters of A-Z a-z 0-9 _ . : @ - (no spaces or control characters)"
         )
+    return value
+
+
+def canonical_id(value: str) -> str:
+    """The one spelling of a Supabase id (deal, project, user): uuids lower-cased, Postgres aliases refused.
+
+    Supabase's deal, project and user ids are Postgres uuids, which Postgres
+    compares by value: ``A0EE...`` and ``a0ee...`` are one deal. In Redis they
+    would be two keys and two channels, so a CIM filed under one spelling would
+    be invisible to subscribers of the other. These ids therefore have exactly
+    one accepted spelling. Ids cimhub or its clients choose (CIMs, slides,
+    messages) are opaque and only checked (:func:`checked_id`). Raises ValueError.
+    """
+    checked_id(value)
     if _UUID.match(value):
         return value.lower()
     bare = value.replace("-", "")
@@ -53,7 +60,9 @@ def canonical_id(value: str) -> str:
     return value
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(canonical_id)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(checked_id)]
+SupabaseId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(canonical_id)]
+"""A deal, project or user id: stored, indexed and published in its one canonical spelling."""
 
 MAX_SAFE_INTEGER = 2**53
 """Integers beyond ±2**53 are refused: JavaScript (and JSON readers using doubles) cannot hold them exactly."""

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, from_validation_error
-from cimhub.protocol.schema import CimStatus, Id
+from cimhub.protocol.schema import CimStatus, Id, SupabaseId
 from cimhub.server.auth.authorizer import Authorizer, Caller
 from cimhub.server.store.cims import MAX_PAGE, CimStore
 
@@ -27,11 +27,11 @@ class PageArgs(QueryArgs):
 
 
 class ListByDealArgs(PageArgs):
-    dealId: Id
+    dealId: SupabaseId
 
 
 class ListByUserArgs(PageArgs):
-    userId: Id
+    userId: SupabaseId
 
 
 class ListByStatusArgs(PageArgs):
