@@ -60,8 +60,11 @@ def canonical_id(value: str) -> str:
     return value
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(checked_id)]
-SupabaseId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS), AfterValidator(canonical_id)]
+# The pattern is also what /v1/schema publishes: in pydantic's (Rust) and JSON
+# Schema's (ECMA) regexes `$` is the end of the text, so it is a full match there too.
+_ID_CONSTRAINTS = StringConstraints(min_length=1, max_length=MAX_ID_CHARS, pattern=rf"^{ID_CHARS}+$")
+Id = Annotated[str, _ID_CONSTRAINTS, AfterValidator(checked_id)]
+SupabaseId = Annotated[str, _ID_CONSTRAINTS, AfterValidator(canonical_id)]
 """A deal, project or user id: stored, indexed and published in its one canonical spelling."""
 
 MAX_SAFE_INTEGER = 2**53
