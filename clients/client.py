@@ -96,9 +96,15 @@ class Client:
         self._subs: dict[str, Subscription] = {}
         self._outbox = Outbox()
         self._shared = Shared(
-            subs=self._subs, outbox=self._outbox, backoff=self._backoff, retry_limit=retry_limit,
-            open_timeout=open_timeout, act_as=act_as, fetch_token=self._fetch_token,
-            renewable=token_provider is not None, emit=self._emit,
+            subs=self._subs,
+            outbox=self._outbox,
+            backoff=self._backoff,
+            retry_limit=retry_limit,
+            open_timeout=open_timeout,
+            act_as=act_as,
+            fetch_token=self._fetch_token,
+            renewable=token_provider is not None,
+            emit=self._emit,
         )
         self._live: Session | None = None
         self._run_task: asyncio.Task[None] | None = None
@@ -201,10 +207,17 @@ class Client:
         across processes idempotent too.
         """
         mutation_id = mutation_id or str(uuid.uuid4())
-        frame = _checked(f.MutateFrame, {
-            "type": "mutate", "id": "check", "name": name, "args": args or {},
-            "mutationId": mutation_id, "expectedRevision": expected_revision,
-        })
+        frame = _checked(
+            f.MutateFrame,
+            {
+                "type": "mutate",
+                "id": "check",
+                "name": name,
+                "args": args or {},
+                "mutationId": mutation_id,
+                "expectedRevision": expected_revision,
+            },
+        )
         answer = await self._request(frame, timeout, f"mutation {name} ({mutation_id})")
         return MutationResult(answer.result, answer.cimId, answer.revision, answer.duplicate)
 

@@ -283,9 +283,7 @@ def create_outline(cim: Cim | None, args: CreateOutlineArgs, ctx: MutationContex
     stale = cascade.mark_slides(cim.slides, "outline_changed", lambda s: s.sectionId in affected)
     cim.outline = list(args.outline)
     cim.outlineStale = None
-    cim.sectionProgress = {
-        sid: cim.sectionProgress.get(sid) or SectionProgress() for sid in ids
-    }
+    cim.sectionProgress = {sid: cim.sectionProgress.get(sid) or SectionProgress() for sid in ids}
     for slide in cim.slides:
         if slide.sectionId in cim.sectionProgress:
             _track_slide(cim, slide)

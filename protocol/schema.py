@@ -87,6 +87,8 @@ def safe_json(value: Any) -> Any:
         elif isinstance(item, (int, float)) and not isinstance(item, bool) and not abs(item) <= MAX_SAFE_INTEGER:
             raise ValueError("numbers must be within ±2**53 (9007199254740992)")
     return value
+
+
 ShortText = Annotated[str, StringConstraints(max_length=1_000)]
 LongText = Annotated[str, StringConstraints(max_length=100_000)]
 

@@ -106,11 +106,24 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
     recheck = AccessRecheck(
-        connections, authorizer, hub, interval_s=settings.access_recheck_s, outage_grace_s=settings.access_outage_grace_s
+        connections,
+        authorizer,
+        hub,
+        interval_s=settings.access_recheck_s,
+        outage_grace_s=settings.access_outage_grace_s,
     )
     services = Services(
-        settings=settings, redis=redis, metrics=metrics, verifier=verifier, access=access, store=store,
-        engine=engine, dispatcher=dispatcher, hub=hub, broker=broker, connections=connections,
+        settings=settings,
+        redis=redis,
+        metrics=metrics,
+        verifier=verifier,
+        access=access,
+        store=store,
+        engine=engine,
+        dispatcher=dispatcher,
+        hub=hub,
+        broker=broker,
+        connections=connections,
         admission=Admission(settings),
     )
     async with contextlib.AsyncExitStack() as stack:
@@ -133,7 +146,9 @@ async def _close_quietly(part: Any) -> None:
             await closer()
 
 
-def create_app(settings: Settings, *, redis_url: str | None = None, verifier: Any = None, access: Any = None) -> Starlette:
+def create_app(
+    settings: Settings, *, redis_url: str | None = None, verifier: Any = None, access: Any = None
+) -> Starlette:
     """The hub as an ASGI app. `redis_url` overrides settings.redis_url (the embedded Redis passes its own)."""
     url = redis_url or settings.redis_url
     if url is None:

@@ -75,8 +75,12 @@ class Dispatcher:
                 parsed = spec.parse_args(args)
                 await self.authorizer.require_mutation(identity, name, parsed)
                 result = await self.engine.run(
-                    spec, parsed, actor=actor_of(identity), mutation_id=mutation_id,
-                    expected_revision=expected_revision, user_id=identity.user_id,
+                    spec,
+                    parsed,
+                    actor=actor_of(identity),
+                    mutation_id=mutation_id,
+                    expected_revision=expected_revision,
+                    user_id=identity.user_id,
                 )
             outcome = "duplicate" if result.duplicate else "committed"
             return result

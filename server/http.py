@@ -96,9 +96,14 @@ async def mutate(request: Request) -> Response:
         result = await request.app.state.services.dispatcher.mutate(identity, name, args, mutation_id, expected)
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
         return error_response(client_error(exc, "running a mutation"))
-    return JSONResponse({
-        "result": result.result, "cimId": result.cim_id, "revision": result.revision, "duplicate": result.duplicate,
-    })
+    return JSONResponse(
+        {
+            "result": result.result,
+            "cimId": result.cim_id,
+            "revision": result.revision,
+            "duplicate": result.duplicate,
+        }
+    )
 
 
 async def query(request: Request) -> Response:

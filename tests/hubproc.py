@@ -146,14 +146,16 @@ def _env_value(value: Any) -> str:
 def hub_env(redis_url: str, key_prefix: str, port: int, **settings: Any) -> dict[str, str]:
     """The environment `start_hub` gives the hub process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIMHUB_") and k != "REDIS_URL"}
-    env.update({
-        "REDIS_URL": redis_url,
-        "CIMHUB_KEY_PREFIX": key_prefix,
-        "CIMHUB_PORT": str(port),
-        "CIMHUB_HOST": "127.0.0.1",
-        "CIMHUB_DEV_MODE": "true",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "CIMHUB_KEY_PREFIX": key_prefix,
+            "CIMHUB_PORT": str(port),
+            "CIMHUB_HOST": "127.0.0.1",
+            "CIMHUB_DEV_MODE": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({_env_name(k): _env_value(v) for k, v in settings.items()})
     return env
 
@@ -174,8 +176,12 @@ def start_hub(redis_url: str, key_prefix: str, port: int | None = None, **settin
             log_path = Path(tmp) / f"hub-{attempt}.log"
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "cimhub.server"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=tmp, start_new_session=True,
+                    [sys.executable, "-m", "cimhub.server"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=tmp,
+                    start_new_session=True,
                 )
             hub = HubProcess(process, chosen, log_path, env)
             try:

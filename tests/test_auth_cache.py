@@ -64,9 +64,7 @@ def access(backend: ScriptedBackend, clock: Clock) -> CachedAccess:
     return CachedAccess(backend, ttl_s=30, denied_ttl_s=5, clock=clock)
 
 
-async def test_grants_are_kept_for_the_ttl(
-    access: CachedAccess, backend: ScriptedBackend, clock: Clock
-) -> None:
+async def test_grants_are_kept_for_the_ttl(access: CachedAccess, backend: ScriptedBackend, clock: Clock) -> None:
     backend.members.add(("ana", "deal-1"))
     assert await access.may_access_deal("ana", "deal-1")
     assert access.decision_expires_at("ana", "deal-1") == 1030.0
@@ -88,9 +86,7 @@ async def test_denials_are_kept_for_the_shorter_ttl(
     assert await access.may_access_deal("ana", "deal-1")
 
 
-async def test_deal_in_project_is_cached_apart_from_membership(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_deal_in_project_is_cached_apart_from_membership(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.projects["deal-1"] = "project-a"
     assert await access.deal_in_project("deal-1", "project-a")
     assert not await access.deal_in_project("deal-1", "project-b")
@@ -99,9 +95,7 @@ async def test_deal_in_project_is_cached_apart_from_membership(
     assert access.decision_expires_at("deal-1", "project-a") is None  # only (user, deal) decisions
 
 
-async def test_concurrent_identical_checks_share_one_call(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_concurrent_identical_checks_share_one_call(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.members.add(("ana", "deal-1"))
     backend.gate = asyncio.Event()
     checks = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(50)]
@@ -113,9 +107,7 @@ async def test_concurrent_identical_checks_share_one_call(
     assert backend.calls == 2
 
 
-async def test_errors_reach_every_waiter_and_are_not_cached(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_errors_reach_every_waiter_and_are_not_cached(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.gate = asyncio.Event()
     backend.error = Unavailable("Supabase is down")
     checks = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(3)]
@@ -145,9 +137,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_call(
     assert backend.calls == 1
 
 
-async def test_invalidate_forgets_matching_answers(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_invalidate_forgets_matching_answers(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.members |= {("ana", "deal-1"), ("ana", "deal-2"), ("bob", "deal-1")}
     backend.projects["deal-1"] = "project-a"
     for user, deal in backend.members:
@@ -226,15 +216,11 @@ async def test_dev_access_allows_everything() -> None:
         (Settings(dev_mode=True), DevAccess),
         (Settings(database_url="postgresql://hub@127.0.0.1:1/db"), PostgresAccess),
         (
-            Settings(
-                supabase_url="https://abcdefgh.supabase.co", supabase_service_key="sb_secret_x"
-            ),
+            Settings(supabase_url="https://abcdefgh.supabase.co", supabase_service_key="sb_secret_x"),
             SupabaseAccess,
         ),
         (
-            Settings(
-                dev_mode=True, database_url="postgresql://hub@127.0.0.1:1/db", access_cache_ttl_s=7
-            ),
+            Settings(dev_mode=True, database_url="postgresql://hub@127.0.0.1:1/db", access_cache_ttl_s=7),
             PostgresAccess,
         ),
     ],

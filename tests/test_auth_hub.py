@@ -81,7 +81,11 @@ async def running_hub(settings: Settings, redis_url: str) -> AsyncIterator[Hub]:
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, redis_url=redis_url),
-        host="127.0.0.1", port=port, ws_ping_interval=None, log_level="warning", lifespan="on",
+        host="127.0.0.1",
+        port=port,
+        ws_ping_interval=None,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -247,7 +251,9 @@ async def test_non_members_see_not_found_for_cims_and_access_denied_for_deals(hu
 
 async def test_create_under_another_projects_deal_is_denied(hub: Hub, world: World) -> None:
     async with connect(hub, mint(world.ana)) as ana:
-        refused = await ana.mutate("create", {"dealId": world.deal_a, "projectId": world.project_b, "title": "Misfiled"})
+        refused = await ana.mutate(
+            "create", {"dealId": world.deal_a, "projectId": world.project_b, "title": "Misfiled"}
+        )
         assert error_code(refused) == "access_denied"
         assert refused["error"]["path"] == "args.projectId"
 
@@ -273,8 +279,11 @@ async def test_revoked_membership_ends_live_subscriptions(hub: Hub, world: World
 
 
 async def test_http_mutate_needs_a_token_and_membership(hub: Hub, world: World, http: httpx.AsyncClient) -> None:
-    body = {"name": "create", "args": {"dealId": world.deal_a, "projectId": world.project_a, "title": "T"},
-            "mutationId": uuid.uuid4().hex}
+    body = {
+        "name": "create",
+        "args": {"dealId": world.deal_a, "projectId": world.project_a, "title": "T"},
+        "mutationId": uuid.uuid4().hex,
+    }
     anonymous = await http.post(hub.url + "/v1/mutate", json=body)
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
     forged = await http.post(hub.url + "/v1/mutate", json=body, headers=bearer(mint(world.ana) + "x"))
@@ -304,13 +313,16 @@ async def test_token_refresh_resumes_without_losing_patches(hub: Hub, world: Wor
             expired = await reader.expect(timeout=4, type="error")
             assert error_code(expired) == "token_expired"
             # Committed while the reader is paused: not delivered until it refreshes.
-            missed = [await writer.mutate("updateState", {"cimId": cim_id, "title": f"While paused {n}"})
-                      for n in range(3)]
+            missed = [
+                await writer.mutate("updateState", {"cimId": cim_id, "title": f"While paused {n}"}) for n in range(3)
+            ]
             assert [m["revision"] for m in missed] == [revision + 2, revision + 3, revision + 4]
             with pytest.raises(TimeoutError):
                 await reader.expect(timeout=0.3, type="patch")
-            assert error_code(await reader.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})) \
+            assert (
+                error_code(await reader.request({"type": "query", "name": "get", "args": {"cimId": cim_id}}))
                 == "token_expired"
+            )
             await reader.send({"type": "auth", "token": mint(world.ana)})
             assert (await reader.recv())["type"] == "ready"
             patches = [await reader.expect(type="patch") for _ in missed]
@@ -331,8 +343,11 @@ async def test_refresh_with_another_users_token_is_refused(hub: Hub, world: Worl
 async def test_service_key_acts_without_membership_and_on_behalf_of_users(
     hub: Hub, world: World, http: httpx.AsyncClient
 ) -> None:
-    async with connect(hub, SERVICE_KEY, act_as=world.ana) as service_as_ana, \
-            connect(hub, mint(world.ana)) as ana, connect(hub, SERVICE_KEY) as service:
+    async with (
+        connect(hub, SERVICE_KEY, act_as=world.ana) as service_as_ana,
+        connect(hub, mint(world.ana)) as ana,
+        connect(hub, SERVICE_KEY) as service,
+    ):
         # On behalf of ana: checked as ana, recorded as the service acting for her.
         cim_id = await create_cim(service_as_ana, world)
         assert (await ana.subscribe(f"cim:{cim_id}"))["type"] == "snapshot"
@@ -345,13 +360,19 @@ async def test_service_key_acts_without_membership_and_on_behalf_of_users(
         assert (await ana.expect(type="patch"))["actor"] == "service:service_role"
     # On behalf of bob, who is not a member: refused as bob would be.
     headers = {**bearer(SERVICE_KEY), "x-cimhub-act-as": world.bob}
-    as_bob = await http.post(hub.url + "/v1/mutate", headers=headers, json={
-        "name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex})
+    as_bob = await http.post(
+        hub.url + "/v1/mutate",
+        headers=headers,
+        json={"name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex},
+    )
     assert as_bob.status_code == 404
     # A user token may not act for someone else.
     headers = {**bearer(mint(world.bob)), "x-cimhub-act-as": world.ana}
-    impostor = await http.post(hub.url + "/v1/mutate", headers=headers, json={
-        "name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex})
+    impostor = await http.post(
+        hub.url + "/v1/mutate",
+        headers=headers,
+        json={"name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex},
+    )
     assert impostor.status_code == 403
 
 
@@ -411,21 +432,36 @@ async def test_legacy_import_is_idempotent(hub: Hub, world: World, postgrest: Po
         await world.execute(
             "insert into cims (id, deal_id, project_id, user_id, title, workflow_state, created_at) "
             "values (%s, %s, %s, %s, %s, %s::jsonb, now() - interval '1 day')",
-            row_id, world.deal_a, world.project_a, world.ana, f"Legacy {n}",
+            row_id,
+            world.deal_a,
+            world.project_a,
+            world.ana,
+            f"Legacy {n}",
             '{"current_stage": "buyer_persona", "completed_stages": []}',
         )
     await world.execute(
         "insert into cims (id, deal_id, project_id, user_id, title, workflow_state) values (%s, %s, %s, %s, 'Bad', %s::jsonb)",
-        bad, world.deal_a, world.project_a, world.ana, '{"current_stage": "drafting"}',
+        bad,
+        world.deal_a,
+        world.project_a,
+        world.ana,
+        '{"current_stage": "drafting"}',
     )
     try:
+
         async def import_once(**kwargs: Any) -> migrate.Summary:
             async with asyncio.timeout(10):
                 while True:  # PostgREST reloads its schema cache asynchronously after the NOTIFY
                     try:
                         return await migrate.run(
-                            postgrest.url, legacy_service_key(), hub.url, SERVICE_KEY, batch=2,
-                            legacy_transport=RestPrefixTransport(), show_progress=False, **kwargs,
+                            postgrest.url,
+                            legacy_service_key(),
+                            hub.url,
+                            SERVICE_KEY,
+                            batch=2,
+                            legacy_transport=RestPrefixTransport(),
+                            show_progress=False,
+                            **kwargs,
                         )
                     except APIError as exc:
                         if "schema cache" not in str(exc):

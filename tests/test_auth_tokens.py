@@ -63,9 +63,7 @@ def user_claims(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def sign(
-    claims: dict[str, Any], key: OctKey | ECKey | RSAKey | str = LEGACY_SECRET, alg: str = "HS256"
-) -> str:
+def sign(claims: dict[str, Any], key: OctKey | ECKey | RSAKey | str = LEGACY_SECRET, alg: str = "HS256") -> str:
     if isinstance(key, str):
         key = OctKey.import_key(key)
     header: dict[str, Any] = {"alg": alg}
@@ -147,9 +145,7 @@ def verifier(make_verifier: Callable[..., TokenVerifier]) -> TokenVerifier:
     return make_verifier()
 
 
-async def refused(
-    verifier: TokenVerifier, token: str, code: ErrorCode = ErrorCode.UNAUTHENTICATED
-) -> Unauthenticated:
+async def refused(verifier: TokenVerifier, token: str, code: ErrorCode = ErrorCode.UNAUTHENTICATED) -> Unauthenticated:
     """Verify that `token` is refused with `code`, and that the message does not echo it."""
     with pytest.raises(Unauthenticated) as caught:
         await verifier.verify(token)
@@ -169,9 +165,7 @@ async def refused(
 async def test_legacy_hs256_user_token(verifier: TokenVerifier) -> None:
     claims = user_claims()
     identity = await verifier.verify(sign(claims))
-    assert identity == Identity(
-        user_id=USER, role="authenticated", is_service=False, expires_at=float(claims["exp"])
-    )
+    assert identity == Identity(user_id=USER, role="authenticated", is_service=False, expires_at=float(claims["exp"]))
     assert identity.claims["email"] == "ana@example.com"
 
 
@@ -227,9 +221,7 @@ async def test_missing_exp_or_sub(verifier: TokenVerifier) -> None:
 
 
 async def test_wrong_shared_secret(verifier: TokenVerifier) -> None:
-    error = await refused(
-        verifier, sign(user_claims(), "another-secret-that-is-also-32-chars-long")
-    )
+    error = await refused(verifier, sign(user_claims(), "another-secret-that-is-also-32-chars-long"))
     assert "signature" in error.message
 
 
@@ -249,9 +241,7 @@ async def test_alg_none_is_refused(verifier: TokenVerifier) -> None:
 
 
 @pytest.mark.parametrize("alg", ["HS384", "HS512", "PS256", "ES512", "EdDSA"])
-async def test_algorithms_outside_the_allow_list_are_refused(
-    verifier: TokenVerifier, alg: str
-) -> None:
+async def test_algorithms_outside_the_allow_list_are_refused(verifier: TokenVerifier, alg: str) -> None:
     header = b64(json.dumps({"alg": alg, "kid": "ec-1"}).encode())
     payload = b64(json.dumps(user_claims()).encode())
     error = await refused(verifier, f"{header}.{payload}.{b64(b'sig' * 20)}")
@@ -285,14 +275,10 @@ async def test_rs256_header_on_a_token_for_an_ec_key_is_refused(verifier: TokenV
     assert "does not verify RS256" in error.message
 
 
-async def test_symmetric_keys_in_the_jwks_are_ignored(
-    verifier: TokenVerifier, jwks: JwksEndpoint
-) -> None:
+async def test_symmetric_keys_in_the_jwks_are_ignored(verifier: TokenVerifier, jwks: JwksEndpoint) -> None:
     jwks.extra.append({"kty": "oct", "kid": "sym", "k": b64(b"k" * 32)})
     header = b64(json.dumps({"alg": "RS256", "kid": "sym"}).encode())
-    error = await refused(
-        verifier, f"{header}.{b64(json.dumps(user_claims()).encode())}.{b64(b's' * 32)}"
-    )
+    error = await refused(verifier, f"{header}.{b64(json.dumps(user_claims()).encode())}.{b64(b's' * 32)}")
     assert "does not publish" in error.message
 
 
@@ -304,9 +290,7 @@ async def test_tampered_payload(verifier: TokenVerifier) -> None:
         assert "signature" in error.message
 
 
-@pytest.mark.parametrize(
-    "token", ["", "abc", "a.b.c", "a.b", "eyJhbGciOiJIUzI1NiJ9.!!!.x", "x" * 20_000]
-)
+@pytest.mark.parametrize("token", ["", "abc", "a.b.c", "a.b", "eyJhbGciOiJIUzI1NiJ9.!!!.x", "x" * 20_000])
 async def test_malformed_credentials(verifier: TokenVerifier, token: str) -> None:
     await refused(verifier, token)
 
@@ -323,9 +307,7 @@ async def test_rotation_refetches_once_on_an_unknown_kid(
     jwks.keys = [EC_KEY_2]  # Supabase rotated: ec-1 revoked, ec-2 current
     identity = await verifier.verify(sign(user_claims(), EC_KEY_2, "ES256"))
     assert identity.user_id == USER and jwks.requests == 2
-    await refused(
-        verifier, sign(user_claims(), EC_KEY, "ES256")
-    )  # the revoked key is gone after the refresh
+    await refused(verifier, sign(user_claims(), EC_KEY, "ES256"))  # the revoked key is gone after the refresh
 
 
 def stranger_token(n: int) -> str:
@@ -441,9 +423,7 @@ async def test_an_absurd_exp_is_a_clean_refusal(verifier: TokenVerifier, exp: An
     await refused(verifier, f"{signing_input}.{b64(signature)}")
 
 
-async def test_concurrent_verifications_share_one_fetch(
-    verifier: TokenVerifier, jwks: JwksEndpoint
-) -> None:
+async def test_concurrent_verifications_share_one_fetch(verifier: TokenVerifier, jwks: JwksEndpoint) -> None:
     token = sign(user_claims(), RSA_KEY, "RS256")
     await asyncio.gather(*(verifier.verify(token) for _ in range(20)))
     assert jwks.requests == 1
@@ -536,11 +516,7 @@ async def test_dev_tokens_are_accepted_only_in_dev_mode(
     token = issuer.mint("dev-user", ttl_s=60)
     dev = TokenVerifier(dev_secret=DEV_SECRET)
     identity = await dev.verify(token)
-    assert (
-        identity.user_id == "dev-user"
-        and identity.role == "authenticated"
-        and not identity.is_service
-    )
+    assert identity.user_id == "dev-user" and identity.role == "authenticated" and not identity.is_service
     assert (await dev.verify(issuer.mint("worker", role="service_role"))).is_service
     await refused(dev, sign(user_claims()))  # no Supabase configured: its tokens are not accepted
     await refused(dev, DevTokenIssuer("another-dev-secret-of-sufficient-length").mint("dev-user"))
@@ -571,15 +547,11 @@ async def test_from_settings(jwks: JwksEndpoint) -> None:
     try:
         assert (await verifier.verify(SECRET_KEY)).is_service
         assert (await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))).user_id == USER
-        await refused(
-            verifier, sign(user_claims(exp=int(time.time()) - 5)), ErrorCode.TOKEN_EXPIRED
-        )
+        await refused(verifier, sign(user_claims(exp=int(time.time()) - 5)), ErrorCode.TOKEN_EXPIRED)
         await refused(verifier, DevTokenIssuer(settings.dev_secret).mint("dev-user"))
     finally:
         await verifier.aclose()
     dev = TokenVerifier.from_settings(Settings(dev_mode=True))
-    assert (
-        await dev.verify(DevTokenIssuer(Settings().dev_secret).mint("dev-user"))
-    ).user_id == "dev-user"
+    assert (await dev.verify(DevTokenIssuer(Settings().dev_secret).mint("dev-user"))).user_id == "dev-user"
     with pytest.raises(ValueError, match="nothing to verify"):
         TokenVerifier.from_settings(Settings())

@@ -75,8 +75,12 @@ async def test_redis_restarted_while_mutating_applies_each_mutation_exactly_once
                 if n == 8:
                     private_redis.start()
                 try:
-                    await client.mutate("updateState", {"cimId": cim, "gatheredContext": {f"k{n}": n}},
-                                        mutation_id=mutation_id, timeout=5)
+                    await client.mutate(
+                        "updateState",
+                        {"cimId": cim, "gatheredContext": {f"k{n}": n}},
+                        mutation_id=mutation_id,
+                        timeout=5,
+                    )
                 except CimhubError as exc:
                     assert exc.retryable, exc  # the outage is reported as retryable, never as a refusal
                     failed.append(mutation_id)
@@ -86,8 +90,12 @@ async def test_redis_restarted_while_mutating_applies_each_mutation_exactly_once
                 n = ids.index(mutation_id)
                 for _attempt in range(50):
                     try:
-                        await client.mutate("updateState", {"cimId": cim, "gatheredContext": {f"k{n}": n}},
-                                            mutation_id=mutation_id, timeout=5)
+                        await client.mutate(
+                            "updateState",
+                            {"cimId": cim, "gatheredContext": {f"k{n}": n}},
+                            mutation_id=mutation_id,
+                            timeout=5,
+                        )
                         break
                     except CimhubError as exc:
                         assert exc.retryable, exc
@@ -107,7 +115,10 @@ def test_cli_subscribe_in_a_terminal_shows_a_live_change(redis_url: str, key_pre
             leader, follower = pty.openpty()
             process = subprocess.Popen(
                 [sys.executable, "-m", "cimhub.clients", "--url", hub.url, "--token", token, "subscribe", str(cim)],
-                stdin=follower, stdout=follower, stderr=follower, env={**os.environ, "TERM": "xterm"},
+                stdin=follower,
+                stdout=follower,
+                stderr=follower,
+                env={**os.environ, "TERM": "xterm"},
             )
             os.close(follower)
             try:

@@ -93,9 +93,5 @@ def test_deal_patches_replay_to_the_expected_list() -> None:
 
 def test_golden_patches_use_only_the_ops_the_browser_client_implements() -> None:
     """server/static/cimhub.js applies add/remove/replace only; protocol/patch.py emits nothing else."""
-    ops = {
-        op["op"]
-        for path in golden_files("server")
-        for op in load(path).get("ops", [])
-    }
+    ops = {op["op"] for path in golden_files("server") for op in load(path).get("ops", [])}
     assert ops == {"add", "remove", "replace"}

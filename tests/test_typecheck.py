@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_mypy_strict_passes_on_the_whole_package() -> None:
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "typecheck")], capture_output=True, text=True, timeout=600, check=False)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "typecheck")], capture_output=True, text=True, timeout=600, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -124,9 +124,7 @@ class CachedAccess:
         self._queue_timeout_s = queue_timeout_s
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
-        return await self._decide(
-            ("deal", user_id, deal_id), lambda: self.backend.may_access_deal(user_id, deal_id)
-        )
+        return await self._decide(("deal", user_id, deal_id), lambda: self.backend.may_access_deal(user_id, deal_id))
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
         return await self._decide(
@@ -151,9 +149,7 @@ class CachedAccess:
                 return True
             kind, first, second = key
             if kind == "deal":
-                return (user_id is None or first == user_id) and (
-                    deal_id is None or second == deal_id
-                )
+                return (user_id is None or first == user_id) and (deal_id is None or second == deal_id)
             return user_id is None and first == deal_id
 
         self._generation += 1
@@ -199,16 +195,13 @@ class CachedAccess:
                     self._per_user[key[1]] = left
                 else:
                     self._per_user.pop(key[1], None)
-        if (
-            generation == self._generation
-        ):  # else invalidate() ran meanwhile: this answer may predate it
+        if generation == self._generation:  # else invalidate() ran meanwhile: this answer may predate it
             ttl = self._ttl_s if allowed else self._denied_ttl_s
             self._decisions.pop(key, None)
             self._decisions[key] = _Decision(allowed, self._clock() + ttl)
             while len(self._decisions) > self._max_entries:
                 del self._decisions[next(iter(self._decisions))]
         return allowed
-
 
     async def _ask_within_slots(self, ask: Callable[[], Awaitable[bool]]) -> bool:
         # Waiting on our own semaphore may be cut short safely; the backend

@@ -150,7 +150,9 @@ class JwksCache:
         except (JwksFetchError, httpx.HTTPError, ValueError, TypeError, JoseError) as exc:
             logger.warning(
                 "JWKS refresh from %s failed, keeping %d known keys: %s",
-                self.url, len(self._keys), _describe(exc),
+                self.url,
+                len(self._keys),
+                _describe(exc),
             )
         else:
             self._keys = keys

@@ -87,9 +87,13 @@ class AccessRecheck:
                     since = unsure[key] = self._unsure_since.get(key, time.monotonic())
                     if time.monotonic() - since >= self.outage_grace_s:
                         session.topics.pop(topic, None)
-                        self.hub.end(session, topic, Unavailable(
-                            f"access to {topic} could not be confirmed for {self.outage_grace_s:g} s; subscribe again"
-                        ))
+                        self.hub.end(
+                            session,
+                            topic,
+                            Unavailable(
+                                f"access to {topic} could not be confirmed for {self.outage_grace_s:g} s; subscribe again"
+                            ),
+                        )
                     continue
                 if not allowed:
                     session.topics.pop(topic, None)

@@ -71,14 +71,10 @@ class SupabaseAccess:
         self._client_lock = asyncio.Lock()
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
-        return await self._ask(
-            "cimhub_may_access_deal", {"p_user_id": user_id, "p_deal_id": deal_id}
-        )
+        return await self._ask("cimhub_may_access_deal", {"p_user_id": user_id, "p_deal_id": deal_id})
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
-        return await self._ask(
-            "cimhub_deal_in_project", {"p_deal_id": deal_id, "p_project_id": project_id}
-        )
+        return await self._ask("cimhub_deal_in_project", {"p_deal_id": deal_id, "p_project_id": project_id})
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -109,9 +105,7 @@ class SupabaseAccess:
         except httpx.HTTPStatusError as exc:
             raise _status_error(function, exc.response) from None
         except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach Supabase for the access check ({type(exc).__name__}); try again"
-            ) from None
+            raise Unavailable(f"cannot reach Supabase for the access check ({type(exc).__name__}); try again") from None
         if not isinstance(response.data, bool):
             raise Unavailable(
                 f"Supabase answered {function} with {type(response.data).__name__}, not a boolean",

@@ -91,9 +91,7 @@ class Identity:
     is_service: bool
     on_behalf_of: str | None = None
     expires_at: float | None = None
-    claims: Mapping[str, Any] = field(
-        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
-    )
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
 
 def new_service_key() -> str:
@@ -149,9 +147,7 @@ class TokenVerifier:
         jwks_unknown_kid_ttl_s: float = 10.0,
     ) -> None:
         if jwt_secret is not None and supabase_url is None:
-            raise ValueError(
-                "a Supabase JWT secret needs the Supabase URL too (it gives the token issuer)"
-            )
+            raise ValueError("a Supabase JWT secret needs the Supabase URL too (it gives the token issuer)")
         keys = list(service_keys)
         for key in keys:
             if not key.startswith((SUPABASE_SECRET_KEY_PREFIX, HUB_KEY_PREFIX)) or len(key) < 32:
@@ -160,9 +156,7 @@ class TokenVerifier:
                     "and be at least 32 characters long"
                 )
         if supabase_url is None and dev_secret is None and not keys:
-            raise ValueError(
-                "nothing to verify credentials with: set the Supabase URL, or dev mode, or service keys"
-            )
+            raise ValueError("nothing to verify credentials with: set the Supabase URL, or dev mode, or service keys")
         self._audience = audience
         self._leeway_s = leeway_s
         self._allow_anonymous = allow_anonymous
@@ -182,9 +176,7 @@ class TokenVerifier:
                 unknown_kid_ttl_s=jwks_unknown_kid_ttl_s,
             )
         if dev_secret is not None:
-            logger.warning(
-                "dev mode: accepting self-minted tokens signed with the dev secret; never in production"
-            )
+            logger.warning("dev mode: accepting self-minted tokens signed with the dev secret; never in production")
 
     @classmethod
     def from_settings(
@@ -197,9 +189,7 @@ class TokenVerifier:
     ) -> TokenVerifier:
         """The verifier the settings describe. A ``sb_secret_`` Supabase service key is also accepted from callers."""
         keys = list(service_keys)
-        if settings.supabase_service_key and settings.supabase_service_key.startswith(
-            SUPABASE_SECRET_KEY_PREFIX
-        ):
+        if settings.supabase_service_key and settings.supabase_service_key.startswith(SUPABASE_SECRET_KEY_PREFIX):
             keys.append(settings.supabase_service_key)
         return cls(
             supabase_url=settings.supabase_url,
@@ -234,9 +224,7 @@ class TokenVerifier:
         if token.startswith((SUPABASE_SECRET_KEY_PREFIX, HUB_KEY_PREFIX)):
             identity = self._verify_service_key(token)
         elif token.startswith("sb_publishable_"):
-            raise Unauthenticated(
-                "a publishable key identifies an app, not a user: send the user's access token"
-            )
+            raise Unauthenticated("a publishable key identifies an app, not a user: send the user's access token")
         else:
             identity = await self._verify_jwt(token)
         if on_behalf_of is None:
@@ -252,9 +240,7 @@ class TokenVerifier:
     def _verify_service_key(self, token: str) -> Identity:
         digest = hashlib.sha256(token.encode()).digest()
         matched = False
-        for known in (
-            self._service_key_digests
-        ):  # no early exit: the time taken says nothing about which key
+        for known in self._service_key_digests:  # no early exit: the time taken says nothing about which key
             matched |= hmac.compare_digest(digest, known)
         if not matched:
             raise Unauthenticated("unknown service key")
@@ -266,30 +252,22 @@ class TokenVerifier:
             header = unverified.headers()
             unverified_claims = json.loads(unverified.payload or b"")
         except (JoseError, ValueError):
-            raise Unauthenticated(
-                "malformed credential: expected a JWT (header.payload.signature)"
-            ) from None
+            raise Unauthenticated("malformed credential: expected a JWT (header.payload.signature)") from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in _KEY_TYPE_FOR_ALG:
             shown = alg[:16] if isinstance(alg, str) else type(alg).__name__
-            raise Unauthenticated(
-                f"unsupported signing algorithm {shown!r}; accepted: {', '.join(_KEY_TYPE_FOR_ALG)}"
-            )
+            raise Unauthenticated(f"unsupported signing algorithm {shown!r}; accepted: {', '.join(_KEY_TYPE_FOR_ALG)}")
 
         key: OctKey | RSAKey | ECKey
         if alg == "HS256":
-            claimed_issuer = (
-                unverified_claims.get("iss") if isinstance(unverified_claims, dict) else None
-            )
+            claimed_issuer = unverified_claims.get("iss") if isinstance(unverified_claims, dict) else None
             if claimed_issuer == DEV_ISSUER and self._dev_key is not None:
                 key, user_issuers, service_issuers = self._dev_key, [DEV_ISSUER], [DEV_ISSUER]
             elif self._legacy_key is not None and self._issuer is not None:
                 key, user_issuers = self._legacy_key, [self._issuer]
                 service_issuers = [self._issuer, LEGACY_API_KEY_ISSUER]
             else:
-                raise Unauthenticated(
-                    "HS256 tokens are not accepted: no shared JWT secret is configured"
-                )
+                raise Unauthenticated("HS256 tokens are not accepted: no shared JWT secret is configured")
         elif self._jwks is not None and self._issuer is not None:
             key = await self._jwks_key(self._jwks, header.get("kid"), alg)
             user_issuers = service_issuers = [self._issuer]
@@ -301,9 +279,7 @@ class TokenVerifier:
         try:
             claims = jwt.decode(token, key, algorithms=[alg]).claims
         except BadSignatureError:
-            raise Unauthenticated(
-                "signature does not verify: the token was altered or signed by another key"
-            ) from None
+            raise Unauthenticated("signature does not verify: the token was altered or signed by another key") from None
         except JoseError:
             raise Unauthenticated("malformed credential: the JWT could not be decoded") from None
         return self._identity_from_claims(claims, user_issuers, service_issuers)

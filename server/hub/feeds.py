@@ -154,4 +154,3 @@ class DealFeed:
         else:
             seen.add(cim_id)
         return True
-

@@ -203,10 +203,15 @@ class Hub:
                         if entry["rev"] > sub.revision:
                             self._send_entry(sub, entry, None)
                     if request_id is not None:
-                        conn.send({
-                            "type": "subscribed", "topic": topic.name, "id": request_id,
-                            "revision": sub.revision, "epoch": sub.epoch,
-                        })
+                        conn.send(
+                            {
+                                "type": "subscribed",
+                                "topic": topic.name,
+                                "id": request_id,
+                                "revision": sub.revision,
+                                "epoch": sub.epoch,
+                            }
+                        )
                 else:
                     snapshot = await feed.snapshot(topic.ident)
                     if snapshot is None:
@@ -217,8 +222,12 @@ class Hub:
                     if resuming:
                         self.metrics.resyncs.labels("snapshot").inc()
                     frame: dict[str, Any] = {
-                        "type": "snapshot", "topic": topic.name, "revision": snapshot.revision,
-                        "epoch": snapshot.epoch, "data": snapshot.data, "reset": resuming,
+                        "type": "snapshot",
+                        "topic": topic.name,
+                        "revision": snapshot.revision,
+                        "epoch": snapshot.epoch,
+                        "data": snapshot.data,
+                        "reset": resuming,
                     }
                     if request_id is not None:
                         frame["id"] = request_id
@@ -252,7 +261,9 @@ class Hub:
             self._end(sub, exc)
         except Exception as exc:  # noqa: BLE001 - Redis down: end it, the client resubscribes
             log.warning("catch-up of %s failed: %s", sub.topic.name, exc)
-            self._end(sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE))
+            self._end(
+                sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE)
+            )
 
     def _end(self, sub: Subscription, error: CimhubError) -> None:
         """End a subscription from the hub's side, telling the client why."""
@@ -371,4 +382,3 @@ class Hub:
                     sub.task.cancel()
                     with contextlib.suppress(BaseException):
                         await sub.task
-

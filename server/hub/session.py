@@ -210,7 +210,8 @@ class Session:
     async def _accept_token(self, frame: f.AuthFrame) -> None:
         identity = await self.verifier.verify(frame.token, on_behalf_of=frame.actAs)
         if self.identity is not None and (identity.user_id, identity.is_service) != (
-            self.identity.user_id, self.identity.is_service
+            self.identity.user_id,
+            self.identity.is_service,
         ):
             raise Unauthenticated("a refreshed token must be for the same user; reconnect to switch users")
         self.identity = identity
@@ -220,13 +221,15 @@ class Session:
         if identity.expires_at is not None:
             delay = max(0.0, identity.expires_at - time.time())
             self._expiry = asyncio.get_running_loop().call_later(delay, self._token_expired)
-        self.send({
-            "type": "ready",
-            "userId": identity.user_id,
-            "expiresAt": int(identity.expires_at) if identity.expires_at is not None else None,
-            "protocol": f.PROTOCOL_VERSION,
-            "heartbeat": self.settings.heartbeat_s,
-        })
+        self.send(
+            {
+                "type": "ready",
+                "userId": identity.user_id,
+                "expiresAt": int(identity.expires_at) if identity.expires_at is not None else None,
+                "protocol": f.PROTOCOL_VERSION,
+                "heartbeat": self.settings.heartbeat_s,
+            }
+        )
         if self.paused:
             self.paused = False
             self.hub.resume(self, list(self.topics))
@@ -235,10 +238,12 @@ class Session:
         """Stop delivering until the client sends a fresh token (the seed's 'auth token expires')."""
         self.paused = True
         self.hub.pause(self, list(self.topics))
-        self.send_error(CimhubError(
-            "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
-            code=ErrorCode.TOKEN_EXPIRED,
-        ))
+        self.send_error(
+            CimhubError(
+                "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
+                code=ErrorCode.TOKEN_EXPIRED,
+            )
+        )
 
     def _heartbeat(self) -> None:
         """Every `heartbeat_s`: a ping, or the close of a client silent past the idle timeout.
@@ -309,10 +314,13 @@ class Session:
         """Spend one of this user's `action` tokens; answer `rate_limited` and return True when none is left."""
         if self.admission.allow(user_key(self.identity), action):
             return False
-        self.send_error(CimhubError(
-            f"over {self.admission.rate_of(action):g} {action}s/s for this user; retry shortly",
-            code=ErrorCode.RATE_LIMITED,
-        ), request_id)
+        self.send_error(
+            CimhubError(
+                f"over {self.admission.rate_of(action):g} {action}s/s for this user; retry shortly",
+                code=ErrorCode.RATE_LIMITED,
+            ),
+            request_id,
+        )
         return True
 
     def _dispatch(self, frame: f.ClientFrame) -> None:
@@ -324,15 +332,20 @@ class Session:
             self._spawn(self._reauthenticate(frame))
         elif self.paused:
             request_id = getattr(frame, "id", None)
-            self.send_error(CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id)
+            self.send_error(
+                CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id
+            )
         elif isinstance(frame, f.MutateFrame):
             if self._over_rate("mutation", frame.id):
                 pass
             elif not self._bucket.take():
-                self.send_error(CimhubError(
-                    f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
-                    code=ErrorCode.RATE_LIMITED,
-                ), frame.id)
+                self.send_error(
+                    CimhubError(
+                        f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
+                        code=ErrorCode.RATE_LIMITED,
+                    ),
+                    frame.id,
+                )
             else:
                 if self._mutations is None:
                     self._mutations = asyncio.Queue(MAX_PENDING_MUTATIONS)
@@ -340,7 +353,10 @@ class Session:
                 try:
                     self._mutations.put_nowait(frame)
                 except asyncio.QueueFull:
-                    self.send_error(CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED), frame.id)
+                    self.send_error(
+                        CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED),
+                        frame.id,
+                    )
         elif isinstance(frame, f.SubscribeFrame):
             if not self._over_rate("subscribe", frame.id):
                 self._subscribe(frame)
@@ -367,10 +383,13 @@ class Session:
             self.send_error(InvalidInput(f"already subscribed to {frame.topic}", path="topic"), frame.id)
             return
         if len(self.topics) >= self.settings.max_subscriptions:
-            self.send_error(CimhubError(
-                f"at most {self.settings.max_subscriptions} subscriptions per connection",
-                code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-            ), frame.id)
+            self.send_error(
+                CimhubError(
+                    f"at most {self.settings.max_subscriptions} subscriptions per connection",
+                    code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                ),
+                frame.id,
+            )
             return
         self.topics[frame.topic] = None
         self._spawn(self._run_subscribe(frame))
@@ -415,8 +434,13 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
                 self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
                 continue
-            self.send({
-                "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
-                "revision": outcome.revision, "duplicate": outcome.duplicate,
-            })
-
+            self.send(
+                {
+                    "type": "result",
+                    "id": frame.id,
+                    "result": outcome.result,
+                    "cimId": outcome.cim_id,
+                    "revision": outcome.revision,
+                    "duplicate": outcome.duplicate,
+                }
+            )

@@ -62,10 +62,16 @@ class MessageOps:
         args: AddMessageArgs = _parse(AddMessageArgs, raw)
         await self.authorizer.require_cim(caller, args.cimId)
         stored = await self.messages.add(
-            args.cimId, args.role, args.content, timestamp=args.timestamp, embedding=args.embedding,
+            args.cimId,
+            args.role,
+            args.content,
+            timestamp=args.timestamp,
+            embedding=args.embedding,
             message_id=mutation_id,
         )
-        return CommitResult(args.cimId, stored.seq, {"messageId": stored.message.id, "seq": stored.seq}, stored.duplicate)
+        return CommitResult(
+            args.cimId, stored.seq, {"messageId": stored.message.id, "seq": stored.seq}, stored.duplicate
+        )
 
     async def _require_live_cim(self, caller: Caller, cim_id: str) -> None:
         # The authorizer remembers a CIM's deal for good; a deleted CIM must still read as not found.
@@ -79,7 +85,9 @@ class MessageOps:
             await self._require_live_cim(caller, args.cimId)
             page = await self.messages.list(args.cimId, order=args.order, limit=args.limit, cursor=args.cursor)
             return {
-                "items": [{"seq": m.seq, **m.message.model_dump(mode="json", exclude_none=True)} for m in page.messages],
+                "items": [
+                    {"seq": m.seq, **m.message.model_dump(mode="json", exclude_none=True)} for m in page.messages
+                ],
                 "nextCursor": page.next_cursor,
                 "hasMore": page.has_more,
             }

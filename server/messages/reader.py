@@ -29,7 +29,6 @@ READ_ATTEMPTS = 3
 """Reads retried when a CIM's messages are deleted and rewritten while being read."""
 
 
-
 class MessageKeys(NamedTuple):
     """The fixed set of keys holding one CIM's messages, all in the CIM's hash slot."""
 
@@ -115,9 +114,7 @@ class VectorReader:
             return None
         return list(bodies)
 
-    async def _read_rows(
-        self, names: MessageKeys, gen: str, start: int, rows: int
-    ) -> list[tuple[bytes, bytes]] | None:
+    async def _read_rows(self, names: MessageKeys, gen: str, start: int, rows: int) -> list[tuple[bytes, bytes]] | None:
         """Rows start..rows-1 as (vectors, records) pieces of CHUNK_BYTES; None if `gen` is gone.
 
         One MULTI, so the gen read with the rows proves they belong to it.

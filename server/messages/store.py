@@ -236,13 +236,15 @@ class MessageStore:
         if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0):
             raise InvalidInput(f"timestamp: expected milliseconds >= 0, got {timestamp!r}", path="timestamp")
         try:
-            message = Message.model_validate({
-                "id": message_id or uuid.uuid4().hex,
-                "cimId": cim_id,
-                "role": role,
-                "content": content,
-                "timestamp": int(time.time() * 1000) if timestamp is None else timestamp,
-            })
+            message = Message.model_validate(
+                {
+                    "id": message_id or uuid.uuid4().hex,
+                    "cimId": cim_id,
+                    "role": role,
+                    "content": content,
+                    "timestamp": int(time.time() * 1000) if timestamp is None else timestamp,
+                }
+            )
         except ValidationError as exc:
             raise from_validation_error(exc) from None
         if embedding is None and self.embedder is not None:
@@ -254,8 +256,14 @@ class MessageStore:
 
         keys = [self.keys.cim(cim_id), *self.key_names(cim_id)]
         args: list[str | bytes | int] = [
-            message.id, message.model_dump_json(exclude={"embedding"}), ROLE_CODES[message.role],
-            vector_bytes, norm_bytes, self.dimension, uuid.uuid4().hex, self.channel(cim_id),
+            message.id,
+            message.model_dump_json(exclude={"embedding"}),
+            ROLE_CODES[message.role],
+            vector_bytes,
+            norm_bytes,
+            self.dimension,
+            uuid.uuid4().hex,
+            self.channel(cim_id),
             self.max_vector_rows,
         ]
         outcome = await self._add_script(keys=keys, args=args)
@@ -271,14 +279,16 @@ class MessageStore:
         if kind == "full":
             raise InvalidInput(
                 f"embedding: CIM {cim_id!r} already holds {self.max_vector_rows} embedded messages",
-                code=ErrorCode.PAYLOAD_TOO_LARGE, path="embedding",
+                code=ErrorCode.PAYLOAD_TOO_LARGE,
+                path="embedding",
             )
         stored = _stored(outcome[2])
         previous = stored.message
         if kind == "exists" and (previous.role, previous.content) != (message.role, message.content):
             raise Conflict(
                 f"id: message {message.id!r} already exists with another role or content",
-                code=ErrorCode.MUTATION_ID_REUSED, path="id",
+                code=ErrorCode.MUTATION_ID_REUSED,
+                path="id",
             )
         return AddedMessage(stored.seq, previous, duplicate=kind == "exists")
 

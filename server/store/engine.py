@@ -160,8 +160,14 @@ class MutationEngine:
         mutation id again) when Redis cannot be reached or contention persists.
         """
         spec = get_mutation(name)
-        return await self.run(spec, spec.parse_args(args), actor=actor, mutation_id=mutation_id,
-                              expected_revision=expected_revision, user_id=user_id)
+        return await self.run(
+            spec,
+            spec.parse_args(args),
+            actor=actor,
+            mutation_id=mutation_id,
+            expected_revision=expected_revision,
+            user_id=user_id,
+        )
 
     async def run(
         self,
@@ -175,10 +181,10 @@ class MutationEngine:
     ) -> CommitResult:
         """Like `mutate`, for arguments already parsed by `spec.parse_args` (and authorized)."""
         if not isinstance(mutation_id, str) or not MUTATION_ID.match(mutation_id):
-            raise InvalidInput(
-                "mutationId must be 1-128 characters of letters, digits and _.:-", path="mutationId"
-            )
-        args_hash = hashlib.sha256(orjson.dumps(parsed.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+            raise InvalidInput("mutationId must be 1-128 characters of letters, digits and _.:-", path="mutationId")
+        args_hash = hashlib.sha256(
+            orjson.dumps(parsed.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:32]
         try:
             ctx = MutationContext(actor=actor, now=int(self.clock() * 1000), mutation_id=mutation_id, user_id=user_id)
             result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision)
@@ -290,21 +296,48 @@ class MutationEngine:
             rev = expected_rev + 1
             entry = self._entry(cim_id, rev, expected_epoch, [], spec.name, ctx, deleted=True)
             record["revision"] = rev
-            return Commit(
-                kind="delete", epoch=expected_epoch, revision=rev, doc_json=b"", updated_at=ctx.now,
-                entry_json=entry, record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
-                old_status=base["status"], new_status=base["status"],
-                deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}), **common,
-            ), result, None
+            return (
+                Commit(
+                    kind="delete",
+                    epoch=expected_epoch,
+                    revision=rev,
+                    doc_json=b"",
+                    updated_at=ctx.now,
+                    entry_json=entry,
+                    record_json=orjson.dumps(record),
+                    deal_id=base["dealId"],
+                    user_id=base["userId"],
+                    old_status=base["status"],
+                    new_status=base["status"],
+                    deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}),
+                    **common,
+                ),
+                result,
+                None,
+            )
         stamped = finalize(base, outcome.cim, ctx.now)
         if stamped is None:
             assert base is not None
             record["revision"] = expected_rev
-            return Commit(
-                kind="noop", epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
-                entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
-                old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
-            ), result, None
+            return (
+                Commit(
+                    kind="noop",
+                    epoch=expected_epoch,
+                    revision=expected_rev,
+                    doc_json=b"",
+                    updated_at=ctx.now,
+                    entry_json=b"",
+                    record_json=orjson.dumps(record),
+                    deal_id=base["dealId"],
+                    user_id=base["userId"],
+                    old_status=base["status"],
+                    new_status=base["status"],
+                    deal_event_json=b"",
+                    **common,
+                ),
+                result,
+                None,
+            )
         doc = stamped.doc
         doc_json = orjson.dumps(doc)
         if len(doc_json) > self.max_document_bytes:
@@ -317,21 +350,46 @@ class MutationEngine:
         record["revision"] = stamped.revision
         summary_changed = base is None or summary_json(base) != summary_json(doc)
         deal_event = orjson.dumps({"type": "upsert", "summary": summary_json(doc)}) if summary_changed else b""
-        return Commit(
-            kind="commit", epoch=epoch, revision=stamped.revision, doc_json=doc_json, updated_at=doc["updatedAt"],
-            entry_json=entry, record_json=orjson.dumps(record), deal_id=doc["dealId"], user_id=doc["userId"],
-            old_status=base["status"] if base is not None else doc["status"], new_status=doc["status"],
-            deal_event_json=deal_event, **common,
-        ), result, doc
+        return (
+            Commit(
+                kind="commit",
+                epoch=epoch,
+                revision=stamped.revision,
+                doc_json=doc_json,
+                updated_at=doc["updatedAt"],
+                entry_json=entry,
+                record_json=orjson.dumps(record),
+                deal_id=doc["dealId"],
+                user_id=doc["userId"],
+                old_status=base["status"] if base is not None else doc["status"],
+                new_status=doc["status"],
+                deal_event_json=deal_event,
+                **common,
+            ),
+            result,
+            doc,
+        )
 
     @staticmethod
     def _entry(
-        cim_id: str, rev: int, epoch: str, ops: list[dict[str, Any]], name: str, ctx: MutationContext,
-        *, deleted: bool = False,
+        cim_id: str,
+        rev: int,
+        epoch: str,
+        ops: list[dict[str, Any]],
+        name: str,
+        ctx: MutationContext,
+        *,
+        deleted: bool = False,
     ) -> bytes:
         entry: dict[str, Any] = {
-            "cimId": cim_id, "rev": rev, "epoch": epoch, "ops": ops, "mutation": name,
-            "mutationId": ctx.mutation_id, "actor": ctx.actor, "ts": ctx.now,
+            "cimId": cim_id,
+            "rev": rev,
+            "epoch": epoch,
+            "ops": ops,
+            "mutation": name,
+            "mutationId": ctx.mutation_id,
+            "actor": ctx.actor,
+            "ts": ctx.now,
         }
         if deleted:
             entry["deleted"] = True

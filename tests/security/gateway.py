@@ -57,19 +57,22 @@ def build(postgrest_url: str) -> Starlette:
     async def rest(request: Request) -> Response:
         if isinstance(state["rest"], int):
             return Response(b'{"message":"outage"}', status_code=state["rest"])
-        path = request.url.path[len("/rest/v1"):]
+        path = request.url.path[len("/rest/v1") :]
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         upstream = await client.request(
             request.method, path, params=request.query_params, headers=headers, content=await request.body()
         )
-        return Response(upstream.content, status_code=upstream.status_code,
-                        media_type=upstream.headers.get("content-type"))
+        return Response(
+            upstream.content, status_code=upstream.status_code, media_type=upstream.headers.get("content-type")
+        )
 
-    return Starlette(routes=[
-        Route("/control", control, methods=["GET", "POST"]),
-        Route("/auth/v1/.well-known/jwks.json", jwks),
-        Route("/rest/v1/{path:path}", rest, methods=["GET", "POST", "PATCH", "DELETE"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/control", control, methods=["GET", "POST"]),
+            Route("/auth/v1/.well-known/jwks.json", jwks),
+            Route("/rest/v1/{path:path}", rest, methods=["GET", "POST", "PATCH", "DELETE"]),
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -67,7 +67,9 @@ class Ledger:
         if victim_latency_s:
             ordered = sorted(victim_latency_s)
             entry["victim_login_and_mutate_s"] = {
-                "n": len(ordered), "median": round(ordered[len(ordered) // 2], 3), "max": round(ordered[-1], 3),
+                "n": len(ordered),
+                "median": round(ordered[len(ordered) // 2], 3),
+                "max": round(ordered[-1], 3),
             }
         self.attacks[attack] = entry
 
@@ -102,7 +104,8 @@ def gateway(postgrest: PostgrestServer) -> Iterator[Gateway]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, str(HERE / "gateway.py"), str(port), postgrest.url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     gw = Gateway(process, f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 30
@@ -140,8 +143,15 @@ class Signer:
 
     def token(self, user: str, *, key: ECKey | None = None, ttl_s: int = 3600, **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": self.gateway.issuer, "aud": "authenticated", "role": "authenticated", "sub": user,
-                "iat": now, "exp": now + ttl_s, **claims}
+        body = {
+            "iss": self.gateway.issuer,
+            "aud": "authenticated",
+            "role": "authenticated",
+            "sub": user,
+            "iat": now,
+            "exp": now + ttl_s,
+            **claims,
+        }
         signing = key or self.key
         token = jwt.encode({"alg": "ES256", "kid": signing.kid}, body, signing, algorithms=["ES256"])
         self.ledger.secrets.add(token)
@@ -175,7 +185,13 @@ def scan_log(hub: HubProcess, ledger: Ledger) -> None:
 
 @contextlib.contextmanager
 def production_hub(
-    backend: Backend, *, redis_url: str, key_prefix: str, gateway: Gateway, database_url: str, ledger: Ledger,
+    backend: Backend,
+    *,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    database_url: str,
+    ledger: Ledger,
     **settings: Any,
 ) -> Iterator[HubProcess]:
     """A hub with dev mode off, ES256 tokens from the gateway's JWKS, and real access checks."""
@@ -240,8 +256,9 @@ class Client:
         return await self.expect(timeout, id=frame["id"])
 
     async def mutate(self, name: str, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        return await self.request({"type": "mutate", "name": name, "args": args,
-                                   "mutationId": f"m-{uuid.uuid4().hex}", **extra})
+        return await self.request(
+            {"type": "mutate", "name": name, "args": args, "mutationId": f"m-{uuid.uuid4().hex}", **extra}
+        )
 
 
 @contextlib.asynccontextmanager
@@ -249,8 +266,7 @@ async def connect(
     hub: HubProcess, token: str | None, *, act_as: str | None = None, address: str = VICTIM_ADDRESS
 ) -> AsyncIterator[Client]:
     """A socket from `address`, authenticated with `token` (ready awaited) unless it is None."""
-    async with websockets.connect(hub.ws_url, open_timeout=TIMEOUT, close_timeout=2,
-                                  local_addr=(address, 0)) as ws:
+    async with websockets.connect(hub.ws_url, open_timeout=TIMEOUT, close_timeout=2, local_addr=(address, 0)) as ws:
         client = Client(ws)
         if token is not None:
             frame: dict[str, Any] = {"type": "auth", "token": token}

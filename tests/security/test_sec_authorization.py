@@ -17,15 +17,28 @@ pytest_plugins = ["pg", "secworld"]
 
 
 @pytest.fixture
-def hub(redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger) -> Iterator[HubProcess]:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger) as running:
+def hub(
+    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger
+) -> Iterator[HubProcess]:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+    ) as running:
         yield running
 
 
 def legacy_row(world: World, deal: str, project: str, user: str) -> dict[str, object]:
-    return {"sourceId": f"legacy-{uuid.uuid4()}", "dealId": deal, "projectId": project, "userId": user,
-            "title": "Imported"}
+    return {
+        "sourceId": f"legacy-{uuid.uuid4()}",
+        "dealId": deal,
+        "projectId": project,
+        "userId": user,
+        "title": "Imported",
+    }
 
 
 async def test_act_as_import_into_a_deal_the_user_cannot_see_is_refused(
@@ -42,12 +55,17 @@ async def test_act_as_import_into_a_deal_the_user_cannot_see_is_refused(
             tried += 1
             refused += error_code(answer) == "access_denied"
         # What bob may do, he may do through the service.
-        ok = await service_as_bob.mutate("importFromSupabase", legacy_row(world, world.deal_b, world.project_b, world.bob))
+        ok = await service_as_bob.mutate(
+            "importFromSupabase", legacy_row(world, world.deal_b, world.project_b, world.bob)
+        )
         assert ok["type"] == "result", ok
         # And every other operation is checked as bob too.
         async with connect(hub, SERVICE_KEY, act_as=world.ana) as service_as_ana:
-            cim_a = (await service_as_ana.mutate(
-                "create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "A"}))["cimId"]
+            cim_a = (
+                await service_as_ana.mutate(
+                    "create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "A"}
+                )
+            )["cimId"]
         for frame in (
             {"type": "subscribe", "topic": f"cim:{cim_a}"},
             {"type": "subscribe", "topic": f"deal:{world.deal_a}"},
@@ -58,10 +76,15 @@ async def test_act_as_import_into_a_deal_the_user_cannot_see_is_refused(
             refused += error_code(await service_as_bob.request(dict(frame))) in ("not_found", "access_denied")
     # Over HTTP with X-Cimhub-Act-As as well.
     async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-        response = await http.post("/v1/mutate", headers={"authorization": f"Bearer {SERVICE_KEY}",
-                                                          "x-cimhub-act-as": world.bob},
-                                   json={"name": "importFromSupabase", "mutationId": "imp-1",
-                                         "args": legacy_row(world, world.deal_a, world.project_a, world.bob)})
+        response = await http.post(
+            "/v1/mutate",
+            headers={"authorization": f"Bearer {SERVICE_KEY}", "x-cimhub-act-as": world.bob},
+            json={
+                "name": "importFromSupabase",
+                "mutationId": "imp-1",
+                "args": legacy_row(world, world.deal_a, world.project_a, world.bob),
+            },
+        )
         tried += 1
         refused += response.status_code == 403
     assert refused == tried
@@ -84,12 +107,24 @@ async def test_list_by_user_leaves_out_own_cims_in_deals_the_user_lost(
 
 
 async def test_live_subscriptions_end_when_access_cannot_be_checked(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
     """The access backend goes down: live subscriptions end after the grace; new ones are retryable unavailable."""
-    with production_hub("supabase", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, access_outage_grace_s=1.0) as hub:
+    with production_hub(
+        "supabase",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        access_outage_grace_s=1.0,
+    ) as hub:
         async with connect(hub, signer.token(world.ana)) as ana:
             made = await ana.mutate("create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "T"})
             topic = f"cim:{made['cimId']}"

@@ -36,15 +36,28 @@ RATE = 400
 
 @pytest.mark.parametrize("backend", ["postgres", "supabase"])
 async def test_a_flood_of_access_checks_from_one_user_leaves_other_users_served(
-    backend: str, redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str,
-    ledger: Ledger, signer: Signer, world: World,
+    backend: str,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
+    world: World,
 ) -> None:
     mallory = str(uuid.uuid4())  # signed in, member of no project
     outcomes: dict[str, int] = {}
     # The per-user query rate is lifted so the flood reaches the access backend: that bound is what is tested here.
-    with production_hub(backend, redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger,
-                        user_queries_per_second=1e6, user_query_burst=1_000_000) as hub:
+    with production_hub(
+        backend,
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        user_queries_per_second=1e6,
+        user_query_burst=1_000_000,
+    ) as hub:
         token = signer.token(mallory)
         stop = asyncio.Event()
 
@@ -66,16 +79,23 @@ async def test_a_flood_of_access_checks_from_one_user_leaves_other_users_served(
                 while not stop.is_set():
                     await slots.acquire()
                     await asyncio.sleep(SOCKETS / RATE)
-                    await client.send({"type": "query", "id": uuid.uuid4().hex[:16], "name": "listByDeal",
-                                       "args": {"dealId": str(uuid.uuid4())}})
+                    await client.send(
+                        {
+                            "type": "query",
+                            "id": uuid.uuid4().hex[:16],
+                            "name": "listByDeal",
+                            "args": {"dealId": str(uuid.uuid4())},
+                        }
+                    )
                 for _ in range(PER_SOCKET):  # wait for the answers still owed
                     await asyncio.wait_for(slots.acquire(), 60)
             finally:
                 reading.cancel()
 
         async with contextlib.AsyncExitStack() as sockets:
-            clients = [await sockets.enter_async_context(connect(hub, token, address="127.0.0.1"))
-                       for _ in range(SOCKETS)]
+            clients = [
+                await sockets.enter_async_context(connect(hub, token, address="127.0.0.1")) for _ in range(SOCKETS)
+            ]
             flooders = [asyncio.create_task(flood_socket(client)) for client in clients]
             latencies: list[float] = []
             await asyncio.sleep(1.0)  # the flood is on
@@ -83,8 +103,11 @@ async def test_a_flood_of_access_checks_from_one_user_leaves_other_users_served(
             end = loop.time() + FLOOD_S
             while loop.time() < end:
                 # Bounded generously (a shared machine); the figure is what docs/security.md quotes.
-                latencies.append(await asyncio.wait_for(
-                    victim_round_trip(hub, signer.token(world.ana), world.deal_a, world.project_a), 10))
+                latencies.append(
+                    await asyncio.wait_for(
+                        victim_round_trip(hub, signer.token(world.ana), world.deal_a, world.project_a), 10
+                    )
+                )
                 await asyncio.sleep(0.3)
             stop.set()
             done, pending = await asyncio.wait(flooders, timeout=60)

@@ -25,13 +25,25 @@ async def login_error(hub: HubProcess, token: str) -> dict[str, object]:
 
 
 async def test_a_dripping_jwks_cannot_hold_logins_and_known_keys_never_wait(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
     gateway.control(jwks="drip", drip_s=2.0)  # 1 byte every 2 s: the set would take half an hour
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, jwks_fetch_deadline_s=1.5,
-                        jwks_max_age_s=0.5) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        jwks_fetch_deadline_s=1.5,
+        jwks_max_age_s=0.5,
+    ) as hub:
         started = time.perf_counter()
         error = await login_error(hub, signer.token(world.ana))
         first_login_s = time.perf_counter() - started
@@ -51,12 +63,24 @@ async def test_a_dripping_jwks_cannot_hold_logins_and_known_keys_never_wait(
 
 
 async def test_an_unknown_kid_cannot_delay_a_rotation_and_a_removed_key_stops_working(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, jwks_max_age_s=1.0,
-                        jwks_min_refetch_s=0.5) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        jwks_max_age_s=1.0,
+        jwks_min_refetch_s=0.5,
+    ) as hub:
         await victim_round_trip(hub, signer.token(world.ana), world.deal_a, world.project_a)
         # The attacker's made-up kid spends a fetch ...
         stranger = Signer.new_key()

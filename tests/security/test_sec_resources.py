@@ -44,11 +44,23 @@ async def closed_with(ws: websockets.ClientConnection, timeout: float = TIMEOUT)
 
 
 async def test_one_user_cannot_hold_more_than_its_connections(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, max_connections_per_user=5) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        max_connections_per_user=5,
+    ) as hub:
         token = signer.token(world.bob)
         async with contextlib.AsyncExitStack() as stack:
             for _ in range(5):
@@ -64,11 +76,23 @@ async def test_one_user_cannot_hold_more_than_its_connections(
 
 
 async def test_pre_auth_sockets_from_one_address_do_not_starve_other_users_logins(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, auth_timeout_s=5) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        auth_timeout_s=5,
+    ) as hub:
         stop = asyncio.Event()
         counts = {"tried": 0, "refused": 0}
 
@@ -85,23 +109,42 @@ async def test_pre_auth_sockets_from_one_address_do_not_starve_other_users_login
         await asyncio.sleep(1.0)
         latencies = []
         for _ in range(12):
-            latencies.append(await asyncio.wait_for(
-                victim_round_trip(hub, signer.token(world.ana), world.deal_a, world.project_a), 10))
+            latencies.append(
+                await asyncio.wait_for(
+                    victim_round_trip(hub, signer.token(world.ana), world.deal_a, world.project_a), 10
+                )
+            )
             await asyncio.sleep(0.2)
         stop.set()
         await asyncio.gather(*attackers, return_exceptions=True)
     assert counts["refused"] > 0, counts
-    ledger.record("pre-auth sockets cycled from one address", tried=counts["tried"], refused=counts["refused"],
-                  victim_latency_s=latencies)
+    ledger.record(
+        "pre-auth sockets cycled from one address",
+        tried=counts["tried"],
+        refused=counts["refused"],
+        victim_latency_s=latencies,
+    )
 
 
 async def test_partial_http_headers_are_cut_off_and_capped_per_address(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, http_header_timeout_s=2,
-                        max_connections_per_ip=200) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        http_header_timeout_s=2,
+        max_connections_per_ip=200,
+    ) as hub:
         held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         for _ in range(600):
             with contextlib.suppress(OSError):
@@ -133,17 +176,29 @@ async def _chunks(total: int, size: int = 1 << 20) -> AsyncIterator[bytes]:
 
 
 async def test_a_huge_body_without_content_length_is_refused_while_streaming(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+    ) as hub:
         before = rss_kb(hub.pid)
         status: int | None = None
         async with httpx.AsyncClient(timeout=30) as http:
             with contextlib.suppress(httpx.TransportError):  # the hub may close before the upload ends
                 response = await http.post(
-                    hub.url + "/v1/mutate", content=_chunks(200 << 20),
+                    hub.url + "/v1/mutate",
+                    content=_chunks(200 << 20),
                     headers={"authorization": f"Bearer {signer.token(world.ana)}", "content-type": "application/json"},
                 )
                 status = response.status_code
@@ -157,38 +212,70 @@ async def test_a_huge_body_without_content_length_is_refused_while_streaming(
 
 
 async def test_one_user_over_its_mutation_rate_is_refused_across_connections(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
-    with production_hub("postgres", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger, user_mutations_per_second=2,
-                        user_mutation_burst=4) as hub:
+    with production_hub(
+        "postgres",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+        user_mutations_per_second=2,
+        user_mutation_burst=4,
+    ) as hub:
         token = signer.token(world.bob)
         async with connect(hub, token, address=ATTACKER) as one, connect(hub, token, address=ATTACKER) as two:
             made = await one.mutate("create", {"dealId": world.deal_b, "projectId": world.project_b, "title": "B"})
             sent = []
             for n in range(10):
                 for client in (one, two):
-                    frame = {"type": "mutate", "id": f"r{n}-{id(client)}", "name": "updateState",
-                             "mutationId": f"m{n}-{id(client)}", "args": {"cimId": made["cimId"], "title": f"t{n}"}}
+                    frame = {
+                        "type": "mutate",
+                        "id": f"r{n}-{id(client)}",
+                        "name": "updateState",
+                        "mutationId": f"m{n}-{id(client)}",
+                        "args": {"cimId": made["cimId"], "title": f"t{n}"},
+                    }
                     await client.send(frame)
                     sent.append((client, frame["id"]))
             answers = [await client.expect(id=request_id) for client, request_id in sent]
         codes = [a["error"]["code"] if a["type"] == "error" else "ok" for a in answers]
         latency = await victim_round_trip(hub, signer.token(world.ana), world.deal_a, world.project_a)
     assert codes.count("rate_limited") >= 12 and set(codes) <= {"ok", "rate_limited"}, codes  # 4 + 2/s refill
-    ledger.record("mutations over the per-user rate", tried=len(codes), refused=codes.count("rate_limited"),
-                  victim_latency_s=[latency])
+    ledger.record(
+        "mutations over the per-user rate",
+        tried=len(codes),
+        refused=codes.count("rate_limited"),
+        victim_latency_s=[latency],
+    )
 
 
 async def test_credentials_in_urls_headers_and_frames_never_reach_the_log(
-    redis_url: str, key_prefix: str, gateway: Gateway, pg_database_url: str, ledger: Ledger, signer: Signer,
+    redis_url: str,
+    key_prefix: str,
+    gateway: Gateway,
+    pg_database_url: str,
+    ledger: Ledger,
+    signer: Signer,
     world: World,
 ) -> None:
     """Tokens where they do not belong; production_hub scans the whole log for them when the hub stops."""
     token = signer.token(world.ana)
-    with production_hub("supabase", redis_url=redis_url, key_prefix=key_prefix, gateway=gateway,
-                        database_url=pg_database_url, ledger=ledger) as hub:
+    with production_hub(
+        "supabase",
+        redis_url=redis_url,
+        key_prefix=key_prefix,
+        gateway=gateway,
+        database_url=pg_database_url,
+        ledger=ledger,
+    ) as hub:
         async with websockets.connect(f"{hub.ws_url}?token={token}&apikey={token}") as ws:
             await ws.send(json.dumps({"type": "auth", "token": token + "x"}))  # a bad token, echoed nowhere
             await closed_with(ws)

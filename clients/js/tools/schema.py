@@ -47,8 +47,11 @@ def _close_codes() -> dict[str, int]:
     enum_type = getattr(frames, "CloseCode", None)
     if isinstance(enum_type, type) and issubclass(enum_type, enum.IntEnum):
         return {member.name: int(member.value) for member in enum_type}
-    return {name.removeprefix("CLOSE_"): value for name, value in vars(frames).items()
-            if name.startswith("CLOSE_") and isinstance(value, int)}
+    return {
+        name.removeprefix("CLOSE_"): value
+        for name, value in vars(frames).items()
+        if name.startswith("CLOSE_") and isinstance(value, int)
+    }
 
 
 def build() -> dict[str, Any]:
@@ -63,16 +66,26 @@ def build() -> dict[str, Any]:
 
     def table(title: str, entries: dict[str, type[BaseModel]], why: str) -> dict[str, Any]:
         return {
-            "title": title, "description": why, "type": "object", "additionalProperties": False,
-            "required": sorted(entries), "properties": {name: ref(m) for name, m in sorted(entries.items())},
+            "title": title,
+            "description": why,
+            "type": "object",
+            "additionalProperties": False,
+            "required": sorted(entries),
+            "properties": {name: ref(m) for name, m in sorted(entries.items())},
         }
 
     defs["MutationArgsByName"] = table("MutationArgsByName", MUTATION_ARGS, "Each mutation's arguments, by name.")
     defs["QueryArgsByName"] = table("QueryArgsByName", QUERIES, "Each query's arguments, by name.")
-    defs["ClientFrame"] = {"title": "ClientFrame", "description": "A frame the client sends.",
-                           "oneOf": [ref(m) for m in client]}
-    defs["ServerFrame"] = {"title": "ServerFrame", "description": "A frame the hub sends.",
-                           "oneOf": [ref(m) for m in server]}
+    defs["ClientFrame"] = {
+        "title": "ClientFrame",
+        "description": "A frame the client sends.",
+        "oneOf": [ref(m) for m in client],
+    }
+    defs["ServerFrame"] = {
+        "title": "ServerFrame",
+        "description": "A frame the hub sends.",
+        "oneOf": [ref(m) for m in server],
+    }
     for name, model in QUERIES.items():
         defs[model.__name__]["title"] = _title(model, name, "QueryArgs")
     return {
