@@ -642,12 +642,20 @@ async def hub_row(
     compression: str | None,
     profile: Path | None,
 ) -> Row:
-    # The publisher is quiet while thousands of subscribers connect: no idle close meanwhile.
+    # One user on one address holds every subscriber: lift the per-client bounds (docs/security.md);
+    # the publisher is quiet while thousands of subscribers connect: no idle close meanwhile.
     with start_hub(
         redis_url,
         prefix,
         mutations_per_second=1e6,
         mutation_burst=1_000_000,
+        user_mutations_per_second=1e6,
+        user_mutation_burst=1_000_000,
+        user_subscribes_per_second=1e6,
+        user_subscribe_burst=1_000_000,
+        max_connections_per_user=1_000_000,
+        max_connections_per_ip=1_000_000,
+        max_unauthenticated_per_ip=1_000_000,
         idle_timeout_s=3_600,
         ws_per_message_deflate=compression is not None,
     ) as hub:

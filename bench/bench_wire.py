@@ -296,8 +296,14 @@ async def main(quick: bool) -> None:
     seconds = 2.0 if quick else 6.0
     with tempfile.TemporaryDirectory(prefix="cimhub-bench-wire-") as data_dir:
         async with embedded_redis(Path(data_dir)) as redis:
+            # One user on one address: lift the per-client bounds (docs/security.md).
             with start_hub(
-                redis.url, f"bwire{uuid.uuid4().hex[:8]}", mutations_per_second=1e6, mutation_burst=1_000_000
+                redis.url,
+                f"bwire{uuid.uuid4().hex[:8]}",
+                mutations_per_second=1e6,
+                mutation_burst=1_000_000,
+                user_mutations_per_second=1e6,
+                user_mutation_burst=1_000_000,
             ) as hub:
                 socket = await Socket.open(hub)
                 cim_ids = await asyncio.gather(*(build(socket, n) for n in range(100)))

@@ -16,22 +16,50 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 
 from .errors import WireErrorOut
+from .schema import ID_CHARS, MAX_SAFE_INTEGER, canonical_id, safe_json
 
 PROTOCOL_VERSION = 1
 JSON_SUBPROTOCOL = "cimhub.json.v1"
 MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1"
 
-RequestId = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_REQUEST_ID_CHARS = 64
+
+
+def _canonical_topic(topic: str) -> str:
+    """A deal topic names the deal in its one spelling (uuids lower-cased): one channel per deal."""
+    kind, _, ident = topic.partition(":")
+    return f"{kind}:{canonical_id(ident)}" if kind == "deal" else topic
+
+
+# Full matches. pydantic checks patterns with Rust's regex and JSON Schema readers
+# with ECMA-262's: in both, `$` (without the multiline flag) is the end of the text,
+# so a trailing newline does not pass (unlike Python's `re`). \A and \z would not
+# be portable to the schema's readers.
+RequestId = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID_CHARS, pattern=r"^[\x20-\x7e]+$")]
+MutationId = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^{ID_CHARS}+$")]
 Topic = Annotated[
-    str, Field(min_length=3, max_length=200, pattern=r"^(cim|deal|messages|presence):[A-Za-z0-9_.:@\-]+$")
+    str,
+    Field(min_length=3, max_length=200, pattern=rf"^(cim|deal|messages|presence):{ID_CHARS}+$"),
+    AfterValidator(_canonical_topic),
 ]
+SafeInt = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+Revision = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+JsonArgs = Annotated[dict[str, Any], AfterValidator(safe_json)]
+
+
+def valid_request_id(value: object) -> str | None:
+    """`value` if it can be echoed in an error frame (a valid RequestId), else None."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_CHARS and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 class Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "1" is not 1 and true is not 1 (no coercion of client input).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- client to hub ---------------------------------------------------------
@@ -42,12 +70,12 @@ class AuthFrame(Frame):
 
     type: Literal["auth"]
     token: Annotated[str, Field(min_length=1, max_length=16_384)]
-    actAs: str | None = None
+    actAs: Annotated[str, AfterValidator(canonical_id)] | None = None
     """With a service credential: the user id to act on behalf of."""
 
 
 class Resume(Frame):
-    revision: int = Field(ge=0)
+    revision: Revision
     epoch: str
 
 
@@ -69,16 +97,16 @@ class MutateFrame(Frame):
     type: Literal["mutate"]
     id: RequestId
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    args: dict[str, Any]
-    mutationId: Annotated[str, Field(min_length=1, max_length=128)]
-    expectedRevision: int | None = Field(default=None, ge=0)
+    args: JsonArgs
+    mutationId: MutationId
+    expectedRevision: Revision | None = None
 
 
 class QueryFrame(Frame):
     type: Literal["query"]
     id: RequestId
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: JsonArgs = Field(default_factory=dict)
 
 
 class PresenceFrame(Frame):
@@ -96,12 +124,12 @@ class PresenceFrame(Frame):
 
 class PingFrame(Frame):
     type: Literal["ping"]
-    ts: int | None = None
+    ts: SafeInt | None = None
 
 
 class PongFrame(Frame):
     type: Literal["pong"]
-    ts: int | None = None
+    ts: SafeInt | None = None
 
 
 ClientFrame = Annotated[

@@ -18,7 +18,7 @@ ADD_MESSAGE = "addMessage"
 
 
 class MessageArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class AddMessageArgs(MessageArgs):

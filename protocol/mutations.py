@@ -38,7 +38,9 @@ from .schema import (
     Slide,
     SlideStatus,
     Stage,
+    SupabaseId,
     Touched,
+    safe_json,
 )
 
 # Namespace for ids that cimhub derives (CIM ids from a create's mutation id,
@@ -109,7 +111,12 @@ class MutationSpec(Generic[A]):
     def parse_args(self, raw: Any) -> A:
         """Validate raw JSON arguments; raises InvalidInput naming the bad field."""
         try:
-            return self.args.model_validate(raw)
+            safe_json(raw)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), path="args") from None
+        try:
+            # strict: "1" is not 1 and true is not 1, in nested models too.
+            return self.args.model_validate(raw, strict=True)
         except ValidationError as exc:
             raise from_validation_error(exc, prefix="args") from None
 
@@ -136,8 +143,8 @@ def _complete_stage(cim: Cim, stage: Stage) -> None:
 
 
 class CreateArgs(Args):
-    dealId: Id
-    projectId: Id
+    dealId: SupabaseId
+    projectId: SupabaseId
     title: ShortText
 
 
@@ -488,9 +495,9 @@ class ImportFromSupabaseArgs(Args):
     """One row of the legacy Supabase `cims` table, in the seed §8 shape."""
 
     sourceId: Id
-    dealId: Id
-    projectId: Id
-    userId: Id
+    dealId: SupabaseId
+    projectId: SupabaseId
+    userId: SupabaseId
     title: ShortText
     workflowState: dict[str, Any] | None = None
     slides: list[dict[str, Any]] | None = None

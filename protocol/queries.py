@@ -13,14 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ErrorCode, InvalidInput, from_validation_error
 from .messages import ListMessagesArgs, MessageArgs, SearchMessagesArgs
-from .schema import CimStatus, Id
+from .schema import CimStatus, Id, SupabaseId
 
 MAX_PAGE = 200
 """The largest page a listing query returns."""
 
 
 class QueryArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class GetArgs(QueryArgs):
@@ -33,11 +33,11 @@ class PageArgs(QueryArgs):
 
 
 class ListByDealArgs(PageArgs):
-    dealId: Id
+    dealId: SupabaseId
 
 
 class ListByUserArgs(PageArgs):
-    userId: Id
+    userId: SupabaseId
 
 
 class ListByStatusArgs(PageArgs):
@@ -67,7 +67,7 @@ class CimAtArgs(QueryArgs):
 
 
 class CimDiffArgs(QueryArgs):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     cimId: Id
     from_: int = Field(alias="from", ge=0)

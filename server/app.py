@@ -26,6 +26,7 @@ from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.board import board_routes, cors_middleware
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 from cimhub.server.dispatch import Dispatcher
+from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.broker import Broker
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
@@ -61,6 +62,7 @@ class Services:
     hub: Hub
     broker: Broker
     connections: Connections
+    admission: Admission
     presence: PresenceTracker | None = None
 
 
@@ -75,6 +77,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         redis,
         keys,
         patch_log_retention=settings.patch_log_retention,
+        patch_log_max_bytes=settings.patch_log_max_bytes,
         idempotency_window_s=settings.idempotency_window_s,
         snapshot_every=settings.history_snapshot_every,
         history_max_age_ms=settings.history_max_age_s * 1000,
@@ -119,7 +122,13 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions
     )
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
-    recheck = AccessRecheck(connections, authorizer, hub, interval_s=settings.access_recheck_s)
+    recheck = AccessRecheck(
+        connections,
+        authorizer,
+        hub,
+        interval_s=settings.access_recheck_s,
+        outage_grace_s=settings.access_outage_grace_s,
+    )
     services = Services(
         settings=settings,
         redis=redis,
@@ -132,6 +141,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         hub=hub,
         broker=broker,
         connections=connections,
+        admission=Admission(settings),
         presence=presence,
     )
     async with contextlib.AsyncExitStack() as stack:

@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 from cimhub.protocol import frames as f
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, Unauthenticated
 from cimhub.server.faults import client_error
+from cimhub.server.httpserver import read_body
+from cimhub.server.hub.admission import Action, user_key
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_FRAME: 400,
@@ -55,11 +57,19 @@ async def identity_of(request: Request) -> Any:
     return await verifier.verify(token.strip(), on_behalf_of=request.headers.get("x-cimhub-act-as"))
 
 
+def within_rate(request: Request, identity: Any, action: Action) -> None:
+    """Raise rate_limited when the caller is over its per-user rate (shared with its WebSocket connections)."""
+    admission = request.app.state.services.admission
+    if not admission.allow(user_key(identity), action):
+        raise CimhubError(
+            f"over {admission.rate_of(action):g} {action}s/s for this user; retry shortly", code=ErrorCode.RATE_LIMITED
+        )
+
+
 async def read_json(request: Request) -> dict[str, Any]:
-    limit = request.app.state.services.settings.max_frame_bytes
-    body = await request.body()
-    if len(body) > limit:
-        raise InvalidInput(f"body over {limit} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE)
+    settings = request.app.state.services.settings
+    # Streamed and counted: a body over the limit is refused before it is buffered, with or without Content-Length.
+    body = await read_body(request, max_bytes=settings.max_frame_bytes, timeout_s=settings.http_body_timeout_s)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -73,6 +83,7 @@ async def mutate(request: Request) -> Response:
     """POST /v1/mutate {name, args, mutationId, expectedRevision?}: the mutate frame over HTTP."""
     try:
         identity = await identity_of(request)
+        within_rate(request, identity, "mutation")
         body = await read_json(request)
         name, args, mutation_id = body.get("name"), body.get("args", {}), body.get("mutationId")
         if not isinstance(name, str) or not isinstance(mutation_id, str) or not isinstance(args, dict):
@@ -99,6 +110,7 @@ async def query(request: Request) -> Response:
     """POST /v1/query {name, args}: the query frame over HTTP."""
     try:
         identity = await identity_of(request)
+        within_rate(request, identity, "query")
         body = await read_json(request)
         name, args = body.get("name"), body.get("args", {})
         if not isinstance(name, str) or not isinstance(args, dict):

@@ -102,6 +102,12 @@ TIERS: dict[str, frozenset[str]] = {
     ),
 }
 TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
+FOLDER_TIERS = {"security": "e2e", "chaos": "e2e"}
+"""Every module in these folders of tests/ is of this tier (real hubs in production auth mode, or chaos)."""
+
+
+def tier_of(path: Path) -> str | None:
+    return TIER_OF.get(path.stem) or FOLDER_TIERS.get(path.parent.name)
 
 
 def _selected_tiers(config: pytest.Config) -> frozenset[str] | None:
@@ -115,7 +121,7 @@ def _selected_tiers(config: pytest.Config) -> frozenset[str] | None:
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Under `-m unit` (or another tier), skip importing the other tiers' modules: most of the time is imports."""
     tiers = _selected_tiers(config)
-    tier = TIER_OF.get(collection_path.stem)
+    tier = tier_of(collection_path)
     if tiers is not None and tier is not None and tier not in tiers:
         return True
     return None
@@ -123,8 +129,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        module = item.path.stem
-        tier = TIER_OF.get(module)
+        tier = tier_of(item.path)
         if tier is None:
             raise pytest.UsageError(f"{item.path.name} is in no test tier: add it to TIERS in tests/conftest.py")
         item.add_marker(getattr(pytest.mark, tier))

@@ -8,11 +8,12 @@ httpx.MockTransport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import psycopg
@@ -306,18 +307,54 @@ async def test_supabase_timeouts_and_network_errors_are_retryable(error: httpx.H
     await access.aclose()
 
 
-async def test_supabase_slow_answer_hits_the_timeout() -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
-        return httpx.Response(200, json=True)
+class SlowSupabase:
+    """A loopback HTTP server answering RPCs with `true`, or, while `hang` is set, reading and never answering."""
 
-    class SlowTransport(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            return await slow(request)
+    def __init__(self) -> None:
+        self.hang = True
+        self.server: asyncio.Server | None = None
+        self.url = ""
 
-    access = SupabaseAccess(SUPABASE_URL, SERVICE_KEY, timeout_s=0.2, transport=SlowTransport())
-    started = time.monotonic()
-    with pytest.raises(Unavailable):
-        await asyncio.wait_for(access.may_access_deal("user-1", "deal-1"), 2)
-    assert time.monotonic() - started < 1.5
-    await access.aclose()
+    async def __aenter__(self) -> Self:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                if self.hang:
+                    await asyncio.sleep(3600)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\ntrue")
+                await writer.drain()
+
+
+async def test_supabase_slow_answers_time_out_without_leaking_pool_connections() -> None:
+    """httpx's own timeouts end a hung check; the pool slots come back (they leaked under asyncio.timeout)."""
+    async with SlowSupabase() as supabase:
+        access = SupabaseAccess(supabase.url, SERVICE_KEY, timeout_s=0.3, max_connections=2)
+        try:
+            started = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(access.may_access_deal("user-1", f"deal-{n}") for n in range(6)), return_exceptions=True
+            )
+            assert all(isinstance(o, Unavailable) and o.retryable for o in outcomes), outcomes
+            assert time.monotonic() - started < 10  # generous: each check is bounded by the timeouts
+            supabase.hang = False
+            assert await asyncio.wait_for(access.may_access_deal("user-1", "deal-1"), 10) is True
+        finally:
+            await access.aclose()

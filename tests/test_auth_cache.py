@@ -8,7 +8,7 @@ import pytest
 from support.clock import Clock
 from support.waiting import eventually
 
-from cimhub.protocol.errors import Unavailable
+from cimhub.protocol.errors import CimhubError, ErrorCode, Unavailable
 from cimhub.server.auth.access import CachedAccess, DevAccess, access_from_settings
 from cimhub.server.auth.postgres_access import PostgresAccess
 from cimhub.server.auth.supabase_access import SupabaseAccess
@@ -221,3 +221,51 @@ async def test_access_from_settings(settings: Settings, backend_type: type) -> N
 def test_access_from_settings_needs_a_backend() -> None:
     with pytest.raises(ValueError, match="no access backend"):
         access_from_settings(Settings(supabase_url="https://abcdefgh.supabase.co"))
+
+
+# -- bounded load on the source of truth ------------------------------------------
+
+
+async def test_one_user_flooding_distinct_checks_is_capped_and_others_still_get_answers(
+    backend: ScriptedBackend, clock: Clock
+) -> None:
+    access = CachedAccess(backend, max_per_user=4, max_concurrency=8, clock=clock)
+    backend.gate = asyncio.Event()  # the source is slow: nothing answers until the gate opens
+    backend.members.add(("ana", "deal-a"))
+    flood = [asyncio.create_task(access.may_access_deal("mallory", f"deal-{n}")) for n in range(100)]
+    await asyncio.sleep(0)
+    ana = asyncio.create_task(access.may_access_deal("ana", "deal-a"))
+    await asyncio.sleep(0.01)
+    refused = [t for t in flood if t.done() and isinstance(t.exception(), CimhubError)]
+    assert len(refused) == 96 and all(t.exception().code is ErrorCode.RATE_LIMITED for t in refused)  # type: ignore[union-attr]
+    assert backend.calls == 5  # mallory's 4 and ana's 1 reached the source
+    backend.gate.set()
+    assert await ana is True
+    await asyncio.gather(*flood, return_exceptions=True)
+
+
+async def test_checks_waiting_past_the_queue_timeout_are_unavailable_and_free_no_slot_twice(
+    backend: ScriptedBackend, clock: Clock
+) -> None:
+    access = CachedAccess(backend, max_per_user=10, max_concurrency=1, queue_timeout_s=0.05, clock=clock)
+    backend.gate = asyncio.Event()
+    first = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
+    await asyncio.sleep(0)
+    with pytest.raises(Unavailable) as caught:
+        await access.may_access_deal("bob", "deal-2")
+    assert caught.value.retryable
+    backend.gate.set()
+    assert await first is False
+    backend.gate = None
+    backend.members.add(("bob", "deal-2"))
+    assert await access.may_access_deal("bob", "deal-2")  # the slot came back exactly once
+
+
+async def test_identical_checks_from_a_flood_share_one_call(backend: ScriptedBackend, clock: Clock) -> None:
+    access = CachedAccess(backend, max_per_user=1, clock=clock)
+    backend.gate = asyncio.Event()
+    waiters = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(50)]
+    await asyncio.sleep(0)
+    backend.gate.set()
+    assert await asyncio.gather(*waiters) == [False] * 50
+    assert backend.calls == 1

@@ -84,14 +84,34 @@ class JwksEndpoint:
         self.extra: list[dict[str, Any]] = []
         self.status = 200
         self.requests = 0
+        self.drip_s: float | None = None
+        """Send the body one byte per `drip_s` seconds (a slow or malicious endpoint)."""
+        self.dripping = 0
         self.transport = httpx.MockTransport(self._handle)
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
         assert str(request.url) == JWKS_URL
         self.requests += 1
         if self.status != 200:
             return httpx.Response(self.status, text="upstream down")
-        return httpx.Response(200, json={"keys": [k.as_dict(private=False) for k in self.keys] + self.extra})
+        body = json.dumps({"keys": [k.as_dict(private=False) for k in self.keys] + self.extra}).encode()
+        if self.drip_s is None:
+            return httpx.Response(200, content=body)
+        return httpx.Response(200, stream=_Drip(self, body, self.drip_s))
+
+
+class _Drip(httpx.AsyncByteStream):
+    def __init__(self, endpoint: JwksEndpoint, body: bytes, interval_s: float) -> None:
+        self.endpoint, self.body, self.interval_s = endpoint, body, interval_s
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.endpoint.dripping += 1
+        try:
+            for byte in self.body:
+                await asyncio.sleep(self.interval_s)
+                yield bytes([byte])
+        finally:
+            self.endpoint.dripping -= 1
 
 
 @pytest.fixture
@@ -281,7 +301,7 @@ async def test_malformed_credentials(verifier: TokenVerifier, token: str) -> Non
 async def test_rotation_refetches_once_on_an_unknown_kid(
     make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
 ) -> None:
-    verifier = make_verifier(jwks_refresh_interval_s=0)
+    verifier = make_verifier(jwks_min_refetch_s=0)
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
     assert jwks.requests == 1
     jwks.keys = [EC_KEY_2]  # Supabase rotated: ec-1 revoked, ec-2 current
@@ -290,13 +310,48 @@ async def test_rotation_refetches_once_on_an_unknown_kid(
     await refused(verifier, sign(user_claims(), EC_KEY, "ES256"))  # the revoked key is gone after the refresh
 
 
-async def test_unknown_kids_are_rate_limited(make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint) -> None:
-    verifier = make_verifier(jwks_refresh_interval_s=60)
+def stranger_token(n: int) -> str:
+    stranger = ECKey.generate_key("P-256", parameters={"kid": f"made-up-{n}", "alg": "ES256"})
+    return sign(user_claims(), stranger, "ES256")
+
+
+async def test_unknown_kids_within_the_refetch_interval_are_retryable_and_cost_no_fetch(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=60)
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
     for n in range(5):
-        stranger = ECKey.generate_key("P-256", parameters={"kid": f"made-up-{n}", "alg": "ES256"})
-        await refused(verifier, sign(user_claims(), stranger, "ES256"))
+        with pytest.raises(Unavailable) as caught:
+            await verifier.verify(stranger_token(n))
+        assert caught.value.retryable is True
     assert jwks.requests == 1
+
+
+async def test_an_unknown_kid_is_refused_without_a_fetch_once_known_to_be_unknown(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_unknown_kid_ttl_s=60)
+    await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    token = stranger_token(1)
+    for _ in range(5):
+        await refused(verifier, token)
+    assert jwks.requests == 2  # one fetch looked for it; the other four were answered from the negative cache
+
+
+async def test_an_attackers_unknown_kid_does_not_delay_a_real_rotation(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0.2)
+    await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    await asyncio.sleep(0.25)
+    await refused(verifier, stranger_token(1))  # spends a fetch
+    jwks.keys = [EC_KEY, EC_KEY_2]  # Supabase rotates right after
+    token = sign(user_claims(), EC_KEY_2, "ES256")
+    with pytest.raises(Unavailable) as caught:  # within the refetch interval: retry, not "bad token"
+        await verifier.verify(token)
+    assert caught.value.retryable is True
+    await asyncio.sleep(0.25)
+    assert (await verifier.verify(token)).user_id == USER
 
 
 async def test_no_keys_ever_fetched_is_unavailable_not_unauthenticated(
@@ -311,11 +366,61 @@ async def test_no_keys_ever_fetched_is_unavailable_not_unauthenticated(
 async def test_a_failed_refresh_keeps_the_last_good_keys(
     make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
 ) -> None:
-    verifier = make_verifier(jwks_refresh_interval_s=0, jwks_max_age_s=0)  # stale at once: every call refreshes
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_max_age_s=0)  # stale at once: every call refreshes
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
     jwks.status = 500
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    await asyncio.sleep(0.05)  # the refresh runs in the background
     assert jwks.requests == 2
+    assert (await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))).user_id == USER
+
+
+async def test_a_removed_key_stops_working_after_the_max_age(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_max_age_s=0.1)
+    token = sign(user_claims(), EC_KEY, "ES256")
+    await verifier.verify(token)
+    jwks.keys = [EC_KEY_2]  # ec-1 revoked in Supabase
+    await asyncio.sleep(0.15)
+    await verifier.verify(token)  # still known: answered at once, a background refresh starts
+    await asyncio.sleep(0.1)
+    await refused(verifier, token)
+
+
+async def test_a_dripping_jwks_endpoint_is_cut_at_the_fetch_deadline(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    jwks.drip_s = 0.05  # one byte every 50 ms: the whole set would take minutes
+    verifier = make_verifier(jwks_fetch_deadline_s=0.6)
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    assert time.monotonic() - started < 10  # generous: without the deadline it takes minutes
+
+
+async def test_known_keys_do_not_wait_for_a_slow_refresh(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_max_age_s=0, jwks_fetch_deadline_s=30)
+    token = sign(user_claims(), EC_KEY, "ES256")
+    await verifier.verify(token)
+    jwks.drip_s = 0.05
+    await verifier.verify(token)  # starts a refresh that drips for 30 s
+    await asyncio.sleep(0.1)
+    assert jwks.requests == 2 and jwks.dripping == 1
+    assert (await verifier.verify(token)).user_id == USER  # answered while that refresh still drips
+    assert jwks.dripping == 1
+
+
+@pytest.mark.parametrize("exp", [10**400, "1700000000", True, None])
+async def test_an_absurd_exp_is_a_clean_refusal(verifier: TokenVerifier, exp: Any) -> None:
+    claims = user_claims()
+    claims["exp"] = exp
+    header = b64(json.dumps({"alg": "HS256"}).encode())
+    signing_input = f"{header}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(LEGACY_SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    await refused(verifier, f"{signing_input}.{b64(signature)}")
 
 
 async def test_concurrent_verifications_share_one_fetch(verifier: TokenVerifier, jwks: JwksEndpoint) -> None:

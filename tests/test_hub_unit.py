@@ -22,11 +22,13 @@ from cimhub.protocol.codec import JSON, MSGPACK, codec_for
 from cimhub.protocol.errors import RETRYABLE, CimhubError, ErrorCode, InvalidInput
 from cimhub.server.http import HTTP_STATUS
 from cimhub.server.hub import ratelimit
+from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.feeds import DealFeed, Snapshot, patch_frame
 from cimhub.server.hub.hub import Hub, State
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.session import Session
 from cimhub.server.metrics import Metrics
+from cimhub.server.settings import Settings
 
 # -- TokenBucket -------------------------------------------------------------------
 
@@ -314,6 +316,7 @@ def make_session(socket: StuckSocket, *, queue_bytes: int = 1024, grace: float =
         requests=requests,
         verifier=None,  # type: ignore[arg-type]
         metrics=Metrics(),
+        admission=Admission(Settings()),
     )
 
 
@@ -379,6 +382,7 @@ async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_stil
         return outcome
 
     session = make_session(StuckSocket(), queue_bytes=1 << 20, requests=SimpleNamespace(mutate=mutate))
+    session.identity = SimpleNamespace(user_id="user-1", role="authenticated", is_service=False)
     for n in range(2):
         session._dispatch(f.MutateFrame(type="mutate", id=f"m{n}", name="updateState", args={}, mutationId=f"id{n}"))
     for _ in range(50):

@@ -301,6 +301,26 @@ async def test_patch_log_keeps_the_last_entries_and_says_when_it_no_longer_reach
     assert limited is not None and [p["rev"] for p in limited] == [10, 11]
 
 
+async def test_patch_log_is_bounded_by_bytes_as_well_as_entries(
+    redis_client: aioredis.Redis, keys: Keys, clock: Clock
+) -> None:
+    """The attack: big patches on one CIM filling Redis although the entry count is within retention."""
+    store = CimStore(redis_client, keys, patch_log_retention=1_000, patch_log_max_bytes=200_000)
+    engine = MutationEngine(store, clock=clock)
+    cim_id = await create(engine)
+    for i in range(12):
+        await mutate(engine, "updateState", {"cimId": cim_id, "gatheredContext": {"blob": f"{i:02d}" * 25_000}})
+    entries = await redis_client.xrange(keys.log(cim_id))
+    kept = sum(len(fields[b"p"]) for _id, fields in entries)
+    assert kept <= 200_000 and len(entries) == 3  # ~50 kB each after the first; the newest always stays
+    assert int(await redis_client.hget(keys.cim(cim_id), "logbytes")) == kept
+    tail = await store.patches_since(cim_id, 10)
+    assert tail is not None and [p["rev"] for p in tail] == [11, 12, 13]
+    assert await store.patches_since(cim_id, 9) is None  # trimmed away: the subscriber needs a snapshot
+    await mutate(engine, "updateState", {"cimId": cim_id, "gatheredContext": {"blob": "x" * 300_000}})
+    assert await redis_client.xlen(keys.log(cim_id)) == 1  # one entry over the bound is kept alone
+
+
 async def test_patch_log_entries_name_the_mutation_and_replay_to_the_document(
     engine: MutationEngine, store: CimStore
 ) -> None:

@@ -49,15 +49,23 @@ class SupabaseAccess:
         service_key: str,
         *,
         timeout_s: float = 5.0,
+        max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be > 0")
+        if timeout_s <= 0 or max_connections < 1:
+            raise ValueError("timeout_s must be > 0 and max_connections >= 1")
         self._url = supabase_url
         self._service_key = service_key
         self._timeout_s = timeout_s
+        # httpx's own timeouts (connect, read, write, and the wait for a pooled
+        # connection) end a slow check. Never asyncio.timeout around a request:
+        # cancelling httpcore mid-request can leak pool slots until every check
+        # fails (the hub then answered `unavailable` without sending anything).
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout_s, event_hooks={"response": [_raise_for_status]}
+            transport=transport,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            event_hooks={"response": [_raise_for_status]},
         )
         self._client: AsyncClient | None = None
         self._client_lock = asyncio.Lock()
@@ -77,17 +85,20 @@ class SupabaseAccess:
         async with self._client_lock:
             if self._client is None:
                 # No user session: the service key is the only credential, never refreshed.
-                options = AsyncClientOptions(httpx_client=self._http, auto_refresh_token=False, persist_session=False)
+                options = AsyncClientOptions(
+                    httpx_client=self._http,
+                    auto_refresh_token=False,
+                    persist_session=False,
+                    postgrest_client_retry=False,
+                )
                 self._client = await acreate_client(self._url, self._service_key, options=options)
             return self._client
 
     async def _ask(self, function: str, params: dict[str, str]) -> bool:
         client = await self._supabase()
         try:
-            # httpx times each phase (connect, read...) apart; this bounds the whole check.
-            async with asyncio.timeout(self._timeout_s):
-                response = await client.rpc(function, params).execute()
-        except (TimeoutError, httpx.TimeoutException):
+            response = await client.rpc(function, params).execute()
+        except httpx.TimeoutException:
             raise Unavailable(
                 f"Supabase did not answer the access check within {self._timeout_s} s; try again"
             ) from None

@@ -42,6 +42,7 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, Unauthenticated
+from cimhub.protocol.schema import MAX_SAFE_INTEGER, canonical_id
 from cimhub.server.auth.jwks import JwksCache
 from cimhub.server.settings import Settings
 
@@ -55,7 +56,16 @@ HUB_KEY_PREFIX = "cimhub_sk_"
 # `iss` of the legacy anon/service_role API keys, which predate the Auth issuer URL.
 LEGACY_API_KEY_ISSUER = "supabase"
 MAX_TOKEN_CHARS = 16_384
-MAX_USER_ID_CHARS = 128
+
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _is_timestamp(value: object) -> bool:
+    """A JSON number a clock can be compared with: `exp` = 10**400 or NaN must be a 401, not a 500."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= MAX_SAFE_INTEGER  # False for NaN and infinities too
+
 
 # The only algorithms accepted, each with the one key type that may check it.
 _KEY_TYPE_FOR_ALG: dict[str, type[OctKey | RSAKey | ECKey]] = {
@@ -131,9 +141,10 @@ class TokenVerifier:
         allow_anonymous: bool = False,
         dev_secret: str | None = None,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
-        jwks_refresh_interval_s: float = 30.0,
-        jwks_max_age_s: float = 600.0,
-        http_timeout_s: float = 5.0,
+        jwks_min_refetch_s: float = 1.0,
+        jwks_max_age_s: float = 60.0,
+        jwks_fetch_deadline_s: float = 5.0,
+        jwks_unknown_kid_ttl_s: float = 10.0,
     ) -> None:
         if jwt_secret is not None and supabase_url is None:
             raise ValueError("a Supabase JWT secret needs the Supabase URL too (it gives the token issuer)")
@@ -158,9 +169,11 @@ class TokenVerifier:
             self._issuer = supabase_url.rstrip("/") + "/auth/v1"
             self._jwks = JwksCache(
                 self._issuer + "/.well-known/jwks.json",
-                client=httpx.AsyncClient(transport=jwks_transport, timeout=http_timeout_s),
-                refresh_interval_s=jwks_refresh_interval_s,
+                client=httpx.AsyncClient(transport=jwks_transport),
+                min_refetch_s=jwks_min_refetch_s,
                 max_age_s=jwks_max_age_s,
+                fetch_deadline_s=jwks_fetch_deadline_s,
+                unknown_kid_ttl_s=jwks_unknown_kid_ttl_s,
             )
         if dev_secret is not None:
             logger.warning("dev mode: accepting self-minted tokens signed with the dev secret; never in production")
@@ -187,6 +200,10 @@ class TokenVerifier:
             allow_anonymous=allow_anonymous,
             dev_secret=settings.dev_secret if settings.dev_mode else None,
             jwks_transport=jwks_transport,
+            jwks_min_refetch_s=settings.jwks_min_refetch_s,
+            jwks_max_age_s=settings.jwks_max_age_s,
+            jwks_fetch_deadline_s=settings.jwks_fetch_deadline_s,
+            jwks_unknown_kid_ttl_s=settings.jwks_unknown_kid_ttl_s,
         )
 
     async def aclose(self) -> None:
@@ -214,12 +231,10 @@ class TokenVerifier:
             return identity
         if not identity.is_service:
             raise AccessDenied("only a service credential may act on behalf of a user")
-        if (
-            not isinstance(on_behalf_of, str)
-            or not 0 < len(on_behalf_of) <= MAX_USER_ID_CHARS
-            or not on_behalf_of.isprintable()
-        ):
-            raise InvalidInput(f"on_behalf_of must be a user id of 1 to {MAX_USER_ID_CHARS} printable characters")
+        try:
+            on_behalf_of = canonical_id(on_behalf_of)
+        except ValueError as exc:
+            raise InvalidInput(f"on_behalf_of must be a user id: {exc}", path="actAs") from None
         return dataclasses.replace(identity, user_id=on_behalf_of, on_behalf_of=on_behalf_of)
 
     def _verify_service_key(self, token: str) -> Identity:
@@ -305,6 +320,10 @@ class TokenVerifier:
             raise Unauthenticated(
                 f"role {shown!r} may not connect: expected {USER_ROLE!r} (a signed-in user) or {SERVICE_ROLE!r}"
             )
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if value is not None and not _is_timestamp(value):
+                raise Unauthenticated(f"token has an invalid {name!r} claim (not a time in seconds)")
         try:
             registry.validate(claims)
         except ExpiredTokenError:
@@ -323,7 +342,7 @@ class TokenVerifier:
             }.get(claim, "")
             raise Unauthenticated(f"token has an invalid {claim!r} claim{expected}") from None
 
-        expires_at = float(claims["exp"])
+        expires_at = float(claims["exp"])  # a bounded number: checked before validation
         if role == SERVICE_ROLE:
             return Identity(
                 user_id=None,

@@ -34,6 +34,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         requests=services.dispatcher,
         verifier=services.verifier,
         metrics=services.metrics,
+        admission=services.admission,
         presence=services.presence,
     )
     await session.run()

@@ -32,6 +32,7 @@ from cimhub.protocol.errors import (
 from cimhub.protocol.presence import parse_state
 from cimhub.server.dispatch import actor_of
 from cimhub.server.faults import client_error
+from cimhub.server.hub.admission import Action, Admission, Ticket, user_key
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.hub import Hub
 from cimhub.server.hub.presence_tracker import PresenceTracker
@@ -81,10 +82,13 @@ class Session:
         requests: Requests,
         verifier: Verifier,
         metrics: Metrics,
+        admission: Admission,
         presence: PresenceTracker | None = None,
     ) -> None:
         self.id = next(_ids)
         self.presence = presence
+        self.admission = admission
+        self._ticket: Ticket | None = None
         self.ws = websocket
         self.codec = codec
         self.codec_name = codec.name
@@ -140,6 +144,17 @@ class Session:
 
     async def run(self) -> None:
         """Serve the connection until it closes. Never raises for a client's mistake."""
+        ticket = self.admission.enter(self.ws.client.host if self.ws.client else "?")
+        if isinstance(ticket, str):
+            await self.ws.close(CloseCode.TOO_MANY_UNAUTHENTICATED, ticket)
+            return
+        self._ticket = ticket
+        try:
+            await self._serve()
+        finally:
+            ticket.release()
+
+    async def _serve(self) -> None:
         connections = self.connections
         if not connections.admit_unauthenticated():
             await self.ws.close(CloseCode.TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
@@ -193,6 +208,10 @@ class Session:
         except CimhubError as exc:
             self.send_error(exc)
             await self.sender.flush_then_close(CloseCode.AUTH_FAILED, exc.message[:120])
+            return False
+        if self._ticket is not None and (refusal := self._ticket.authenticate(user_key(self.identity))):
+            self.send_error(CimhubError(refusal, code=ErrorCode.RATE_LIMITED))
+            await self.sender.flush_then_close(CloseCode.TOO_MANY_UNAUTHENTICATED, refusal[:120])
             return False
         return True
 
@@ -281,16 +300,36 @@ class Session:
             try:
                 decoded = self._decode(raw)
             except CimhubError as exc:
-                self.send_error(exc)
+                self.send_error(exc, self._request_id_of(raw) if exc.code is ErrorCode.PAYLOAD_TOO_LARGE else None)
                 continue
             try:
                 frame = self._validate(decoded)
             except CimhubError as exc:
                 # Answer the request the client meant, if it named one, so it is not left waiting.
-                request_id = decoded.get("id") if isinstance(decoded, dict) else None
-                self.send_error(exc, request_id if isinstance(request_id, str) else None)
+                self.send_error(exc, f.valid_request_id(decoded.get("id") if isinstance(decoded, dict) else None))
                 continue
             self._dispatch(frame)
+
+    def _request_id_of(self, raw: Any) -> str | None:
+        """The id of an oversized request, so its error names it (the frame was capped by ws_max_size)."""
+        try:
+            decoded = self.codec.decode(raw.get("text") or raw.get("bytes") or "")
+        except CimhubError:
+            return None
+        return f.valid_request_id(decoded.get("id") if isinstance(decoded, dict) else None)
+
+    def _over_rate(self, action: Action, request_id: str) -> bool:
+        """Spend one of this user's `action` tokens; answer `rate_limited` and return True when none is left."""
+        if self.admission.allow(user_key(self.identity), action):
+            return False
+        self.send_error(
+            CimhubError(
+                f"over {self.admission.rate_of(action):g} {action}s/s for this user; retry shortly",
+                code=ErrorCode.RATE_LIMITED,
+            ),
+            request_id,
+        )
+        return True
 
     def _dispatch(self, frame: f.ClientFrame) -> None:
         if isinstance(frame, f.PingFrame):
@@ -306,7 +345,9 @@ class Session:
                 CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id
             )
         elif isinstance(frame, f.MutateFrame):
-            if not self._bucket.take():
+            if self._over_rate("mutation", frame.id):
+                pass
+            elif not self._bucket.take():
                 self.send_error(
                     CimhubError(
                         f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
@@ -326,13 +367,14 @@ class Session:
                         frame.id,
                     )
         elif isinstance(frame, f.SubscribeFrame):
-            self._subscribe(frame)
+            if not self._over_rate("subscribe", frame.id):
+                self._subscribe(frame)
         elif isinstance(frame, f.UnsubscribeFrame):
             self.topics.pop(frame.topic, None)
             self.hub.unsubscribe(self, frame.topic)
             unsubscribed: f.UnsubscribedOut = {"type": "unsubscribed", "topic": frame.topic, "id": frame.id}
             self.send(unsubscribed)
-        elif isinstance(frame, f.QueryFrame):
+        elif isinstance(frame, f.QueryFrame) and not self._over_rate("query", frame.id):
             self._spawn(self._query(frame))
         elif isinstance(frame, f.PresenceFrame):
             # Each change is published to every watcher of the CIM: paced like mutations.

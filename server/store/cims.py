@@ -18,6 +18,8 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
   `patch_log_retention` and at most `patch_log_retention + K - 1` entries, and
   `history_max_age_ms` drops whole snapshot intervals older than that
   (cimhub.server.store.history reads them).
+  The log also holds no more than `patch_log_max_bytes` (the newest entry,
+  and with snapshots the newest snapshot interval, always stays).
 
 The store knows nothing of mutations: cimhub.server.store.engine decides what to commit.
 """
@@ -121,6 +123,7 @@ class CimStore:
         keys: Keys,
         *,
         patch_log_retention: int = 1_000,
+        patch_log_max_bytes: int = 16 * 1024 * 1024,
         idempotency_window_s: int = 86_400,
         snapshot_every: int = 0,
         history_max_age_ms: int = 0,
@@ -129,6 +132,7 @@ class CimStore:
         self.redis = redis
         self.keys = keys
         self.patch_log_retention = patch_log_retention
+        self.patch_log_max_bytes = patch_log_max_bytes
         self.idempotency_window_s = idempotency_window_s
         self.snapshot_every = snapshot_every
         self.history_max_age_ms = history_max_age_ms
@@ -191,6 +195,7 @@ class CimStore:
             commit.kind,
             self.snapshot_every,
             self.history_max_age_ms,
+            self.patch_log_max_bytes,
         ]
         if self._commits is not None:
             reply = await self._commits.evalsha(self._commit.script, self._commit.sha, keys, args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput
@@ -36,6 +37,9 @@ class Queries:
             if not self.authorizer.trusted(caller) and caller.user_id != args.userId:
                 raise AccessDenied("you may list only your own CIMs", path="args.userId")
             page = await self.store.list("user", args.userId, cursor=args.cursor, limit=args.limit)
+            # Own CIMs in deals the caller has since lost are left out: access, not ownership, decides.
+            visible = await self.authorizer.visible(caller, [item.id for item in page.items])
+            page = dataclasses.replace(page, items=[item for item in page.items if item.id in visible])
         elif isinstance(args, ListByStatusArgs):
             # Spans every deal: filtering it per row would cost an access check each, so services only.
             if not self.authorizer.trusted(caller):
