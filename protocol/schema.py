@@ -149,14 +149,13 @@ Touched = dict[str, "set[int] | None"]
 
 
 class Cim(Model):
-    """One CIM document, as stored and as sent to subscribers.
+    """One CIM document, as stored and as sent to subscribers."""
 
-    The model records which parts a mutation changed, so that the patch is
-    built from those parts alone (cimhub.protocol.mutations.finalize) instead
-    of dumping and diffing the whole document. Assigning a field records it by
-    itself; an edit inside a field (a slide's status, a section's progress)
-    must call `touch`.
-    """
+    # The model records which parts a mutation changed, so that the patch is built from those
+    # parts alone (cimhub.protocol.mutations.finalize) instead of dumping and diffing the whole
+    # document. Assigning a field records it by itself; an edit inside a field (a slide's status,
+    # a section's progress) must call `touch`. (A comment, not the docstring: the docstring is
+    # the JSON schema's description, part of the protocol.)
 
     id: Id
     dealId: Id
