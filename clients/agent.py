@@ -28,6 +28,9 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
+from . import config
+from .exits import EXIT_UNREACHABLE, CommandFailed
+
 AGENT_NAMESPACE = uuid.UUID("2f0c5a8e-7d7e-4a51-9c1b-4f1e3c9d8a77")
 
 ACCEPT = "accept"
@@ -183,9 +186,10 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
 @click.option("--project", "project_id", default="project-1", show_default=True, help="Project owning the deal.")
 @click.option("--title", default="Acme Industrial CIM", show_default=True, help="Title of the new CIM.")
 @click.option("--cim", "cim_id", help="Resume the agent on this CIM instead of creating one.")
-@click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6399/0", show_default=True,
-              help="Redis for the agent's checkpoints (the embedded default listens on 6399).")
-@click.option("--key-prefix", envvar="CIMHUB_KEY_PREFIX", default="cimhub", show_default=True,
+@click.option("--redis-url", default=config.redis_url,
+              show_default="$REDIS_URL or $CIMHUB_REDIS_URL, else the embedded redis://127.0.0.1:$CIMHUB_EMBEDDED_REDIS_PORT/0 (6399)",
+              help="The hub's Redis, where the agent keeps its checkpoints.")
+@click.option("--key-prefix", default=config.key_prefix, show_default="$CIMHUB_KEY_PREFIX, else cimhub",
               help="Key prefix of the hub (checkpoints live beside its CIMs).")
 @click.option("--auto", is_flag=True, help="Answer every question with the agent's suggestion.")
 @click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between steps, to watch them land.")
@@ -205,17 +209,27 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
         return {"result": result.result, "revision": result.revision}
 
     async def main() -> None:
+        from redis.exceptions import RedisError
+
         from cimhub.server.checkpoint import AsyncRedisSaver
 
         nonlocal cim_id
-        if cim_id is None:
-            created = await asyncio.to_thread(
-                http.mutate, "create", {"dealId": deal_id, "projectId": project_id, "title": title},
-                mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
-            )
-            cim_id = str(created.cim_id)
-        click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
         async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+            try:  # before creating anything: a wrong Redis is one line, not a traceback half-way
+                await saver.client.ping()
+            except (OSError, RedisError) as exc:
+                raise CommandFailed(
+                    f"cannot reach the hub's Redis at {redis_url} for the agent's checkpoints ({exc}): "
+                    "pass --redis-url or set REDIS_URL to the Redis the hub uses",
+                    EXIT_UNREACHABLE,
+                ) from None
+            if cim_id is None:
+                created = await asyncio.to_thread(
+                    http.mutate, "create", {"dealId": deal_id, "projectId": project_id, "title": title},
+                    mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
+                )
+                cim_id = str(created.cim_id)
+            click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
             graph = build_graph(mutate, saver)
             state = await graph.aget_state({"configurable": {"thread_id": cim_id}})
             payload: Any = None if state.next else {"cimId": cim_id, "dealName": title}
