@@ -112,7 +112,8 @@ class CimhubGroup(click.Group):
         for name in self.list_commands(ctx):
             command = self.commands.get(name)
             if command is None:
-                rows.append((name, click.utils.make_default_short_help(LAZY_COMMANDS[name][3], limit)))
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][3])  # the same truncation as click's
+                rows.append((name, stand_in.get_short_help_str(limit)))
             elif not command.hidden:
                 rows.append((name, command.get_short_help_str(limit)))
         with formatter.section("Commands"):
