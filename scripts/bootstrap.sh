@@ -21,14 +21,22 @@ apt_install() {
 }
 
 python_env() {
-  # python_env EXTRAS: a virtualenv in .venv with cimhub installed (editable) and EXTRAS.
-  local extras="$1"
-  local stamp=".venv/.installed-$extras-$(sha1sum pyproject.toml | cut -c1-12)"
-  if [ ! -f "$stamp" ]; then
-    apt_install python3 python3 python3-venv
-    python3 -m venv .venv
-    .venv/bin/pip install -q --upgrade pip >/dev/null
-    .venv/bin/pip install -q -e ".[$extras]"
-    touch "$stamp"
+  # python_env EXTRA [COVERED_BY...]: a virtualenv in .venv with cimhub installed (editable) with EXTRA,
+  # unless it already is with EXTRA or with an extra that includes it (`test` includes `server`).
+  # pip's output goes to .venv/install.log and is shown only when the install fails.
+  local extra="$1"; shift
+  local hash; hash="$(cat pyproject.toml setup.py | sha1sum | cut -c1-12)"
+  local wanted
+  for wanted in "$extra" "$@"; do
+    if [ -f ".venv/.installed-$wanted-$hash" ]; then return 0; fi
+  done
+  apt_install python3 python3 python3-venv
+  echo "installing the Python packages for '$extra' into .venv (log: .venv/install.log)..." >&2
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  if ! .venv/bin/pip install --quiet --disable-pip-version-check -e ".[$extra]" >.venv/install.log 2>&1; then
+    grep -v "^WARNING: Location " .venv/install.log | tail -30 >&2
+    echo "pip install -e '.[$extra]' failed: see .venv/install.log" >&2
+    exit 1
   fi
+  touch ".venv/.installed-$extra-$hash"
 }
