@@ -21,15 +21,17 @@ import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import click
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
 
 from . import config
 from .exits import EXIT_UNREACHABLE, CommandFailed
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+# LangGraph is imported inside the functions that use it, so `cimhub agent --help` answers at once.
 
 AGENT_NAMESPACE = uuid.UUID("2f0c5a8e-7d7e-4a51-9c1b-4f1e3c9d8a77")
 
@@ -105,6 +107,8 @@ def draft_slide(section: dict[str, Any], hero: dict[str, Any]) -> dict[str, Any]
 
 def build_graph(mutate: Mutate, checkpointer: BaseCheckpointSaver[Any]) -> Any:
     """The CIM workflow as a compiled StateGraph; run it with thread_id = the CIM id."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
 
     async def welcome(state: CimState) -> CimState:
         cim = state["cimId"]
@@ -209,6 +213,7 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
         return {"result": result.result, "revision": result.revision}
 
     async def main() -> None:
+        from langgraph.types import Command
         from redis.exceptions import RedisError
 
         from cimhub.server.checkpoint import AsyncRedisSaver

@@ -129,3 +129,23 @@ def test_checkpoint_extra_imports_the_saver(wheel: Path, tmp_path: Path) -> None
     )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]", "the checkpoint extra pulled in other parts"
+
+
+def test_deploy_constraints_pin_every_server_requirement() -> None:
+    """constraints/server.txt pins each package of the `server` extra, at a version the extra allows."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    pins = {}
+    for line in (ROOT / "constraints" / "server.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[name.lower().replace("_", "-")] = Version(version)
+    for text in extras["server"]:
+        requirement = Requirement(text)
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned in constraints/server.txt"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} is outside {requirement.specifier}"
