@@ -361,9 +361,35 @@ def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, co
     import asyncio
 
     try:
-        asyncio.run(watch(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec))
-    except KeyboardInterrupt:
+        asyncio.run(watch_until_stopped(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec))
+    except KeyboardInterrupt:  # a Ctrl-C before the loop took the signal over
         pass
+
+
+async def watch_until_stopped(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
+    """`watch` until it ends or Ctrl-C / SIGTERM arrives, then a quiet exit 0.
+
+    The signal sets an event that this function waits on beside the watch,
+    instead of cancelling the main task and relying on that cancellation to
+    travel through the client's tasks: the exit no longer depends on where the
+    signal lands, which made Ctrl-C slow to take on a loaded machine.
+    """
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watching = asyncio.create_task(watch(hub, topic, as_json=as_json, codec=codec))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if watching.done():
+        watching.result()  # the hub's error, if any, becomes the exit code
+        return
+    watching.cancel()  # closes the client: the connection is closed with a bounded close handshake
+    await asyncio.wait({watching}, timeout=10)
 
 
 async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
