@@ -20,7 +20,8 @@ class CommandFailed(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_HUB_ERROR) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a ClassVar but reads it from the instance, as this sets it.
+        self.exit_code = exit_code  # type: ignore[misc]
 
 
 def missing_extra(command: str, extra: str, exc: ModuleNotFoundError) -> CommandFailed:
