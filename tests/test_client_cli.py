@@ -220,7 +220,7 @@ def test_help_imports_no_client_hub_or_langgraph_module() -> None:
         "heavy = ('langgraph', 'numpy', 'redis', 'websockets', 'httpx', 'pydantic', 'starlette', 'supabase')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
 

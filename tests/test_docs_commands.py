@@ -44,7 +44,7 @@ LIVE_VIEW_S = 8
 def shell_commands(markdown: str) -> list[str]:
     """The commands of every ```sh block: continued lines joined, a heredoc kept with its command."""
     commands: list[str] = []
-    for block in re.findall(r"```sh\n(.*?)```", markdown, flags=re.S):
+    for block in re.findall(r"```sh\n(.*?)```", markdown, flags=re.DOTALL):
         lines = block.splitlines()
         i = 0
         while i < len(lines):
@@ -113,7 +113,7 @@ def test_every_command_runs_as_printed(doc: str, hub: HubProcess, tmp_path: Path
         CIMHUB_KEY_PREFIX=hub.env["CIMHUB_KEY_PREFIX"],
     )
     done = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     where = [line for line in done.stderr.splitlines() if line.startswith("--- running")]
     assert done.returncode == 0, (

@@ -37,7 +37,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 def cimhub(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cimhub.clients", *args], capture_output=True, text=True, env=env, cwd=cwd,
-        timeout=BOUND_S,
+        timeout=BOUND_S, check=False,
     )
 
 
@@ -100,7 +100,7 @@ def test_bad_arguments_are_one_line(args: list[str], expected: str, tmp_path: Pa
     env = clean_env(CIMHUB_EMBEDDED_REDIS_PORT=str(free_port()))
     done = subprocess.run(
         [sys.executable, "-m", "cimhub.server", *args], capture_output=True, text=True, env=env, cwd=tmp_path,
-        timeout=BOUND_S,
+        timeout=BOUND_S, check=False,
     )
     assert done.returncode == 2
     assert_one_error_line(done.stderr, expected)
@@ -115,7 +115,7 @@ def test_bad_setting_in_the_environment_is_one_line(tmp_path: Path) -> None:
 def test_server_module_help_prints_help_and_starts_nothing(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "cimhub.server", "--help"], capture_output=True, text=True, env=clean_env(),
-        cwd=tmp_path, timeout=BOUND_S,
+        cwd=tmp_path, timeout=BOUND_S, check=False,
     )
     assert done.returncode == 0
     assert done.stdout.startswith("Usage: python -m cimhub.server [OPTIONS]")

@@ -92,7 +92,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def pip_install(env: Path, *requirements: str) -> None:
     done = subprocess.run(
         [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -101,17 +101,19 @@ def test_client_extra_installs_the_cli_without_the_hub(wheel: Path, fresh_venv: 
     pip_install(fresh_venv, f"{wheel}[client]")
     python = str(fresh_venv / "bin" / "python")
     imported = subprocess.run(
-        [python, "-c", "import cimhub.clients.client, cimhub.clients.http, cimhub.protocol.frames, importlib.util as u;"
-         "print([m for m in ('starlette', 'uvicorn', 'redis', 'supabase', 'numpy', 'langgraph') if u.find_spec(m)])"],
-        capture_output=True, text=True, timeout=120,
+        [python, "-c", (
+            "import cimhub.clients.client, cimhub.clients.http, cimhub.protocol.frames, importlib.util as u;"
+            "print([m for m in ('starlette', 'uvicorn', 'redis', 'supabase', 'numpy', 'langgraph') if u.find_spec(m)])"
+        )],
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]", "the client extra pulled in server packages"
     cimhub = str(fresh_venv / "bin" / "cimhub")
-    helped = subprocess.run([cimhub, "--help"], capture_output=True, text=True, timeout=120)
+    helped = subprocess.run([cimhub, "--help"], capture_output=True, text=True, timeout=120, check=False)
     assert helped.returncode == 0 and "subscribe" in helped.stdout
     # A server-only command says which extra it needs, in one line, instead of a traceback.
-    served = subprocess.run([cimhub, "serve", "--dev"], capture_output=True, text=True, timeout=120)
+    served = subprocess.run([cimhub, "serve", "--dev"], capture_output=True, text=True, timeout=120, check=False)
     assert served.returncode == 2
     assert "cimhub-realtime[server]" in served.stderr and "Traceback" not in served.stderr
     assert len(served.stderr.strip().splitlines()) == 1, served.stderr
@@ -122,10 +124,12 @@ def test_checkpoint_extra_imports_the_saver(wheel: Path, tmp_path: Path) -> None
     venv.create(env, with_pip=True)
     pip_install(env, f"{wheel}[checkpoint]")
     imported = subprocess.run(
-        [str(env / "bin" / "python"), "-c",
-         "from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver; import importlib.util as u;"
-         "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'websockets', 'langgraph.graph') if u.find_spec(m)])"],
-        capture_output=True, text=True, timeout=120,
+        [str(env / "bin" / "python"), "-c", (
+            "from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver; import importlib.util as u;"
+            "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'websockets', 'langgraph.graph')"
+            " if u.find_spec(m)])"
+        )],
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]", "the checkpoint extra pulled in other parts"
