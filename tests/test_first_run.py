@@ -161,3 +161,15 @@ def test_serve_prints_the_urls_to_open_and_stops_its_redis_on_ctrl_c(tmp_path: P
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_event_loop_is_uvloop_when_installed_and_asyncio_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvloop
+
+    from cimhub.server.main import loop_factory
+    from cimhub.server.settings import Settings
+
+    assert loop_factory(Settings(event_loop="auto")) is uvloop.new_event_loop
+    assert loop_factory(Settings(event_loop="asyncio")) is None
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if the extra were not installed
+    assert loop_factory(Settings(event_loop="auto")) is None

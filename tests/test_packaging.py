@@ -126,7 +126,8 @@ def test_checkpoint_extra_imports_the_saver(wheel: Path, tmp_path: Path) -> None
     imported = subprocess.run(
         [str(env / "bin" / "python"), "-c", (
             "from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver; import importlib.util as u;"
-            "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'websockets', 'langgraph.graph')"
+            # (Not websockets: langgraph-checkpoint's own dependencies bring it.)
+            "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'psycopg', 'langgraph.graph')"
             " if u.find_spec(m)])"
         )],
         capture_output=True, text=True, timeout=120, check=False,
