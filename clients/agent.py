@@ -216,10 +216,10 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
         from langgraph.types import Command
         from redis.exceptions import RedisError
 
-        from cimhub.server.checkpoint import AsyncRedisSaver
+        from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
         nonlocal cim_id
-        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             try:  # before creating anything: a wrong Redis is one line, not a traceback half-way
                 await saver.client.ping()
             except (OSError, RedisError) as exc:

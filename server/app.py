@@ -24,7 +24,7 @@ from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.board import board_routes, cors_middleware
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 from cimhub.server.dispatch import Dispatcher
 from cimhub.server.hub.broker import Broker
 from cimhub.server.hub.connections import Connections
@@ -75,7 +75,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     )
     authorizer = Authorizer(access, store)
     # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.
-    checkpoints = AsyncRedisSaver(redis, key_prefix=settings.key_prefix)
+    checkpoints = AsyncCimhubRedisSaver(redis, key_prefix=settings.key_prefix)
 
     async def forget_deleted(cim_id: str) -> None:
         authorizer.forget(cim_id)
