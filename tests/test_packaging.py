@@ -125,7 +125,7 @@ def test_checkpoint_extra_imports_the_saver(wheel: Path, tmp_path: Path) -> None
     pip_install(env, f"{wheel}[checkpoint]")
     imported = subprocess.run(
         [str(env / "bin" / "python"), "-c", (
-            "from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver; import importlib.util as u;"
+            "from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver; import importlib.util as u;"
             # (Not websockets: langgraph-checkpoint's own dependencies bring it.)
             "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'psycopg', 'langgraph.graph')"
             " if u.find_spec(m)])"
