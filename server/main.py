@@ -76,7 +76,10 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         if self.started:
-            print(self.banner, file=sys.stderr, flush=True)
+            if self.config.log_config is None:  # JSON logs: one record, so every line stays JSON
+                log.info(" ".join(self.banner.split()))
+            else:
+                print(self.banner, file=sys.stderr, flush=True)
 
     async def shutdown(self, sockets: Any = None) -> None:
         services = getattr(self.app.state, "services", None)
