@@ -121,14 +121,18 @@ def build_graph(mutate: Mutate, checkpointer: BaseCheckpointSaver[Any]) -> Any:
         answer = interrupt({"question": "Who is the most likely buyer?", "suggestion": suggestion})
         persona = answer if isinstance(answer, dict) and answer else suggestion
         await mutate(
-            "saveBuyerPersona", {"cimId": cim, "persona": persona}, mutation_id(cim, "persona", repr(sorted(persona.items())))
+            "saveBuyerPersona",
+            {"cimId": cim, "persona": persona},
+            mutation_id(cim, "persona", repr(sorted(persona.items()))),
         )
         return {"persona": persona, "log": [*state.get("log", []), f"buyer persona: {persona['type']}"]}
 
     async def hero_concept(state: CimState) -> CimState:
         cim = state["cimId"]
         hero = draft_hero(state.get("dealName", "the company"), state["persona"])
-        await mutate("saveHeroContext", {"cimId": cim, "heroContext": hero}, mutation_id(cim, "hero", hero["selectedHero"]))
+        await mutate(
+            "saveHeroContext", {"cimId": cim, "heroContext": hero}, mutation_id(cim, "hero", hero["selectedHero"])
+        )
         return {"hero": hero, "log": [*state.get("log", []), "hero concept saved"]}
 
     async def outline(state: CimState) -> CimState:
@@ -180,8 +184,6 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
     return None
 
 
-
-
 # -- the command -------------------------------------------------------------
 
 
@@ -190,16 +192,32 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
 @click.option("--project", "project_id", default="project-1", show_default=True, help="Project owning the deal.")
 @click.option("--title", default="Acme Industrial CIM", show_default=True, help="Title of the new CIM.")
 @click.option("--cim", "cim_id", help="Resume the agent on this CIM instead of creating one.")
-@click.option("--redis-url", default=config.redis_url,
-              show_default="$REDIS_URL or $CIMHUB_REDIS_URL, else the embedded redis://127.0.0.1:$CIMHUB_EMBEDDED_REDIS_PORT/0 (6399)",
-              help="The hub's Redis, where the agent keeps its checkpoints.")
-@click.option("--key-prefix", default=config.key_prefix, show_default="$CIMHUB_KEY_PREFIX, else cimhub",
-              help="Key prefix of the hub (checkpoints live beside its CIMs).")
+@click.option(
+    "--redis-url",
+    default=config.redis_url,
+    show_default="$REDIS_URL or $CIMHUB_REDIS_URL, else redis://127.0.0.1:$CIMHUB_EMBEDDED_REDIS_PORT/0 (6399)",
+    help="The hub's Redis, where the agent keeps its checkpoints.",
+)
+@click.option(
+    "--key-prefix",
+    default=config.key_prefix,
+    show_default="$CIMHUB_KEY_PREFIX, else cimhub",
+    help="Key prefix of the hub (checkpoints live beside its CIMs).",
+)
 @click.option("--auto", is_flag=True, help="Answer every question with the agent's suggestion.")
 @click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between steps, to watch them land.")
 @click.pass_obj
-def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: str | None, redis_url: str,
-                  key_prefix: str, auto: bool, delay: float) -> None:
+def agent_command(
+    hub: Any,
+    deal_id: str,
+    project_id: str,
+    title: str,
+    cim_id: str | None,
+    redis_url: str,
+    key_prefix: str,
+    auto: bool,
+    delay: float,
+) -> None:
     """Run the offline CIM agent against the hub: it builds a CIM step by step.
 
     Watch it in another terminal with `cimhub subscribe CIM_ID`.
@@ -230,7 +248,9 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
                 ) from None
             if cim_id is None:
                 created = await asyncio.to_thread(
-                    http.mutate, "create", {"dealId": deal_id, "projectId": project_id, "title": title},
+                    http.mutate,
+                    "create",
+                    {"dealId": deal_id, "projectId": project_id, "title": title},
                     mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
                 )
                 cim_id = str(created.cim_id)

@@ -30,6 +30,9 @@ from .exits import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from .client import Client
     from .events import Event
     from .http import HttpClient
 
@@ -52,8 +55,18 @@ NO_TOKEN_HINT = "pass --token or set CIMHUB_TOKEN (dev mode: export CIMHUB_TOKEN
 
 LAZY_COMMANDS = {
     # name: (module, attribute, the short help `cimhub --help` shows without importing the module)
-    "agent": ("cimhub.clients.agent", "agent_command", "agent", "Run the offline CIM agent against the hub: it builds a CIM step by step."),
-    "migrate-legacy": ("cimhub.clients.migrate", "migrate_legacy", "server", "Import the legacy Supabase `cims` table into the hub; safe to run again."),
+    "agent": (
+        "cimhub.clients.agent",
+        "agent_command",
+        "agent",
+        "Run the offline CIM agent against the hub: it builds a CIM step by step.",
+    ),
+    "migrate-legacy": (
+        "cimhub.clients.migrate",
+        "migrate_legacy",
+        "server",
+        "Import the legacy Supabase `cims` table into the hub; safe to run again.",
+    ),
 }
 """Commands whose modules pull in large libraries (LangGraph, supabase-py), imported only when run."""
 
@@ -161,7 +174,7 @@ def parse_args(text: str | None, file: IO[str] | None) -> dict[str, Any]:
         raise click.BadParameter(f"not valid JSON ({exc})", param_hint=hint) from None
     if not isinstance(value, dict):
         raise click.BadParameter(
-            f"must be a JSON object such as '{{\"cimId\": \"...\"}}', got {type(value).__name__}", param_hint=hint
+            f'must be a JSON object such as \'{{"cimId": "..."}}\', got {type(value).__name__}', param_hint=hint
         )
     return value
 
@@ -182,7 +195,9 @@ def args_options(command: F) -> F:
 
 @click.group(cls=CimhubGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--url", default=config.hub_url, show_default="$CIMHUB_URL, else http://127.0.0.1:$CIMHUB_PORT (8000)",
+    "--url",
+    default=config.hub_url,
+    show_default="$CIMHUB_URL, else http://127.0.0.1:$CIMHUB_PORT (8000)",
     help="The hub's base URL (a ws:// URL works too).",
 )
 @click.option("--token", envvar="CIMHUB_TOKEN", show_envvar=True, help="Bearer token (a Supabase JWT or a dev token).")
@@ -216,10 +231,16 @@ def hub_settings(command: str, **given: Any) -> Any:
 @click.option("--host", help="Address to listen on (default 127.0.0.1; CIMHUB_HOST).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8000; CIMHUB_PORT).")
 @click.option("--redis-url", help="Redis to use (REDIS_URL); without it an embedded redis-server runs.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the embedded Redis keeps its data (default .data; CIMHUB_DATA_DIR).")
-@click.option("--dev/--no-dev", default=None,
-              help="Development mode: self-minted tokens, loopback only. Never in production (CIMHUB_DEV_MODE).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded Redis keeps its data (default .data; CIMHUB_DATA_DIR).",
+)
+@click.option(
+    "--dev/--no-dev",
+    default=None,
+    help="Development mode: self-minted tokens, loopback only. Never in production (CIMHUB_DEV_MODE).",
+)
 def serve(host: str | None, port: int | None, redis_url: str | None, data_dir: Path | None, dev: bool | None) -> None:
     """Run the hub until Ctrl-C. Flags override the CIMHUB_* environment (docs/operations.md).
 
@@ -264,20 +285,32 @@ def get(hub: Hub, cim_id: str) -> None:
 @cli.command(name="ls")
 @click.option("--deal", "deal_id", metavar="DEAL_ID", help="CIMs of a deal.")
 @click.option("--user", "user_id", metavar="USER_ID", help="CIMs of a user (yourself, unless a service).")
-@click.option("--status", type=click.Choice(["draft", "in_progress", "complete"]), help="CIMs in a status (services only).")
+@click.option(
+    "--status", type=click.Choice(["draft", "in_progress", "complete"]), help="CIMs in a status (services only)."
+)
 @click.option("--cursor", help="Continue from the nextCursor of a previous page.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="Rows per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw page ({items, nextCursor}).")
 @click.pass_obj
 def list_cims(
-    hub: Hub, deal_id: str | None, user_id: str | None, status: str | None, cursor: str | None, limit: int, as_json: bool
+    hub: Hub,
+    deal_id: str | None,
+    user_id: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List CIMs by deal, user or status (exactly one)."""
     chosen = [(name, value) for name, value in (("deal", deal_id), ("user", user_id), ("status", status)) if value]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --deal, --user or --status")
     kind, value = chosen[0]
-    name, key = {"deal": ("listByDeal", "dealId"), "user": ("listByUser", "userId"), "status": ("listByStatus", "status")}[kind]
+    name, key = {
+        "deal": ("listByDeal", "dealId"),
+        "user": ("listByUser", "userId"),
+        "status": ("listByStatus", "status"),
+    }[kind]
     args: dict[str, Any] = {key: value, "limit": limit}
     if cursor:
         args["cursor"] = cursor
@@ -297,17 +330,30 @@ def list_cims(
 @click.argument("name")
 @args_options
 @click.option("--mutation-id", help="Reuse an id to retry a mutation safely (default: a new uuid4).")
-@click.option("--expected-revision", type=click.IntRange(min=0), help="Refuse (conflict) unless the CIM is at this revision.")
+@click.option(
+    "--expected-revision", type=click.IntRange(min=0), help="Refuse (conflict) unless the CIM is at this revision."
+)
 @click.pass_obj
 def mutate(
-    hub: Hub, name: str, args_text: str | None, args_file: IO[str] | None, mutation_id: str | None,
+    hub: Hub,
+    name: str,
+    args_text: str | None,
+    args_file: IO[str] | None,
+    mutation_id: str | None,
     expected_revision: int | None,
 ) -> None:
     """Run mutation NAME and print {result, cimId, revision, duplicate}."""
     args = parse_args(args_text, args_file)
     with hub.http() as http:
         outcome = http.mutate(name, args, mutation_id=mutation_id, expected_revision=expected_revision)
-    echo_json({"result": outcome.result, "cimId": outcome.cim_id, "revision": outcome.revision, "duplicate": outcome.duplicate})
+    echo_json(
+        {
+            "result": outcome.result,
+            "cimId": outcome.cim_id,
+            "revision": outcome.revision,
+            "duplicate": outcome.duplicate,
+        }
+    )
 
 
 @cli.command()
@@ -315,7 +361,10 @@ def mutate(
 @args_options
 @click.pass_obj
 def query(hub: Hub, name: str, args_text: str | None, args_file: IO[str] | None) -> None:
-    """Run query NAME (get, listByDeal, listByUser, listByStatus, patches) and print its result."""
+    """Run query NAME and print its result.
+
+    NAME is one of get, listByDeal, listByUser, listByStatus, patches, cimAt, cimDiff, cimHistory, messages.
+    """
     args = parse_args(args_text, args_file)
     with hub.http() as http:
         echo_json(http.query(name, args))
@@ -342,31 +391,93 @@ def patches(hub: Hub, cim_id: str, from_revision: int, to_revision: int | None, 
         if as_json:
             click.echo(render.to_json(render.log_record(cim_id, entry)))
         else:
-            click.echo(render.patch_line(
-                entry.get("rev", 0), entry.get("ops", []), mutation=entry.get("mutation"),
-                actor=entry.get("actor"), ts=entry.get("ts"), deleted=bool(entry.get("deleted")),
-            ))
+            click.echo(
+                render.patch_line(
+                    entry.get("rev", 0),
+                    entry.get("ops", []),
+                    mutation=entry.get("mutation"),
+                    actor=entry.get("actor"),
+                    ts=entry.get("ts"),
+                    deleted=bool(entry.get("deleted")),
+                )
+            )
+
+
+@cli.command()
+@click.argument("cim_id")
+@click.option(
+    "--at", "at_revision", type=click.IntRange(min=1), metavar="R", help="Print the CIM as it was at revision R."
+)
+@click.option(
+    "--diff", "diff_range", metavar="A..B", help="What changed after revision A up to B (B left out: up to now)."
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Revisions listed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hub's answer as JSON.")
+@click.pass_obj
+def history(hub: Hub, cim_id: str, at_revision: int | None, diff_range: str | None, limit: int, as_json: bool) -> None:
+    """A CIM's past: its revisions (who changed what), the CIM at revision R, or a coloured diff A..B.
+
+    Restore one with `cimhub mutate restoreRevision --args '{"cimId": ..., "revision": R}'`.
+    """
+    from . import render
+    from .history_view import diff_lines, parse_range, revision_lines
+
+    if at_revision is not None and diff_range is not None:
+        raise click.UsageError("give --at or --diff, not both")
+    with hub.http() as http:
+        if at_revision is not None:
+            answer = http.query("cimAt", {"cimId": cim_id, "revision": at_revision})
+            echo_json(answer if as_json else answer["cim"])
+            return
+        if diff_range is None:
+            answer = http.query("cimHistory", {"cimId": cim_id, "limit": limit})
+            lines = [render.to_json(answer)] if as_json else list(revision_lines(answer))
+        else:
+            try:
+                start, end = parse_range(diff_range)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--diff") from None
+            args: dict[str, Any] = {"cimId": cim_id, "from": start}
+            if end is not None:
+                args["to"] = end
+            answer = http.query("cimDiff", args)
+            if as_json:
+                lines = [render.to_json(answer)]
+            else:
+                before = http.query("cimAt", {"cimId": cim_id, "revision": start})["cim"] if start > 0 else None
+                lines = list(diff_lines(before, answer["patches"]))
+                if answer.get("truncated"):
+                    lines.append(
+                        click.style(f"(stopped at r{answer['to']}: ask again with --diff {answer['to']}..)", dim=True)
+                    )
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()
 @click.argument("cim_id", required=False)
 @click.option("--topic", metavar="TOPIC", help="Watch another topic instead: deal:<id> or messages:<id>.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: snapshot, patch and connection events.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per line: snapshot, patch and connection events."
+)
 @click.option("--codec", type=click.Choice(["json", "msgpack"]), default="json", show_default=True)
+@click.option("--present", is_flag=True, help="Show yourself to others on the CIM as viewing it while you watch.")
 @click.pass_obj
-def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, codec: str) -> None:
-    """Watch a CIM change live until Ctrl-C: every patch as it arrives, reconnects and resumes included."""
+def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, codec: str, present: bool) -> None:
+    """Watch a CIM change live until Ctrl-C: every patch as it arrives, who joins and leaves, reconnects included."""
     if (cim_id is None) == (topic is None):
         raise click.UsageError("give a CIM_ID or --topic, not both")
+    if present and cim_id is None:
+        raise click.UsageError("--present needs a CIM_ID")
     import asyncio
 
     try:
-        asyncio.run(watch_until_stopped(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec))
+        asyncio.run(watch_until_stopped(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec, present=present))
     except KeyboardInterrupt:  # a Ctrl-C before the loop took the signal over
         pass
 
 
-async def watch_until_stopped(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
+async def watch_until_stopped(hub: Hub, topic: str, *, as_json: bool, codec: str, present: bool) -> None:
     """`watch` until it ends or Ctrl-C / SIGTERM arrives, then a quiet exit 0.
 
     The signal sets an event that this function waits on beside the watch,
@@ -381,7 +492,7 @@ async def watch_until_stopped(hub: Hub, topic: str, *, as_json: bool, codec: str
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    watching = asyncio.create_task(watch(hub, topic, as_json=as_json, codec=codec))
+    watching = asyncio.create_task(watch(hub, topic, as_json=as_json, codec=codec, present=present))
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
@@ -392,7 +503,31 @@ async def watch_until_stopped(hub: Hub, topic: str, *, as_json: bool, codec: str
     await asyncio.wait({watching}, timeout=10)
 
 
-async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
+async def watch_presence(client: Client, cim_id: str, *, as_json: bool) -> asyncio.Task[None]:
+    """Print who is on the CIM now, then each join, update and leave, until cancelled."""
+    import asyncio
+
+    from . import render
+    from .presence_view import members_line, presence_line, presence_record
+
+    people = await client.subscribe(f"presence:{cim_id}")
+    if not as_json:
+        click.echo(members_line(people.document or {}))
+    elif people.document:
+        click.echo(
+            render.to_json({"type": "presence", "topic": people.topic, "event": "members", "members": people.document})
+        )
+
+    async def follow() -> None:
+        before = people.document or {}
+        async for change in people:
+            click.echo(render.to_json(presence_record(change, before)) if as_json else presence_line(change, before))
+            before = change.document or {}
+
+    return asyncio.create_task(follow())
+
+
+async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str, present: bool = False) -> None:
     from . import render
     from .client import Client
 
@@ -401,20 +536,39 @@ async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
 
     token = hub.require_token()
     async with Client(
-        hub.url, token=token, act_as=hub.act_as, codec="msgpack" if codec == "msgpack" else "json",
+        hub.url,
+        token=token,
+        act_as=hub.act_as,
+        codec="msgpack" if codec == "msgpack" else "json",
         on_event=show_event,
     ) as client:
         sub = await client.subscribe(topic)
         if as_json:
-            click.echo(render.to_json({
-                "type": "snapshot", "topic": topic, "revision": sub.revision, "epoch": sub.epoch,
-                "reset": False, "document": sub.document,
-            }))
+            click.echo(
+                render.to_json(
+                    {
+                        "type": "snapshot",
+                        "topic": topic,
+                        "revision": sub.revision,
+                        "epoch": sub.epoch,
+                        "reset": False,
+                        "document": sub.document,
+                    }
+                )
+            )
         else:
             at = f" at r{sub.revision}" if sub.revision else ""  # deal: topics have no revision
             click.echo(f"watching {click.style(topic, bold=True)}{at}: {render.document_summary(sub.document)}")
-        async for change in sub:
-            click.echo(render.to_json(render.change_record(change)) if as_json else render.change_line(change))
+        kind, _, ident = topic.partition(":")
+        people = await watch_presence(client, ident, as_json=as_json) if kind == "cim" else None
+        if present:
+            await client.set_presence(ident, {"activity": "viewing"})
+        try:
+            async for change in sub:
+                click.echo(render.to_json(render.change_record(change)) if as_json else render.change_line(change))
+        finally:
+            if people is not None:
+                people.cancel()
     if not as_json:
         click.echo(f"{topic}: subscription ended")
 

@@ -6,13 +6,13 @@ import asyncio
 import contextlib
 import logging
 import math
+import re
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import uvicorn
@@ -20,8 +20,10 @@ import uvicorn.config
 from pythonjsonlogger.json import JsonFormatter
 from starlette.applications import Starlette
 
+from cimhub.server import redact
 from cimhub.server.app import create_app
 from cimhub.server.embedded import EmbeddedRedisError, embedded_redis
+from cimhub.server.httpserver import guarded_h11
 from cimhub.server.settings import Settings
 
 log = logging.getLogger("cimhub")
@@ -107,7 +109,9 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         reason = exc.strerror or str(exc)
-        raise ServeError(f"cannot listen on {host}:{port}: {reason} (another hub running? pick another --port)") from None
+        raise ServeError(
+            f"cannot listen on {host}:{port}: {reason} (another hub running? pick another --port)"
+        ) from None
     sock.setblocking(False)
     return sock
 
@@ -124,17 +128,16 @@ async def check_redis(url: str, timeout_s: float = 5.0) -> None:
     try:
         await asyncio.wait_for(client.ping(), timeout_s * 2)
     except (OSError, TimeoutError, aioredis.RedisError) as exc:
-        raise ServeError(f"cannot reach Redis at {redact(url)}: {exc} (check --redis-url / REDIS_URL)", exit_code=3) from None
+        raise ServeError(
+            f"cannot reach Redis at {without_password(url)}: {exc} (check --redis-url / REDIS_URL)", exit_code=3
+        ) from None
     finally:
         await client.aclose()
 
 
-def redact(url: str) -> str:
-    """A Redis URL fit for a log line: the password replaced."""
-    parts = urlsplit(url)
-    if parts.password:
-        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
-    return url
+def without_password(url: str) -> str:
+    """A Redis URL fit for an error line: its password replaced."""
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
 
 
 def banner(settings: Settings, port: int) -> str:
@@ -169,9 +172,11 @@ async def serve_async(settings: Settings) -> None:
                         "or a Redis left over?): stop it, or set CIMHUB_EMBEDDED_REDIS_PORT or REDIS_URL"
                     )
                 try:
-                    embedded = await stack.enter_async_context(embedded_redis(
-                        settings.data_dir, port=settings.embedded_redis_port, fsync=settings.embedded_fsync
-                    ))
+                    embedded = await stack.enter_async_context(
+                        embedded_redis(
+                            settings.data_dir, port=settings.embedded_redis_port, fsync=settings.embedded_fsync
+                        )
+                    )
                 except EmbeddedRedisError as exc:
                     raise ServeError(str(exc)) from None
                 log.info("embedded Redis at %s (append-only file in %s)", embedded.url, embedded.data_dir)
@@ -188,7 +193,14 @@ async def serve_async(settings: Settings) -> None:
                 lifespan="on",
                 # JSON logs: uvicorn's own loggers go through the root handler too.
                 log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+                # Bounds per client (docs/security.md): header deadline and per-address cap, header size, open
+                # connections.
+                http=guarded_h11(settings),
+                h11_max_incomplete_event_size=settings.max_http_header_bytes,
+                limit_concurrency=settings.max_open_connections,
+                server_header=False,
             )
+            redact.install()  # after uvicorn configured its loggers: no query string or credential is logged
             server = DrainingServer(config, app, banner(settings, sock.getsockname()[1]))
             await server.serve(sockets=[sock])
             if not server.started:
@@ -199,11 +211,16 @@ def configure_logging(log_format: str) -> None:
     """Text for people, or one JSON object per line (python-json-logger) for log shippers."""
     handler = logging.StreamHandler()
     if log_format == "json":
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    redact.install()
 
 
 def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:

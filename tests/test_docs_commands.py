@@ -113,7 +113,13 @@ def test_every_command_runs_as_printed(doc: str, hub: HubProcess, tmp_path: Path
         CIMHUB_KEY_PREFIX=hub.env["CIMHUB_KEY_PREFIX"],
     )
     done = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     where = [line for line in done.stderr.splitlines() if line.startswith("--- running")]
     assert done.returncode == 0, (

@@ -37,8 +37,13 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def cimhub(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cimhub.clients", *args], capture_output=True, text=True, env=env, cwd=cwd,
-        timeout=BOUND_S, check=False,
+        [sys.executable, "-m", "cimhub.clients", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=BOUND_S,
+        check=False,
     )
 
 
@@ -77,7 +82,9 @@ def test_busy_port_is_one_line_and_leaves_no_redis(busy_port: int, tmp_path: Pat
     need("redis-server")
     redis_port = free_port()
     env = clean_env(CIMHUB_EMBEDDED_REDIS_PORT=str(redis_port))
-    done = cimhub("serve", "--dev", "--port", str(busy_port), "--data-dir", str(tmp_path / "data"), env=env, cwd=tmp_path)
+    done = cimhub(
+        "serve", "--dev", "--port", str(busy_port), "--data-dir", str(tmp_path / "data"), env=env, cwd=tmp_path
+    )
     assert done.returncode == 1
     assert_one_error_line(done.stderr, f"cannot listen on 127.0.0.1:{busy_port}")
     assert not listening(redis_port), "the embedded Redis was left running"
@@ -96,8 +103,14 @@ def test_no_credentials_is_one_line_before_redis_starts(tmp_path: Path) -> None:
 def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
     closed = free_port()
     done = cimhub(
-        "serve", "--dev", "--port", str(free_port()), "--redis-url", f"redis://127.0.0.1:{closed}/0",
-        env=clean_env(), cwd=tmp_path,
+        "serve",
+        "--dev",
+        "--port",
+        str(free_port()),
+        "--redis-url",
+        f"redis://127.0.0.1:{closed}/0",
+        env=clean_env(),
+        cwd=tmp_path,
     )
     assert done.returncode == 3
     assert_one_error_line(done.stderr, f"cannot reach Redis at redis://127.0.0.1:{closed}/0")
@@ -110,8 +123,13 @@ def test_unreachable_redis_is_one_line(tmp_path: Path) -> None:
 def test_bad_arguments_are_one_line(args: list[str], expected: str, tmp_path: Path) -> None:
     env = clean_env(CIMHUB_EMBEDDED_REDIS_PORT=str(free_port()))
     done = subprocess.run(
-        [sys.executable, "-m", "cimhub.server", *args], capture_output=True, text=True, env=env, cwd=tmp_path,
-        timeout=BOUND_S, check=False,
+        [sys.executable, "-m", "cimhub.server", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=BOUND_S,
+        check=False,
     )
     assert done.returncode == 2
     assert_one_error_line(done.stderr, expected)
@@ -125,8 +143,13 @@ def test_bad_setting_in_the_environment_is_one_line(tmp_path: Path) -> None:
 
 def test_server_module_help_prints_help_and_starts_nothing(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cimhub.server", "--help"], capture_output=True, text=True, env=clean_env(),
-        cwd=tmp_path, timeout=BOUND_S, check=False,
+        [sys.executable, "-m", "cimhub.server", "--help"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tmp_path,
+        timeout=BOUND_S,
+        check=False,
     )
     assert done.returncode == 0
     assert done.stdout.startswith("Usage: python -m cimhub.server [OPTIONS]")
@@ -149,8 +172,22 @@ def test_serve_prints_the_urls_to_open_and_stops_its_redis_on_ctrl_c(tmp_path: P
     port, redis_port = free_port(), free_port()
     env = clean_env(CIMHUB_EMBEDDED_REDIS_PORT=str(redis_port))
     process = subprocess.Popen(
-        [sys.executable, "-m", "cimhub.clients", "serve", "--dev", "--port", str(port), "--data-dir", str(tmp_path / "d")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "cimhub.clients",
+            "serve",
+            "--dev",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         assert process.stdout is not None

@@ -28,7 +28,10 @@ FOLDERS = {"protocol": "cimhub/protocol", "server": "cimhub/server", "clients": 
 def tracked_files() -> list[str]:
     listed = subprocess.run(
         ["git", "ls-files", "--", "pyproject.toml", "setup.py", "README.md", *FOLDERS],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return [name for name in listed if (ROOT / name).is_file()]
 
@@ -52,7 +55,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source)],
-        check=True, capture_output=True, timeout=600,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     (built,) = out.glob("cimhub_realtime-*.whl")
     return built
@@ -92,7 +97,10 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def pip_install(env: Path, *requirements: str) -> None:
     done = subprocess.run(
         [str(env / "bin" / "python"), "-m", "pip", "install", "--quiet", *requirements],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -101,11 +109,19 @@ def test_client_extra_installs_the_cli_without_the_hub(wheel: Path, fresh_venv: 
     pip_install(fresh_venv, f"{wheel}[client]")
     python = str(fresh_venv / "bin" / "python")
     imported = subprocess.run(
-        [python, "-c", (
-            "import cimhub.clients.client, cimhub.clients.http, cimhub.protocol.frames, importlib.util as u;"
-            "print([m for m in ('starlette', 'uvicorn', 'redis', 'supabase', 'numpy', 'langgraph') if u.find_spec(m)])"
-        )],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            python,
+            "-c",
+            (
+                "import cimhub.clients.client, cimhub.clients.http, cimhub.protocol.frames, importlib.util as u;"
+                "print([m for m in ('starlette', 'uvicorn', 'redis', 'supabase', 'numpy', 'langgraph')"
+                " if u.find_spec(m)])"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]", "the client extra pulled in server packages"
@@ -124,13 +140,21 @@ def test_checkpoint_extra_imports_the_saver(wheel: Path, tmp_path: Path) -> None
     venv.create(env, with_pip=True)
     pip_install(env, f"{wheel}[checkpoint]")
     imported = subprocess.run(
-        [str(env / "bin" / "python"), "-c", (
-            "from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver; import importlib.util as u;"
-            # (Not websockets: langgraph-checkpoint's own dependencies bring it.)
-            "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'psycopg', 'langgraph.graph')"
-            " if u.find_spec(m)])"
-        )],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            str(env / "bin" / "python"),
+            "-c",
+            (
+                "from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver;"
+                "import importlib.util as u;"
+                # (Not websockets: langgraph-checkpoint's own dependencies bring it.)
+                "print([m for m in ('starlette', 'uvicorn', 'supabase', 'numpy', 'psycopg', 'langgraph.graph')"
+                " if u.find_spec(m)])"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.strip() == "[]", "the checkpoint extra pulled in other parts"
