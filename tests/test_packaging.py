@@ -36,11 +36,24 @@ def tracked_files() -> list[str]:
     return [name for name in listed if (ROOT / name).is_file()]
 
 
+def npm_packages() -> list[Path]:
+    """Folders with a package.json (clients/js): they ship on npm, not in the wheel (setup.py)."""
+    return [
+        path.parent
+        for folder in FOLDERS
+        for path in (ROOT / folder).rglob("package.json")
+        if "node_modules" not in path.parts
+    ]
+
+
 def expected_wheel_files() -> set[str]:
-    """Every tracked file under the three folders, at its `cimhub/...` path in the wheel."""
+    """Every tracked file under the three folders, at its `cimhub/...` path in the wheel, less npm packages."""
     expected = set()
+    npm = npm_packages()
     for name in tracked_files():
         folder, _, rest = name.partition("/")
+        if any((ROOT / name).is_relative_to(package) for package in npm):
+            continue
         if folder in FOLDERS and rest:
             expected.add(f"{FOLDERS[folder]}/{rest}")
     return expected
