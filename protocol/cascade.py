@@ -65,7 +65,7 @@ def invalidated_by_navigation(current: Stage, target: Stage) -> tuple[Artifact, 
 
 
 def invalidate(cim: Cim, artifacts: tuple[Artifact, ...], reason: str, now: int) -> list[Artifact]:
-    """Mark `artifacts` of `cim` stale in place; returns those that actually changed."""
+    """Mark `artifacts` of `cim` stale in place, recording the edits; returns those that actually changed."""
     marked: list[Artifact] = []
     for artifact in artifacts:
         if artifact == "heroContext" and cim.heroContext is not None:
@@ -76,17 +76,24 @@ def invalidate(cim: Cim, artifacts: tuple[Artifact, ...], reason: str, now: int)
             if cim.outlineStale is None or cim.outlineStale.reason != reason:
                 cim.outlineStale = StaleMark(reason=reason, at=now)
                 marked.append(artifact)
-        elif artifact == "slides" and mark_slides(cim.slides, reason, lambda _slide: True):
-            marked.append(artifact)
+        elif artifact == "slides":
+            changed = mark_slides(cim.slides, reason, lambda _slide: True)
+            for index in changed:
+                cim.touch("slides", index)
+            if changed:
+                marked.append(artifact)
     return marked
 
 
-def mark_slides(slides: list[Slide], reason: str, which: Callable[[Slide], bool]) -> bool:
-    """Mark the slides `which(slide)` selects as needs_review; True if any changed."""
-    changed = False
-    for slide in slides:
+def mark_slides(slides: list[Slide], reason: str, which: Callable[[Slide], bool]) -> list[int]:
+    """Mark the slides `which(slide)` selects as needs_review; the indexes of those that changed.
+
+    The caller records them on its CIM (`Cim.touch`): they are part of the patch.
+    """
+    changed: list[int] = []
+    for index, slide in enumerate(slides):
         if which(slide) and (slide.status != "needs_review" or slide.staleReason != reason):
             slide.status = "needs_review"
             slide.staleReason = reason
-            changed = True
+            changed.append(index)
     return changed

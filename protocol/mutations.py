@@ -1,12 +1,15 @@
 """The CIM Builder's mutations as pure functions: (document, args, context) -> outcome.
 
 Nothing here touches Redis or the clock: the engine (cimhub.server.store.engine) loads
-the document, calls the function with `MutationContext.now`, diffs the result
-into a patch and commits it atomically. Because the functions are pure the
-engine can re-run them after a revision conflict, and the rules can be tested
-without servers.
+the document, calls the function with `MutationContext.now`, turns what it
+changed into a patch (`finalize`) and commits it atomically. Because the
+functions are pure the engine can re-run them after a revision conflict, and
+the rules can be tested without servers.
 
-A function may mutate the `Cim` it is given: the engine passes a private copy.
+A function edits the `Cim` it is given in place and records every edit inside
+a field with `Cim.touch` (assignments record themselves): the patch is built
+from the touched parts only. The engine hands it a model that nobody else
+reads until the commit lands, and drops the model if anything fails.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from . import cascade
 from .errors import CimhubError, ErrorCode, InvalidInput, NotFound, from_validation_error
 from .patch import JsonOp, diff
 from .schema import (
+    CIM_FIELDS,
     STAGES,
     BuyerPersona,
     Cim,
@@ -35,6 +39,7 @@ from .schema import (
     SlideStatus,
     Stage,
     SupabaseId,
+    Touched,
     safe_json,
 )
 
@@ -303,6 +308,8 @@ def create_outline(cim: Cim | None, args: CreateOutlineArgs, ctx: MutationContex
     # A slide goes stale when its section was removed or rewritten; others keep their status.
     affected = {sid for sid, section in previous.items() if new.get(sid) != section}
     stale = cascade.mark_slides(cim.slides, "outline_changed", lambda s: s.sectionId in affected)
+    for index in stale:
+        cim.touch("slides", index)
     cim.outline = list(args.outline)
     cim.outlineStale = None
     cim.sectionProgress = {sid: cim.sectionProgress.get(sid) or SectionProgress() for sid in ids}
@@ -335,15 +342,18 @@ def update_slide(cim: Cim | None, args: UpdateSlideArgs, ctx: MutationContext) -
     if cim.outline is None:
         raise invalid_transition("create the outline before adding slides", path="args.slide")
     section_ids = {section.id for section in cim.outline}
-    existing = next((s for s in cim.slides if s.id == edit.id), None)
-    if existing is None:
+    index = next((i for i, s in enumerate(cim.slides) if s.id == edit.id), None)
+    if index is None:
         if edit.sectionId is None or edit.title is None:
             raise InvalidInput("a new slide needs sectionId and title", path="args.slide")
         existing = Slide(id=edit.id, sectionId=edit.sectionId, title=edit.title)
         cim.slides.append(existing)
+        index = len(cim.slides) - 1
         created = True
     else:
+        existing = cim.slides[index]
         created = False
+    cim.touch("slides", index)
     if edit.sectionId is not None and edit.sectionId not in section_ids:
         raise InvalidInput(f"section {edit.sectionId!r} is not in the outline", path="args.slide.sectionId")
     if edit.sectionId is not None and edit.sectionId != existing.sectionId:
@@ -369,7 +379,10 @@ def update_slide(cim: Cim | None, args: UpdateSlideArgs, ctx: MutationContext) -
 
 def _track_slide(cim: Cim, slide: Slide) -> None:
     """Keep the section's progress in step with its slides (derived, never set by hand)."""
-    progress = cim.sectionProgress.setdefault(slide.sectionId, SectionProgress())
+    cim.touch("sectionProgress")
+    progress = cim.sectionProgress.get(slide.sectionId)
+    if progress is None:
+        progress = cim.sectionProgress[slide.sectionId] = SectionProgress()
     if slide.id not in progress.slideIds:
         progress.slideIds.append(slide.id)
     _refresh_section(cim, slide.sectionId)
@@ -378,11 +391,13 @@ def _track_slide(cim: Cim, slide: Slide) -> None:
 def _untrack_slide(cim: Cim, slide: Slide) -> None:
     progress = cim.sectionProgress.get(slide.sectionId)
     if progress is not None and slide.id in progress.slideIds:
+        cim.touch("sectionProgress")
         progress.slideIds.remove(slide.id)
         _refresh_section(cim, slide.sectionId)
 
 
 def _refresh_section(cim: Cim, section_id: str) -> None:
+    cim.touch("sectionProgress")
     progress = cim.sectionProgress[section_id]
     statuses = [s.status for s in cim.slides if s.id in progress.slideIds]
     if not statuses:
@@ -464,6 +479,8 @@ def restore_revision(cim: Cim | None, args: RestoreRevisionArgs, ctx: MutationCo
         raise CimhubError(f"revision {args.revision} does not match the schema: {exc.errors()[0]['msg']}") from None
     if restored.status == "draft" and cim.status != "draft":
         restored.status = "in_progress"
+    for name in CIM_FIELDS:  # a whole new document: every field is part of the patch
+        restored.touch(name)
     return Outcome(restored, {"restoredFrom": args.revision, "changed": _content(restored) != _content(cim)})
 
 
@@ -616,24 +633,80 @@ def finalize(base: dict[str, Any] | None, new: Cim, now: int) -> Stamped | None:
     """Turn the mutated `new` into its committed form; None when it equals `base` (a no-op).
 
     `base` is the stored document (JSON data) the mutation ran on, None for a
-    create. Moves a draft to in_progress once real work starts, stamps the next
-    revision and `updatedAt`, and derives the RFC 6902 patch from `base`. Pure:
-    the engine calls it after the mutation function, on every attempt.
+    create; it is not modified. Moves a draft to in_progress once real work
+    starts and derives the RFC 6902 patch from the parts of `new` the mutation
+    touched: the ops are exactly those `patch.diff(base, new document)` gives,
+    computed without dumping or comparing the untouched rest. Stamps the next
+    revision and `updatedAt` on the document and on `new`, and clears its
+    record of edits, so `new` can serve as the base of the next mutation.
     """
     if new.status == "draft" and (new.stage != "welcome" or new.buyerPersona is not None):
         new.status = "in_progress"
-    doc = new.to_json_dict()
+    touched = new.take_touched()
     if base is None:
+        doc = new.to_json_dict()
         doc["revision"] = 1
         doc["updatedAt"] = now
+        _stamp(new, 1, now)
         return Stamped(doc, [{"op": "replace", "path": "", "value": doc}])
-    # Compare without the stamps, so that an edit which changes nothing is a no-op.
-    doc["revision"], doc["updatedAt"] = base["revision"], base["updatedAt"]
-    ops = diff(base, doc)
+    # The stamps are not the mutation's to change, so an edit which changes nothing is a no-op.
+    touched.pop("revision", None)
+    touched.pop("updatedAt", None)
+    ops, doc = _touched_changes(base, new, touched)
     if not ops:
         return None
     doc["revision"] = base["revision"] + 1
     doc["updatedAt"] = now
     ops.append({"op": "replace", "path": "/revision", "value": doc["revision"]})
     ops.append({"op": "replace", "path": "/updatedAt", "value": now})
+    _stamp(new, doc["revision"], now)
     return Stamped(doc, ops)
+
+
+def _stamp(cim: Cim, revision: int, now: int) -> None:
+    cim.revision, cim.updatedAt = revision, now
+    cim.take_touched()
+
+
+def _touched_changes(base: dict[str, Any], new: Cim, touched: Touched) -> tuple[list[JsonOp], dict[str, Any]]:
+    """The patch from `base` to `new` over the touched parts, and the new document.
+
+    The order of the ops is the one `diff` gives for the whole document: the
+    removed fields first, then the rest in the model's field order. The new
+    document shares every untouched part with `base` (neither is ever edited in
+    place once built).
+    """
+    fields = [name for name in CIM_FIELDS if name in touched]
+    whole = {name for name in fields if touched[name] is None}
+    dumped = new.model_dump(mode="json", exclude_none=True, include=whole) if whole else {}
+    doc = dict(base)
+    added = False
+    ops: list[JsonOp] = []
+    for name in fields:
+        if name in whole and name not in dumped and name in base:
+            ops.append({"op": "remove", "path": f"/{name}"})
+            del doc[name]
+    for name in fields:
+        indexes = touched[name]
+        if indexes is not None:
+            items = getattr(new, name)
+            value = list(base[name])
+            for index in sorted(indexes):
+                item = items[index].model_dump(mode="json", exclude_none=True)
+                if index < len(value):
+                    ops.extend(diff(value[index], item, f"/{name}/{index}"))
+                    value[index] = item
+                else:
+                    ops.append({"op": "add", "path": f"/{name}/{index}", "value": item})
+                    value.append(item)
+            doc[name] = value
+        elif name in dumped:
+            if name in base:
+                ops.extend(diff(base[name], dumped[name], f"/{name}"))
+            else:
+                ops.append({"op": "add", "path": f"/{name}", "value": dumped[name]})
+                added = True
+            doc[name] = dumped[name]
+    if added:  # keep the fields in the model's order, as a whole dump has them
+        doc = {name: doc[name] for name in CIM_FIELDS if name in doc}
+    return ops, doc

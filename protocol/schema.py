@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints
 
 Stage = Literal["welcome", "buyer_persona", "hero_concept", "outline", "building_sections"]
 STAGES: tuple[Stage, ...] = ("welcome", "buyer_persona", "hero_concept", "outline", "building_sections")
@@ -144,8 +144,18 @@ class StaleMark(Model):
     at: int
 
 
+Touched = dict[str, "set[int] | None"]
+"""Top-level fields a mutation changed: None for the whole field, else the list indexes it edited."""
+
+
 class Cim(Model):
     """One CIM document, as stored and as sent to subscribers."""
+
+    # The model records which parts a mutation changed, so that the patch is built from those
+    # parts alone (cimhub.protocol.mutations.finalize) instead of dumping and diffing the whole
+    # document. Assigning a field records it by itself; an edit inside a field (a slide's status,
+    # a section's progress) must call `touch`. (A comment, not the docstring: the docstring is
+    # the JSON schema's description, part of the protocol.)
 
     id: Id
     dealId: Id
@@ -171,9 +181,42 @@ class Cim(Model):
     updatedAt: int
     completedAt: int | None = None
 
+    _touched: Touched = PrivateAttr(default_factory=dict)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in CIM_FIELDS:
+            self.touch(name)
+
+    def __eq__(self, other: object) -> bool:
+        # Equal documents are equal whatever edits each has recorded (pydantic would compare those too).
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    def touch(self, field: str, index: int | None = None) -> None:
+        """Record an edit inside `field`: of its item `index` only, when given."""
+        # Straight to pydantic's private dict: `self._touched` would go through its slower __getattr__.
+        touched: Touched = self.__pydantic_private__["_touched"]  # type: ignore[index]
+        if index is None:
+            touched[field] = None
+            return
+        indexes = touched.setdefault(field, set())
+        if indexes is not None:
+            indexes.add(index)
+
+    def take_touched(self) -> Touched:
+        """What changed since the last call (or since the model was built), and forget it."""
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        touched: Touched = private["_touched"]
+        private["_touched"] = {}
+        return touched
+
     def to_json_dict(self) -> dict[str, Any]:
         """The document as JSON-ready data; unset optional fields are left out."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+CIM_FIELDS: tuple[str, ...] = tuple(Cim.model_fields)
+"""The document's fields in order (read once: `Cim.model_fields` is a slow property)."""
 
 
 class CimSummary(Model):

@@ -146,6 +146,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(redis.aclose)
+        stack.push_async_callback(store.aclose)  # its commit connection, before the client it copies
         for part in (verifier, access):
             stack.push_async_callback(_close_quietly, part)
         await broker.start(hub.on_message, hub.on_resync)

@@ -189,6 +189,7 @@ async def serve_async(settings: Settings) -> None:
                 log_level="info",
                 ws_max_size=max(4 * settings.max_frame_bytes, 1 << 20),
                 ws_ping_interval=None,  # the hub's own ping frames do this, visibly to clients
+                ws_per_message_deflate=settings.ws_per_message_deflate,
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_s),
                 lifespan="on",
                 # JSON logs: uvicorn's own loggers go through the root handler too.

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_frame_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # permessage-deflate on the WebSocket (RFC 7692). Off by default: in fan-out it costs the hub
+    # about half its CPU per delivery for ~1 KB patches (docs/benchmarks.md); turn it on where
+    # bandwidth costs more than hub CPU. Either way a client that does not offer it gets plain frames.
+    ws_per_message_deflate: bool = False
     max_subscriptions: int = Field(default=100, ge=1)
     mutations_per_second: float = Field(default=100.0, gt=0)
     mutation_burst: int = Field(default=200, ge=1)

@@ -59,6 +59,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_layout",
             "test_mutations",
             "test_patch",
+            "test_patch_emission",
         }
     ),
     "integration": frozenset(
@@ -72,6 +73,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_checkpoint_storage",
             "test_client_transport",
             "test_concurrency",
+            "test_connection",
             "test_engine",
             "test_history",
             "test_js_package",

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import orjson
@@ -37,8 +37,9 @@ import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.queries import MAX_PAGE
-from cimhub.protocol.schema import CimSummary
+from cimhub.protocol.schema import Cim, CimSummary
 from cimhub.server.lua import load_script
+from cimhub.server.store.connection import PipelinedConnection
 from cimhub.server.store.keys import Keys
 
 CommitKind = Literal["commit", "noop", "delete"]
@@ -47,11 +48,17 @@ IndexKind = Literal["deal", "user", "status"]
 
 @dataclass(frozen=True)
 class StoredCim:
-    """A CIM as read from Redis: the JSON document and the stream it belongs to."""
+    """A CIM as read from Redis: the JSON document and the stream it belongs to.
+
+    `doc` is never edited in place once built (new revisions share its untouched
+    parts). `model` is the same document as a validated model when the engine
+    has one, so it need not validate the document again; None when read from Redis.
+    """
 
     doc: dict[str, Any]
     revision: int
     epoch: str
+    model: Cim | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,13 @@ class CimStore:
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
         self._commit = load_script(redis, "cimhub.server.store", "commit")
+        # The commit is the hot call: it goes over its own pipelined connection (see connection.py).
+        self._commits = PipelinedConnection(redis) if PipelinedConnection.supports(redis) else None
+
+    async def aclose(self) -> None:
+        """Close the commit connection (the redis client is the caller's to close)."""
+        if self._commits is not None:
+            await self._commits.aclose()
 
     async def load(self, cim_id: str) -> StoredCim | None:
         """The current document, or None if there is no such CIM."""
@@ -163,29 +177,30 @@ class CimStore:
         ]
         if commit.kind == "delete":
             keys.extend(self.extra_keys(commit.cim_id))
-        reply = await self._commit(
-            keys=keys,
-            args=[
-                commit.expected_revision,
-                commit.expected_epoch,
-                commit.epoch,
-                commit.doc_json,
-                commit.revision,
-                commit.updated_at,
-                commit.entry_json,
-                commit.record_json,
-                self.idempotency_window_s,
-                self.patch_log_retention,
-                commit.cim_id,
-                k.cim_channel(commit.cim_id),
-                k.deal_channel(commit.deal_id),
-                commit.deal_event_json,
-                commit.kind,
-                self.snapshot_every,
-                self.history_max_age_ms,
-                self.patch_log_max_bytes,
-            ],
-        )
+        args: list[Any] = [
+            commit.expected_revision,
+            commit.expected_epoch,
+            commit.epoch,
+            commit.doc_json,
+            commit.revision,
+            commit.updated_at,
+            commit.entry_json,
+            commit.record_json,
+            self.idempotency_window_s,
+            self.patch_log_retention,
+            commit.cim_id,
+            k.cim_channel(commit.cim_id),
+            k.deal_channel(commit.deal_id),
+            commit.deal_event_json,
+            commit.kind,
+            self.snapshot_every,
+            self.history_max_age_ms,
+            self.patch_log_max_bytes,
+        ]
+        if self._commits is not None:
+            reply = await self._commits.evalsha(self._commit.script, self._commit.sha, keys, args)
+        else:
+            reply = await self._commit(keys=keys, args=args)
         status = reply[0]
         if status == b"ok":
             return Committed(int(reply[1]), reply[2].decode())

@@ -1,8 +1,9 @@
 """The mutation engine: runs a named mutation and commits its outcome atomically.
 
 For each mutation the engine reads the CIM (from its in-process cache when it
-can), runs the pure mutation function from cimhub.protocol.mutations, derives
-the RFC 6902 patch, and hands the store one compare-and-set commit. When the
+can: the document and its model, validated once per read from Redis), runs the
+pure mutation function from cimhub.protocol.mutations on the model, takes the
+RFC 6902 patch of what it touched, and hands the store one compare-and-set commit. When the
 commit finds that another writer got there first it re-runs the function on
 the newer document, up to `max_retries` times. So mutations on one CIM are
 serializable: each sees every change committed before it, and a concurrent
@@ -79,6 +80,10 @@ class DocumentCache:
         if item is not None:
             self._items.move_to_end(cim_id)
         return item
+
+    def take(self, cim_id: str) -> StoredCim | None:
+        """Remove and return the entry: its model is the caller's to edit until it puts one back."""
+        return self._items.pop(cim_id, None)
 
     def put(self, cim_id: str, stored: StoredCim | None) -> None:
         if stored is None or self.size == 0:
@@ -246,7 +251,9 @@ class MutationEngine:
                     return duplicate
                 raise
             ctx = dataclasses.replace(ctx, past=past.doc)
-        stored = self.cache.get(cim_id)
+        # Taken out of the cache: the mutation edits its model in place, so until the commit
+        # lands nothing else may see it, and if anything fails the next mutation reloads.
+        stored = self.cache.take(cim_id)
         cached = stored is not None
         if stored is None:
             stored = await self.store.load(cim_id)
@@ -257,6 +264,7 @@ class MutationEngine:
                     # Another process may have committed since: judge staleness by Redis, not the cache.
                     stored, cached = await self.store.load(cim_id), False
                     continue
+                self.cache.put(cim_id, stored)  # untouched: the mutation did not run
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
                     return duplicate
@@ -274,21 +282,21 @@ class MutationEngine:
                     raise NotFound(
                         f"revision {past.revision} belongs to an earlier history of this CIM", path="args.revision"
                     )
-                commit, result, doc = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
+                commit, result, after = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
+                if stored is not None:  # the document stands; the model may be half-edited
+                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch))
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
                     return duplicate
                 raise
             outcome = await self.store.commit(commit)
             if isinstance(outcome, Committed):
-                if commit.kind == "delete":
-                    self.cache.put(cim_id, None)
-                elif doc is not None:
-                    # `doc` is fresh from model_dump and shared with nothing: no need to parse doc_json again.
-                    self.cache.put(cim_id, StoredCim(doc, commit.revision, commit.epoch))
+                self.cache.put(cim_id, after)
                 return CommitResult(cim_id, outcome.revision, result)
             if isinstance(outcome, Duplicate):
+                if stored is not None:  # its document still stands; the model ran this mutation
+                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch))
                 return self._from_record(outcome.record, spec.name, args_hash)
             stored, cached = outcome.current, False
             self.cache.put(cim_id, stored)
@@ -305,13 +313,14 @@ class MutationEngine:
         cim_id: str,
         stored: StoredCim | None,
         args_hash: str,
-    ) -> tuple[Commit, dict[str, Any], dict[str, Any] | None]:
-        """Run the mutation on a private copy of `stored` and build the commit (pure, no I/O).
+    ) -> tuple[Commit, dict[str, Any], StoredCim | None]:
+        """Run the mutation on the model of `stored`, in place, and build the commit (pure, no I/O).
 
-        Returns the commit, the mutation's result and the new document (None for noop and delete).
+        Returns the commit, the mutation's result and what to cache once it
+        commits (None after a delete). The model is validated from the stored
+        document only when `stored` has none (first use after a read from Redis).
         """
-        # A fresh model from the stored JSON is the mutation's private copy.
-        outcome = spec.run(_to_model(stored), parsed, ctx)
+        outcome = spec.run(_working_model(stored), parsed, ctx)
         result = outcome.result
         base = stored.doc if stored is not None else None
         expected_rev = stored.revision if stored is not None else 0
@@ -368,7 +377,7 @@ class MutationEngine:
                     **common,
                 ),
                 result,
-                None,
+                StoredCim(base, expected_rev, expected_epoch, outcome.cim),
             )
         doc = stamped.doc
         doc_json = orjson.dumps(doc)
@@ -399,7 +408,7 @@ class MutationEngine:
                 **common,
             ),
             result,
-            doc,
+            StoredCim(doc, stamped.revision, epoch, outcome.cim),
         )
 
     @staticmethod
@@ -448,9 +457,11 @@ class MutationEngine:
         return CommitResult(record["cimId"], record["revision"], record["result"], duplicate=True)
 
 
-def _to_model(stored: StoredCim | None) -> Cim | None:
+def _working_model(stored: StoredCim | None) -> Cim | None:
     if stored is None:
         return None
+    if stored.model is not None:
+        return stored.model
     try:
         return Cim.model_validate(stored.doc)
     except ValidationError as exc:

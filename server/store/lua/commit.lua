@@ -40,11 +40,12 @@ if record then
   return {'dup', record}
 end
 
-local current = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'doc')
+-- The document is read only on a conflict: a commit that lands returns no document.
+local current = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
 local rev = current[1] or '0'
 local epoch = current[2] or ''
 if rev ~= ARGV[1] or epoch ~= ARGV[2] then
-  return {'conflict', rev, epoch, current[3] or ''}
+  return {'conflict', rev, epoch, redis.call('HGET', KEYS[1], 'doc') or ''}
 end
 
 local kind = ARGV[15]
