@@ -58,6 +58,11 @@ class Subscription:
         return self.replica.epoch
 
     @property
+    def commit(self) -> str | None:
+        """The commit id of `revision` (``cim:`` topics): names this exact state, even across a Redis rollback."""
+        return self.replica.commit
+
+    @property
     def ended(self) -> bool:
         return self._ended
 
@@ -88,7 +93,7 @@ class Subscription:
             self._changes.clear()
             change = Change(
                 self.topic, change.revision, change.epoch, change.document,
-                deleted=change.deleted, snapshot=True, reset=True,
+                deleted=change.deleted, snapshot=True, reset=True, commit=change.commit,
             )
         self._changes.append(change)
         self._wakeup.set()

@@ -17,7 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2 added commit ids: `commit` on snapshot, patch and subscribed frames and in `resume` (additive)."""
 JSON_SUBPROTOCOL = "cimhub.json.v1"
 MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1"
 
@@ -41,9 +42,16 @@ class AuthFrame(Frame):
     """With a service credential: the user id to act on behalf of."""
 
 
+CommitId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class Resume(Frame):
+    """The last change a client applied: where the hub continues from, if it still can."""
+
     revision: int = Field(ge=0)
     epoch: str
+    commit: CommitId | None = None
+    """The commit id of `revision` (from its snapshot or patch). Without it a `cim:` topic always gets a reset snapshot."""
 
 
 class SubscribeFrame(Frame):
@@ -51,7 +59,7 @@ class SubscribeFrame(Frame):
     id: RequestId
     topic: Topic
     resume: Resume | None = None
-    """The last revision (and its epoch) this client applied: the hub sends only what it missed."""
+    """The last revision (with its epoch and commit id) this client applied: the hub sends only what it missed."""
 
 
 class UnsubscribeFrame(Frame):
@@ -124,6 +132,8 @@ class SnapshotFrame(Frame):
     data: Any
     reset: bool = False
     """True when the client asked to resume but history was lost or trimmed: replace, don't patch."""
+    commit: str | None = None
+    """The commit id of `revision`: what to name in a later `resume` (absent for topics without commit ids)."""
 
 
 class PatchFrame(Frame):
@@ -137,6 +147,8 @@ class PatchFrame(Frame):
     actor: str | None = None
     ts: int | None = None
     deleted: bool = False
+    commit: str | None = None
+    """The commit id of `revision`: what to name in a later `resume` (absent for topics without commit ids)."""
 
 
 class SubscribedFrame(Frame):
@@ -147,6 +159,7 @@ class SubscribedFrame(Frame):
     id: RequestId
     revision: int
     epoch: str
+    commit: str | None = None
 
 
 class UnsubscribedFrame(Frame):
@@ -192,7 +205,7 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema of both directions, for clients in other languages."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "cimhub protocol v1",
+        "title": f"cimhub protocol v{PROTOCOL_VERSION}",
         "client": CLIENT_FRAME.json_schema(),
         "server": SERVER_FRAME.json_schema(),
     }

@@ -54,6 +54,7 @@ from cimhub.server.store.queries import Queries
 from cimhub.server.hub.session import Session, actor_of
 from cimhub.server.settings import Settings
 from cimhub.server.store.cims import CimStore
+from cimhub.server.store.connection import open_redis
 
 log = logging.getLogger("cimhub.app")
 
@@ -85,7 +86,7 @@ class Services:
     def __init__(self, settings: Settings, redis_url: str, verifier: Any, access: Any) -> None:
         self.settings = settings
         self.metrics = Metrics()
-        self.redis = aioredis.from_url(redis_url)
+        self.redis = open_redis(redis_url, settings.redis_limits())
         self.keys = Keys(settings.key_prefix)
         self.store = CimStore(
             self.redis,
@@ -111,7 +112,7 @@ class Services:
         self.message_ops = MessageOps(self.messages, self.authorizer)
         self.store.extra_keys = self.messages.key_names
         self.feeds: dict[str, Feed] = {
-            "cim": DocumentFeed(self.store, self.keys),
+            "cim": DocumentFeed(self.store, self.keys, max_catch_up=settings.max_catch_up),
             "deal": DealFeed(self.store, self.keys),
             "messages": MessageFeed(self.messages, self.store),
         }

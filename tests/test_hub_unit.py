@@ -382,7 +382,7 @@ class FakeFeed:
         await self._read()
         return Snapshot(revision, self.epoch, {"n": revision})
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[dict[str, Any]] | None:
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[dict[str, Any]] | None:
         entries = [e for e in self.log if e["rev"] > revision]
         await self._read()
         return entries if epoch == self.epoch else None
@@ -449,7 +449,7 @@ async def test_resume_sends_missed_patches_then_subscribed() -> None:
     conn = FakeConnection()
     for _ in range(5):
         feed.commit()
-    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(2, "e1"))
+    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(2, "e1", ""))
     assert revisions(conn) == [("patch", 3), ("patch", 4), ("patch", 5), ("subscribed", 5)]
 
 
@@ -458,7 +458,7 @@ async def test_resume_with_another_epoch_gets_a_reset_snapshot() -> None:
     hub = make_hub(feed)
     conn = FakeConnection()
     feed.commit()
-    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(9, "old-epoch"))
+    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(9, "old-epoch", ""))
     assert [(fr["type"], fr["reset"], fr["epoch"]) for fr in conn.frames] == [("snapshot", True, "e1")]
 
 

@@ -313,7 +313,7 @@ class Session:
             async with self._requests:
                 feed, ident = hub.feed_of(frame.topic)
                 await self.services.authorize_topic(self.identity, feed.kind, ident)
-                resume = (frame.resume.revision, frame.resume.epoch) if frame.resume else None
+                resume = (frame.resume.revision, frame.resume.epoch, frame.resume.commit or "") if frame.resume else None
                 await hub.subscribe(self, frame.topic, request_id=frame.id, resume=resume)
         except CimhubError as exc:
             self.topics.pop(frame.topic, None)

@@ -164,7 +164,9 @@ function index(array, token, max, path) {
  *
  * For sequenced topics (`cim:`, `messages:`) patches must come as r+1, r+2, ...;
  * repeats are ignored (a resume may replay what is already here) and anything
- * else raises ReplicaGap. A `deal:` topic is not sequenced: its patches apply as
+ * else raises ReplicaGap. A `cim:` revision is also named by its commit id, and
+ * resuming names it, so after Redis came back older the hub answers with a
+ * reset snapshot rather than patches of another history. A `deal:` topic is not sequenced: its patches apply as
  * they come and a lost place is repaired with a fresh snapshot.
  */
 export class Replica {
@@ -174,12 +176,22 @@ export class Replica {
     this.document = null;
     this.revision = 0;
     this.epoch = "";
+    this.commit = null; // the commit id of `revision`, for topics that have them
     this.loaded = false;
   }
 
   /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
   resumePoint() {
-    return this.loaded && this.sequenced ? { revision: this.revision, epoch: this.epoch } : null;
+    if (!(this.loaded && this.sequenced)) return null;
+    const point = { revision: this.revision, epoch: this.epoch };
+    if (this.commit) point.commit = this.commit;
+    return point;
+  }
+
+  /** Whether the replica holds exactly this change (a `subscribed` frame's end point). */
+  isAt(revision, epoch, commit) {
+    if (!this.loaded || this.revision !== revision || this.epoch !== epoch) return false;
+    return !commit || !this.commit || commit === this.commit;
   }
 
   /** Drop the state, so the next subscribe asks for a fresh snapshot. */
@@ -192,6 +204,7 @@ export class Replica {
     this.document = frame.data;
     this.revision = frame.revision;
     this.epoch = frame.epoch;
+    this.commit = frame.commit ?? null;
     this.loaded = true;
     return change(frame, this.document, { snapshot: true, reset: Boolean(frame.reset) });
   }
@@ -201,7 +214,13 @@ export class Replica {
     if (!this.loaded) return null;
     if (this.sequenced) {
       if (frame.epoch !== this.epoch) throw new ReplicaGap(`${this.topic}: epoch changed from ${this.epoch} to ${frame.epoch}`);
-      if (frame.revision <= this.revision) return null;
+      if (frame.revision < this.revision) return null;
+      if (frame.revision === this.revision) {
+        if (frame.commit && this.commit && frame.commit !== this.commit) {
+          throw new ReplicaGap(`${this.topic}: revision ${frame.revision} is another commit than the one held`);
+        }
+        return null;
+      }
       if (frame.revision !== this.revision + 1) {
         throw new ReplicaGap(`${this.topic}: expected revision ${this.revision + 1}, got ${frame.revision}`);
       }
@@ -218,6 +237,7 @@ export class Replica {
     }
     this.document = document;
     this.revision = frame.revision;
+    this.commit = frame.commit ?? null;
     return change(frame, document, { ops: frame.ops, deleted: Boolean(frame.deleted) });
   }
 }
@@ -227,6 +247,7 @@ function change(frame, document, extra) {
     topic: frame.topic,
     revision: frame.revision,
     epoch: frame.epoch,
+    commit: frame.commit ?? null,
     document,
     ops: [],
     mutation: frame.mutation ?? null,
@@ -650,7 +671,7 @@ export class CimhubClient {
     if (sub === undefined || frame.id !== sub.requestId) return;
     sub.requestId = null;
     const replica = sub.replica;
-    if (!replica.loaded || replica.revision !== frame.revision || replica.epoch !== frame.epoch) {
+    if (!replica.isAt(frame.revision, frame.epoch, frame.commit)) {
       // The resume ended somewhere other than where this replica is: start again from a snapshot.
       replica.forget();
       this._resync(sub);

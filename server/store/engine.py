@@ -39,6 +39,7 @@ from cimhub.server.store.cims import (
     Committed,
     Duplicate,
     StoredCim,
+    new_commit_id,
     new_epoch,
     summary_json,
 )
@@ -59,7 +60,12 @@ class CommitResult:
 class DocumentCache:
     """The last known state of recently used CIMs, bounded (least recently used goes first).
 
-    Only an optimisation: a stale entry costs one failed compare-and-set, never a wrong commit.
+    Only a guess: every commit computed from it is confirmed by the commit
+    script (revision, epoch and commit id), and any refusal computed from it
+    (a `create` of an id that exists, a stale `expectedRevision`) is checked
+    against Redis before it reaches the caller. A stale entry costs one more
+    read, never a wrong commit or a wrong error. It keeps whatever Redis said
+    last, even an older revision: Redis may come back older (a restore).
     """
 
     def __init__(self, size: int) -> None:
@@ -76,9 +82,6 @@ class DocumentCache:
         if stored is None or self.size == 0:
             self._items.pop(cim_id, None)
             return
-        current = self._items.get(cim_id)
-        if current is not None and current.epoch == stored.epoch and current.revision > stored.revision:
-            return  # never move the cache backwards
         self._items[cim_id] = stored
         self._items.move_to_end(cim_id)
         if len(self._items) > self.size:
@@ -237,6 +240,11 @@ class MutationEngine:
             try:
                 commit, result, doc = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
+                if cached:
+                    # Refused on a guess (e.g. `create` after Redis lost the CIM): ask Redis before saying so.
+                    stored, cached = await self.store.load(cim_id), False
+                    self.cache.put(cim_id, stored)
+                    continue
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
                     return duplicate
@@ -247,7 +255,7 @@ class MutationEngine:
                     self.cache.put(cim_id, None)
                 elif doc is not None:
                     # `doc` is fresh from model_dump and shared with nothing: no need to parse doc_json again.
-                    self.cache.put(cim_id, StoredCim(doc, commit.revision, commit.epoch))
+                    self.cache.put(cim_id, StoredCim(doc, commit.revision, commit.epoch, outcome.commit))
                 return CommitResult(cim_id, outcome.revision, result)
             if isinstance(outcome, Duplicate):
                 return self._from_record(outcome.record, spec.name, args_hash)
@@ -277,20 +285,24 @@ class MutationEngine:
         base = stored.doc if stored is not None else None
         expected_rev = stored.revision if stored is not None else 0
         expected_epoch = stored.epoch if stored is not None else ""
+        expected_commit = stored.commit if stored is not None else ""
+        commit_id = new_commit_id()
         record: dict[str, Any] = {"name": spec.name, "argsHash": args_hash, "cimId": cim_id, "result": result}
         common: dict[str, Any] = {
             "cim_id": cim_id,
             "expected_revision": expected_rev,
             "expected_epoch": expected_epoch,
+            "expected_commit": expected_commit,
             "mutation_id": ctx.mutation_id,
         }
         if outcome.cim is None:
             assert base is not None  # delete runs only on an existing CIM
             rev = expected_rev + 1
-            entry = self._entry(cim_id, rev, expected_epoch, [], spec.name, ctx, deleted=True)
+            entry = self._entry(cim_id, rev, expected_epoch, (commit_id, expected_commit), [], spec.name, ctx,
+                                deleted=True)
             record["revision"] = rev
             return Commit(
-                kind="delete", epoch=expected_epoch, revision=rev, doc_json=b"", updated_at=ctx.now,
+                kind="delete", commit_id=commit_id, epoch=expected_epoch, revision=rev, doc_json=b"", updated_at=ctx.now,
                 entry_json=entry, record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
                 old_status=base["status"], new_status=base["status"],
                 deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}), **common,
@@ -300,7 +312,7 @@ class MutationEngine:
             assert base is not None
             record["revision"] = expected_rev
             return Commit(
-                kind="noop", epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
+                kind="noop", commit_id=expected_commit, epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
                 entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
                 old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
             ), result, None
@@ -312,12 +324,12 @@ class MutationEngine:
                 code=ErrorCode.PAYLOAD_TOO_LARGE,
             )
         epoch = expected_epoch or new_epoch()
-        entry = self._entry(cim_id, stamped.revision, epoch, stamped.ops, spec.name, ctx)
+        entry = self._entry(cim_id, stamped.revision, epoch, (commit_id, expected_commit), stamped.ops, spec.name, ctx)
         record["revision"] = stamped.revision
         summary_changed = base is None or summary_json(base) != summary_json(doc)
         deal_event = orjson.dumps({"type": "upsert", "summary": summary_json(doc)}) if summary_changed else b""
         return Commit(
-            kind="commit", epoch=epoch, revision=stamped.revision, doc_json=doc_json, updated_at=doc["updatedAt"],
+            kind="commit", commit_id=commit_id, epoch=epoch, revision=stamped.revision, doc_json=doc_json, updated_at=doc["updatedAt"],
             entry_json=entry, record_json=orjson.dumps(record), deal_id=doc["dealId"], user_id=doc["userId"],
             old_status=base["status"] if base is not None else doc["status"], new_status=doc["status"],
             deal_event_json=deal_event, **common,
@@ -325,11 +337,12 @@ class MutationEngine:
 
     @staticmethod
     def _entry(
-        cim_id: str, rev: int, epoch: str, ops: list[dict[str, Any]], name: str, ctx: MutationContext,
-        *, deleted: bool = False,
+        cim_id: str, rev: int, epoch: str, commit_and_parent: tuple[str, str], ops: list[dict[str, Any]], name: str,
+        ctx: MutationContext, *, deleted: bool = False,
     ) -> bytes:
+        commit, parent = commit_and_parent
         entry: dict[str, Any] = {
-            "cimId": cim_id, "rev": rev, "epoch": epoch, "ops": ops, "mutation": name,
+            "cimId": cim_id, "rev": rev, "epoch": epoch, "commit": commit, "parent": parent, "ops": ops, "mutation": name,
             "mutationId": ctx.mutation_id, "actor": ctx.actor, "ts": ctx.now,
         }
         if deleted:

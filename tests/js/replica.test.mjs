@@ -184,3 +184,34 @@ describe("applyPatch", () => {
     assert.deepEqual(applyPatch({ a: 1 }, [{ op: "replace", path: "", value: { b: 2 } }]), { b: 2 });
   });
 });
+
+describe("commit ids (protocol 2)", () => {
+  test("the replica resumes from the commit id of the last change it applied", () => {
+    const snapshot = golden("server/snapshot.commit.json");
+    const patch = golden("server/patch.commit.json");
+    const replica = new Replica(snapshot.topic);
+    assert.equal(replica.load(snapshot).commit, snapshot.commit);
+    assert.deepEqual(replica.resumePoint(), { revision: 1, epoch: snapshot.epoch, commit: snapshot.commit });
+    assert.equal(replica.apply(patch).commit, patch.commit);
+    assert.deepEqual(replica.resumePoint(), golden("client/subscribe.resume-commit.json").resume);
+  });
+
+  test("the same revision under another commit id is another history: a gap, not a repeat", () => {
+    const snapshot = golden("server/snapshot.commit.json");
+    const patch = golden("server/patch.commit.json");
+    const replica = new Replica(snapshot.topic);
+    replica.load(snapshot);
+    replica.apply(patch);
+    assert.equal(replica.apply(clone(patch)), null, "the very same commit again is a repeat");
+    assert.throws(() => replica.apply({ ...clone(patch), commit: "0123456789abcdef" }), ReplicaGap);
+  });
+
+  test("a reset snapshot replaces the replica and its commit id", () => {
+    const reset = golden("server/snapshot.reset-commit.json");
+    const replica = new Replica(reset.topic);
+    replica.load(golden("server/snapshot.commit.json"));
+    const change = replica.load(reset);
+    assert.equal(change.reset, true);
+    assert.deepEqual(replica.resumePoint(), { revision: reset.revision, epoch: reset.epoch, commit: reset.commit });
+  });
+});
