@@ -15,7 +15,7 @@ Two hubs' engine paths are built side by side, each with its own key prefix:
   most mutations meet it: a cached decision, no Postgres round trip.
 * ``dev (no checks)``: DevAccess, which answers True without asking anyone.
 
-Each mutation is ``updateState`` through ``Services.mutate`` (validation,
+Each mutation is ``updateState`` through ``Dispatcher.mutate`` (validation,
 authorisation, commit to Redis), one at a time; the two variants alternate
 mutation by mutation, so load on the host skews neither.
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -36,7 +37,7 @@ import psycopg
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from cimhub.server.app import Services
+from cimhub.server.app import Services, open_services
 from cimhub.server.auth.access import CachedAccess, DevAccess
 from cimhub.server.auth.postgres_access import PostgresAccess
 from cimhub.server.auth.tokens import Identity
@@ -79,13 +80,15 @@ async def compare(redis_url: str, database_url: str, project: str, deal: str, us
         "authorised": CachedAccess(PostgresAccess(database_url), ttl_s=3600, denied_ttl_s=3600),
         "dev (no checks)": DevAccess(),
     }
-    services: dict[str, Services] = {}
-    cims: dict[str, str] = {}
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        services: dict[str, Services] = {}
+        cims: dict[str, str] = {}
         for name, access in variants.items():
             settings = Settings(key_prefix=f"bench{uuid.uuid4().hex[:8]}", mutations_per_second=1e9)
-            services[name] = Services(settings, redis_url, verifier=None, access=access)
-            result = await services[name].mutate(
+            svc = await stack.enter_async_context(open_services(settings, redis_url, verifier=None, access=access))
+            stack.push_async_callback(delete_keys, svc)
+            services[name] = svc
+            result = await svc.dispatcher.mutate(
                 caller, "create", {"dealId": deal, "projectId": project, "title": "Bench"}, uuid.uuid4().hex, None
             )
             cims[name] = result.cim_id
@@ -95,17 +98,16 @@ async def compare(redis_url: str, database_url: str, project: str, deal: str, us
             for name, svc in services.items():
                 args = {"cimId": cims[name], "title": f"Bench {i}"}
                 started = time.perf_counter()
-                await svc.mutate(caller, "updateState", args, uuid.uuid4().hex, None)
+                await svc.dispatcher.mutate(caller, "updateState", args, uuid.uuid4().hex, None)
                 if i >= warmup:
                     timings[name].append(time.perf_counter() - started)
         report(timings)
-    finally:
-        for svc in services.values():
-            keys = [key async for key in svc.redis.scan_iter(match=f"{svc.settings.key_prefix}:*", count=1000)]
-            if keys:
-                await svc.redis.delete(*keys)
-            await svc.redis.aclose()
-            await svc.access.aclose()
+
+
+async def delete_keys(svc: Services) -> None:
+    keys = [key async for key in svc.redis.scan_iter(match=f"{svc.settings.key_prefix}:*", count=1000)]
+    if keys:
+        await svc.redis.delete(*keys)
 
 
 def report(timings: dict[str, list[float]]) -> None:

@@ -44,9 +44,9 @@ import numpy as np
 import redis.asyncio as aioredis
 
 from cimhub.server.embedded import redis_url_or_embedded
-from cimhub.server.store.keys import Keys
 from cimhub.server.messages.store import MessageStore
 from cimhub.server.messages.vectors import ROLE_CODES, ROW_DTYPE, VectorSet
+from cimhub.server.store.keys import Keys
 
 Row = tuple[str, int, str, str, str]
 

@@ -47,9 +47,9 @@ from cimhub.protocol.mutations import MutationContext, finalize, get_mutation
 from cimhub.protocol.patch import diff
 from cimhub.protocol.schema import Cim
 from cimhub.server.embedded import redis_url_or_embedded
+from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
-from cimhub.server.store.cims import CimStore
 
 SECTIONS = [f"s{i}" for i in range(6)]
 SLIDES_PER_SECTION = 3

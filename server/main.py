@@ -59,7 +59,7 @@ class DrainingServer(uvicorn.Server):
     async def shutdown(self, sockets: Any = None) -> None:
         services = getattr(getattr(self.app_ref, "state", None), "services", None)
         if services is not None:
-            await services.drain()
+            services.connections.drain()
             await asyncio.sleep(min(0.5, services.settings.shutdown_grace_s))
         await super().shutdown(sockets)
 

@@ -19,9 +19,9 @@ import pytest
 import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import Conflict, ErrorCode
+from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import CommitResult, MutationEngine
 from cimhub.server.store.keys import Keys
-from cimhub.server.store.cims import CimStore
 
 OUTLINE = [{"id": "s1", "title": "Overview", "description": ""}, {"id": "s2", "title": "Market", "description": ""}]
 PERSONA = {"type": "strategic", "motivations": ["m"], "concerns": ["c"]}

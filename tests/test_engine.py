@@ -32,9 +32,9 @@ from cimhub.protocol.errors import (
 from cimhub.protocol.mutations import derived_cim_id, imported_cim_id
 from cimhub.protocol.schema import STAGES
 from cimhub.server.embedded import free_port
+from cimhub.server.store.cims import CimStore, StoredCim
 from cimhub.server.store.engine import CommitResult, DocumentCache, MutationEngine
 from cimhub.server.store.keys import Keys
-from cimhub.server.store.cims import CimStore, StoredCim
 
 PERSONA = {"type": "strategic", "motivations": ["synergies"], "concerns": ["integration"]}
 OTHER_PERSONA = {"type": "financial", "motivations": ["returns"], "concerns": ["leverage"]}
@@ -200,14 +200,14 @@ async def test_import_from_supabase_is_idempotent_by_source_id(engine: MutationE
     assert again.revision == 1 and (await store.get(first.cim_id)).doc == doc
 
 
-async def test_delete_runs_its_hooks(engine: MutationEngine, store: CimStore) -> None:
-    cim_id = await create(engine)
+async def test_delete_runs_its_hooks(store: CimStore) -> None:
     deleted: list[str] = []
 
     async def hook(cid: str) -> None:
         deleted.append(cid)
 
-    engine.on_delete.append(hook)
+    engine = MutationEngine(store, on_delete=[hook])
+    cim_id = await create(engine)
     result = await mutate(engine, "delete", {"cimId": cim_id})
     assert result.result == {"deleted": True} and deleted == [cim_id]
     assert await store.load(cim_id) is None

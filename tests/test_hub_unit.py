@@ -18,13 +18,13 @@ import pytest
 from cimhub.protocol import frames as f
 from cimhub.protocol.codec import JSON, MSGPACK, codec_for
 from cimhub.protocol.errors import RETRYABLE, CimhubError, ErrorCode, InvalidInput
+from cimhub.server.http import HTTP_STATUS
 from cimhub.server.hub import ratelimit
-from cimhub.server.app import HTTP_STATUS
 from cimhub.server.hub.feeds import DealFeed, Snapshot, patch_frame
 from cimhub.server.hub.hub import Hub, State
-from cimhub.server.metrics import Metrics
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.session import Session
+from cimhub.server.metrics import Metrics
 
 # -- TokenBucket -------------------------------------------------------------------
 
@@ -238,16 +238,20 @@ class StuckSocket:
         self.closed = (code, reason or "")
 
 
-def make_session(socket: StuckSocket, *, queue_bytes: int = 1024, grace: float = 30.0) -> Session:
+def make_session(
+    socket: StuckSocket, *, queue_bytes: int = 1024, grace: float = 30.0, requests: Any = None
+) -> Session:
     settings = SimpleNamespace(
         send_queue_bytes=queue_bytes, shutdown_grace_s=grace, mutations_per_second=10.0, mutation_burst=10,
     )
-    services = SimpleNamespace(settings=settings, metrics=Metrics())
-    return Session(socket, JSON, services)
+    return Session(
+        socket, JSON, settings=settings, connections=None, hub=None, requests=requests, verifier=None,  # type: ignore[arg-type]
+        metrics=Metrics(),
+    )
 
 
 def overflows(session: Session) -> float:
-    return session.services.metrics.queue_overflows._value.get()  # type: ignore[no-any-return]
+    return session.metrics.queue_overflows._value.get()  # type: ignore[no-any-return]
 
 
 async def test_overflow_frees_the_queue_and_closes_with_4008_next() -> None:
@@ -305,8 +309,7 @@ async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_stil
             raise outcome
         return outcome
 
-    session = make_session(StuckSocket(), queue_bytes=1 << 20)
-    session.services.mutate = mutate
+    session = make_session(StuckSocket(), queue_bytes=1 << 20, requests=SimpleNamespace(mutate=mutate))
     for n in range(2):
         session._dispatch(f.MutateFrame(type="mutate", id=f"m{n}", name="updateState", args={}, mutationId=f"id{n}"))
     for _ in range(50):
@@ -398,8 +401,7 @@ class FakeFeed:
 
 
 def make_hub(feed: FakeFeed) -> Hub:
-    hub = Hub({"cim": feed}, Metrics())
-    hub.broker = FakeBroker()
+    hub = Hub({"cim": feed}, Metrics(), FakeBroker())
     return hub
 
 
@@ -522,8 +524,7 @@ class CountingFeed(FakeFeed):
 
 async def test_a_reconnect_storm_is_paced_by_sync_concurrency() -> None:
     feed = CountingFeed()
-    hub = Hub({"cim": feed}, Metrics(), sync_concurrency=4)
-    hub.broker = FakeBroker()
+    hub = Hub({"cim": feed}, Metrics(), FakeBroker(), sync_concurrency=4)
     conns = [FakeConnection() for _ in range(200)]
     await asyncio.wait_for(asyncio.gather(*(
         hub.subscribe(conn, f"cim:c{i % 20}", request_id="r", resume=None) for i, conn in enumerate(conns)

@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
 from cimhub.protocol.schema import MessageRole
 from cimhub.server.messages import reader as messages_search
-from cimhub.server.store.keys import Keys
 from cimhub.server.messages.store import MessageStore, SearchHit, parse_event
 from cimhub.server.messages.vectors import VectorCache, VectorSet
+from cimhub.server.store.keys import Keys
 
 CIM = "cim-1"
 _examples = itertools.count()

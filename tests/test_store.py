@@ -13,9 +13,16 @@ from conftest import Clock
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.patch import apply
+from cimhub.server.store.cims import (
+    CimStore,
+    Commit,
+    CommitConflict,
+    Committed,
+    Duplicate,
+    IndexKind,
+)
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
-from cimhub.server.store.cims import CimStore, Commit, CommitConflict, Committed, Duplicate, IndexKind
 
 _ids = itertools.count()
 PERSONA = {"type": "strategic", "motivations": ["m"], "concerns": ["c"]}

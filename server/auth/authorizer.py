@@ -19,7 +19,6 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from cimhub.protocol.errors import AccessDenied, NotFound
-
 from cimhub.server.store.cims import CimStore
 
 

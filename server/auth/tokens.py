@@ -42,9 +42,8 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, Unauthenticated
-
-from cimhub.server.settings import Settings
 from cimhub.server.auth.jwks import JwksCache
+from cimhub.server.settings import Settings
 
 logger = logging.getLogger("cimhub.auth")
 

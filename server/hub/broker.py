@@ -37,12 +37,10 @@ OnResync = Callable[[], None]
 class Broker:
     """One supervised pub/sub connection per process."""
 
-    def __init__(self, redis_url: str, on_message: OnMessage, on_resync: OnResync) -> None:
+    def __init__(self, redis_url: str) -> None:
         # A private client with redis-py's own retries off: a silent internal
         # reconnect would drop notifications without telling us.
         self._client = aioredis.from_url(redis_url, retry=Retry(NoBackoff(), 0), health_check_interval=0)
-        self._on_message = on_message
-        self._on_resync = on_resync
         self._channels: set[str] = set()
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
@@ -54,8 +52,9 @@ class Broker:
     def healthy(self) -> bool:
         return self._connected.is_set()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._supervise(), name="cimhub-broker")
+    async def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
+        """Listen, handing each notification to `on_message` and each reconnect to `on_resync`."""
+        self._task = asyncio.create_task(self._supervise(on_message, on_resync), name="cimhub-broker")
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -89,12 +88,12 @@ class Broker:
             with contextlib.suppress(redis.exceptions.RedisError, OSError):
                 await self._pubsub.unsubscribe(channel)
 
-    async def _supervise(self) -> None:
+    async def _supervise(self, on_message: OnMessage, on_resync: OnResync) -> None:
         delay = 0.05
         first = True
         while True:
             try:
-                await self._listen(first)
+                await self._listen(first, on_message, on_resync)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure of the listener means: reconnect
@@ -108,7 +107,7 @@ class Broker:
             await asyncio.sleep(delay * (1 + random.random()))
             delay = min(delay * 2, 2.0)
 
-    async def _listen(self, first: bool) -> None:
+    async def _listen(self, first: bool, on_message: OnMessage, on_resync: OnResync) -> None:
         pubsub = self._client.pubsub()
         self._pubsub = pubsub
         # A pub/sub connection needs a channel before it can read; this one is
@@ -131,7 +130,7 @@ class Broker:
             kind = message["type"]
             channel = message["channel"].decode()
             if kind == "message":
-                self._on_message(channel, message["data"])
+                on_message(channel, message["data"])
             elif kind == "subscribe":
                 future = self._confirmed.get(channel)
                 if future is not None and not future.done():
@@ -141,4 +140,4 @@ class Broker:
                     resync = False
                     self.reconnects += 1
                     log.info("pub/sub listener reconnected; resyncing %d channels", len(self._channels))
-                    self._on_resync()
+                    on_resync()

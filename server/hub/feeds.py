@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from cimhub.server.store.keys import Keys
 from cimhub.server.store.cims import CimStore
+from cimhub.server.store.keys import Keys
 
 Entry = dict[str, Any]
 

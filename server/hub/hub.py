@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
 from cimhub.protocol.frames import topic_parts
-
 from cimhub.server.hub.feeds import Entry, Feed
 from cimhub.server.metrics import Metrics
 
@@ -103,10 +102,12 @@ class Channels(Protocol):
 class Hub:
     """Local topics and subscriptions of one process. Wired by cimhub.server.app."""
 
-    def __init__(self, feeds: dict[str, Feed], metrics: Metrics, *, sync_concurrency: int = 32) -> None:
+    def __init__(
+        self, feeds: dict[str, Feed], metrics: Metrics, broker: Channels, *, sync_concurrency: int = 32
+    ) -> None:
         self.feeds = feeds
         self.metrics = metrics
-        self.broker: Channels | None = None
+        self.broker = broker
         self.topics: dict[str, Topic] = {}
         self.by_channel: dict[str, Topic] = {}
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
@@ -156,8 +157,6 @@ class Hub:
 
     async def _ensure_channel(self, topic: Topic) -> None:
         if topic.ready is None:
-            if self.broker is None:
-                raise RuntimeError("the hub has no broker: create_app wires one")
             topic.ready = asyncio.ensure_future(self.broker.subscribe(topic.channel))
         await asyncio.shield(topic.ready)
 
@@ -187,8 +186,7 @@ class Hub:
             del self.topics[topic.name]
             self.by_channel.pop(topic.channel, None)
             self.metrics.topics.set(len(self.topics))
-            if self.broker is not None:
-                asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+            asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
 
     # -- catching up ---------------------------------------------------------
 

@@ -14,7 +14,7 @@ import asyncio
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket
@@ -28,13 +28,33 @@ from cimhub.protocol.errors import (
     Unauthenticated,
     from_validation_error,
 )
-
 from cimhub.server.faults import client_error
+from cimhub.server.hub.connections import Connections
+from cimhub.server.hub.hub import Hub
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.sender import FrameSender
+from cimhub.server.metrics import Metrics
+from cimhub.server.settings import Settings
+from cimhub.server.store.engine import CommitResult
 
-if TYPE_CHECKING:
-    from cimhub.server.app import Services
+
+class Requests(Protocol):
+    """Where a session sends what a client asks for (cimhub.server.dispatch.Dispatcher)."""
+
+    async def authorize_topic(self, identity: Any, kind: str, ident: str) -> None: ...
+
+    async def query(self, identity: Any, name: str, args: Any) -> Any: ...
+
+    async def mutate(
+        self, identity: Any, name: str, args: Any, mutation_id: str, expected_revision: int | None
+    ) -> CommitResult: ...
+
+
+class Verifier(Protocol):
+    """Turns a token into an identity (cimhub.server.auth.tokens.TokenVerifier)."""
+
+    async def verify(self, token: str, *, on_behalf_of: str | None = None) -> Any: ...
+
 
 log = logging.getLogger("cimhub.session")
 
@@ -43,21 +63,31 @@ MAX_PENDING_MUTATIONS = 256
 MAX_CONCURRENT_REQUESTS = 16
 
 
-def actor_of(identity: Any) -> str:
-    """How the patch log names who did something."""
-    if not identity.is_service:
-        return str(identity.user_id)
-    return f"service:{identity.role}" + (f"/{identity.user_id}" if identity.user_id else "")
-
-
 class Session:
-    def __init__(self, websocket: WebSocket, codec: Codec, services: Services) -> None:
+    """One authenticated (or authenticating) WebSocket connection; `run()` serves it to the end."""
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        codec: Codec,
+        *,
+        settings: Settings,
+        connections: Connections,
+        hub: Hub,
+        requests: Requests,
+        verifier: Verifier,
+        metrics: Metrics,
+    ) -> None:
         self.id = next(_ids)
         self.ws = websocket
         self.codec = codec
         self.codec_name = codec.name
-        self.services = services
-        self.settings = services.settings
+        self.settings = settings
+        self.connections = connections
+        self.hub = hub
+        self.requests = requests
+        self.verifier = verifier
+        self.metrics = metrics
         self.identity: Any = None
         self.paused = False
         self.topics: dict[str, None] = {}  # ordered set of subscribed topics
@@ -65,7 +95,7 @@ class Session:
             websocket,
             max_bytes=self.settings.send_queue_bytes,
             grace_s=self.settings.shutdown_grace_s,
-            on_overflow=services.metrics.queue_overflows.inc,
+            on_overflow=metrics.queue_overflows.inc,
         )
         self._last_seen = time.monotonic()
         # Made on the first mutation: most connections only subscribe, and an idle
@@ -90,7 +120,7 @@ class Session:
         self.sender.send(data)
 
     def send_error(self, error: CimhubError, request_id: str | None = None) -> None:
-        self.services.metrics.errors.labels(error.code.value).inc()
+        self.metrics.errors.labels(error.code.value).inc()
         frame: dict[str, Any] = {"type": "error", "error": error.to_wire()}
         if request_id is not None:
             frame["id"] = request_id
@@ -104,19 +134,18 @@ class Session:
 
     async def run(self) -> None:
         """Serve the connection until it closes. Never raises for a client's mistake."""
-        services = self.services
-        if services.unauthenticated >= self.settings.max_unauthenticated:
+        connections = self.connections
+        if not connections.admit_unauthenticated():
             await self.ws.close(f.CLOSE_TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
             return
-        services.unauthenticated += 1
         try:
             authenticated = await self._authenticate()
         finally:
-            services.unauthenticated -= 1
+            connections.authenticated_or_gone()
         if not authenticated:
             return
-        services.metrics.connections.inc()
-        services.sessions.add(self)
+        self.metrics.connections.inc()
+        connections.sessions.add(self)
         sender = self.sender.start()
         self._heartbeat_timer = asyncio.get_running_loop().call_later(self.settings.heartbeat_s, self._heartbeat)
         receiver = asyncio.create_task(self._receive_loop())
@@ -136,9 +165,9 @@ class Session:
             if self._expiry is not None:
                 self._expiry.cancel()
             self.sender.stop()
-            services.hub.drop(self, list(self.topics))
-            services.sessions.discard(self)
-            services.metrics.connections.dec()
+            self.hub.drop(self, list(self.topics))
+            connections.sessions.discard(self)
+            self.metrics.connections.dec()
 
     async def _authenticate(self) -> bool:
         try:
@@ -160,7 +189,7 @@ class Session:
         return True
 
     async def _accept_token(self, frame: f.AuthFrame) -> None:
-        identity = await self.services.verifier.verify(frame.token, on_behalf_of=frame.actAs)
+        identity = await self.verifier.verify(frame.token, on_behalf_of=frame.actAs)
         if self.identity is not None and (identity.user_id, identity.is_service) != (
             self.identity.user_id, self.identity.is_service
         ):
@@ -181,12 +210,12 @@ class Session:
         })
         if self.paused:
             self.paused = False
-            self.services.hub.resume(self, list(self.topics))
+            self.hub.resume(self, list(self.topics))
 
     def _token_expired(self) -> None:
         """Stop delivering until the client sends a fresh token (the seed's 'auth token expires')."""
         self.paused = True
-        self.services.hub.pause(self, list(self.topics))
+        self.hub.pause(self, list(self.topics))
         self.send_error(CimhubError(
             "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
             code=ErrorCode.TOKEN_EXPIRED,
@@ -278,7 +307,7 @@ class Session:
             self._subscribe(frame)
         elif isinstance(frame, f.UnsubscribeFrame):
             self.topics.pop(frame.topic, None)
-            self.services.hub.unsubscribe(self, frame.topic)
+            self.hub.unsubscribe(self, frame.topic)
             self.send({"type": "unsubscribed", "topic": frame.topic, "id": frame.id})
         elif isinstance(frame, f.QueryFrame):
             self._spawn(self._query(frame))
@@ -308,11 +337,11 @@ class Session:
         self._spawn(self._run_subscribe(frame))
 
     async def _run_subscribe(self, frame: f.SubscribeFrame) -> None:
-        hub = self.services.hub
+        hub = self.hub
         try:
             async with self._requests:
                 feed, ident = hub.feed_of(frame.topic)
-                await self.services.authorize_topic(self.identity, feed.kind, ident)
+                await self.requests.authorize_topic(self.identity, feed.kind, ident)
                 resume = (frame.resume.revision, frame.resume.epoch, frame.resume.commit or "") if frame.resume else None
                 await hub.subscribe(self, frame.topic, request_id=frame.id, resume=resume)
         except CimhubError as exc:
@@ -325,7 +354,7 @@ class Session:
     async def _query(self, frame: f.QueryFrame) -> None:
         async with self._requests:
             try:
-                result = await self.services.query(self.identity, frame.name, frame.args)
+                result = await self.requests.query(self.identity, frame.name, frame.args)
             except CimhubError as exc:
                 self.send_error(exc, frame.id)
                 return
@@ -338,7 +367,7 @@ class Session:
         while True:
             frame = await mutations.get()
             try:
-                outcome = await self.services.mutate(
+                outcome = await self.requests.mutate(
                     self.identity, frame.name, frame.args, frame.mutationId, frame.expectedRevision
                 )
             except CimhubError as exc:

@@ -13,10 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cimhub.protocol.errors import NotFound, from_validation_error
 from cimhub.protocol.schema import Id, LongText, MessageRole
-
 from cimhub.server.auth.authorizer import Authorizer, Caller
-from cimhub.server.store.engine import CommitResult
 from cimhub.server.messages.store import MessageStore
+from cimhub.server.store.engine import CommitResult
 
 
 class _Args(BaseModel):

@@ -20,8 +20,8 @@ import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, Unavailable
 from cimhub.server.lua import load_script
-from cimhub.server.store.keys import Keys
 from cimhub.server.messages.vectors import ROW_DTYPE, VectorCache, VectorSet
+from cimhub.server.store.keys import Keys
 
 CHUNK_BYTES = 1024 * 1024
 """Largest vector reply; a cold cache is filled with GETRANGEs of this size."""

@@ -62,9 +62,9 @@ from cimhub.protocol.errors import (
 )
 from cimhub.protocol.schema import Id, Message, MessageRole
 from cimhub.server.lua import load_script
-from cimhub.server.store.keys import Keys
 from cimhub.server.messages.reader import READ_ATTEMPTS, MessageKeys, VectorReader
 from cimhub.server.messages.vectors import ROLE_CODES, check_vector
+from cimhub.server.store.keys import Keys
 
 Order = Literal["newest", "oldest"]
 Vector = Sequence[float] | np.ndarray

@@ -36,9 +36,8 @@ import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.schema import CimSummary
-
-from cimhub.server.store.keys import Keys
 from cimhub.server.lua import load_script
+from cimhub.server.store.keys import Keys
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]

@@ -21,7 +21,7 @@ import hashlib
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,6 @@ from pydantic import ValidationError
 from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
-
 from cimhub.server.store.cims import (
     CimStore,
     Commit,
@@ -135,13 +134,15 @@ class MutationEngine:
         max_document_bytes: int = 4 * 1024 * 1024,
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
+        on_delete: Sequence[Callable[[str], Awaitable[None]]] = (),
     ) -> None:
+        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches)."""
         self.store = store
         self.max_retries = max_retries
         self.max_document_bytes = max_document_bytes
         self.cache = DocumentCache(cache_size)
         self.clock = clock
-        self.on_delete: list[Callable[[str], Awaitable[None]]] = []
+        self.on_delete = tuple(on_delete)
         self._locks = CimLocks()
 
     async def mutate(

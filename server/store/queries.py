@@ -8,7 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, from_validation_error
 from cimhub.protocol.schema import CimStatus, Id
-
 from cimhub.server.auth.authorizer import Authorizer, Caller
 from cimhub.server.store.cims import MAX_PAGE, CimStore
 
