@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     """Connections to Redis per process; past it requests wait for a free one (`redis_pool_timeout_s`)."""
     redis_pool_timeout_s: float = Field(default=5.0, gt=0)
     """Longest wait for a free pooled connection before a request fails as `unavailable`."""
+    readiness_timeout_s: float = Field(default=0.8, gt=0)
+    """/readyz answers not-ready when Redis has not taken its probe write within this (so it answers within ~1 s)."""
 
     # -- store ------------------------------------------------------------
     patch_log_retention: int = Field(default=1_000, ge=1)

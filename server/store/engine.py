@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
+from cimhub.server.faults import FAULTS, FaultLog, redis_fault
 from cimhub.server.store.cims import (
     CimStore,
     Commit,
@@ -135,9 +136,14 @@ class MutationEngine:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
         on_delete: Sequence[Callable[[str], Awaitable[None]]] = (),
+        faults: FaultLog | None = None,
     ) -> None:
-        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches)."""
+        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches).
+
+        `faults` logs Redis faults once per episode (shared with the rest of the process when given).
+        """
         self.store = store
+        self.faults = faults or FaultLog()
         self.max_retries = max_retries
         self.max_document_bytes = max_document_bytes
         self.cache = DocumentCache(cache_size)
@@ -185,9 +191,13 @@ class MutationEngine:
         try:
             ctx = MutationContext(actor=actor, now=int(self.clock() * 1000), mutation_id=mutation_id, user_id=user_id)
             result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except (redis.exceptions.RedisError, OSError) as exc:
+            reason = redis_fault(exc)
+            if reason is None:
+                raise
+            self.faults.seen(reason, f"running mutation {spec.name!r}")
             # The commit may or may not have happened: retrying with the same id is safe either way.
-            raise Unavailable(f"Redis is unreachable ({type(exc).__name__}); retry with the same mutationId") from None
+            raise Unavailable(f"{FAULTS[reason]}; retry with the same mutationId") from None
         if spec.name == "delete":
             # Parts outside the CIM's commit (its LangGraph threads): idempotent, so a retried delete finishes them.
             for hook in self.on_delete:

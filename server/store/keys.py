@@ -42,6 +42,10 @@ class Keys:
     def by_status(self, status: str) -> str:
         return f"{self.prefix}:idx:status:{status}"
 
+    def readiness(self) -> str:
+        """The key /readyz writes to learn whether Redis takes writes (it expires by itself)."""
+        return f"{self.prefix}:readyz"
+
     def cim_channel(self, cim_id: str) -> str:
         """Pub/sub channel carrying each committed patch of one CIM."""
         return f"{self.prefix}:ch:cim:{cim_id}"
