@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -30,6 +31,7 @@ from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
 from cimhub.server.hub.hub import Hub
+from cimhub.server.hub.sender import KeepTransport
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.messages.store import MessageStore
@@ -158,4 +160,6 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
         ],
         lifespan=lifespan,
+        # Lets a connection's writer abort a client that stopped reading (cimhub.server.hub.sender).
+        middleware=[Middleware(KeepTransport)],
     )

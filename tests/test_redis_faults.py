@@ -82,9 +82,9 @@ async def test_every_pooled_connection_gets_the_hubs_own_limits() -> None:
     assert connection.retry.get_retries() == 2
     # A dead connection is retried; a timeout never is (a hung Redis would double every wait).
     for error, calls_expected in ((redis.exceptions.ConnectionError("dead"), 3), (redis.exceptions.TimeoutError("hung"), 1)):
-        calls = []
+        calls: list[int] = []
 
-        async def do(error: Exception = error) -> None:
+        async def do(error: Exception = error, calls: list[int] = calls) -> None:
             calls.append(1)
             raise error
 
