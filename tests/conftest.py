@@ -155,3 +155,8 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/chaos: real processes broken on purpose under load; short versions run in the normal suite.
+    config.addinivalue_line("markers", "chaos: real hubs and redis-server broken on purpose under load")
