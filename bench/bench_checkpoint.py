@@ -57,7 +57,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph_checkpoint_plainredis import AsyncRedisSaver as PlainAsyncRedisSaver
 from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
 from cimhub.server.embedded import embedded_redis
 
 MESSAGES = 20
@@ -223,7 +223,7 @@ async def async_subjects(url: str, prefix: str, work: Path) -> AsyncIterator[lis
         await sqlite.setup()
         try:
             yield [
-                async_subject("cimhub AsyncRedisSaver", AsyncRedisSaver(client, key_prefix=prefix)),
+                async_subject("cimhub AsyncRedisSaver", AsyncCimhubRedisSaver(client, key_prefix=prefix)),
                 async_subject(
                     "plainredis AsyncRedisSaver",
                     PlainAsyncRedisSaver(client, prefix=f"{prefix}-plain"),
@@ -242,7 +242,7 @@ def sync_subjects(url: str, prefix: str, work: Path) -> Iterator[list[Subject]]:
         sqlite.setup()
         try:
             yield [
-                sync_subject("cimhub RedisSaver", RedisSaver(client, key_prefix=prefix)),
+                sync_subject("cimhub RedisSaver", CimhubRedisSaver(client, key_prefix=prefix)),
                 sync_subject(
                     "plainredis RedisSaver", PlainRedisSaver(client, prefix=f"{prefix}-plain")
                 ),
@@ -266,7 +266,7 @@ async def memory_per_checkpoint(
         for name, saver, pattern in (
             (
                 "cimhub AsyncRedisSaver",
-                AsyncRedisSaver(client, key_prefix=f"{prefix}-mem"),
+                AsyncCimhubRedisSaver(client, key_prefix=f"{prefix}-mem"),
                 f"{prefix}-mem:*",
             ),
             (

@@ -205,7 +205,7 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
         return {"result": result.result, "revision": result.revision}
 
     async def main() -> None:
-        from cimhub.server.checkpoint import AsyncRedisSaver
+        from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
         nonlocal cim_id
         if cim_id is None:
@@ -215,7 +215,7 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
             )
             cim_id = str(created.cim_id)
         click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
-        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             graph = build_graph(mutate, saver)
             state = await graph.aget_state({"configurable": {"thread_id": cim_id}})
             payload: Any = None if state.next else {"cimId": cim_id, "dealName": title}

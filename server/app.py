@@ -24,7 +24,8 @@ from cimhub.server.auth.access import access_from_settings
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.board import board_routes, cors_middleware
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 from cimhub.server.dispatch import Dispatcher
 from cimhub.server.hub.broker import Broker
 from cimhub.server.hub.connections import Connections
@@ -77,7 +78,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     )
     authorizer = Authorizer(access, store)
     # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.
-    checkpoints = AsyncRedisSaver(redis, key_prefix=settings.key_prefix)
+    checkpoints = AsyncCimhubRedisSaver(redis, key_prefix=settings.key_prefix)
 
     async def forget_deleted(cim_id: str) -> None:
         authorizer.forget(cim_id)
@@ -156,9 +157,11 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             Route("/healthz", http.healthz),
             Route("/readyz", http.readyz),
             Route("/metrics", http.metrics),
-            # The browser client and a live CIM viewer built on it (docs/browser.md).
+            # The browser client and the board's script, built from clients/js (docs/browser.md).
             Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
+            *board_routes(settings),  # the live CIM board at / (docs/browser.md)
         ],
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
         # Lets a connection's writer abort a client that stopped reading (cimhub.server.hub.sender).
         middleware=[Middleware(KeepTransport)],

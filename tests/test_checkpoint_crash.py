@@ -16,7 +16,7 @@ from pathlib import Path
 
 from langchain_core.runnables import RunnableConfig
 
-from cimhub.server.checkpoint import RedisSaver
+from cimhub.server.checkpoint import CimhubRedisSaver
 
 CHILD = """
 import asyncio, json, operator, sys, time
@@ -25,7 +25,7 @@ from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
 url, prefix, workdir, mode = sys.argv[1:5]
 work = Path(workdir)
@@ -59,7 +59,7 @@ builder.add_edge("join", END)
 
 
 async def main():
-    async with AsyncRedisSaver.from_url(url, key_prefix=prefix) as saver:
+    async with AsyncCimhubRedisSaver.from_url(url, key_prefix=prefix) as saver:
         graph = builder.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "cim-crash"}}
         if mode == "first":
@@ -80,7 +80,7 @@ def test_resume_in_a_new_process_after_sigkill(
     args = [sys.executable, str(script), redis_url, key_prefix, str(tmp_path)]
     first = subprocess.Popen([*args, "first"])
     try:
-        with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             config: RunnableConfig = {"configurable": {"thread_id": "cim-crash"}}
             deadline = time.monotonic() + 60
             while True:

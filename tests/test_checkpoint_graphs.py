@@ -23,7 +23,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, interrupt
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
 
 Durability = Literal["exit", "async", "sync"]
 DURABILITIES: list[Durability] = ["exit", "async", "sync"]
@@ -39,13 +39,13 @@ def thread(thread_id: str) -> RunnableConfig:
 
 
 @pytest.fixture
-async def saver(redis_client: aioredis.Redis, key_prefix: str) -> AsyncIterator[AsyncRedisSaver]:
-    yield AsyncRedisSaver(redis_client, key_prefix=key_prefix)
+async def saver(redis_client: aioredis.Redis, key_prefix: str) -> AsyncIterator[AsyncCimhubRedisSaver]:
+    yield AsyncCimhubRedisSaver(redis_client, key_prefix=key_prefix)
 
 
 @pytest.fixture
-def sync_saver(redis_url: str, key_prefix: str) -> Iterator[RedisSaver]:
-    with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+def sync_saver(redis_url: str, key_prefix: str) -> Iterator[CimhubRedisSaver]:
+    with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
         yield saver
 
 
@@ -119,7 +119,7 @@ def fan_out_graph(
 
 @pytest.mark.parametrize("durability", DURABILITIES)
 async def test_interrupt_and_resume(
-    durability: Durability, saver: AsyncRedisSaver, redis_url: str, key_prefix: str
+    durability: Durability, saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
 ) -> None:
     graph = review_graph(saver)
     config = thread("cim-review")
@@ -128,7 +128,7 @@ async def test_interrupt_and_resume(
     assert first["__interrupt__"][0].value["question"] == "approve the outline?"
 
     # A new saver on a new connection sees the interrupted state: it is in Redis.
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as other:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as other:
         state = await review_graph(other).aget_state(config)
         assert state.next == ("review",)
         assert state.tasks[0].interrupts[0].value["steps"] == ["draft"]
@@ -146,7 +146,7 @@ async def test_interrupt_and_resume(
 
 
 @pytest.mark.parametrize("durability", DURABILITIES)
-def test_interrupt_and_resume_sync(durability: Durability, sync_saver: RedisSaver) -> None:
+def test_interrupt_and_resume_sync(durability: Durability, sync_saver: CimhubRedisSaver) -> None:
     graph = review_graph(sync_saver)
     config = thread("cim-review-sync")
     first = graph.invoke({"steps": []}, config, durability=durability)
@@ -160,7 +160,7 @@ def test_interrupt_and_resume_sync(durability: Durability, sync_saver: RedisSave
 # -- time travel -----------------------------------------------------------------
 
 
-async def test_time_travel_replay_and_fork(saver: AsyncRedisSaver) -> None:
+async def test_time_travel_replay_and_fork(saver: AsyncCimhubRedisSaver) -> None:
     graph = chain_graph(saver)
     config = thread("cim-travel")
     assert (await graph.ainvoke({"steps": []}, config))["steps"] == ["a", "b", "c"]
@@ -205,7 +205,7 @@ async def test_time_travel_replay_and_fork(saver: AsyncRedisSaver) -> None:
     assert paged == full == sorted(full, reverse=True)
 
 
-def test_time_travel_sync(sync_saver: RedisSaver) -> None:
+def test_time_travel_sync(sync_saver: CimhubRedisSaver) -> None:
     graph = chain_graph(sync_saver)
     config = thread("cim-travel-sync")
     graph.invoke({"steps": []}, config)
@@ -219,7 +219,7 @@ def test_time_travel_sync(sync_saver: RedisSaver) -> None:
 
 
 async def test_subgraph_interrupt_resume_and_delete(
-    saver: AsyncRedisSaver, redis_client: aioredis.Redis
+    saver: AsyncCimhubRedisSaver, redis_client: aioredis.Redis
 ) -> None:
     def ask(state: Outline) -> Outline:
         return {"answer": interrupt("hero context?"), "steps": ["ask"]}
@@ -264,7 +264,7 @@ async def test_subgraph_interrupt_resume_and_delete(
 
 @pytest.mark.parametrize("durability", DURABILITIES)
 async def test_parallel_branch_failure_keeps_the_other_branch(
-    durability: Durability, saver: AsyncRedisSaver
+    durability: Durability, saver: AsyncCimhubRedisSaver
 ) -> None:
     runs: dict[str, int] = {}
     graph = fan_out_graph(saver, runs)
@@ -288,7 +288,7 @@ async def test_parallel_branch_failure_keeps_the_other_branch(
     assert runs == {"steady": 1, "flaky": 2}  # steady's write was pending, so it did not run again
 
 
-def test_parallel_branch_failure_sync(sync_saver: RedisSaver) -> None:
+def test_parallel_branch_failure_sync(sync_saver: CimhubRedisSaver) -> None:
     runs: dict[str, int] = {}
     graph = fan_out_graph(sync_saver, runs)
     config = thread("cim-fan-sync")
@@ -302,29 +302,29 @@ def test_parallel_branch_failure_sync(sync_saver: RedisSaver) -> None:
 
 
 async def test_sync_and_async_savers_share_threads(
-    saver: AsyncRedisSaver, redis_url: str, key_prefix: str
+    saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
 ) -> None:
     config = thread("cim-shared")
     await review_graph(saver).ainvoke({"steps": []}, config)
-    with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
+    with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
         graph = review_graph(sync)
         final = await asyncio.to_thread(graph.invoke, Command(resume="ok"), config)
     assert final["steps"] == ["draft", "review", "publish:ok"]
     assert (await review_graph(saver).aget_state(config)).values == final
 
 
-async def test_async_saver_sync_methods_from_another_thread(saver: AsyncRedisSaver) -> None:
+async def test_async_saver_sync_methods_from_another_thread(saver: AsyncCimhubRedisSaver) -> None:
     graph = chain_graph(saver)
     config = thread("cim-bridge")
     await graph.ainvoke({"steps": []}, config)
     state = await asyncio.to_thread(graph.get_state, config)
     assert state.values["steps"] == ["a", "b", "c"]
     assert len(await asyncio.to_thread(lambda: list(graph.get_state_history(config)))) == 5
-    with pytest.raises(RuntimeError, match="another thread"):
+    with pytest.raises(asyncio.InvalidStateError, match="event loop's thread"):
         graph.get_state(config)  # on the event loop's own thread it would deadlock: refused
 
 
-async def test_delete_for_runs_keeps_values_other_runs_read(saver: AsyncRedisSaver) -> None:
+async def test_delete_for_runs_keeps_values_other_runs_read(saver: AsyncCimhubRedisSaver) -> None:
     graph = review_graph(saver)
     config: RunnableConfig = {
         "configurable": {"thread_id": "cim-runs"},

@@ -1,6 +1,6 @@
 """What the saver promises about Redis itself: layout, sharing, atomic units, TTL, prune, paging.
 
-Most tests run against both classes through the async API: `RedisSaver`'s
+Most tests run against both classes through the async API: `CimhubRedisSaver`'s
 async methods call its sync ones in a thread, so both code paths are covered.
 """
 
@@ -23,8 +23,9 @@ from langgraph.checkpoint.serde.types import ERROR
 from langgraph.graph import END, START, StateGraph
 from redis.crc import key_slot
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, chunks
 from cimhub.server.checkpoint.base import RedisSaverBase
+from cimhub.server.checkpoint.codec import blob_field
 
 
 @pytest.fixture(params=["async", "sync"])
@@ -32,10 +33,10 @@ async def saver(
     request: pytest.FixtureRequest, redis_url: str, key_prefix: str
 ) -> AsyncIterator[RedisSaverBase]:
     if request.param == "async":
-        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             yield saver
     else:
-        with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
+        with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
             yield sync
 
 
@@ -117,7 +118,7 @@ async def test_thread_ids_that_would_break_the_hash_tag_are_refused(
 def test_a_client_that_decodes_replies_is_refused(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     with pytest.raises(ValueError, match="decode_responses"):
-        RedisSaver(client)
+        CimhubRedisSaver(client)
     client.close()
 
 
@@ -157,6 +158,56 @@ async def test_unchanged_channels_are_not_stored_again(
 
 
 # -- pending writes ----------------------------------------------------------------------
+
+
+async def test_a_large_value_is_stored_in_chunks_that_live_as_long_as_it(
+    saver: RedisSaverBase, redis_client: aioredis.Redis
+) -> None:
+    big = "x" * (chunks.CHUNK_BYTES * 2 + 10)  # three chunks
+    first = await put(saver, "cim-big", {"doc": big, "n": 1}, {"doc": 1, "n": 1}, {"doc": 1, "n": 1})
+    blobs = saver.keys.thread("cim-big").blobs("")
+    fields = await redis_client.hgetall(blobs)
+    doc_field = blob_field("doc", 1).encode()
+    assert chunks.count(fields[doc_field]) == 3  # a marker, not the value
+    parts = [k for k in fields if k.startswith(doc_field + b"\x1f")]
+    assert len(parts) == 3 and all(len(fields[k]) <= chunks.CHUNK_BYTES for k in parts)
+
+    second = await put(saver, "cim-big", {"doc": big, "n": 2}, {"doc": 1, "n": 2}, {"n": 2}, first)
+    for tuple_ in [await saver.aget_tuple(second), *await listed(saver, config("cim-big"))]:
+        assert tuple_ is not None and tuple_.checkpoint["channel_values"]["doc"] == big
+    await saver.aprune(["cim-big"], keep=1)  # the kept checkpoint still reads doc version 1
+    assert len(await redis_client.hkeys(blobs)) == 5  # doc marker + 3 chunks + n version 2
+    latest = await saver.aget_tuple(config("cim-big"))
+    assert latest is not None and latest.checkpoint["channel_values"]["doc"] == big
+
+    await put(saver, "cim-big", {"doc": "small", "n": 3}, {"doc": 2, "n": 3}, {"doc": 2, "n": 3})
+    await saver.aprune(["cim-big"], keep=1)  # now nothing reads the big version: chunks go too
+    assert sorted(await redis_client.hkeys(blobs)) == sorted(
+        [blob_field("doc", 2).encode(), blob_field("n", 3).encode()]
+    )
+
+
+async def test_a_large_pending_write_is_stored_in_chunks_beside_it(
+    saver: RedisSaverBase, redis_client: aioredis.Redis
+) -> None:
+    big = ["y" * 1000] * (chunks.CHUNK_BYTES // 500)  # about two chunks once serialized
+    first = await put(saver, "cim-bigw", {"n": 1}, {"n": 1}, {"n": 1})
+    await saver.aput_writes(first, [("doc", big), ("n", 2)], "task-1", "path")
+    await saver.aput_writes(first, [("doc", ["retry"])], "task-1", "path")  # kept: the first
+    key = saver.keys.thread("cim-bigw").checkpoint("", first["configurable"]["checkpoint_id"])
+    names = await redis_client.hkeys(key)
+    assert len([n for n in names if n.startswith(b"x:task-1:0")]) >= 2
+    sizes = [len(await redis_client.hget(key, n) or b"") for n in names]
+    assert max(sizes) <= chunks.CHUNK_BYTES
+
+    latest = await saver.aget_tuple(config("cim-bigw"))
+    assert latest is not None and latest.pending_writes == [
+        ("task-1", "doc", big),
+        ("task-1", "n", 2),
+    ]
+    second = await put(saver, "cim-bigw", {"n": 2}, {"n": 2}, {"n": 2}, first)
+    history = await saver.aget_delta_channel_history(config=second, channels=["doc"])
+    assert history["doc"]["writes"] == [("task-1", "doc", big)]
 
 
 async def test_writes_that_arrive_before_their_checkpoint_are_kept(
@@ -337,20 +388,25 @@ async def test_prune_keeps_the_chain_a_delta_channel_replays(saver: RedisSaverBa
     assert after["messages"] == [*before["messages"], "more", "m10"]
 
 
-async def test_ttl_renews_every_key_on_write_and_the_thread_expires(
+async def test_ttl_gives_every_key_a_life_and_the_namespace_set_the_shortest(
     redis_url: str, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=30) as saver:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=30) as saver:
         stored = await put(saver, "cim-ttl", {"x": 1}, {"x": 1}, {"x": 1}, run_id="run-t")
         await saver.aput_writes(stored, [("x", 2)], "task")
         keys = [
             *await thread_keys(redis_client, saver, "cim-ttl"),
             saver.keys.run_threads("run-t").encode(),
         ]
-        ttls = [await redis_client.pttl(key) for key in keys]
-        assert all(0 < ttl <= 30_000 for ttl in ttls), dict(zip(keys, ttls, strict=True))
+        ttls = dict(zip(keys, [await redis_client.pttl(key) for key in keys], strict=True))
+        assert all(25_000 < ttl <= 37_500 for ttl in ttls.values()), ttls
+        # the thread expires whole: its namespace set, which get/list read first, goes first
+        own = await thread_keys(redis_client, saver, "cim-ttl")
+        ends = {key: await redis_client.execute_command("PEXPIRETIME", key) for key in own}
+        namespaces = saver.keys.thread("cim-ttl").namespaces.encode()
+        assert ends[namespaces] == min(ends.values()), ends
 
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=0.2) as short:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=0.2) as short:
         await put(short, "cim-short", {"x": 1}, {"x": 1}, {"x": 1})
         deadline = time.monotonic() + 10
         while await thread_keys(redis_client, short, "cim-short"):

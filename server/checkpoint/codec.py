@@ -88,12 +88,14 @@ def write_index(channel: str, position: int) -> int:
     return WRITES_IDX_MAP.get(channel, position)
 
 
-def decode_writes(serde: SerializerProtocol, fields: Mapping[bytes, bytes]) -> list[PendingWrite]:
+def decode_writes(
+    serde: SerializerProtocol, fields: Mapping[bytes, bytes | None]
+) -> list[PendingWrite]:
     """The pending writes among a checkpoint hash's fields, in `writes_sort_key` order."""
     keyed: list[tuple[tuple[str, str, int], PendingWrite]] = []
     for field, raw in fields.items():
-        if not field.startswith(WRITE_FIELD_PREFIX):
-            continue
+        if not field.startswith(WRITE_FIELD_PREFIX) or raw is None:
+            continue  # not a write, or a chunked write whose chunks are gone
         task_b, _, idx_b = field[len(WRITE_FIELD_PREFIX) :].rpartition(b":")
         channel_b, task_path_b, typed = raw.split(_NUL, 2)
         task_id = task_b.decode()
