@@ -161,8 +161,7 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
             *board_routes(settings),  # the live CIM board at / (docs/browser.md)
         ],
-        middleware=cors_middleware(settings),
+        # KeepTransport lets a connection's writer abort a client that stopped reading (hub/sender.py).
+        middleware=[Middleware(KeepTransport), *cors_middleware(settings)],
         lifespan=lifespan,
-        # Lets a connection's writer abort a client that stopped reading (cimhub.server.hub.sender).
-        middleware=[Middleware(KeepTransport)],
     )
