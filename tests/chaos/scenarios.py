@@ -12,6 +12,7 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -52,7 +53,9 @@ class Cluster:
 
 
 Fault = Callable[[Cluster, Scale], Awaitable[dict[str, Any]]]
-HUB_SETTINGS: dict[str, Any] = {"patch_log_retention": 100_000, "redis_timeout_s": 1.0, "shutdown_grace_s": 0.5}
+HUB_SETTINGS: dict[str, Any] = {
+    "patch_log_retention": 100_000, "redis_timeout_s": 1.0, "shutdown_grace_s": 0.5, "send_queue_bytes": 262_144,
+}
 
 
 async def _kill_redis(cluster: Cluster, scale: Scale) -> dict[str, Any]:
@@ -117,7 +120,10 @@ async def _maxmemory(cluster: Cluster, scale: Scale) -> dict[str, Any]:
 async def _stalled_socket(cluster: Cluster, scale: Scale, cim: str) -> dict[str, Any]:
     """A subscriber that stops reading while big patches flow; the hub must cut it off, others unaffected."""
     hub = cluster.hubs[0]
-    ws = await websockets.connect(hub.ws_url, max_queue=1, open_timeout=10)
+    tiny = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tiny.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # its window fills fast, as a stalled phone's
+    tiny.connect(("127.0.0.1", hub.port))
+    ws = await websockets.connect(hub.ws_url, sock=tiny, max_queue=1, open_timeout=10)
     await ws.send(orjson.dumps({"type": "auth", "token": hub.token("u1")}).decode())
     await ws.recv()
     await ws.send(orjson.dumps({"type": "subscribe", "id": "s", "topic": f"cim:{cim}"}).decode())
@@ -134,7 +140,8 @@ async def _stalled_socket(cluster: Cluster, scale: Scale, cim: str) -> dict[str,
         overflowed = "cimhub_queue_overflows_total 1.0" in (await http.get("/metrics")).text
     with contextlib.suppress(Exception):
         await ws.close()
-    return {"stalled_client_overflowed": overflowed}
+    assert overflowed, "the stalled client never overflowed its send queue: the scenario did not stall it"
+    return {"stalled_client_overflowed": overflowed, "big_patches_until_cut_off": n + 1}
 
 
 async def _storm(cluster: Cluster, scale: Scale, cim: str) -> dict[str, Any]:
