@@ -61,17 +61,13 @@ class Conversation(TypedDict):
 
 def conversation(saver: BaseCheckpointSaver[Any]) -> Any:
     builder = StateGraph(Conversation)
-    builder.add_node(
-        "speak", lambda s: {"messages": [f"message {s['turn']} " * 8], "turn": s["turn"] + 1}
-    )
+    builder.add_node("speak", lambda s: {"messages": [f"message {s['turn']} " * 8], "turn": s["turn"] + 1})
     builder.add_edge(START, "speak")
     builder.add_conditional_edges("speak", lambda s: END if s["turn"] >= STEPS else "speak")
     return builder.compile(checkpointer=saver)
 
 
-async def time_history(
-    saver: BaseCheckpointSaver[Any], repeats: int, default_walk: bool = False
-) -> tuple[float, int]:
+async def time_history(saver: BaseCheckpointSaver[Any], repeats: int, default_walk: bool = False) -> tuple[float, int]:
     """Median ms of one history call on the latest checkpoint, and the checkpoint count."""
     graph = conversation(saver)
     cfg: RunnableConfig = {"configurable": {"thread_id": f"bench-{uuid.uuid4().hex[:8]}"}}
@@ -81,9 +77,7 @@ async def time_history(
     for _ in range(repeats):
         started = time.perf_counter()
         if default_walk:
-            got = await BaseCheckpointSaver.aget_delta_channel_history(
-                saver, config=cfg, channels=["messages"]
-            )
+            got = await BaseCheckpointSaver.aget_delta_channel_history(saver, config=cfg, channels=["messages"])
         else:
             got = await saver.aget_delta_channel_history(config=cfg, channels=["messages"])
         samples.append((time.perf_counter() - started) * 1000)
@@ -98,9 +92,7 @@ async def bench_history(url: str, prefix: str, repeats: int) -> None:
     try:
         saver = AsyncCimhubRedisSaver(client, key_prefix=f"{prefix}h")
         rows.append(("cimhub (Lua walk)", *await time_history(saver, repeats)))
-        rows.append(
-            ("cimhub, default walk (before)", *await time_history(saver, repeats, default_walk=True))
-        )
+        rows.append(("cimhub, default walk (before)", *await time_history(saver, repeats, default_walk=True)))
         with tempfile.TemporaryDirectory() as work:
             async with AsyncSqliteSaver.from_conn_string(str(Path(work) / "h.db")) as sqlite:
                 rows.append(("AsyncSqliteSaver (file)", *await time_history(sqlite, repeats)))
@@ -129,9 +121,7 @@ async def longest_commands(url: str, prefix: str) -> tuple[float, float, float]:
         saver = AsyncCimhubRedisSaver(client, key_prefix=prefix)
         await saver.asetup()
         builder = StateGraph(Document)
-        builder.add_node(
-            "write", lambda s: {"doc": [f"{'x' * 100}{i}.{s['turn']}" for i in range(50_000)]}
-        )
+        builder.add_node("write", lambda s: {"doc": [f"{'x' * 100}{i}.{s['turn']}" for i in range(50_000)]})
         builder.add_edge(START, "write")
         builder.add_edge("write", END)
         graph = builder.compile(checkpointer=saver)
@@ -230,9 +220,7 @@ async def run(url: str, quick: bool) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and calls")
     options = parser.parse_args()
     url = os.environ.get("REDIS_URL")

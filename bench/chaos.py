@@ -35,9 +35,15 @@ async def main(names: list[str]) -> int:
                 failed += 1
                 print(f"{name:24} FAILED: {exc}", flush=True)
                 continue
-        row = {"acked": verdict.acked, "lost_visibly": len(verdict.lost), "duplicated": len(verdict.duplicated),
-               "divergent": len(verdict.divergent), "resets": verdict.resets, **figures,
-               "scenario_s": round(time.monotonic() - started, 1)}
+        row = {
+            "acked": verdict.acked,
+            "lost_visibly": len(verdict.lost),
+            "duplicated": len(verdict.duplicated),
+            "divergent": len(verdict.divergent),
+            "resets": verdict.resets,
+            **figures,
+            "scenario_s": round(time.monotonic() - started, 1),
+        }
         print(f"{name:24} {json.dumps(row)}", flush=True)
     return failed
 

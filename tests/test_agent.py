@@ -35,7 +35,9 @@ async def saver(redis_url: str, key_prefix: str) -> AsyncIterator[AsyncCimhubRed
         yield running
 
 
-async def test_agent_pauses_for_the_banker_and_builds_every_section(hub: HubProcess, saver: AsyncCimhubRedisSaver) -> None:
+async def test_agent_pauses_for_the_banker_and_builds_every_section(
+    hub: HubProcess, saver: AsyncCimhubRedisSaver
+) -> None:
     async with Client(hub.ws_url, token=hub.token("banker")) as client:
         sent: list[tuple[str, str, bool]] = []
 
@@ -100,6 +102,7 @@ async def test_deleting_the_cim_deletes_the_agents_checkpoints(
     hub: HubProcess, saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
 ) -> None:
     async with Client(hub.ws_url, token=hub.token("banker")) as client:
+
         async def mutate(name: str, args: dict[str, Any], mutation_id: str) -> dict[str, Any]:
             done = await client.mutate(name, args, mutation_id=mutation_id)
             return {"result": done.result, "revision": done.revision}
@@ -119,10 +122,25 @@ async def test_deleting_the_cim_deletes_the_agents_checkpoints(
 
 
 def test_the_agent_command_runs_to_the_end(hub: HubProcess, redis_url: str, key_prefix: str) -> None:
-    result = CliRunner().invoke(cli, [
-        "--url", hub.url, "--token", hub.token("banker"), "agent", "--auto", "--delay", "0",
-        "--redis-url", redis_url, "--key-prefix", key_prefix, "--title", f"Delta {uuid.uuid4().hex[:6]}",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--url",
+            hub.url,
+            "--token",
+            hub.token("banker"),
+            "agent",
+            "--auto",
+            "--delay",
+            "0",
+            "--redis-url",
+            redis_url,
+            "--key-prefix",
+            key_prefix,
+            "--title",
+            f"Delta {uuid.uuid4().hex[:6]}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "done: every section has a slide" in result.output
     assert result.output.count("updateSlide") == 4

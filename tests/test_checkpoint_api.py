@@ -49,9 +49,7 @@ def test_langgraph_docs_sync_example_runs_unchanged(redis_url: str, key_prefix: 
 
 
 async def test_langgraph_docs_async_example_runs_unchanged(redis_url: str, key_prefix: str) -> None:
-    async with AsyncCimhubRedisSaver.from_conn_string(
-        redis_url, key_prefix=key_prefix
-    ) as checkpointer:
+    async with AsyncCimhubRedisSaver.from_conn_string(redis_url, key_prefix=key_prefix) as checkpointer:
         await checkpointer.setup()  # a coroutine, as on AsyncPostgresSaver
         await checkpointer.asetup()
         graph = outline_builder().compile(checkpointer=checkpointer)
@@ -99,9 +97,7 @@ def test_async_saver_sync_methods_work_with_no_event_loop(redis_url: str, key_pr
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])
-async def test_uuid_thread_ids_are_accepted_in_direct_calls(
-    redis_url: str, key_prefix: str, kind: str
-) -> None:
+async def test_uuid_thread_ids_are_accepted_in_direct_calls(redis_url: str, key_prefix: str, kind: str) -> None:
     thread_id = uuid.uuid4()
     config: RunnableConfig = {"configurable": {"thread_id": thread_id}}
     if kind == "async":
@@ -130,14 +126,8 @@ def test_pool_options_are_checked() -> None:
 
 
 def test_the_saver_package_imports_nothing_of_the_hub() -> None:
-    probe = (
-        "import json, sys\n"
-        "import cimhub.server.checkpoint as saver\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
-    )
+    probe = "import json, sys\nimport cimhub.server.checkpoint as saver\nprint(json.dumps(sorted(sys.modules)))\n"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     modules = set(json.loads(done.stdout))
     assert "cimhub.server.checkpoint.aio" in modules
     forbidden = {

@@ -64,9 +64,7 @@ async def test_conformance(make_saver: SaverFactory, redis_url: str, key_prefix:
     assert not failures, f"conformance failures: {failures}"
     for capability in BASE_CAPABILITIES:
         result = results[capability.value]
-        assert result.detected and result.passed, (
-            f"required capability {capability.value}: {result}"
-        )
+        assert result.detected and result.passed, f"required capability {capability.value}: {result}"
     for capability in EXTENDED_CAPABILITIES:
         result = results[capability.value]
         assert result.detected, f"optional capability {capability.value} not implemented"

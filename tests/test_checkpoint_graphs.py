@@ -132,17 +132,13 @@ async def test_interrupt_and_resume(
         state = await review_graph(other).aget_state(config)
         assert state.next == ("review",)
         assert state.tasks[0].interrupts[0].value["steps"] == ["draft"]
-        final = await review_graph(other).ainvoke(
-            Command(resume="yes"), config, durability=durability
-        )
+        final = await review_graph(other).ainvoke(Command(resume="yes"), config, durability=durability)
     assert final == {"steps": ["draft", "review", "publish:yes"], "answer": "yes"}
     history = [snapshot async for snapshot in graph.aget_state_history(config)]
     assert history[0].values == final
     assert history[0].next == ()
     if durability != "exit":
-        assert [(h.metadata or {}).get("step") for h in history] == list(
-            range(len(history) - 2, -2, -1)
-        )
+        assert [(h.metadata or {}).get("step") for h in history] == list(range(len(history) - 2, -2, -1))
 
 
 @pytest.mark.parametrize("durability", DURABILITIES)
@@ -177,10 +173,7 @@ async def test_time_travel_replay_and_fork(saver: AsyncCimhubRedisSaver) -> None
     fork_state = await graph.aget_state(forked)
     assert fork_state.values["steps"] == ["a", "edited"]
     assert fork_state.parent_config is not None
-    assert (
-        fork_state.parent_config["configurable"]["checkpoint_id"]
-        == before_b.config["configurable"]["checkpoint_id"]
-    )
+    assert fork_state.parent_config["configurable"]["checkpoint_id"] == before_b.config["configurable"]["checkpoint_id"]
     assert (await graph.ainvoke(None, forked))["steps"] == ["a", "edited", "b", "c"]
 
     # Every branch still reads back whole: values are shared per version, never overwritten.
@@ -191,9 +184,7 @@ async def test_time_travel_replay_and_fork(saver: AsyncCimhubRedisSaver) -> None
     assert latest.values["steps"] == ["a", "edited", "b", "c"]
 
     # Paging through history with before/limit gives the same sequence as one pass.
-    full = [
-        h.config["configurable"]["checkpoint_id"] async for h in graph.aget_state_history(config)
-    ]
+    full = [h.config["configurable"]["checkpoint_id"] async for h in graph.aget_state_history(config)]
     paged: list[str] = []
     cursor: RunnableConfig | None = None
     while True:
@@ -218,9 +209,7 @@ def test_time_travel_sync(sync_saver: CimhubRedisSaver) -> None:
 # -- subgraphs -------------------------------------------------------------------
 
 
-async def test_subgraph_interrupt_resume_and_delete(
-    saver: AsyncCimhubRedisSaver, redis_client: aioredis.Redis
-) -> None:
+async def test_subgraph_interrupt_resume_and_delete(saver: AsyncCimhubRedisSaver, redis_client: aioredis.Redis) -> None:
     def ask(state: Outline) -> Outline:
         return {"answer": interrupt("hero context?"), "steps": ["ask"]}
 
@@ -254,9 +243,7 @@ async def test_subgraph_interrupt_resume_and_delete(
 
     await saver.adelete_thread("cim-sub")
     assert (await graph.aget_state(config)).values == {}
-    assert [
-        key async for key in redis_client.scan_iter(match=f"{saver.keys.thread('cim-sub').base}*")
-    ] == []
+    assert [key async for key in redis_client.scan_iter(match=f"{saver.keys.thread('cim-sub').base}*")] == []
 
 
 # -- parallel branches and pending writes -----------------------------------------------

@@ -28,6 +28,7 @@ from langgraph.channels.delta import DeltaChannel
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+from support.waiting import eventually
 
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, history
 from cimhub.server.checkpoint.steps import Run
@@ -63,9 +64,7 @@ def outline_graph(saver: BaseCheckpointSaver[Any], ran: Counter[str], steps: int
     return builder.compile(checkpointer=saver)
 
 
-async def test_a_hundred_threads_at_once_never_run_out_of_connections(
-    redis_url: str, key_prefix: str
-) -> None:
+async def test_a_hundred_threads_at_once_never_run_out_of_connections(redis_url: str, key_prefix: str) -> None:
     ran: Counter[str] = Counter()
     async with AsyncCimhubRedisSaver.from_conn_string(redis_url, key_prefix=key_prefix) as saver:
         graph = outline_graph(saver, ran, steps=1)
@@ -90,14 +89,11 @@ async def test_a_redis_restart_under_a_running_graph_runs_every_step_once(
 ) -> None:
     ran: Counter[str] = Counter()
     restarted = asyncio.Event()
-    async with AsyncCimhubRedisSaver.from_conn_string(
-        private_redis.url, key_prefix=key_prefix
-    ) as saver:
+    async with AsyncCimhubRedisSaver.from_conn_string(private_redis.url, key_prefix=key_prefix) as saver:
         graph = outline_graph(saver, ran, steps=4)
 
         async def restart() -> None:
-            while sum(ran.values()) < 12:
-                await asyncio.sleep(0.01)
+            await eventually(lambda: sum(ran.values()) >= 12, 60, what="12 graph steps ran", interval=0.01)
             # SIGTERM: Redis writes its AOF and exits; the same port comes back with the data.
             await asyncio.to_thread(private_redis.stop)
             await asyncio.to_thread(private_redis.start)
@@ -127,9 +123,7 @@ def test_a_redis_restart_under_a_running_sync_graph_runs_every_step_once(
         graph = outline_graph(saver, ran, steps=4)
         for _ in range(3):
             graph.invoke({"sections": []}, thread("cim-sync"))
-        restarter = threading.Thread(
-            target=lambda: (private_redis.stop(), private_redis.start()), daemon=True
-        )
+        restarter = threading.Thread(target=lambda: (private_redis.stop(), private_redis.start()), daemon=True)
         restarter.start()
         invocations = 3
         while restarter.is_alive() or invocations < 10:
@@ -156,9 +150,7 @@ class Conversation(TypedDict):
 
 def conversation(saver: BaseCheckpointSaver[Any]) -> CompiledStateGraph[Any, Any, Any, Any]:
     builder = StateGraph(Conversation)
-    builder.add_node(
-        "speak", lambda state: {"messages": [f"m{state['turn']}"], "turn": state["turn"] + 1}
-    )
+    builder.add_node("speak", lambda state: {"messages": [f"m{state['turn']}"], "turn": state["turn"] + 1})
     builder.add_edge(START, "speak")
     builder.add_edge("speak", END)
     return builder.compile(checkpointer=saver)
@@ -168,9 +160,7 @@ async def test_ttl_never_cuts_a_live_delta_channel_thread_and_expires_an_idle_on
     redis_url: str, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
     ttl_s = 2.0  # margin: a stall longer than the TTL between two calls would expire it
-    async with AsyncCimhubRedisSaver.from_conn_string(
-        redis_url, key_prefix=key_prefix, ttl_s=ttl_s
-    ) as saver:
+    async with AsyncCimhubRedisSaver.from_conn_string(redis_url, key_prefix=key_prefix, ttl_s=ttl_s) as saver:
         graph = conversation(saver)
         cfg = thread("cim-ttl-delta")
         started = time.monotonic()
@@ -234,9 +224,7 @@ async def test_delta_history_matches_the_default_walk_in_a_few_round_trips(
             saver, config=target, channels=["messages", "turn", "absent"]
         )
         saver.trips = 0
-        ours = await saver.aget_delta_channel_history(
-            config=target, channels=["messages", "turn", "absent"]
-        )
+        ours = await saver.aget_delta_channel_history(config=target, channels=["messages", "turn", "absent"])
         assert ours == default
         assert saver.trips == 1  # 120 checkpoints: one bounded script call
         assert await asyncio.to_thread(
@@ -245,32 +233,22 @@ async def test_delta_history_matches_the_default_walk_in_a_few_round_trips(
 
     # With a tiny bound the walk takes more calls and gives the same answer.
     monkeypatch.setattr(history, "HISTORY_VISITS", 4)
-    default = await BaseCheckpointSaver.aget_delta_channel_history(
-        saver, config=cfg, channels=["messages", "absent"]
-    )
+    default = await BaseCheckpointSaver.aget_delta_channel_history(saver, config=cfg, channels=["messages", "absent"])
     saver.trips = 0
-    assert await saver.aget_delta_channel_history(config=cfg, channels=["messages", "absent"]) == (
-        default
-    )
+    assert await saver.aget_delta_channel_history(config=cfg, channels=["messages", "absent"]) == (default)
     assert saver.trips > 1
     assert await saver.aget_delta_channel_history(config=cfg, channels=[]) == {}
     missing = thread("cim-nothing")
-    assert await saver.aget_delta_channel_history(config=missing, channels=["messages"]) == {
-        "messages": {"writes": []}
-    }
+    assert await saver.aget_delta_channel_history(config=missing, channels=["messages"]) == {"messages": {"writes": []}}
 
 
-def test_sync_saver_delta_history_matches_the_default_walk(
-    redis_url: str, key_prefix: str
-) -> None:
+def test_sync_saver_delta_history_matches_the_default_walk(redis_url: str, key_prefix: str) -> None:
     with CimhubRedisSaver.from_conn_string(redis_url, key_prefix=key_prefix) as saver:
         graph = conversation(saver)
         cfg = thread("cim-sync-history")
         for turn in range(10):
             graph.invoke(cast(Any, {"messages": [], "turn": turn}), cfg)
         assert graph.get_state(cfg).values["messages"] == [f"m{i}" for i in range(10)]
-        default = BaseCheckpointSaver.get_delta_channel_history(
-            saver, config=cfg, channels=["messages"]
-        )
+        default = BaseCheckpointSaver.get_delta_channel_history(saver, config=cfg, channels=["messages"])
         assert saver.get_delta_channel_history(config=cfg, channels=["messages"]) == default
         assert default["messages"]["writes"]

@@ -29,9 +29,7 @@ from cimhub.server.checkpoint.codec import blob_field
 
 
 @pytest.fixture(params=["async", "sync"])
-async def saver(
-    request: pytest.FixtureRequest, redis_url: str, key_prefix: str
-) -> AsyncIterator[RedisSaverBase]:
+async def saver(request: pytest.FixtureRequest, redis_url: str, key_prefix: str) -> AsyncIterator[RedisSaverBase]:
     if request.param == "async":
         async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             yield saver
@@ -74,17 +72,12 @@ async def put(
     return await saver.aput(cfg, checkpoint(values, versions), stored_metadata, new)
 
 
-async def listed(
-    saver: RedisSaverBase, cfg: RunnableConfig | None, **kwargs: Any
-) -> list[CheckpointTuple]:
+async def listed(saver: RedisSaverBase, cfg: RunnableConfig | None, **kwargs: Any) -> list[CheckpointTuple]:
     return [item async for item in saver.alist(cfg, **kwargs)]
 
 
 async def thread_keys(client: aioredis.Redis, saver: RedisSaverBase, thread_id: str) -> list[bytes]:
-    return [
-        key
-        async for key in client.scan_iter(match=f"{saver.keys.thread(thread_id).base}*", count=1000)
-    ]
+    return [key async for key in client.scan_iter(match=f"{saver.keys.thread(thread_id).base}*", count=1000)]
 
 
 # -- layout --------------------------------------------------------------------------
@@ -93,13 +86,9 @@ async def thread_keys(client: aioredis.Redis, saver: RedisSaverBase, thread_id: 
 async def test_every_key_of_a_thread_is_in_the_slot_of_its_cim(
     saver: RedisSaverBase, redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
-    first = await put(
-        saver, "cim-1", {"outline": [1]}, {"outline": 1}, {"outline": 1}, run_id="run-a"
-    )
+    first = await put(saver, "cim-1", {"outline": [1]}, {"outline": 1}, {"outline": 1}, run_id="run-a")
     await saver.aput_writes(first, [("outline", [2])], "task-1")
-    await put(
-        saver, "cim-1", {"slide": "x"}, {"slide": 1}, {"slide": 1}, ns="section:1", run_id="run-a"
-    )
+    await put(saver, "cim-1", {"slide": "x"}, {"slide": 1}, {"slide": 1}, ns="section:1", run_id="run-a")
     await saver.aput_writes(config("cim-1", "", str(uuid6())), [("slide", "early")], "task-2")
     keys = await thread_keys(redis_client, saver, "cim-1")
     assert len(keys) >= 10
@@ -108,9 +97,7 @@ async def test_every_key_of_a_thread_is_in_the_slot_of_its_cim(
 
 
 @pytest.mark.parametrize("bad", ["", "a{b", "a}b"])
-async def test_thread_ids_that_would_break_the_hash_tag_are_refused(
-    saver: RedisSaverBase, bad: str
-) -> None:
+async def test_thread_ids_that_would_break_the_hash_tag_are_refused(saver: RedisSaverBase, bad: str) -> None:
     with pytest.raises(ValueError, match="thread_id"):
         await saver.aget_tuple(config(bad))
 
@@ -125,9 +112,7 @@ def test_a_client_that_decodes_replies_is_refused(redis_url: str) -> None:
 # -- values stored once per version ------------------------------------------------------
 
 
-async def test_unchanged_channels_are_not_stored_again(
-    saver: RedisSaverBase, redis_client: aioredis.Redis
-) -> None:
+async def test_unchanged_channels_are_not_stored_again(saver: RedisSaverBase, redis_client: aioredis.Redis) -> None:
     deal = {f"field{i}": "x" * 200 for i in range(100)}  # ~20 KB
     messages: list[str] = []
     parent = None
@@ -147,9 +132,7 @@ async def test_unchanged_channels_are_not_stored_again(
             one = await redis_client.memory_usage(blobs, samples=0)
     assert await redis_client.hlen(blobs) == 11  # 1 deal version + 10 messages versions
     ten = await redis_client.memory_usage(blobs, samples=0)
-    assert (
-        one is not None and ten is not None and ten - one < 5_000
-    )  # nine puts, no second copy of the deal
+    assert one is not None and ten is not None and ten - one < 5_000  # nine puts, no second copy of the deal
     latest = await saver.aget_tuple(config("cim-big"))
     assert latest is not None and latest.checkpoint["channel_values"] == {
         "deal": deal,
@@ -280,10 +263,7 @@ async def test_list_pages_and_merges_namespaces_by_id(saver: RedisSaverBase) -> 
 async def test_list_filters_any_metadata_key_by_json_equality(saver: RedisSaverBase) -> None:
     await put(saver, "cim-f", {}, {}, {}, deal={"id": "d1", "stage": "draft"}, flag=True)
     await put(saver, "cim-f", {}, {}, {}, deal={"id": "d2", "stage": "draft"}, flag=1)
-    assert (
-        len(await listed(saver, config("cim-f"), filter={"deal": {"stage": "draft", "id": "d1"}}))
-        == 1
-    )
+    assert len(await listed(saver, config("cim-f"), filter={"deal": {"stage": "draft", "id": "d1"}})) == 1
     # Equality, not containment: a part of the stored dict does not match.
     assert len(await listed(saver, config("cim-f"), filter={"deal": {"id": "d1"}})) == 0
     flagged = await listed(saver, config("cim-f"), filter={"flag": True})
@@ -332,23 +312,13 @@ async def test_copy_thread_is_independent_of_its_source(saver: RedisSaverBase) -
     await saver.adelete_thread("cim-src")
     copied = await listed(saver, config("cim-dst"))
     assert [t.checkpoint["channel_values"] for t in copied] == [{"x": "a", "y": "b"}, {"x": "a"}]
-    assert copied[0].parent_config == config(
-        "cim-dst", checkpoint_id=first["configurable"]["checkpoint_id"]
-    )
+    assert copied[0].parent_config == config("cim-dst", checkpoint_id=first["configurable"]["checkpoint_id"])
 
 
-async def test_prune_keeps_values_a_kept_checkpoint_reads(
-    saver: RedisSaverBase, redis_client: aioredis.Redis
-) -> None:
-    root = await put(
-        saver, "cim-p", {"deal": "big", "msgs": [1]}, {"deal": 1, "msgs": 1}, {"deal": 1, "msgs": 1}
-    )
-    await put(
-        saver, "cim-p", {"deal": "big", "msgs": [1, 2]}, {"deal": 1, "msgs": 2}, {"msgs": 2}, root
-    )
-    fork = await put(
-        saver, "cim-p", {"deal": "big", "msgs": [1, 3]}, {"deal": 1, "msgs": 3}, {"msgs": 3}, root
-    )
+async def test_prune_keeps_values_a_kept_checkpoint_reads(saver: RedisSaverBase, redis_client: aioredis.Redis) -> None:
+    root = await put(saver, "cim-p", {"deal": "big", "msgs": [1]}, {"deal": 1, "msgs": 1}, {"deal": 1, "msgs": 1})
+    await put(saver, "cim-p", {"deal": "big", "msgs": [1, 2]}, {"deal": 1, "msgs": 2}, {"msgs": 2}, root)
+    fork = await put(saver, "cim-p", {"deal": "big", "msgs": [1, 3]}, {"deal": 1, "msgs": 3}, {"msgs": 3}, root)
     await saver.aput_writes(fork, [("msgs", [4])], "task")
     await saver.aprune(["cim-p"], strategy="keep_latest")
     kept = await listed(saver, config("cim-p"))
@@ -370,9 +340,7 @@ async def test_prune_keeps_the_chain_a_delta_channel_replays(saver: RedisSaverBa
         turn: int
 
     builder = StateGraph(Conversation)
-    builder.add_node(
-        "speak", lambda state: {"messages": [f"m{state['turn']}"], "turn": state["turn"] + 1}
-    )
+    builder.add_node("speak", lambda state: {"messages": [f"m{state['turn']}"], "turn": state["turn"] + 1})
     builder.add_edge(START, "speak")
     builder.add_conditional_edges("speak", lambda state: END if state["turn"] >= 10 else "speak")
     graph = builder.compile(checkpointer=saver)
@@ -429,9 +397,7 @@ def _run_ids(items: Sequence[CheckpointTuple]) -> set[Any]:
     return {t.metadata.get("run_id") for t in items}
 
 
-async def test_delete_for_runs_spans_threads(
-    saver: RedisSaverBase, redis_client: aioredis.Redis
-) -> None:
+async def test_delete_for_runs_spans_threads(saver: RedisSaverBase, redis_client: aioredis.Redis) -> None:
     run = str(uuid.uuid4())
     for thread_id in ("cim-r1", "cim-r2"):
         await put(saver, thread_id, {"x": 1}, {"x": 1}, {"x": 1}, run_id=run)

@@ -18,12 +18,22 @@ from cimhub.protocol.errors import AccessDenied, NotFound, Unauthenticated, Unav
 from cimhub.protocol.frames import PatchFrame, ResultFrame, SnapshotFrame
 
 
-def snapshot(topic: str = "cim:c1", revision: int = 3, epoch: str = "e1", data: Any = None, reset: bool = False) -> SnapshotFrame:
-    return SnapshotFrame(type="snapshot", topic=topic, revision=revision, epoch=epoch,
-                         data={"stage": "welcome", "slides": []} if data is None else data, reset=reset)
+def snapshot(
+    topic: str = "cim:c1", revision: int = 3, epoch: str = "e1", data: Any = None, reset: bool = False
+) -> SnapshotFrame:
+    return SnapshotFrame(
+        type="snapshot",
+        topic=topic,
+        revision=revision,
+        epoch=epoch,
+        data={"stage": "welcome", "slides": []} if data is None else data,
+        reset=reset,
+    )
 
 
-def patch(revision: int, ops: list[dict[str, Any]], topic: str = "cim:c1", epoch: str = "e1", **extra: Any) -> PatchFrame:
+def patch(
+    revision: int, ops: list[dict[str, Any]], topic: str = "cim:c1", epoch: str = "e1", **extra: Any
+) -> PatchFrame:
     return PatchFrame(type="patch", topic=topic, revision=revision, epoch=epoch, ops=ops, **extra)
 
 
@@ -100,8 +110,9 @@ def test_a_delete_leaves_no_document() -> None:
 
 def test_the_resume_point_names_the_commit_id_of_the_last_change() -> None:
     replica = Replica("cim:c1")
-    replica.load(SnapshotFrame(type="snapshot", topic="cim:c1", revision=3, epoch="e1", data={"stage": "welcome"},
-                               commit="c3"))
+    replica.load(
+        SnapshotFrame(type="snapshot", topic="cim:c1", revision=3, epoch="e1", data={"stage": "welcome"}, commit="c3")
+    )
     assert replica.resume_point() == {"revision": 3, "epoch": "e1", "commit": "c3"}
     change = replica.apply(patch(4, STAGE_OUTLINE, commit="c4"))
     assert change is not None and change.commit == "c4"
@@ -112,8 +123,9 @@ def test_the_resume_point_names_the_commit_id_of_the_last_change() -> None:
 def test_the_same_revision_under_another_commit_id_is_a_gap_not_a_repeat() -> None:
     """After Redis came back older the same revision names other content: never keep the old one silently."""
     replica = Replica("cim:c1")
-    replica.load(SnapshotFrame(type="snapshot", topic="cim:c1", revision=3, epoch="e1", data={"stage": "welcome"},
-                               commit="c3"))
+    replica.load(
+        SnapshotFrame(type="snapshot", topic="cim:c1", revision=3, epoch="e1", data={"stage": "welcome"}, commit="c3")
+    )
     assert replica.apply(patch(3, STAGE_OUTLINE, commit="c3")) is None
     with pytest.raises(ReplicaGap, match="another commit"):
         replica.apply(patch(3, STAGE_OUTLINE, commit="c3-other"))
@@ -186,13 +198,16 @@ def test_backoff_refuses_nonsense() -> None:
 # -- URLs and close codes ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
-    ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/v1/ws"),
-    ("https://hub.example.com/cimhub/", "wss://hub.example.com/cimhub/v1/ws"),
-    ("ws://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
-    ("wss://hub.example.com/custom/ws", "wss://hub.example.com/custom/ws"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
+        ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/v1/ws"),
+        ("https://hub.example.com/cimhub/", "wss://hub.example.com/cimhub/v1/ws"),
+        ("ws://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
+        ("wss://hub.example.com/custom/ws", "wss://hub.example.com/custom/ws"),
+    ],
+)
 def test_ws_url(given: str, expected: str) -> None:
     assert ws_url(given) == expected
 
@@ -205,7 +220,15 @@ def test_ws_url_refuses_what_is_not_a_hub_url(bad: str) -> None:
 
 def test_stop_codes() -> None:
     assert [is_stop_code(c) for c in (None, 1000, 1012, 4000, 4008, 4401, 4403, 4499, 4500)] == [
-        False, False, False, False, False, True, True, True, False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
     ]
     assert isinstance(close_error(4403, "bad", "token signature invalid"), Unauthenticated)
     assert "token signature invalid" in close_error(4403, "bad", "token signature invalid").message

@@ -43,9 +43,14 @@ def client(hub: HubProcess) -> httpx.Client:
 
 
 def create(http: httpx.Client) -> str:
-    response = http.post("/v1/mutate", json={
-        "name": "create", "args": {"dealId": "d1", "projectId": "p1", "title": "T"}, "mutationId": uuid.uuid4().hex,
-    })
+    response = http.post(
+        "/v1/mutate",
+        json={
+            "name": "create",
+            "args": {"dealId": "d1", "projectId": "p1", "title": "T"},
+            "mutationId": uuid.uuid4().hex,
+        },
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["cimId"])
 
@@ -57,9 +62,14 @@ def test_a_redis_crash_loses_no_acknowledged_mutation_with_fsync_always(fsync_al
         acknowledged = []
         for n in range(40):
             mutation_id = f"m{n}"
-            response = http.post("/v1/mutate", json={
-                "name": "updateState", "args": {"cimId": cim, "gatheredContext": {f"k{n}": n}}, "mutationId": mutation_id,
-            })
+            response = http.post(
+                "/v1/mutate",
+                json={
+                    "name": "updateState",
+                    "args": {"cimId": cim, "gatheredContext": {f"k{n}": n}},
+                    "mutationId": mutation_id,
+                },
+            )
             assert response.status_code == 200, response.text
             acknowledged.append(mutation_id)
         fsync_always_redis.kill()  # SIGKILL: no shutdown, no final fsync
@@ -83,9 +93,14 @@ def test_killing_the_hub_mid_stream_loses_no_acknowledged_mutation(redis_url: st
                 for n in range(10_000):
                     mutation_id = f"w{n}"
                     try:
-                        response = http.post("/v1/mutate", json={
-                            "name": "updateState", "args": {"cimId": cim, "title": f"t{n}"}, "mutationId": mutation_id,
-                        })
+                        response = http.post(
+                            "/v1/mutate",
+                            json={
+                                "name": "updateState",
+                                "args": {"cimId": cim, "title": f"t{n}"},
+                                "mutationId": mutation_id,
+                            },
+                        )
                     except httpx.HTTPError:
                         return  # the hub died under us: this one was never acknowledged
                     if response.status_code == 200:
@@ -214,8 +229,12 @@ async def test_redis_restored_from_an_older_copy_loses_nothing_acknowledged_sinc
     server.start()
     prefix = f"t{uuid.uuid4().hex[:8]}"
     try:
-        with start_hub(server.url, prefix) as hub_a, start_hub(server.url, prefix) as hub_b, \
-                client(hub_a) as http_a, client(hub_b) as http_b:
+        with (
+            start_hub(server.url, prefix) as hub_a,
+            start_hub(server.url, prefix) as hub_b,
+            client(hub_a) as http_a,
+            client(hub_b) as http_b,
+        ):
             cim = create(http_a)
             assert [note(http_a, cim, n) for n in ("k1", "k2", "k3")] == [2, 3, 4]
             copy_data(server, tmp_path / "backup")  # the backup: revision 4

@@ -70,8 +70,13 @@ def test_a_fault_is_logged_once_per_episode(caplog: pytest.LogCaptureFixture) ->
 
 async def test_every_pooled_connection_gets_the_hubs_own_limits() -> None:
     """Not redis-py's defaults, which changed between releases (no read timeout at all in some)."""
-    limits = Settings(redis_timeout_s=1.5, redis_connect_timeout_s=0.5, redis_retries=2,
-                      redis_max_connections=7, redis_pool_timeout_s=3).redis_limits()
+    limits = Settings(
+        redis_timeout_s=1.5,
+        redis_connect_timeout_s=0.5,
+        redis_retries=2,
+        redis_max_connections=7,
+        redis_pool_timeout_s=3,
+    ).redis_limits()
     assert limits == RedisLimits(connect_timeout_s=0.5, timeout_s=1.5, retries=2, max_connections=7, pool_timeout_s=3)
     client = open_redis("redis://127.0.0.1:1/0", limits)
     pool = client.connection_pool
@@ -81,7 +86,10 @@ async def test_every_pooled_connection_gets_the_hubs_own_limits() -> None:
     assert (connection.socket_timeout, connection.socket_connect_timeout) == (1.5, 0.5)
     assert connection.retry.get_retries() == 2
     # A dead connection is retried; a timeout never is (a hung Redis would double every wait).
-    for error, calls_expected in ((redis.exceptions.ConnectionError("dead"), 3), (redis.exceptions.TimeoutError("hung"), 1)):
+    for error, calls_expected in (
+        (redis.exceptions.ConnectionError("dead"), 3),
+        (redis.exceptions.TimeoutError("hung"), 1),
+    ):
         calls: list[int] = []
 
         async def do(error: Exception = error, calls: list[int] = calls) -> None:

@@ -51,9 +51,14 @@ def noise(size: int) -> str:
 
 
 def create(http: httpx.Client) -> str:
-    response = http.post("/v1/mutate", json={
-        "name": "create", "args": {"dealId": "d1", "projectId": "p1", "title": "T"}, "mutationId": uuid.uuid4().hex,
-    })
+    response = http.post(
+        "/v1/mutate",
+        json={
+            "name": "create",
+            "args": {"dealId": "d1", "projectId": "p1", "title": "T"},
+            "mutationId": uuid.uuid4().hex,
+        },
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["cimId"])
 
@@ -77,10 +82,14 @@ async def test_a_client_that_stops_reading_is_aborted_and_its_kernel_buffers_fre
             n = 0
             held = 0
             for n in range(200):
-                response = http.post("/v1/mutate", json={
-                    "name": "updateState", "args": {"cimId": cim, "gatheredContext": {"blob": noise(100_000)}},
-                    "mutationId": f"big-{n}",
-                })
+                response = http.post(
+                    "/v1/mutate",
+                    json={
+                        "name": "updateState",
+                        "args": {"cimId": cim, "gatheredContext": {"blob": noise(100_000)}},
+                        "mutationId": f"big-{n}",
+                    },
+                )
                 assert response.status_code == 200, response.text
                 side = hub_side(hub.port, peer_port)
                 if side is None or side[0] != ESTABLISHED:

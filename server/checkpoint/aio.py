@@ -179,9 +179,7 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Checkpoints newest first; see `RedisSaverBase._plan_list` for the rules."""
-        async for item in self._stream(
-            self._plan_list(config, filter=filter, before=before, limit=limit)
-        ):
+        async for item in self._stream(self._plan_list(config, filter=filter, before=before, limit=limit)):
             yield item
 
     async def aput(
@@ -222,9 +220,7 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
         """Copy the whole source thread (every namespace, writes, values) into the target, atomically."""
         await self._drive(self._plan_copy_thread(source_thread_id, target_thread_id))
 
-    async def aprune(
-        self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    async def aprune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         """Bound growth: "keep_latest" keeps the newest `keep` checkpoints per namespace, "delete" all.
 
         Channel values still read by a kept checkpoint stay, and so do the
@@ -260,9 +256,7 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
 
     async def _once(self, call: Callable[[AsyncCimhubRedisSaver], Coroutine[Any, Any, T]]) -> T:
         pool = self.client.connection_pool
-        client = aioredis.Redis.from_pool(
-            type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs)
-        )
+        client = aioredis.Redis.from_pool(type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs))
         twin = copy.copy(self)
         twin.client = client
         try:
@@ -282,10 +276,7 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
         async def collect(saver: AsyncCimhubRedisSaver) -> list[CheckpointTuple]:
-            return [
-                item
-                async for item in saver.alist(config, filter=filter, before=before, limit=limit)
-            ]
+            return [item async for item in saver.alist(config, filter=filter, before=before, limit=limit)]
 
         yield from self._sync(collect)
 
@@ -310,9 +301,7 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
     def get_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        return self._sync(
-            lambda saver: saver.aget_delta_channel_history(config=config, channels=channels)
-        )
+        return self._sync(lambda saver: saver.aget_delta_channel_history(config=config, channels=channels))
 
     def delete_thread(self, thread_id: ThreadId) -> None:
         self._sync(lambda saver: saver.adelete_thread(thread_id))
@@ -323,7 +312,5 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
     def copy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> None:
         self._sync(lambda saver: saver.acopy_thread(source_thread_id, target_thread_id))
 
-    def prune(
-        self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    def prune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         self._sync(lambda saver: saver.aprune(thread_ids, strategy=strategy, keep=keep))

@@ -69,9 +69,7 @@ class Seen:
 def check_client(client: Any) -> None:
     """Refuse a client that decodes replies: stored values are binary."""
     if client.get_connection_kwargs().get("decode_responses"):
-        raise ValueError(
-            "the Redis client must be created with decode_responses=False (values are binary)"
-        )
+        raise ValueError("the Redis client must be created with decode_responses=False (values are binary)")
 
 
 class Located:
@@ -82,9 +80,7 @@ class Located:
     def __init__(self, config: RunnableConfig) -> None:
         configurable = config["configurable"]
         self.thread_id = check_thread_id(configurable["thread_id"])
-        self.checkpoint_ns: str = check_name(
-            "checkpoint_ns", configurable.get("checkpoint_ns") or ""
-        )
+        self.checkpoint_ns: str = check_name("checkpoint_ns", configurable.get("checkpoint_ns") or "")
         self.ns = encode_ns(self.checkpoint_ns)
 
 
@@ -149,9 +145,7 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         for channel, version in new_versions.items():
             if channel in values:
                 field = blob_field(channel, version)
-                stored, parts = chunks.split(
-                    field, pack_typed(self.serde.dumps_typed(values[channel]))
-                )
+                stored, parts = chunks.split(field, pack_typed(self.serde.dumps_typed(values[channel])))
                 blobs += [field, stored]
                 pieces += [("HSET", tk.blobs(at.ns), *part) for part in parts]
         keys = [
@@ -258,9 +252,7 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         and the thread is registered again. With a TTL the registries are
         always refreshed with the put.
         """
-        at, run_id, commands, stored = self._put_command(
-            config, checkpoint, metadata, new_versions
-        )
+        at, run_id, commands, stored = self._put_command(config, checkpoint, metadata, new_versions)
         seen = (at.thread_id, run_id)
         if seen in self._seen and not self.ttl_ms:
             flags = (yield Run(commands))[-1]
@@ -345,18 +337,12 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     def _plan_delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
         return maintenance.plan_delete_for_runs(self.keys, run_ids)
 
-    def _plan_copy_thread(
-        self, source_thread_id: ThreadId, target_thread_id: ThreadId
-    ) -> Plan[None]:
+    def _plan_copy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> Plan[None]:
         """The copy, then (with a TTL) one expiry for the whole target, old keys included."""
-        yield from maintenance.plan_copy_thread(
-            self.keys, source_thread_id, target_thread_id, self.expiry_ms
-        )
+        yield from maintenance.plan_copy_thread(self.keys, source_thread_id, target_thread_id, self.expiry_ms)
         if self.ttl_ms:
             target = check_thread_id(target_thread_id)
             yield from maintenance.plan_touch(self.keys, target, self.expiry_ms)
 
-    def _plan_prune(
-        self, thread_ids: Sequence[ThreadId], strategy: str, keep: int
-    ) -> Plan[None]:
+    def _plan_prune(self, thread_ids: Sequence[ThreadId], strategy: str, keep: int) -> Plan[None]:
         return maintenance.plan_prune(self.keys, self.serde, thread_ids, strategy, keep)

@@ -84,9 +84,7 @@ class _Fill:
 
     __slots__ = ("fields", "head", "index", "key", "target")
 
-    def __init__(
-        self, key: str, fields: list[bytes], target: list[Any], index: int, head: bytes
-    ) -> None:
+    def __init__(self, key: str, fields: list[bytes], target: list[Any], index: int, head: bytes) -> None:
         self.key, self.fields, self.target, self.index, self.head = (
             key,
             fields,
@@ -140,9 +138,7 @@ def plan_join(blobs_key: str, checkpoint_prefix: str, entries: Sequence[Any]) ->
     yield from _plan_fill(fills)
 
 
-def plan_join_history(
-    blobs_key: str, checkpoint_prefix: str, entries: Sequence[Any]
-) -> Plan[None]:
+def plan_join_history(blobs_key: str, checkpoint_prefix: str, entries: Sequence[Any]) -> Plan[None]:
     """Join the chunked writes and seeds in delta_history.lua's reply, in place."""
     fills: list[_Fill] = []
     for raw_id, writes, seeds in entries:

@@ -66,9 +66,7 @@ def check_thread_id(thread_id: object) -> str:
     stored by their text, so UUID("…") and "…" name the same thread.
     """
     if not isinstance(thread_id, str | int | UUID) or isinstance(thread_id, bool):
-        raise TypeError(
-            f"thread_id must be a str, int or uuid.UUID, got {type(thread_id).__name__}"
-        )
+        raise TypeError(f"thread_id must be a str, int or uuid.UUID, got {type(thread_id).__name__}")
     text = str(thread_id)
     if not text:
         raise ValueError("thread_id must not be empty: '{}' would not be a hash tag")

@@ -83,12 +83,7 @@ class Listing:
         while True:
             empty = [ns for ns in namespaces if ns in unread and not buffers[ns]]
             if empty:
-                replies = yield Run(
-                    [
-                        ("ZREVRANGEBYLEX", tk.ids(ns), upper[ns], "-", "LIMIT", 0, PAGE)
-                        for ns in empty
-                    ]
-                )
+                replies = yield Run([("ZREVRANGEBYLEX", tk.ids(ns), upper[ns], "-", "LIMIT", 0, PAGE) for ns in empty])
                 for ns, reply in zip(empty, replies, strict=True):
                     ids = as_text(reply)
                     buffers[ns].extend(ids)
@@ -119,8 +114,7 @@ class Listing:
             page = [
                 item
                 for item, raw in zip(page, metadata, strict=True)
-                if raw is not None
-                and metadata_matches(decode_metadata(self.serde, raw), self.filter)
+                if raw is not None and metadata_matches(decode_metadata(self.serde, raw), self.filter)
             ]
         if not page:
             return

@@ -67,9 +67,7 @@ def plan_delete_for_runs(keys: CheckpointKeys, run_ids: Sequence[str]) -> Plan[N
     yield Run(cleanup)
 
 
-def plan_copy_thread(
-    keys: CheckpointKeys, source: ThreadId, target: ThreadId, ttl_ms: int
-) -> Plan[None]:
+def plan_copy_thread(keys: CheckpointKeys, source: ThreadId, target: ThreadId, ttl_ms: int) -> Plan[None]:
     """Copy every checkpoint, pending write and value of `source` into `target`, in one MULTI/EXEC.
 
     Checkpoint ids, parents and metadata are kept, so the copy lists in the same
@@ -146,16 +144,12 @@ def plan_prune(
         thread_id = check_thread_id(thread_id)
         tk = keys.thread(thread_id)
         pinned = yield from _delta_chains(keys, serde, thread_id, keep)
-        (gone,) = yield Run(
-            [SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])]
-        )
+        (gone,) = yield Run([SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])])
         if gone:
             yield Run(_leave_runs(keys, thread_id, gone))
 
 
-def _delta_chains(
-    keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int
-) -> Plan[set[str]]:
+def _delta_chains(keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int) -> Plan[set[str]]:
     """ "<ns>\\x1f<id>" of the ancestors the kept checkpoints' DeltaChannels replay from."""
     tk = keys.thread(thread_id)
     (namespaces,) = yield Run([("SMEMBERS", tk.namespaces)])

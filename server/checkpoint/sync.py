@@ -192,9 +192,7 @@ class CimhubRedisSaver(RedisSaverBase):
         """Copy the whole source thread (every namespace, writes, values) into the target, atomically."""
         self._drive(self._plan_copy_thread(source_thread_id, target_thread_id))
 
-    def prune(
-        self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    def prune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         """Bound growth: "keep_latest" keeps the newest `keep` checkpoints per namespace, "delete" all.
 
         Channel values still read by a kept checkpoint stay, and so do the
@@ -215,9 +213,7 @@ class CimhubRedisSaver(RedisSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        items = await asyncio.to_thread(
-            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
-        )
+        items = await asyncio.to_thread(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
         for item in items:
             yield item
 
@@ -242,9 +238,7 @@ class CimhubRedisSaver(RedisSaverBase):
     async def aget_delta_channel_history(
         self, *, config: RunnableConfig, channels: Sequence[str]
     ) -> Mapping[str, DeltaChannelHistory]:
-        return await asyncio.to_thread(
-            lambda: self.get_delta_channel_history(config=config, channels=channels)
-        )
+        return await asyncio.to_thread(lambda: self.get_delta_channel_history(config=config, channels=channels))
 
     async def adelete_thread(self, thread_id: ThreadId) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)
@@ -255,7 +249,5 @@ class CimhubRedisSaver(RedisSaverBase):
     async def acopy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> None:
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
-    async def aprune(
-        self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    async def aprune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy, keep=keep)

@@ -28,8 +28,6 @@ from redis.backoff import NoBackoff
 
 log = logging.getLogger("cimhub.broker")
 
-ALIVE_CHANNEL = "cimhub:broker:alive"
-
 OnMessage = Callable[[str, bytes], None]
 OnResync = Callable[[], None]
 
@@ -37,10 +35,11 @@ OnResync = Callable[[], None]
 class Broker:
     """One supervised pub/sub connection per process."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, *, alive_channel: str) -> None:
         # A private client with redis-py's own retries off: a silent internal
         # reconnect would drop notifications without telling us.
         self._client = aioredis.from_url(redis_url, retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        self._alive_channel = alive_channel  # Keys.alive_channel
         self._channels: set[str] = set()
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._pubsub: aioredis.client.PubSub | None = None
@@ -59,8 +58,8 @@ class Broker:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait(), not suppress(CancelledError): a cancel of aclose itself must still propagate.
+            await asyncio.wait([self._task])
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -112,13 +111,13 @@ class Broker:
         self._pubsub = pubsub
         # A pub/sub connection needs a channel before it can read; this one is
         # always there, so an idle hub still notices a dropped connection.
-        await pubsub.subscribe(ALIVE_CHANNEL)
+        await pubsub.subscribe(self._alive_channel)
         # From here `subscribe` sends its own SUBSCRIBE; the channels taken
         # before are all in this set (no await between): none is left out.
         self._connected.set()
-        channels = {ALIVE_CHANNEL, *self._channels}
+        channels = {self._alive_channel, *self._channels}
         if len(channels) > 1:
-            await pubsub.subscribe(*(channels - {ALIVE_CHANNEL}))
+            await pubsub.subscribe(*(channels - {self._alive_channel}))
         # Resync only once Redis has confirmed every channel: from then on no
         # notification can slip between the catch-up read and the live stream.
         unconfirmed = set(channels)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from cimhub.protocol.frames import PatchOut
 from cimhub.server.store.cims import CimStore
 from cimhub.server.store.keys import Keys
 
@@ -53,15 +54,15 @@ class Feed(Protocol):
 
     def decode(self, data: bytes) -> Entry: ...
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         """The patch frame of `entry` (the same for every subscriber of the topic)."""
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
         """Unsequenced feeds: whether a subscriber who has `seen` these rows should get `entry`."""
 
 
-def patch_frame(topic: str, entry: Entry) -> dict[str, Any]:
-    frame = {
+def patch_frame(topic: str, entry: Entry) -> PatchOut:
+    frame: PatchOut = {
         "type": "patch",
         "topic": topic,
         "revision": entry["rev"],
@@ -105,7 +106,7 @@ class DocumentFeed:
     def decode(self, data: bytes) -> Entry:
         return orjson.loads(data)  # type: ignore[no-any-return]
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         return patch_frame(topic, entry)
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
@@ -149,7 +150,7 @@ class DealFeed:
         cim_id = summary["id"]
         return {"rev": 0, "epoch": "", "cimId": cim_id, "ops": [{"op": "add", "path": f"/{cim_id}", "value": summary}]}
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         return patch_frame(topic, entry)
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
@@ -162,4 +163,3 @@ class DealFeed:
         else:
             seen.add(cim_id)
         return True
-

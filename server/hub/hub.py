@@ -21,14 +21,13 @@ the epoch changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
-from cimhub.protocol.frames import topic_parts
+from cimhub.protocol.frames import Outbound, SnapshotOut, SubscribedOut, UnsubscribedOut, topic_parts
 from cimhub.server.hub.feeds import Entry, Feed
 from cimhub.server.metrics import Metrics
 
@@ -52,9 +51,9 @@ class Connection(Protocol):
 
     def send_encoded(self, data: str | bytes) -> None: ...
 
-    def send(self, frame: dict[str, Any]) -> None: ...
+    def send(self, frame: Outbound) -> None: ...
 
-    def encode(self, frame: dict[str, Any]) -> str | bytes: ...
+    def encode(self, frame: Outbound) -> str | bytes: ...
 
 
 class State(Enum):
@@ -113,6 +112,9 @@ class Hub:
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
         self.sync_slots = asyncio.Semaphore(sync_concurrency)
         self._deliveries = 0
+        # Broker unsubscribes run in the background (fan-out never awaits); held here so
+        # none is garbage-collected mid-flight and aclose() can wait for them.
+        self._unsubscribing: set[asyncio.Task[None]] = set()
 
     # -- subscribing -------------------------------------------------------
 
@@ -126,6 +128,10 @@ class Hub:
                 path="topic",
             )
         return feed, ident
+
+    def idents_of(self, kind: str) -> list[str]:
+        """The identifiers of the topics of one kind that local connections watch (e.g. presence's CIM ids)."""
+        return [topic.ident for topic in self.topics.values() if topic.feed.kind == kind]
 
     async def subscribe(
         self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str, str] | None
@@ -186,7 +192,16 @@ class Hub:
             del self.topics[topic.name]
             self.by_channel.pop(topic.channel, None)
             self.metrics.topics.set(len(self.topics))
-            asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+            task = asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+            self._unsubscribing.add(task)
+            task.add_done_callback(self._unsubscribed)
+
+    def _unsubscribed(self, task: asyncio.Task[None]) -> None:
+        self._unsubscribing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The broker resubscribes from its own list after a reconnect: a failed
+            # unsubscribe costs a few stray notifications, which the hub ignores.
+            log.warning("broker unsubscribe failed: %s", task.exception())
 
     # -- catching up ---------------------------------------------------------
 
@@ -217,9 +232,12 @@ class Hub:
                             if sub.state is not State.SYNCING:
                                 return
                     if request_id is not None:
-                        subscribed: dict[str, Any] = {
-                            "type": "subscribed", "topic": topic.name, "id": request_id,
-                            "revision": sub.revision, "epoch": sub.epoch,
+                        subscribed: SubscribedOut = {
+                            "type": "subscribed",
+                            "topic": topic.name,
+                            "id": request_id,
+                            "revision": sub.revision,
+                            "epoch": sub.epoch,
                         }
                         if sub.commit:
                             subscribed["commit"] = sub.commit
@@ -233,9 +251,13 @@ class Hub:
                         return
                     if resuming:
                         self.metrics.resyncs.labels("snapshot").inc()
-                    frame: dict[str, Any] = {
-                        "type": "snapshot", "topic": topic.name, "revision": snapshot.revision,
-                        "epoch": snapshot.epoch, "data": snapshot.data, "reset": resuming,
+                    frame: SnapshotOut = {
+                        "type": "snapshot",
+                        "topic": topic.name,
+                        "revision": snapshot.revision,
+                        "epoch": snapshot.epoch,
+                        "data": snapshot.data,
+                        "reset": resuming,
                     }
                     if snapshot.commit:
                         frame["commit"] = snapshot.commit
@@ -282,8 +304,10 @@ class Hub:
             except Exception as exc:  # noqa: BLE001 - Redis down or loading: try again, then end it
                 if attempt == CATCH_UP_ATTEMPTS:
                     log.warning("catch-up of %s failed %d times: %s", sub.topic.name, attempt, exc)
-                    self._end(sub, CimhubError("the hub lost track of this subscription; resubscribe",
-                                               code=ErrorCode.UNAVAILABLE))
+                    self._end(
+                        sub,
+                        CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE),
+                    )
                     return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
@@ -291,7 +315,8 @@ class Hub:
     def _end(self, sub: Subscription, error: CimhubError) -> None:
         """End a subscription from the hub's side, telling the client why."""
         if sub.topic.subscriptions.get(sub.connection) is sub:
-            sub.connection.send({"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()})
+            ended: UnsubscribedOut = {"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()}
+            sub.connection.send(ended)
             self._remove(sub)
 
     # -- delivering ------------------------------------------------------------
@@ -415,10 +440,12 @@ class Hub:
             self._end(sub, error)
 
     async def aclose(self) -> None:
-        for topic in list(self.topics.values()):
-            for sub in list(topic.subscriptions.values()):
-                if sub.task is not None:
-                    sub.task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await sub.task
-
+        """Stop every catch-up and wait for pending broker unsubscribes; a cancel of aclose itself propagates."""
+        tasks = [
+            sub.task for topic in self.topics.values() for sub in topic.subscriptions.values() if sub.task is not None
+        ]
+        for task in tasks:
+            task.cancel()
+        tasks.extend(self._unsubscribing)
+        # return_exceptions collects the tasks' own CancelledErrors; cancelling aclose still raises here.
+        await asyncio.gather(*tasks, return_exceptions=True)

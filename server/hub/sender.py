@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 
 log = logging.getLogger("cimhub.sender")
 
@@ -120,7 +120,7 @@ class FrameSender:
             self.on_overflow()
             self.queue.clear()
             self.queued_bytes = 0
-            self.close(f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume", self.overflow_grace_s)
+            self.close(CloseCode.QUEUE_OVERFLOW, "send queue overflow: reconnect and resume", self.overflow_grace_s)
             return
         self.queue.append(data)
         self.queued_bytes += size

@@ -37,7 +37,9 @@ class RedisLimits:
 
 def open_redis(url: str, limits: RedisLimits) -> aioredis.Redis:
     """A client for `url` whose every connection obeys `limits`. The caller closes it (`aclose`)."""
-    retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), limits.retries, supported_errors=(redis.exceptions.ConnectionError,))
+    retry = Retry(
+        ExponentialBackoff(cap=0.5, base=0.05), limits.retries, supported_errors=(redis.exceptions.ConnectionError,)
+    )
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=limits.max_connections,

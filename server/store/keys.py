@@ -6,8 +6,19 @@ cluster slot and one Lua script can change them together:
     <prefix>:cim:{<id>}            hash   doc (JSON), rev, epoch
     <prefix>:cim:{<id>}:log        stream patch log, entry id "<revision>-1"
     <prefix>:cim:{<id>}:mut:<mid>  string idempotency record, expires
-    <prefix>:cim:{<id>}:msg...     conversation messages (cimhub.server.messages.store)
+    <prefix>:cim:{<id>}:msg:<part> conversation messages (`messages`; cimhub.server.messages.store)
+    <prefix>:cim:{<id>}:presence   hash   presence id -> member JSON (cimhub.server.hub.presence)
+    <prefix>:cim:{<id>}:presence:exp  sorted set  presence id -> expires at (ms)
     <prefix>:cp:{<thread>}...      LangGraph checkpoints; the CIM agent's thread id is the CIM id
+                                   (cimhub.server.checkpoint.layout keeps its own names, so the
+                                   checkpointer stays importable without the hub)
+
+Pub/sub channels (not keys, but names under the same prefix):
+
+    <prefix>:ch:cim:<id>           each committed patch of one CIM
+    <prefix>:ch:deal:<id>          summary changes of a deal's CIM list
+    <prefix>:ch:msg:<id>           each message appended to a CIM's conversation
+    <prefix>:ch:alive              never published: keeps an idle broker connection readable
 
 The secondary indexes are sorted sets scored by updatedAt, one per deal, user
 and status. They are shared by many CIMs, so they live outside the CIM's slot:
@@ -16,6 +27,18 @@ updates them atomically with the document. See docs/durability.md.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class MessageKeys(NamedTuple):
+    """The fixed set of keys holding one CIM's messages, all in the CIM's hash slot."""
+
+    meta: str
+    body: str
+    ids: str
+    vec: str
+    rows: str
 
 
 class Keys:
@@ -46,6 +69,16 @@ class Keys:
         """The key /readyz writes to learn whether Redis takes writes (it expires by itself)."""
         return f"{self.prefix}:readyz"
 
+    def presence(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:presence"
+
+    def presence_expiry(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:presence:exp"
+
+    def presence_channel(self, cim_id: str) -> str:
+        """Pub/sub channel carrying joins, updates and leaves of one CIM's presence."""
+        return f"{self.prefix}:ch:presence:{cim_id}"
+
     def cim_channel(self, cim_id: str) -> str:
         """Pub/sub channel carrying each committed patch of one CIM."""
         return f"{self.prefix}:ch:cim:{cim_id}"
@@ -53,3 +86,16 @@ class Keys:
     def deal_channel(self, deal_id: str) -> str:
         """Pub/sub channel carrying summary changes of a deal's CIM list."""
         return f"{self.prefix}:ch:deal:{deal_id}"
+
+    def messages(self, cim_id: str) -> MessageKeys:
+        base = f"{self.cim(cim_id)}:msg"
+        return MessageKeys(f"{base}:meta", f"{base}:body", f"{base}:ids", f"{base}:vec", f"{base}:rows")
+
+    def message_channel(self, cim_id: str) -> str:
+        """Pub/sub channel carrying each message appended to one CIM's conversation."""
+        return f"{self.prefix}:ch:msg:{cim_id}"
+
+    @property
+    def alive_channel(self) -> str:
+        """The channel the broker always holds, so an idle pub/sub connection still notices a drop."""
+        return f"{self.prefix}:ch:alive"

@@ -51,15 +51,20 @@ class Writer:
         self.ledger = ledger
 
     async def run(self, stop: asyncio.Event, *, give_up_s: float = 60.0) -> None:
-        clients = [httpx.AsyncClient(base_url=h.url, timeout=10,
-                                     headers={"authorization": f"Bearer {h.token('u1')}"}) for h in self.hubs]
+        clients = [
+            httpx.AsyncClient(base_url=h.url, timeout=10, headers={"authorization": f"Bearer {h.token('u1')}"})
+            for h in self.hubs
+        ]
         try:
             for n in itertools.count():
                 if stop.is_set():
                     return
                 mutation_id = f"{self.name}-{n}"
-                body = {"name": "updateState", "args": {"cimId": self.cim, "gatheredContext": {mutation_id: n}},
-                        "mutationId": mutation_id}
+                body = {
+                    "name": "updateState",
+                    "args": {"cimId": self.cim, "gatheredContext": {mutation_id: n}},
+                    "mutationId": mutation_id,
+                }
                 started = time.monotonic()
                 for attempt in itertools.count():
                     client = clients[(n + attempt) % len(clients)]
@@ -101,8 +106,10 @@ class RawFollower:
         self.last = ""
 
     def __repr__(self) -> str:  # what a failed check prints
-        return (f"RawFollower(r{self.revision}, loaded={self.loaded}, resets={self.resets}, "
-                f"reconnects={self.reconnects}, ended={self.ended}, last={self.last})")
+        return (
+            f"RawFollower(r{self.revision}, loaded={self.loaded}, resets={self.resets}, "
+            f"reconnects={self.reconnects}, ended={self.ended}, last={self.last})"
+        )
 
     def resume(self) -> dict[str, Any] | None:
         if not self.loaded:
@@ -168,7 +175,9 @@ class RawFollower:
         await ws.send(orjson.dumps(frame).decode())
 
     async def _resubscribe(self, ws: Any) -> None:
-        await ws.send(orjson.dumps({"type": "unsubscribe", "id": f"u{uuid.uuid4().hex[:8]}", "topic": self.topic}).decode())
+        await ws.send(
+            orjson.dumps({"type": "unsubscribe", "id": f"u{uuid.uuid4().hex[:8]}", "topic": self.topic}).decode()
+        )
         await self._subscribe(ws)
 
 
@@ -217,8 +226,9 @@ class Verdict:
 
 
 async def stored(hub: HubProcess, cim: str) -> dict[str, Any] | None:
-    async with httpx.AsyncClient(base_url=hub.url, timeout=10,
-                                 headers={"authorization": f"Bearer {hub.token('u1')}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=10, headers={"authorization": f"Bearer {hub.token('u1')}"}
+    ) as http:
         got = await http.post("/v1/query", json={"name": "get", "args": {"cimId": cim}})
         if got.status_code == 404:
             return None
@@ -248,6 +258,8 @@ async def check(hub: HubProcess, cim: str, ledger: Ledger, followers: list[Any],
         if all(getattr(f, "ended", None) or f.doc == doc for f in followers):
             break
         await asyncio.sleep(0.1)
-    divergent = [f"{f!r} (stored r{state['revision']})" for f in followers if not getattr(f, "ended", None) and f.doc != doc]
+    divergent = [
+        f"{f!r} (stored r{state['revision']})" for f in followers if not getattr(f, "ended", None) and f.doc != doc
+    ]
     resets = sum(f.resets for f in followers)
     return Verdict(len(ledger.acked), lost, duplicated, divergent, state["revision"], resets)

@@ -54,7 +54,10 @@ class Cluster:
 
 Fault = Callable[[Cluster, Scale], Awaitable[dict[str, Any]]]
 HUB_SETTINGS: dict[str, Any] = {
-    "patch_log_retention": 100_000, "redis_timeout_s": 1.0, "shutdown_grace_s": 0.5, "send_queue_bytes": 262_144,
+    "patch_log_retention": 100_000,
+    "redis_timeout_s": 1.0,
+    "shutdown_grace_s": 0.5,
+    "send_queue_bytes": 262_144,
 }
 
 
@@ -127,12 +130,19 @@ async def _stalled_socket(cluster: Cluster, scale: Scale, cim: str) -> dict[str,
     await ws.send(orjson.dumps({"type": "auth", "token": hub.token("u1")}).decode())
     await ws.recv()
     await ws.send(orjson.dumps({"type": "subscribe", "id": "s", "topic": f"cim:{cim}"}).decode())
-    async with httpx.AsyncClient(base_url=hub.url, timeout=10,
-                                 headers={"authorization": f"Bearer {hub.token('u1')}"}) as http:
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=10, headers={"authorization": f"Bearer {hub.token('u1')}"}
+    ) as http:
         for n in range(80):
             blob = base64.b64encode(os.urandom(90_000)).decode()  # permessage-deflate cannot shrink it
-            response = await http.post("/v1/mutate", json={"name": "updateState", "args": {
-                "cimId": cim, "gatheredContext": {f"blob-{n % 2}": blob}}, "mutationId": f"blob-{uuid.uuid4().hex}"})
+            response = await http.post(
+                "/v1/mutate",
+                json={
+                    "name": "updateState",
+                    "args": {"cimId": cim, "gatheredContext": {f"blob-{n % 2}": blob}},
+                    "mutationId": f"blob-{uuid.uuid4().hex}",
+                },
+            )
             assert response.status_code == 200, response.text
             metrics = (await http.get("/metrics")).text
             if "cimhub_queue_overflows_total 1.0" in metrics:
@@ -204,10 +214,17 @@ async def run(name: str, tmp: Path, scale: Scale) -> tuple[Verdict, dict[str, An
 
 async def _run(cluster: Cluster, spec: dict[str, Any], scale: Scale) -> tuple[Verdict, dict[str, Any]]:
     hubs = cluster.hubs
-    async with httpx.AsyncClient(base_url=hubs[-1].url, timeout=10,
-                                 headers={"authorization": f"Bearer {hubs[-1].token('u1')}"}) as http:
-        created = await http.post("/v1/mutate", json={
-            "name": "create", "args": {"dealId": "d1", "projectId": "p1", "title": "Chaos"}, "mutationId": "create"})
+    async with httpx.AsyncClient(
+        base_url=hubs[-1].url, timeout=10, headers={"authorization": f"Bearer {hubs[-1].token('u1')}"}
+    ) as http:
+        created = await http.post(
+            "/v1/mutate",
+            json={
+                "name": "create",
+                "args": {"dealId": "d1", "projectId": "p1", "title": "Chaos"},
+                "mutationId": "create",
+            },
+        )
         assert created.status_code == 200, created.text
         cim = created.json()["cimId"]
     ledger = Ledger()
