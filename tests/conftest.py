@@ -74,6 +74,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_concurrency",
             "test_engine",
             "test_history",
+            "test_rollback",
             "test_js_package",
             "test_messages",
             "test_store",
@@ -96,6 +97,8 @@ TIERS: dict[str, frozenset[str]] = {
             "test_logging",
             "test_messages_hub",
             "test_presence_e2e",
+            "test_redis_faults",
+            "test_slow_sockets",
         }
     ),
 }

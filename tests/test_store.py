@@ -76,8 +76,13 @@ def commit_of(
     )
 
 
-async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, bytes | None]:
-    return {key: await client.dump(key) async for key in client.scan_iter(match=f"{prefix}:*")}
+async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, Any]:
+    """Every key's content. Hashes by field, not by DUMP: a read can advance Redis' incremental
+    rehashing of a hash, which reorders its DUMP without any write."""
+    content: dict[bytes, Any] = {}
+    async for key in client.scan_iter(match=f"{prefix}:*"):
+        content[key] = await client.hgetall(key) if await client.type(key) == b"hash" else await client.dump(key)
+    return content
 
 
 # -- compare-and-set and idempotency records ---------------------------------------------
