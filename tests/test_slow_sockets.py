@@ -1,10 +1,14 @@
 """Slow sockets against a real hub process: a client that stops reading is cut off, not kept for minutes.
 
+The test blocks its own event loop with synchronous HTTP calls on purpose (ruff ASYNC212 is off
+here): a client whose loop is busy reads nothing, which is exactly the stalled client wanted.
+
 The hub's side of each TCP connection is read from /proc/net/tcp (Linux), so the
 tests see what the kernel holds for the client (state and send queue), not what
 the hub believes.
 """
 
+# ruff: noqa: ASYNC212
 from __future__ import annotations
 
 import asyncio

@@ -195,7 +195,7 @@ class ClientFollower:
         self.client = Client(self.hub.url, token=self.hub.token("u1"), retry_limit=1_000)
         await self.client.connect()
         self.sub = await self.client.subscribe(self.topic, timeout=20)
-        asyncio.ensure_future(self._count_resets(self.sub))
+        self._counting = asyncio.ensure_future(self._count_resets(self.sub))
 
     async def _count_resets(self, sub: Subscription) -> None:
         with contextlib.suppress(Exception):
