@@ -33,9 +33,9 @@ from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
 from cimhub.server.hub.hub import Hub
-from cimhub.server.hub.sender import KeepTransport
 from cimhub.server.hub.presence import PresenceFeed, PresenceStore
 from cimhub.server.hub.presence_tracker import PresenceTracker
+from cimhub.server.hub.sender import KeepTransport
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.messages.store import MessageStore
