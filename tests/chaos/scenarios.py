@@ -58,6 +58,13 @@ HUB_SETTINGS: dict[str, Any] = {
     "redis_timeout_s": 1.0,
     "shutdown_grace_s": 0.5,
     "send_queue_bytes": 262_144,
+    # Every test client is one user on 127.0.0.1: the per-user and per-address limits (docs/security.md)
+    # would otherwise refuse the storm, which in production comes from many users and addresses.
+    "max_connections_per_user": 5_000,
+    "max_connections_per_ip": 5_000,
+    "max_unauthenticated_per_ip": 5_000,
+    "user_subscribes_per_second": 5_000,
+    "user_subscribe_burst": 5_000,
 }
 
 
