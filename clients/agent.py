@@ -21,12 +21,17 @@ import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import click
-from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command, interrupt
+
+from . import config
+from .exits import EXIT_UNREACHABLE, CommandFailed
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.base import BaseCheckpointSaver
+
+# LangGraph is imported inside the functions that use it, so `cimhub agent --help` answers at once.
 
 AGENT_NAMESPACE = uuid.UUID("2f0c5a8e-7d7e-4a51-9c1b-4f1e3c9d8a77")
 
@@ -102,6 +107,8 @@ def draft_slide(section: dict[str, Any], hero: dict[str, Any]) -> dict[str, Any]
 
 def build_graph(mutate: Mutate, checkpointer: BaseCheckpointSaver[Any]) -> Any:
     """The CIM workflow as a compiled StateGraph; run it with thread_id = the CIM id."""
+    from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
 
     async def welcome(state: CimState) -> CimState:
         cim = state["cimId"]
@@ -187,16 +194,14 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
 @click.option("--cim", "cim_id", help="Resume the agent on this CIM instead of creating one.")
 @click.option(
     "--redis-url",
-    envvar="REDIS_URL",
-    default="redis://127.0.0.1:6399/0",
-    show_default=True,
-    help="Redis for the agent's checkpoints (the embedded default listens on 6399).",
+    default=config.redis_url,
+    show_default="$REDIS_URL or $CIMHUB_REDIS_URL, else redis://127.0.0.1:$CIMHUB_EMBEDDED_REDIS_PORT/0 (6399)",
+    help="The hub's Redis, where the agent keeps its checkpoints.",
 )
 @click.option(
     "--key-prefix",
-    envvar="CIMHUB_KEY_PREFIX",
-    default="cimhub",
-    show_default=True,
+    default=config.key_prefix,
+    show_default="$CIMHUB_KEY_PREFIX, else cimhub",
     help="Key prefix of the hub (checkpoints live beside its CIMs).",
 )
 @click.option("--auto", is_flag=True, help="Answer every question with the agent's suggestion.")
@@ -226,19 +231,30 @@ def agent_command(
         return {"result": result.result, "revision": result.revision}
 
     async def main() -> None:
+        from langgraph.types import Command
+        from redis.exceptions import RedisError
+
         from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
         nonlocal cim_id
-        if cim_id is None:
-            created = await asyncio.to_thread(
-                http.mutate,
-                "create",
-                {"dealId": deal_id, "projectId": project_id, "title": title},
-                mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
-            )
-            cim_id = str(created.cim_id)
-        click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
         async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+            try:  # before creating anything: a wrong Redis is one line, not a traceback half-way
+                await saver.client.ping()
+            except (OSError, RedisError) as exc:
+                raise CommandFailed(
+                    f"cannot reach the hub's Redis at {redis_url} for the agent's checkpoints ({exc}): "
+                    "pass --redis-url or set REDIS_URL to the Redis the hub uses",
+                    EXIT_UNREACHABLE,
+                ) from None
+            if cim_id is None:
+                created = await asyncio.to_thread(
+                    http.mutate,
+                    "create",
+                    {"dealId": deal_id, "projectId": project_id, "title": title},
+                    mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
+                )
+                cim_id = str(created.cim_id)
+            click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
             graph = build_graph(mutate, saver)
             state = await graph.aget_state({"configurable": {"thread_id": cim_id}})
             payload: Any = None if state.next else {"cimId": cim_id, "dealName": title}

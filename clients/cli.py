@@ -7,38 +7,45 @@ documented exit codes. docs/cli.md has examples.
 
 from __future__ import annotations
 
-import asyncio
+import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
 from cimhub.protocol.errors import AccessDenied, CimhubError, Unauthenticated
 
-from . import render
-from .client import Client
-from .errors import HubUnreachable
-from .events import Event
-from .http import HttpClient
-from .transport import ws_url
+from . import config
+from .exits import (
+    EXIT_AUTH,
+    EXIT_HUB_ERROR,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CommandFailed,
+    missing_extra,
+)
 
-EXIT_OK = 0
-EXIT_HUB_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_AUTH = 4
+if TYPE_CHECKING:
+    import asyncio
+
+    from .client import Client
+    from .events import Event
+    from .http import HttpClient
+
+# The module imports only click, orjson and the standard library: every other
+# import (the clients, websockets, httpx, the hub, LangGraph) happens inside the
+# command that needs it, so `cimhub --help` answers at once.
 
 EPILOG = """\b
 Exit codes:
   0  success
   1  the hub answered with an error (not found, invalid arguments, conflict...)
-  2  usage error (unknown option, bad --args JSON...)
-  3  the hub could not be reached
+  2  usage error (unknown option, bad --args JSON, a missing extra...)
+  3  the hub (or Redis, for serve and agent) could not be reached
   4  authentication or access refused (missing, expired or invalid token)
 """
 
@@ -46,8 +53,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 NO_TOKEN_HINT = "pass --token or set CIMHUB_TOKEN (dev mode: export CIMHUB_TOKEN=$(cimhub token --user <id>))"
 
+LAZY_COMMANDS = {
+    # name: (module, attribute, the short help `cimhub --help` shows without importing the module)
+    "agent": (
+        "cimhub.clients.agent",
+        "agent_command",
+        "agent",
+        "Run the offline CIM agent against the hub: it builds a CIM step by step.",
+    ),
+    "migrate-legacy": (
+        "cimhub.clients.migrate",
+        "migrate_legacy",
+        "server",
+        "Import the legacy Supabase `cims` table into the hub; safe to run again.",
+    ),
+}
+"""Commands whose modules pull in large libraries (LangGraph, supabase-py), imported only when run."""
+
 
 def exit_code(error: CimhubError) -> int:
+    from .errors import HubUnreachable
+
     if isinstance(error, HubUnreachable):
         return EXIT_UNREACHABLE
     if isinstance(error, Unauthenticated | AccessDenied):
@@ -57,6 +83,8 @@ def exit_code(error: CimhubError) -> int:
 
 def describe(error: CimhubError, url: str) -> str:
     """The one-line message for an error, with a hint about what to do next."""
+    from .errors import HubUnreachable
+
     where = f" (at {error.path})" if error.path else ""
     text = f"error: {error.code.value}: {error.message}{where}"
     if isinstance(error, HubUnreachable):
@@ -67,7 +95,7 @@ def describe(error: CimhubError, url: str) -> str:
 
 
 class CimhubGroup(click.Group):
-    """Turns the hub's errors into a readable line and an exit code, never a traceback."""
+    """Turns the hub's errors into a readable line and an exit code, never a traceback; loads heavy commands late."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -76,6 +104,33 @@ class CimhubGroup(click.Group):
             url = ctx.obj.url if isinstance(ctx.obj, Hub) else ""
             click.echo(describe(exc, url), err=True)
             ctx.exit(exit_code(exc))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, attribute, extra, _ = LAZY_COMMANDS[cmd_name]
+            try:
+                command = getattr(importlib.import_module(module), attribute)
+            except ModuleNotFoundError as exc:
+                raise missing_extra(cmd_name, extra, exc) from None
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Click's listing, with the lazy commands' help taken from LAZY_COMMANDS instead of importing them."""
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.commands.get(name)
+            if command is None:
+                stand_in = click.Command(name, help=LAZY_COMMANDS[name][3])  # the same truncation as click's
+                rows.append((name, stand_in.get_short_help_str(limit)))
+            elif not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
 
 @dataclass
@@ -87,7 +142,9 @@ class Hub:
     act_as: str | None
 
     def http(self) -> HttpClient:
-        return HttpClient(http_base(self.url), self.require_token(), act_as=self.act_as)
+        from .http import HttpClient
+
+        return HttpClient(config.http_base(self.url), self.require_token(), act_as=self.act_as)
 
     def require_token(self) -> str:
         if not self.token:
@@ -95,12 +152,7 @@ class Hub:
         return self.token
 
 
-def http_base(url: str) -> str:
-    """The HTTP base URL of a hub given as http(s):// or as its ws(s):// socket URL."""
-    parts = urlsplit(url)
-    scheme = {"ws": "http", "wss": "https"}.get(parts.scheme, parts.scheme)
-    path = parts.path.removesuffix("/v1/ws").rstrip("/")
-    return urlunsplit((scheme, parts.netloc, path, "", ""))
+http_base = config.http_base
 
 
 def parse_args(text: str | None, file: IO[str] | None) -> dict[str, Any]:
@@ -128,7 +180,7 @@ def parse_args(text: str | None, file: IO[str] | None) -> dict[str, Any]:
 
 
 def echo_json(value: Any) -> None:
-    click.echo(render.to_json(value, pretty=True))
+    click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
 def args_options(command: F) -> F:
@@ -144,10 +196,8 @@ def args_options(command: F) -> F:
 @click.group(cls=CimhubGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--url",
-    envvar="CIMHUB_URL",
-    default="http://127.0.0.1:8000",
-    show_default=True,
-    show_envvar=True,
+    default=config.hub_url,
+    show_default="$CIMHUB_URL, else http://127.0.0.1:$CIMHUB_PORT (8000)",
     help="The hub's base URL (a ws:// URL works too).",
 )
 @click.option("--token", envvar="CIMHUB_TOKEN", show_envvar=True, help="Bearer token (a Supabase JWT or a dev token).")
@@ -156,35 +206,55 @@ def args_options(command: F) -> F:
 def cli(ctx: click.Context, url: str, token: str | None, act_as: str | None) -> None:
     """Talk to a cimhub hub: watch CIMs change live, read them, run mutations, or run the hub itself."""
     try:
-        ws_url(url)
+        config.ws_url(url)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
     ctx.obj = Hub(url, token, act_as)
 
 
+def hub_settings(command: str, **given: Any) -> Any:
+    """The hub's Settings: the given flags over the CIMHUB_* environment; a bad value is one usage line."""
+    try:
+        from pydantic import ValidationError
+
+        from cimhub.server.settings import Settings
+    except ModuleNotFoundError as exc:
+        raise missing_extra(command, "server", exc) from None
+    try:
+        return Settings(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        raise CommandFailed(f"invalid settings: {problems}", EXIT_USAGE) from None
+
+
 @cli.command()
-@click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8000).")
-@click.option("--redis-url", help="Redis to use; without it (and without REDIS_URL) an embedded redis-server runs.")
+@click.option("--host", help="Address to listen on (default 127.0.0.1; CIMHUB_HOST).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8000; CIMHUB_PORT).")
+@click.option("--redis-url", help="Redis to use (REDIS_URL); without it an embedded redis-server runs.")
 @click.option(
-    "--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the embedded Redis keeps its data."
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the embedded Redis keeps its data (default .data; CIMHUB_DATA_DIR).",
 )
 @click.option(
-    "--dev/--no-dev", default=None, help="Development mode: self-minted tokens, loopback only. Never in production."
+    "--dev/--no-dev",
+    default=None,
+    help="Development mode: self-minted tokens, loopback only. Never in production (CIMHUB_DEV_MODE).",
 )
 def serve(host: str | None, port: int | None, redis_url: str | None, data_dir: Path | None, dev: bool | None) -> None:
-    """Run the hub until Ctrl-C. Flags override the CIMHUB_* environment (docs/operations.md)."""
-    from pydantic import ValidationError
+    """Run the hub until Ctrl-C. Flags override the CIMHUB_* environment (docs/operations.md).
 
+    Without Supabase or a database configured, pass --dev. A start-up failure
+    (busy port, no credentials, Redis out of reach) is one line and exit 1, 2 or 3.
+    """
+    settings = hub_settings("serve", host=host, port=port, redis_url=redis_url, data_dir=data_dir, dev_mode=dev)
+    from cimhub.server.main import ServeError
     from cimhub.server.main import serve as run_hub
-    from cimhub.server.settings import Settings
 
-    given: dict[str, Any] = {"host": host, "port": port, "redis_url": redis_url, "data_dir": data_dir, "dev_mode": dev}
     try:
-        settings = Settings(**{name: value for name, value in given.items() if value is not None})
-    except ValidationError as exc:
-        raise click.UsageError(f"invalid settings: {exc}") from None
-    run_hub(settings)
+        run_hub(settings)
+    except ServeError as exc:
+        raise CommandFailed(str(exc), exc.exit_code) from None
 
 
 @cli.command()
@@ -193,10 +263,12 @@ def serve(host: str | None, port: int | None, redis_url: str | None, data_dir: P
 @click.option("--service", is_flag=True, help="Mint a service credential instead of a user token.")
 def token(user_id: str, ttl: int, service: bool) -> None:
     """Print a development token that a hub in dev mode accepts (signed with CIMHUB_DEV_SECRET)."""
-    from cimhub.server.auth.tokens import SERVICE_ROLE, USER_ROLE, DevTokenIssuer
-    from cimhub.server.settings import Settings
-
-    issuer = DevTokenIssuer(Settings().dev_secret)
+    settings = hub_settings("token")
+    try:
+        from cimhub.server.auth.tokens import SERVICE_ROLE, USER_ROLE, DevTokenIssuer
+    except ModuleNotFoundError as exc:
+        raise missing_extra("token", "server", exc) from None
+    issuer = DevTokenIssuer(settings.dev_secret)
     click.echo(issuer.mint(user_id, ttl_s=ttl, role=SERVICE_ROLE if service else USER_ROLE))
 
 
@@ -244,6 +316,8 @@ def list_cims(
         args["cursor"] = cursor
     with hub.http() as http:
         page = http.query(name, args)
+    from . import render
+
     if as_json:
         echo_json(page)
         return
@@ -311,9 +385,11 @@ def patches(hub: Hub, cim_id: str, from_revision: int, to_revision: int | None, 
         answer = http.query("patches", args)
     if answer.get("truncated"):
         click.echo(f"warning: the patch log no longer reaches back to revision {from_revision}", err=True)
+    from . import render
+
     for entry in answer.get("patches", []):
         if as_json:
-            click.echo(render.to_json(entry))
+            click.echo(render.to_json(render.log_record(cim_id, entry)))
         else:
             click.echo(
                 render.patch_line(
@@ -343,6 +419,7 @@ def history(hub: Hub, cim_id: str, at_revision: int | None, diff_range: str | No
 
     Restore one with `cimhub mutate restoreRevision --args '{"cimId": ..., "revision": R}'`.
     """
+    from . import render
     from .history_view import diff_lines, parse_range, revision_lines
 
     if at_revision is not None and diff_range is not None:
@@ -392,14 +469,45 @@ def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, co
         raise click.UsageError("give a CIM_ID or --topic, not both")
     if present and cim_id is None:
         raise click.UsageError("--present needs a CIM_ID")
+    import asyncio
+
     try:
-        asyncio.run(watch(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec, present=present))
-    except KeyboardInterrupt:
+        asyncio.run(watch_until_stopped(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec, present=present))
+    except KeyboardInterrupt:  # a Ctrl-C before the loop took the signal over
         pass
+
+
+async def watch_until_stopped(hub: Hub, topic: str, *, as_json: bool, codec: str, present: bool) -> None:
+    """`watch` until it ends or Ctrl-C / SIGTERM arrives, then a quiet exit 0.
+
+    The signal sets an event that this function waits on beside the watch,
+    instead of cancelling the main task and relying on that cancellation to
+    travel through the client's tasks: the exit no longer depends on where the
+    signal lands, which made Ctrl-C slow to take on a loaded machine.
+    """
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    watching = asyncio.create_task(watch(hub, topic, as_json=as_json, codec=codec, present=present))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if watching.done():
+        watching.result()  # the hub's error, if any, becomes the exit code
+        return
+    watching.cancel()  # closes the client: the connection is closed with a bounded close handshake
+    await asyncio.wait({watching}, timeout=10)
 
 
 async def watch_presence(client: Client, cim_id: str, *, as_json: bool) -> asyncio.Task[None]:
     """Print who is on the CIM now, then each join, update and leave, until cancelled."""
+    import asyncio
+
+    from . import render
     from .presence_view import members_line, presence_line, presence_record
 
     people = await client.subscribe(f"presence:{cim_id}")
@@ -420,6 +528,9 @@ async def watch_presence(client: Client, cim_id: str, *, as_json: bool) -> async
 
 
 async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str, present: bool = False) -> None:
+    from . import render
+    from .client import Client
+
     def show_event(event: Event) -> None:
         click.echo(render.to_json(render.event_record(event)) if as_json else render.event_line(event))
 
@@ -446,9 +557,8 @@ async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str, present: boo
                 )
             )
         else:
-            click.echo(
-                f"watching {click.style(topic, bold=True)} at r{sub.revision}: {render.document_summary(sub.document)}"
-            )
+            at = f" at r{sub.revision}" if sub.revision else ""  # deal: topics have no revision
+            click.echo(f"watching {click.style(topic, bold=True)}{at}: {render.document_summary(sub.document)}")
         kind, _, ident = topic.partition(":")
         people = await watch_presence(client, ident, as_json=as_json) if kind == "cim" else None
         if present:
@@ -463,11 +573,6 @@ async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str, present: boo
         click.echo(f"{topic}: subscription ended")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The `cimhub` console script; exits with one of the EXIT_* codes."""
-    cli.main(args=argv, prog_name="cimhub")
-
-
 @cli.command(name="service-key")
 def service_key() -> None:
     """Print a new hub service key (cimhub_sk_...) for one server-side agent.
@@ -475,18 +580,28 @@ def service_key() -> None:
     Add it to the hub's CIMHUB_SERVICE_KEYS (a JSON list) and give it to that
     agent as its token; with --act-as the agent acts for a user.
     """
-    from cimhub.server.auth.tokens import new_service_key
-
+    try:
+        from cimhub.server.auth.tokens import new_service_key
+    except ModuleNotFoundError as exc:
+        raise missing_extra("service-key", "server", exc) from None
     click.echo(new_service_key())
 
 
-def _register_extra_commands() -> None:
-    # Imported late: the agent pulls in LangGraph, the migration supabase-py.
-    from .agent import agent_command
-    from .migrate import migrate_legacy
+def run(command: click.Command, argv: list[str] | None, prog_name: str) -> None:
+    """Run `command` as a program: every failure one line `error: ...` and an exit code, never a traceback."""
+    try:
+        result = command.main(args=argv, prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as exc:
+        where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else None
+        hint = f" (see `{where} --help`)" if where else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_USAGE)
+    sys.exit(result if isinstance(result, int) else 0)
 
-    cli.add_command(agent_command)
-    cli.add_command(migrate_legacy)
 
-
-_register_extra_commands()
+def main(argv: list[str] | None = None) -> None:
+    """The `cimhub` console script; exits with one of the EXIT_* codes (clients/exits.py)."""
+    run(cli, argv, "cimhub")

@@ -43,13 +43,14 @@ from cimhub.protocol import frames as f
 from cimhub.protocol.errors import CimhubError, from_validation_error
 
 from .backoff import Backoff
+from .config import ws_url
 from .errors import ClientClosed, HubUnreachable, RequestTimeout, TokenUnavailable
 from .events import Connected, Disconnected, Event, TokenRefreshed
 from .outbox import Outbox
 from .results import MutationResult
 from .session import Session, Shared
 from .subscription import Subscription
-from .transport import Connector, TransportClosed, connect_websocket, ws_url
+from .transport import Connector, TransportClosed, connect_websocket
 
 log = logging.getLogger("cimhub.client")
 

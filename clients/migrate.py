@@ -35,6 +35,8 @@ from supabase import AsyncClient, AsyncClientOptions, acreate_client
 from cimhub.protocol.errors import CimhubError
 from cimhub.protocol.mutations import MutationContext, get_mutation
 
+from . import config
+
 MUTATION = "importFromSupabase"
 TABLE = "cims"
 RETRIES = 4
@@ -236,14 +238,23 @@ async def run(
     required=True,
     help="Supabase secret (or service_role) key: reads the legacy table past RLS.",
 )
-@click.option("--hub-url", help="The hub's HTTP base URL, e.g. https://hub.example.com.")
+@click.option("--hub-url", help="The hub's HTTP base URL (default: cimhub's --url, CIMHUB_URL, CIMHUB_PORT).")
 @click.option("--token", envvar="CIMHUB_TOKEN", help="A hub service key (cimhub_sk_...).")
 @click.option("--dry-run", is_flag=True, help="Read and validate every row; send nothing.")
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 1000), help="Rows per page.")
+@click.pass_context
 def migrate_legacy(
-    supabase_url: str, service_key: str, hub_url: str | None, token: str | None, dry_run: bool, batch: int
+    ctx: click.Context,
+    supabase_url: str,
+    service_key: str,
+    hub_url: str | None,
+    token: str | None,
+    dry_run: bool,
+    batch: int,
 ) -> None:
     """Import the legacy Supabase `cims` table into the hub; safe to run again."""
+    # The hub is found as every command finds it (clients/config.py) unless --hub-url names another.
+    hub_url = hub_url or config.http_base(getattr(ctx.obj, "url", None) or config.hub_url())
     summary = asyncio.run(run(supabase_url, service_key, hub_url, token, dry_run=dry_run, batch=batch))
     verb = "would import" if dry_run else "imported"
     click.echo(

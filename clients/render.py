@@ -56,11 +56,17 @@ def patch_line(
     ts: int | None = None,
     deleted: bool = False,
 ) -> str:
-    """One patch for people: time, revision, mutation, actor, what changed."""
-    head = f"{click.style(clock(ts), dim=True)} {click.style(f'r{revision}', fg='yellow', bold=True)}"
-    who = f"{click.style(mutation or '?', fg='green')} by {click.style(actor or '?', fg='cyan')}"
+    """One patch for people: time, revision, mutation, actor, what changed.
+
+    A `deal:` topic's patches have no revision (0) and name no mutation: those parts are left out.
+    """
+    head = [click.style(clock(ts), dim=True)]
+    if revision:
+        head.append(click.style(f"r{revision}", fg="yellow", bold=True))
+    if mutation or actor:
+        head.append(f"{click.style(mutation or '?', fg='green')} by {click.style(actor or '?', fg='cyan')}")
     what = click.style("DELETED", fg="red", bold=True) if deleted else summarize_ops(ops)
-    return f"{head} {who}: {what}"
+    return f"{' '.join(head)}: {what}"
 
 
 def document_summary(document: Any) -> str:
@@ -91,6 +97,22 @@ def change_line(change: Change) -> str:
         ts=change.ts,
         deleted=change.deleted,
     )
+
+
+def log_record(cim_id: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry of the `patches` query (whose log says `rev`) in the shape of a live patch record."""
+    return {
+        "type": "patch",
+        "topic": f"cim:{cim_id}",
+        "revision": entry.get("rev"),
+        "epoch": entry.get("epoch"),
+        "mutation": entry.get("mutation"),
+        "mutationId": entry.get("mutationId"),
+        "actor": entry.get("actor"),
+        "ts": entry.get("ts"),
+        "deleted": bool(entry.get("deleted")),
+        "ops": entry.get("ops", []),
+    }
 
 
 def change_record(change: Change) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -20,9 +19,9 @@ from websockets.typing import Subprotocol
 from cimhub.protocol.codec import CODECS, JSON, MSGPACK, Codec
 from cimhub.protocol.errors import AccessDenied
 
+from .config import ws_url
 from .errors import HubUnreachable
 
-WS_PATH = "/v1/ws"
 BY_NAME: dict[str, Codec] = {"json": JSON, "msgpack": MSGPACK}
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 """Largest frame accepted from the hub: a snapshot carries a whole CIM (up to 4 MiB by default) with room to spare."""
@@ -54,22 +53,6 @@ class Transport(Protocol):
 Connector = Callable[[], Awaitable[Transport]]
 """Opens a new connection to the hub. Raises HubUnreachable when it cannot (the client retries), or a
 non-retryable CimhubError when retrying cannot help (the client stops)."""
-
-
-def ws_url(url: str) -> str:
-    """The hub's WebSocket URL from a hub base URL (``http://host:8000``) or a ``ws://`` URL.
-
-    A bare base URL gets the ``/v1/ws`` path; a ``ws://`` URL with a path is kept as is.
-    """
-    parts = urlsplit(url)
-    schemes = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}
-    if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(f"expected a hub URL like http://127.0.0.1:8000 or ws://127.0.0.1:8000/v1/ws, got {url!r}")
-    if parts.scheme in ("ws", "wss") and parts.path not in ("", "/"):
-        path = parts.path
-    else:
-        path = parts.path.rstrip("/") + WS_PATH  # a hub mounted under a prefix keeps it
-    return urlunsplit((schemes[parts.scheme], parts.netloc, path, parts.query, ""))
 
 
 class WebSocketTransport:

@@ -255,11 +255,14 @@ class SaveBuyerPersonaArgs(CimArgs):
 
 def save_buyer_persona(cim: Cim | None, args: SaveBuyerPersonaArgs, ctx: MutationContext) -> Outcome:
     cim = _existing(cim, args)
-    changed = cim.buyerPersona is not None and cim.buyerPersona != args.persona
+    # `changed`: the saved persona differs from the one before (so the first save is a change);
+    # only replacing an earlier persona makes what was built on it stale.
+    changed = cim.buyerPersona != args.persona
+    replaced = changed and cim.buyerPersona is not None
     cim.buyerPersona = args.persona
     _complete_stage(cim, "buyer_persona")
     marked: list[cascade.Artifact] = []
-    if changed:
+    if replaced:
         marked = cascade.invalidate(cim, cascade.DOWNSTREAM["buyerPersona"], "buyer_persona_changed", ctx.now)
     return Outcome(cim, {"changed": changed, "invalidated": marked})
 
@@ -271,12 +274,13 @@ class SaveHeroContextArgs(CimArgs):
 def save_hero_context(cim: Cim | None, args: SaveHeroContextArgs, ctx: MutationContext) -> Outcome:
     cim = _existing(cim, args)
     _require_for_stage(cim, "hero_concept")
-    changed = cim.heroContext is not None and cim.heroContext != args.heroContext
+    changed = cim.heroContext != args.heroContext  # as for the persona: the first save is a change
+    replaced = changed and cim.heroContext is not None
     cim.heroContext = args.heroContext
     cim.heroStale = None
     _complete_stage(cim, "hero_concept")
     marked: list[cascade.Artifact] = []
-    if changed:
+    if replaced:
         marked = cascade.invalidate(cim, cascade.DOWNSTREAM["heroContext"], "hero_context_changed", ctx.now)
     return Outcome(cim, {"changed": changed, "invalidated": marked})
 

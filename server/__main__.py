@@ -1,6 +1,7 @@
-"""`python -m cimhub.server`: run the hub with settings from the environment."""
+"""`python -m cimhub.server`: `cimhub serve` under another name, with the same options, help and errors."""
 
-from cimhub.server.main import serve
-from cimhub.server.settings import Settings
+import sys
 
-serve(Settings())
+from cimhub.clients.cli import run, serve
+
+run(serve, sys.argv[1:], "python -m cimhub.server")

@@ -77,6 +77,9 @@ async def embedded_redis(
         str(data_dir / "redis.log"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
+        # Its own session: a Ctrl-C in the terminal reaches the hub only, which drains
+        # its clients first and then stops Redis itself (SHUTDOWN, AOF fsynced).
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     try:

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     """`json`: one JSON object per log line (time, level, logger, message), for log shippers."""
     shutdown_grace_s: float = Field(default=5.0, ge=0)
+    event_loop: Literal["auto", "asyncio"] = "auto"
+    """`auto`: uvloop when installed (the `server` extra has it), else asyncio's loop; `asyncio` forces the latter."""
 
     # -- auth ---------------------------------------------------------------
     dev_mode: bool = False

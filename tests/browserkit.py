@@ -11,6 +11,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -22,7 +23,11 @@ import pytest
 from conftest import need
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
+# Screenshots of the board go to docs/ (shown in the README) when CIMHUB_SCREENSHOTS=docs; otherwise
+# to a scratch folder, so an ordinary test run leaves the work tree as it found it.
+DOCS = (
+    ROOT / "docs" if os.environ.get("CIMHUB_SCREENSHOTS") == "docs" else Path(tempfile.mkdtemp(prefix="cimhub-shots-"))
+)
 WAIT_MS = 10_000
 """How long a page may take to show a change: generous, so a busy machine cannot fail a test."""
 

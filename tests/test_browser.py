@@ -3,7 +3,8 @@
 Each test opens the board the hub serves at `/` (built from clients/js) and
 changes the CIM from outside (the `cimhub` CLI, HTTP) or from the page, then
 waits for the page's DOM. Waits are generous and assert what appears, never how
-fast. The run saves screenshots of the board to docs/ (shown in the README).
+fast. With CIMHUB_SCREENSHOTS=docs the run saves screenshots of the board to docs/
+(shown in the README): `CIMHUB_SCREENSHOTS=docs bash scripts/test tests/test_browser.py`.
 """
 
 from __future__ import annotations

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 import pytest
 from click.testing import CliRunner, Result
 
 from cimhub.clients import cli as cli_module
-from cimhub.clients import render
+from cimhub.clients import config, render
 from cimhub.clients.cli import cli, http_base, parse_args
 from cimhub.clients.events import Connected, Disconnected, Event, Resumed, TokenRefreshed
 from cimhub.clients.http import HttpClient
@@ -86,7 +90,7 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     def patched(*args: Any, **kwargs: Any) -> Any:
         return real(*args, transport=httpx.MockTransport(handler), **kwargs)
 
-    monkeypatch.setattr(cli_module, "HttpClient", patched)
+    monkeypatch.setattr("cimhub.clients.http.HttpClient", patched)  # the CLI imports it when a command runs
     return bodies
 
 
@@ -209,7 +213,20 @@ def test_patches_prints_lines_and_warns_when_truncated(fake_hub: list[dict[str, 
     assert 'r2 navigateToStage by u1: replace /stage "outline"' in result.output
     assert fake_hub[0]["args"] == {"cimId": "c1", "fromRevision": 1, "toRevision": 5}
     as_json = run(*TOKEN, "patches", "c1", "--from", "1", "--json")
-    assert json.loads(as_json.output.splitlines()[-1])["rev"] == 2
+    record = json.loads(as_json.output.splitlines()[-1])
+    # The same shape and names as `subscribe --json`'s patch records: `revision`, never the log's `rev`.
+    assert record == {
+        "type": "patch",
+        "topic": "cim:c1",
+        "revision": 2,
+        "epoch": "e",
+        "mutation": "navigateToStage",
+        "mutationId": None,
+        "actor": "u1",
+        "ts": 1,
+        "deleted": False,
+        "ops": [{"op": "replace", "path": "/stage", "value": "outline"}],
+    }
 
 
 async def test_token_mints_a_dev_token_the_hub_verifies() -> None:
@@ -226,7 +243,58 @@ async def test_token_mints_a_dev_token_the_hub_verifies() -> None:
 
 def test_help_documents_exit_codes() -> None:
     result = run("--help")
-    assert "Exit codes" in result.output and "hub could not be reached" in result.output
+    assert "Exit codes" in result.output and "could not be reached" in result.output
+
+
+def test_help_lists_the_late_loaded_commands_with_their_own_help() -> None:
+    listed = run("--help").output
+    for name, (module, attribute, _extra, short_help) in cli_module.LAZY_COMMANDS.items():
+        command = getattr(importlib.import_module(module), attribute)
+        assert command.name == name and (command.help or "").splitlines()[0] == short_help
+        assert name in listed
+
+
+def test_help_imports_no_client_hub_or_langgraph_module() -> None:
+    """`cimhub --help` stays fast: the heavy libraries load only in the command that uses them."""
+    probe = (
+        "import sys; from cimhub.clients.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('langgraph', 'numpy', 'redis', 'websockets', 'httpx', 'pydantic', 'starlette', 'supabase')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_defaults_agree_with_the_hub_settings() -> None:
+    from cimhub.server.settings import Settings
+
+    defaults = Settings.model_fields
+    assert config.DEFAULT_PORT == defaults["port"].default
+    assert config.DEFAULT_EMBEDDED_REDIS_PORT == defaults["embedded_redis_port"].default
+    assert config.DEFAULT_KEY_PREFIX == defaults["key_prefix"].default
+
+
+def test_hub_and_redis_come_from_flags_then_environment_then_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("cimhub.clients.http.time.sleep", lambda seconds: None)
+    assert config.hub_url({}) == "http://127.0.0.1:8000"
+    assert config.hub_url({"CIMHUB_PORT": "18502"}) == "http://127.0.0.1:18502"
+    assert config.hub_url({"CIMHUB_PORT": "18502", "CIMHUB_URL": "http://h:1"}) == "http://h:1"
+    assert config.redis_url({}) == "redis://127.0.0.1:6399/0"
+    assert config.redis_url({"CIMHUB_EMBEDDED_REDIS_PORT": "7000"}) == "redis://127.0.0.1:7000/0"
+    assert config.redis_url({"CIMHUB_REDIS_URL": "redis://b/0", "REDIS_URL": "redis://a/0"}) == "redis://a/0"
+    # The flag wins over the environment; the environment over the default.
+    port = closed_port()
+    seen = run(*TOKEN, "get", "c1", env={"CIMHUB_PORT": str(port)})
+    assert seen.exit_code == 3 and f"http://127.0.0.1:{port}" in seen.output
+    flagged = run("--url", "localhost:1", *TOKEN, "get", "c1", env={"CIMHUB_URL": "http://127.0.0.1:1"})
+    assert flagged.exit_code == 2 and "--url" in flagged.output
+
+
+def test_subscribe_line_for_a_deal_topic_names_no_revision_or_mutation() -> None:
+    line = click.unstyle(render.patch_line(0, [{"op": "add", "path": "/items/0", "value": {"id": "c9"}}], ts=0))
+    assert "r0" not in line and "?" not in line and "add /items/0" in line
 
 
 def test_http_base() -> None:

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from cimhub.clients.backoff import Backoff
+from cimhub.clients.config import ws_url
 from cimhub.clients.errors import close_error, is_stop_code
 from cimhub.clients.outbox import Outbox
 from cimhub.clients.replica import Change, Replica, ReplicaGap
 from cimhub.clients.subscription import Subscription
-from cimhub.clients.transport import ws_url
 from cimhub.protocol.errors import AccessDenied, NotFound, Unauthenticated, Unavailable
 from cimhub.protocol.frames import PatchFrame, ResultFrame, SnapshotFrame
 

@@ -312,7 +312,9 @@ def test_seed_section_9_backward_navigation_marks_an_approved_slide() -> None:
 
 def test_first_persona_moves_on_to_the_hero_concept() -> None:
     s = step("saveBuyerPersona", new_cim(), {"cimId": "x", "persona": PERSONA})
-    assert s.cim is not None and s.result == {"changed": False, "invalidated": []}
+    # The first persona is a change (the revision goes up) but replaces nothing, so nothing is stale.
+    assert s.cim is not None and s.result == {"changed": True, "invalidated": []}
+    assert s.changed
     assert s.cim.stage == "hero_concept" and s.cim.completedStages == ["buyer_persona"]
 
 
