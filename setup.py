@@ -28,9 +28,10 @@ def shipped(path: Path) -> bool:
 
 
 def package_folders(top: Path) -> list[Path]:
+    """`top` and its folders, less npm packages (a package.json: clients/js ships on npm, not here)."""
     found = [top]
     for child in sorted(top.iterdir()):
-        if child.is_dir() and shipped(child):
+        if child.is_dir() and shipped(child) and not (child / "package.json").exists():
             found.extend(package_folders(child))
     return found
 

@@ -231,7 +231,8 @@ def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] 
         import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def serve(settings: Settings) -> None:
