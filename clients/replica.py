@@ -5,6 +5,9 @@ what it raises. For sequenced topics (``cim:``, ``messages:``) the hub sends
 revisions r+1, r+2, ... without gaps; the replica checks that, ignores repeats
 (a resume may replay what it already has), and raises `ReplicaGap` when a patch
 does not follow, so the client resubscribes from the revision it holds. A
+``cim:`` revision is named by its commit id too: the replica resumes from
+that id, so after Redis came back older the hub answers with a reset snapshot
+rather than patches of another history. A
 ``deal:`` topic is not sequenced (revision 0): its patches are applied as they
 come and a lost place is repaired by a fresh snapshot.
 """
@@ -39,6 +42,7 @@ class Change:
     epoch: str
     document: Any
     ops: list[JsonOp] = field(default_factory=list)
+    commit: str | None = None
     mutation: str | None = None
     mutation_id: str | None = None
     actor: str | None = None
@@ -66,13 +70,18 @@ class Replica:
         self.document: Any = None
         self.revision = 0
         self.epoch = ""
+        self.commit: str | None = None
+        """The commit id of `revision`, for topics that have them."""
         self.loaded = False
 
     def resume_point(self) -> dict[str, Any] | None:
         """What to put in a subscribe frame's `resume`: None means "send me a snapshot"."""
         if not (self.loaded and self.sequenced):
             return None
-        return {"revision": self.revision, "epoch": self.epoch}
+        point: dict[str, Any] = {"revision": self.revision, "epoch": self.epoch}
+        if self.commit:
+            point["commit"] = self.commit
+        return point
 
     def forget(self) -> None:
         """Drop the state, so the next subscribe asks for a fresh snapshot."""
@@ -81,7 +90,16 @@ class Replica:
     def load(self, frame: SnapshotFrame) -> Change:
         """Replace the state with a snapshot."""
         self.document, self.revision, self.epoch, self.loaded = frame.data, frame.revision, frame.epoch, True
-        return Change(self.topic, frame.revision, frame.epoch, frame.data, snapshot=True, reset=frame.reset)
+        self.commit = frame.commit
+        return Change(
+            self.topic, frame.revision, frame.epoch, frame.data, snapshot=True, reset=frame.reset, commit=frame.commit
+        )
+
+    def at(self, revision: int, epoch: str, commit: str | None) -> bool:
+        """Whether the replica holds exactly this change (a `subscribed` frame's end point)."""
+        if not self.loaded or (self.revision, self.epoch) != (revision, epoch):
+            return False
+        return commit is None or self.commit is None or commit == self.commit
 
     def apply(self, frame: PatchFrame) -> Change | None:
         """Apply one patch; None when it is a repeat (or there is no snapshot yet to apply it to).
@@ -95,7 +113,11 @@ class Replica:
         if self.sequenced:
             if frame.epoch != self.epoch:
                 raise ReplicaGap(f"{self.topic}: epoch changed from {self.epoch!r} to {frame.epoch!r}")
-            if frame.revision <= self.revision:
+            if frame.revision < self.revision:
+                return None
+            if frame.revision == self.revision:
+                if frame.commit and self.commit and frame.commit != self.commit:
+                    raise ReplicaGap(f"{self.topic}: revision {frame.revision} is another commit than the one held")
                 return None
             if frame.revision != self.revision + 1:
                 raise ReplicaGap(f"{self.topic}: expected revision {self.revision + 1}, got {frame.revision}")
@@ -107,7 +129,7 @@ class Replica:
             except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
                 self.forget()
                 raise ReplicaGap(f"{self.topic}: revision {frame.revision} does not apply: {exc}") from None
-        self.document, self.revision = document, frame.revision
+        self.document, self.revision, self.commit = document, frame.revision, frame.commit
         return Change(
             self.topic,
             frame.revision,
@@ -119,4 +141,5 @@ class Replica:
             actor=frame.actor,
             ts=frame.ts,
             deleted=frame.deleted,
+            commit=frame.commit,
         )

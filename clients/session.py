@@ -204,7 +204,7 @@ class Session:
             return
         sub.request_id = None
         replica = sub.replica
-        if not replica.loaded or (replica.revision, replica.epoch) != (frame.revision, frame.epoch):
+        if not replica.at(frame.revision, frame.epoch, frame.commit):
             log.warning(
                 "%s: resume ended at r%s, replica at r%s; taking a snapshot",
                 sub.topic,

@@ -56,6 +56,11 @@ class Subscription:
         return self.replica.epoch
 
     @property
+    def commit(self) -> str | None:
+        """The commit id of `revision` (``cim:`` topics): names this exact state, even across a Redis rollback."""
+        return self.replica.commit
+
+    @property
     def ended(self) -> bool:
         return self._ended
 
@@ -92,6 +97,7 @@ class Subscription:
                 deleted=change.deleted,
                 snapshot=True,
                 reset=True,
+                commit=change.commit,
             )
         self._changes.append(change)
         self._wakeup.set()

@@ -21,7 +21,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from .errors import WireErrorOut
 from .schema import ID_CHARS, MAX_SAFE_INTEGER, canonical_id, safe_json
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+"""2 added commit ids: `commit` on snapshot, patch and subscribed frames and in `resume` (additive)."""
 JSON_SUBPROTOCOL = "cimhub.json.v1"
 MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1"
 
@@ -74,9 +75,16 @@ class AuthFrame(Frame):
     """With a service credential: the user id to act on behalf of."""
 
 
+CommitId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
 class Resume(Frame):
+    """The last change a client applied: where the hub continues from, if it still can."""
+
     revision: Revision
     epoch: str
+    commit: CommitId | None = None
+    """The commit id of `revision` (from its snapshot or patch). Without it a `cim:` topic always gets a reset snapshot."""
 
 
 class SubscribeFrame(Frame):
@@ -84,7 +92,7 @@ class SubscribeFrame(Frame):
     id: RequestId
     topic: Topic
     resume: Resume | None = None
-    """The last revision (and its epoch) this client applied: the hub sends only what it missed."""
+    """The last revision (with its epoch and commit id) this client applied: the hub sends only what it missed."""
 
 
 class UnsubscribeFrame(Frame):
@@ -170,6 +178,8 @@ class SnapshotFrame(Frame):
     data: Any
     reset: bool = False
     """True when the client asked to resume but history was lost or trimmed: replace, don't patch."""
+    commit: str | None = None
+    """The commit id of `revision`: what to name in a later `resume` (absent for topics without commit ids)."""
 
 
 class PatchFrame(Frame):
@@ -183,6 +193,8 @@ class PatchFrame(Frame):
     actor: str | None = None
     ts: int | None = None
     deleted: bool = False
+    commit: str | None = None
+    """The commit id of `revision`: what to name in a later `resume` (absent for topics without commit ids)."""
 
 
 class SubscribedFrame(Frame):
@@ -193,6 +205,7 @@ class SubscribedFrame(Frame):
     id: RequestId
     revision: int
     epoch: str
+    commit: str | None = None
 
 
 class UnsubscribedFrame(Frame):
@@ -256,6 +269,7 @@ class SnapshotOut(TypedDict):
     type: Literal["snapshot"]
     topic: str
     id: NotRequired[str]
+    commit: NotRequired[str]
     revision: int
     epoch: str
     data: Any
@@ -273,6 +287,7 @@ class PatchOut(TypedDict):
     actor: str | None
     ts: int | None
     deleted: NotRequired[bool]
+    commit: NotRequired[str]
 
 
 class SubscribedOut(TypedDict):
@@ -281,6 +296,7 @@ class SubscribedOut(TypedDict):
     id: str
     revision: int
     epoch: str
+    commit: NotRequired[str]
 
 
 class UnsubscribedOut(TypedDict):
@@ -325,7 +341,7 @@ def json_schema() -> dict[str, Any]:
     """JSON Schema of both directions, for clients in other languages."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "cimhub protocol v1",
+        "title": f"cimhub protocol v{PROTOCOL_VERSION}",
         "client": CLIENT_FRAME.json_schema(),
         "server": SERVER_FRAME.json_schema(),
     }

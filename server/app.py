@@ -15,6 +15,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -25,6 +26,7 @@ from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.board import board_routes, cors_middleware
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver
+from cimhub.server.connect import open_redis
 from cimhub.server.dispatch import Dispatcher
 from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.broker import Broker
@@ -34,6 +36,7 @@ from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
 from cimhub.server.hub.hub import Hub
 from cimhub.server.hub.presence import PresenceFeed, PresenceStore
 from cimhub.server.hub.presence_tracker import PresenceTracker
+from cimhub.server.hub.sender import KeepTransport
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.messages.store import MessageStore
@@ -70,7 +73,7 @@ class Services:
 async def open_services(settings: Settings, redis_url: str, verifier: Any, access: Any) -> AsyncIterator[Services]:
     """Build and start every part of one hub process; stop them in reverse order on exit."""
     metrics = Metrics()
-    redis = aioredis.from_url(redis_url)
+    redis = open_redis(redis_url, settings.redis_limits())
     keys = Keys(settings.key_prefix)
     messages = MessageStore(redis, keys, settings.embedding_dimension)
     store = CimStore(
@@ -111,7 +114,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         redis, keys, ttl_ms=int(settings.presence_ttl_s * 1000), max_per_cim=settings.presence_max_per_cim
     )
     feeds: dict[str, Feed] = {
-        "cim": DocumentFeed(store, keys),
+        "cim": DocumentFeed(store, keys, max_catch_up=settings.max_catch_up),
         "deal": DealFeed(store, keys),
         "messages": MessageFeed(messages, store),
         "presence": PresenceFeed(presence_store, store, keys),
@@ -203,6 +206,7 @@ def create_app(
             Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
             *board_routes(settings),  # the live CIM board at / (docs/browser.md)
         ],
-        middleware=cors_middleware(settings),
+        # KeepTransport lets a connection's writer abort a client that stopped reading (hub/sender.py).
+        middleware=[Middleware(KeepTransport), *cors_middleware(settings)],
         lifespan=lifespan,
     )

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, Unauthenticated
-from cimhub.server.faults import client_error
+from cimhub.server.faults import client_error, probe_redis
 from cimhub.server.httpserver import read_body
 from cimhub.server.hub.admission import Action, user_key
 
@@ -165,13 +165,16 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: Redis answers and the pub/sub listener is connected."""
+    """Readiness: Redis takes a write within `readiness_timeout_s` and the pub/sub listener is connected.
+
+    Not ready while Redis hangs, is out of memory, read-only or still loading:
+    `redis` names the reason (see cimhub.server.faults.FAULTS).
+    """
     services = request.app.state.services
     started = time.perf_counter()
-    try:
-        await services.redis.ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
-        return JSONResponse({"ready": False, "redis": f"unreachable: {type(exc).__name__}"}, status_code=503)
+    fault = await probe_redis(services.redis, services.store.keys.readiness(), services.settings.readiness_timeout_s)
+    if fault is not None:
+        return JSONResponse({"ready": False, "redis": fault}, status_code=503)
     if not services.broker.healthy:
         return JSONResponse({"ready": False, "broker": "pub/sub listener reconnecting"}, status_code=503)
     return JSONResponse({"ready": True, "redisPingMs": round((time.perf_counter() - started) * 1000, 3)})

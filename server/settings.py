@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cimhub.server.connect import RedisLimits
+
 Fsync = Literal["always", "everysec", "no"]
 
 
@@ -30,6 +32,18 @@ class Settings(BaseSettings):
     """appendfsync of the embedded Redis (see docs/durability.md for what each promises)."""
     key_prefix: str = "cimhub"
     """Prefix of every Redis key and channel, so several deployments (or tests) share a Redis."""
+    redis_connect_timeout_s: float = Field(default=2.0, gt=0)
+    """Longest wait to open a connection to Redis."""
+    redis_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest wait for Redis to answer one command: a hung Redis fails requests as `unavailable` after this."""
+    redis_retries: int = Field(default=1, ge=0)
+    """Retries of a command whose pooled connection was dead (as all are after a Redis restart); never of a timeout."""
+    redis_max_connections: int = Field(default=100, ge=1)
+    """Connections to Redis per process; past it requests wait for a free one (`redis_pool_timeout_s`)."""
+    redis_pool_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest wait for a free pooled connection before a request fails as `unavailable`."""
+    readiness_timeout_s: float = Field(default=0.8, gt=0)
+    """/readyz answers not-ready when Redis has not taken its probe write within this (so it answers within ~1 s)."""
 
     # -- store ------------------------------------------------------------
     patch_log_retention: int = Field(default=1_000, ge=1)
@@ -81,6 +95,8 @@ class Settings(BaseSettings):
     idle_timeout_s: float = Field(default=60.0, gt=0)
     sync_concurrency: int = Field(default=32, ge=1)
     """Snapshots and resumes served at once per process: a reconnect storm queues instead of stalling the hub."""
+    max_catch_up: int = Field(default=1_000, ge=1)
+    """Most patches a resume sends; a client further behind gets a reset snapshot (one frame, not thousands)."""
     access_recheck_s: float = Field(default=10.0, gt=0)
     """How often live subscriptions re-check access (revocation delay <= this + access_cache_ttl_s)."""
     log_format: Literal["text", "json"] = "text"
@@ -112,6 +128,16 @@ class Settings(BaseSettings):
     """The Supabase project's public anon key: the board signs users in with it (never a secret)."""
     auth_timeout_s: float = Field(default=10.0, gt=0)
     max_unauthenticated: int = Field(default=1_000, ge=1)
+
+    def redis_limits(self) -> RedisLimits:
+        """The Redis client limits these settings ask for (cimhub.server.store.connection)."""
+        return RedisLimits(
+            connect_timeout_s=self.redis_connect_timeout_s,
+            timeout_s=self.redis_timeout_s,
+            retries=self.redis_retries,
+            max_connections=self.redis_max_connections,
+            pool_timeout_s=self.redis_pool_timeout_s,
+        )
 
     # -- limits per client (docs/security.md says what each one bounds) ------
     max_connections_per_user: int = Field(default=100, ge=1)

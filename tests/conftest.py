@@ -76,6 +76,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_connection",
             "test_engine",
             "test_history",
+            "test_rollback",
             "test_js_package",
             "test_messages",
             "test_store",
@@ -102,6 +103,8 @@ TIERS: dict[str, frozenset[str]] = {
             "test_messages_hub",
             "test_packaging",
             "test_presence_e2e",
+            "test_redis_faults",
+            "test_slow_sockets",
         }
     ),
 }
@@ -277,3 +280,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 def clock() -> Clock:
     """A clock the test moves by hand (tests/support/clock.py)."""
     return Clock()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # tests/chaos: real processes broken on purpose under load; short versions run in the normal suite.
+    config.addinivalue_line("markers", "chaos: real hubs and redis-server broken on purpose under load")

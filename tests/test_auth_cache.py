@@ -269,3 +269,23 @@ async def test_identical_checks_from_a_flood_share_one_call(backend: ScriptedBac
     backend.gate.set()
     assert await asyncio.gather(*waiters) == [False] * 50
     assert backend.calls == 1
+
+
+async def test_concurrent_reads_of_one_cims_deal_share_one_redis_read() -> None:
+    """A reconnect storm: 500 subscribes to one CIM read its deal once, not 500 times at once."""
+    from cimhub.server.auth.access import DevAccess
+    from cimhub.server.auth.authorizer import Authorizer
+    from cimhub.server.store.cims import StoredCim
+
+    class CountingStore:
+        loads = 0
+
+        async def load(self, cim_id: str) -> StoredCim:
+            CountingStore.loads += 1
+            await asyncio.sleep(0.01)
+            return StoredCim({"dealId": "d1"}, 1, "e", "c")
+
+    authorizer = Authorizer(DevAccess(), CountingStore())  # type: ignore[arg-type]
+    deals = await asyncio.gather(*(authorizer.deal_of("cim-1") for _ in range(500)))
+    assert set(deals) == {"d1"} and CountingStore.loads == 1
+    assert await authorizer.deal_of("cim-1") == "d1" and CountingStore.loads == 1  # cached now

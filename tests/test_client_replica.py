@@ -108,6 +108,29 @@ def test_a_delete_leaves_no_document() -> None:
     assert change is not None and change.deleted and replica.document is None
 
 
+def test_the_resume_point_names_the_commit_id_of_the_last_change() -> None:
+    replica = Replica("cim:c1")
+    replica.load(
+        SnapshotFrame(type="snapshot", topic="cim:c1", revision=3, epoch="e1", data={"stage": "welcome"}, commit="c3")
+    )
+    assert replica.resume_point() == {"revision": 3, "epoch": "e1", "commit": "c3"}
+    change = replica.apply(patch(4, STAGE_OUTLINE, commit="c4"))
+    assert change is not None and change.commit == "c4"
+    assert replica.resume_point() == {"revision": 4, "epoch": "e1", "commit": "c4"}
+    assert replica.at(4, "e1", "c4") and not replica.at(4, "e1", "other") and not replica.at(3, "e1", "c4")
+
+
+def test_the_same_revision_under_another_commit_id_is_a_gap_not_a_repeat() -> None:
+    """After Redis came back older the same revision names other content: never keep the old one silently."""
+    replica = Replica("cim:c1")
+    replica.load(
+        SnapshotFrame(type="snapshot", topic="cim:c1", revision=3, epoch="e1", data={"stage": "welcome"}, commit="c3")
+    )
+    assert replica.apply(patch(3, STAGE_OUTLINE, commit="c3")) is None
+    with pytest.raises(ReplicaGap, match="another commit"):
+        replica.apply(patch(3, STAGE_OUTLINE, commit="c3-other"))
+
+
 def test_a_snapshot_replaces_the_state() -> None:
     replica = Replica("cim:c1")
     replica.load(snapshot())

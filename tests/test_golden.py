@@ -105,3 +105,20 @@ def test_golden_patches_use_only_the_ops_the_browser_client_implements() -> None
     """server/static/cimhub.js applies add/remove/replace only; protocol/patch.py emits nothing else."""
     ops = {op["op"] for path in golden_files("server") for op in load(path).get("ops", [])}
     assert ops == {"add", "remove", "replace"}
+
+
+def test_commit_ids_chain_through_the_protocol_2_frames() -> None:
+    """A resume names the commit id of the last change applied; the hub's answers carry the ids to name."""
+    assert load(GOLDEN / "server" / "ready.v2.json")["protocol"] == f.PROTOCOL_VERSION == 2
+    snapshot = load(GOLDEN / "server" / "snapshot.commit.json")
+    patch = load(GOLDEN / "server" / "patch.commit.json")
+    resume = load(GOLDEN / "client" / "subscribe.resume-commit.json")["resume"]
+    subscribed = load(GOLDEN / "server" / "subscribed.commit.json")
+    assert (patch["revision"], patch["epoch"]) == (snapshot["revision"] + 1, snapshot["epoch"])
+    assert len({snapshot["commit"], patch["commit"], subscribed["commit"]}) == 3
+    assert resume == {"revision": patch["revision"], "epoch": patch["epoch"], "commit": patch["commit"]}
+    assert subscribed["revision"] == resume["revision"] + 1
+    document = apply(snapshot["data"], patch["ops"])
+    assert document["title"] == "Project Kestrel II" and document["revision"] == patch["revision"]
+    reset = load(GOLDEN / "server" / "snapshot.reset-commit.json")
+    assert reset["reset"] is True and reset["commit"] == subscribed["commit"]

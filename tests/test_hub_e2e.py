@@ -103,7 +103,12 @@ class Replica:
         self.doc = snapshot["data"]
         self.revision: int = snapshot["revision"]
         self.epoch: str = snapshot["epoch"]
+        self.commit: str = snapshot["commit"]
         self.patches: list[dict[str, Any]] = []
+
+    def resume(self) -> dict[str, Any]:
+        """The subscribe frame's `resume`: the last change applied, named by its commit id."""
+        return {"revision": self.revision, "epoch": self.epoch, "commit": self.commit}
 
     def apply(self, frame: dict[str, Any]) -> None:
         assert frame["type"] == "patch", frame
@@ -113,6 +118,7 @@ class Replica:
         )
         self.doc = apply(self.doc, frame["ops"])
         self.revision = frame["revision"]
+        self.commit = frame["commit"]
         self.patches.append(frame)
 
     async def follow(self, client: RawClient, revision: int, timeout: float = TIMEOUT) -> None:
@@ -304,14 +310,7 @@ async def test_resume_within_retention_sends_only_missed_patches(hub: HubProcess
         await retitle(http, hub, cim, f"while away {i}")
     async with connect(hub, codec="msgpack") as client:
         request_id = client.new_id()
-        await client.send(
-            {
-                "type": "subscribe",
-                "id": request_id,
-                "topic": f"cim:{cim}",
-                "resume": {"revision": replica.revision, "epoch": replica.epoch},
-            }
-        )
+        await client.send({"type": "subscribe", "id": request_id, "topic": f"cim:{cim}", "resume": replica.resume()})
         frames: list[dict[str, Any]] = []
         while not frames or frames[-1]["type"] != "subscribed":
             frames.append(await client.recv())
@@ -324,6 +323,7 @@ async def test_resume_within_retention_sends_only_missed_patches(hub: HubProcess
             "id": request_id,
             "revision": replica.revision,
             "epoch": replica.epoch,
+            "commit": replica.commit,
         }
         # Then live, from the next revision on.
         revision = await retitle(http, hub, cim, "live again")
@@ -331,7 +331,7 @@ async def test_resume_within_retention_sends_only_missed_patches(hub: HubProcess
         assert replica.doc == (await stored(http, hub, cim))["cim"]
     # Up to date already: nothing but `subscribed`.
     async with connect(hub) as client:
-        answer = await client.subscribe(f"cim:{cim}", {"revision": replica.revision, "epoch": replica.epoch})
+        answer = await client.subscribe(f"cim:{cim}", replica.resume())
         assert answer["type"] == "subscribed" and answer["revision"] == replica.revision
         assert not client.backlog
 
@@ -343,7 +343,7 @@ async def test_resume_past_retention_gets_reset_snapshot(hub: HubProcess, http: 
     for i in range(25):  # the shared hub keeps 20 patches
         await retitle(http, hub, cim, f"edit {i}")
     async with connect(hub) as client:
-        snapshot = await client.subscribe(f"cim:{cim}", {"revision": replica.revision, "epoch": replica.epoch})
+        snapshot = await client.subscribe(f"cim:{cim}", replica.resume())
         current = await stored(http, hub, cim)
         assert snapshot["type"] == "snapshot" and snapshot["reset"] is True
         assert (snapshot["revision"], snapshot["epoch"], snapshot["data"]) == (
@@ -382,7 +382,7 @@ async def test_epoch_change_resets_a_resuming_client(
     current = await stored(http, hub, cim)
     assert current["epoch"] != replica.epoch
     async with connect(hub) as client:
-        snapshot = await client.subscribe(f"cim:{cim}", {"revision": replica.revision, "epoch": replica.epoch})
+        snapshot = await client.subscribe(f"cim:{cim}", replica.resume())
         assert snapshot["type"] == "snapshot" and snapshot["reset"] is True
         assert (snapshot["epoch"], snapshot["revision"], snapshot["data"]) == (
             current["epoch"],

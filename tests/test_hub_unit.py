@@ -462,7 +462,7 @@ class FakeFeed:
         await self._read()
         return Snapshot(revision, self.epoch, {"n": revision})
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[dict[str, Any]] | None:
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[dict[str, Any]] | None:
         entries = [e for e in self.log if e["rev"] > revision]
         await self._read()
         return entries if epoch == self.epoch else None
@@ -528,7 +528,7 @@ async def test_resume_sends_missed_patches_then_subscribed() -> None:
     conn = FakeConnection()
     for _ in range(5):
         feed.commit()
-    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(2, "e1"))
+    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(2, "e1", ""))
     assert revisions(conn) == [("patch", 3), ("patch", 4), ("patch", 5), ("subscribed", 5)]
 
 
@@ -537,7 +537,7 @@ async def test_resume_with_another_epoch_gets_a_reset_snapshot() -> None:
     hub = make_hub(feed)
     conn = FakeConnection()
     feed.commit()
-    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(9, "old-epoch"))
+    await hub.subscribe(conn, "cim:c", request_id="r1", resume=(9, "old-epoch", ""))
     assert [(fr["type"], fr["reset"], fr["epoch"]) for fr in conn.frames] == [("snapshot", True, "e1")]
 
 
@@ -611,3 +611,27 @@ async def test_a_reconnect_storm_is_paced_by_sync_concurrency() -> None:
     )
     assert feed.most_in_flight == 4
     assert all(conn.frames[0]["type"] == "snapshot" for conn in conns)
+
+
+async def test_a_patch_of_another_history_is_a_gap_not_a_delivery() -> None:
+    """Commit ids: the next revision must name the subscriber's commit as its parent."""
+    feed = FakeFeed()
+    hub = make_hub(feed)
+    conn = FakeConnection()
+    feed.commit()
+    await hub.subscribe(conn, "cim:c", request_id="r1", resume=None)
+    sub = hub.topics["cim:c"].subscriptions[conn]
+    sub.commit = "c1"  # as a snapshot with a commit id would set it
+    ops = [{"op": "replace", "path": "/n", "value": 2}]
+    ours = {"rev": 2, "epoch": "e1", "commit": "c2", "parent": "c1", "ops": ops}
+    hub.on_message("ch:c", JSON.encode(ours).encode())
+    assert (sub.state, sub.revision, sub.commit) == (State.LIVE, 2, "c2")
+    # The same revision again under another commit id, or a next revision on another parent: resync.
+    for other in ({**ours, "commit": "x2"}, {**ours, "rev": 3, "commit": "x3", "parent": "x2"}):
+        sub.state = State.LIVE
+        hub.on_message("ch:c", JSON.encode(other).encode())
+        assert sub.state is State.SYNCING, other
+        assert sub.task is not None
+        sub.task.cancel()
+        sub.task = None
+    assert revisions(conn) == [("snapshot", 1), ("patch", 2)]

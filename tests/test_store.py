@@ -47,19 +47,25 @@ async def create(engine: MutationEngine, deal: str = "d1", user: str = "u1", tit
     return str(result.cim_id)
 
 
-def commit_of(doc: dict[str, Any], *, expected: tuple[int, str], epoch: str, mutation_id: str) -> Commit:
-    """A hand-built commit of `doc` (the engine normally builds these)."""
+def commit_of(
+    doc: dict[str, Any], *, expected: tuple[int, str, str], epoch: str, mutation_id: str, commit_id: str = "c-new"
+) -> Commit:
+    """A hand-built commit of `doc` (the engine normally builds these); `expected` is (revision, epoch, commit id)."""
     rev = doc["revision"]
     return Commit(
         cim_id=doc["id"],
         kind="commit",
         expected_revision=expected[0],
         expected_epoch=expected[1],
+        expected_commit=expected[2],
+        commit_id=commit_id,
         epoch=epoch,
         revision=rev,
         doc_json=orjson.dumps(doc),
         updated_at=doc["updatedAt"],
-        entry_json=orjson.dumps({"cimId": doc["id"], "rev": rev, "epoch": epoch, "ops": []}),
+        entry_json=orjson.dumps(
+            {"cimId": doc["id"], "rev": rev, "epoch": epoch, "commit": commit_id, "parent": expected[2], "ops": []}
+        ),
         record_json=orjson.dumps({"name": "x", "argsHash": "h", "cimId": doc["id"], "result": {}, "revision": rev}),
         deal_id=doc["dealId"],
         user_id=doc["userId"],
@@ -70,8 +76,13 @@ def commit_of(doc: dict[str, Any], *, expected: tuple[int, str], epoch: str, mut
     )
 
 
-async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, bytes | None]:
-    return {key: await client.dump(key) async for key in client.scan_iter(match=f"{prefix}:*")}
+async def snapshot(client: aioredis.Redis, prefix: str) -> dict[bytes, Any]:
+    """Every key's content. Hashes by field, not by DUMP: a read can advance Redis' incremental
+    rehashing of a hash, which reorders its DUMP without any write."""
+    content: dict[bytes, Any] = {}
+    async for key in client.scan_iter(match=f"{prefix}:*"):
+        content[key] = await client.hgetall(key) if await client.type(key) == b"hash" else await client.dump(key)
+    return content
 
 
 # -- compare-and-set and idempotency records ---------------------------------------------
@@ -86,7 +97,9 @@ async def test_commit_writes_nothing_when_the_revision_moved_on(
     assert stored.revision == 2
     doc = {**stored.doc, "title": "lost", "revision": 2}
     before = await snapshot(redis_client, key_prefix)
-    outcome = await store.commit(commit_of(doc, expected=(1, stored.epoch), epoch=stored.epoch, mutation_id="x1"))
+    outcome = await store.commit(
+        commit_of(doc, expected=(1, stored.epoch, stored.commit), epoch=stored.epoch, mutation_id="x1")
+    )
     assert isinstance(outcome, CommitConflict)
     assert outcome.current is not None and outcome.current.revision == 2
     assert outcome.current.doc == stored.doc and outcome.current.epoch == stored.epoch
@@ -100,14 +113,14 @@ async def test_commit_writes_nothing_when_the_epoch_differs(
     stored = await store.get(cim_id)
     doc = {**stored.doc, "title": "other history", "revision": 2}
     before = await snapshot(redis_client, key_prefix)
-    outcome = await store.commit(commit_of(doc, expected=(1, "another"), epoch="another", mutation_id="x1"))
+    outcome = await store.commit(commit_of(doc, expected=(1, "another", ""), epoch="another", mutation_id="x1"))
     assert isinstance(outcome, CommitConflict) and outcome.current is not None
     assert await snapshot(redis_client, key_prefix) == before
 
 
 async def test_commit_to_a_missing_cim_conflicts_with_nothing(store: CimStore) -> None:
     doc = {"id": "ghost", "dealId": "d", "userId": "u", "status": "draft", "updatedAt": 1, "revision": 5}
-    outcome = await store.commit(commit_of(doc, expected=(4, "e"), epoch="e", mutation_id="x1"))
+    outcome = await store.commit(commit_of(doc, expected=(4, "e", ""), epoch="e", mutation_id="x1"))
     assert outcome == CommitConflict(None)
     assert await store.load("ghost") is None
 
@@ -116,11 +129,18 @@ async def test_a_committed_mutation_id_returns_its_first_record(engine: Mutation
     cim_id = await create(engine)
     stored = await store.get(cim_id)
     doc = {**stored.doc, "title": "two", "revision": 2}
-    first = await store.commit(commit_of(doc, expected=(1, stored.epoch), epoch=stored.epoch, mutation_id="same"))
-    assert first == Committed(2, stored.epoch)
+    first = await store.commit(
+        commit_of(
+            doc, expected=(1, stored.epoch, stored.commit), epoch=stored.epoch, mutation_id="same", commit_id="c2"
+        )
+    )
+    assert first == Committed(2, stored.epoch, "c2")
     again = await store.commit(
         commit_of(
-            {**doc, "title": "three", "revision": 3}, expected=(2, stored.epoch), epoch=stored.epoch, mutation_id="same"
+            {**doc, "title": "three", "revision": 3},
+            expected=(2, stored.epoch, "c2"),
+            epoch=stored.epoch,
+            mutation_id="same",
         )
     )
     assert isinstance(again, Duplicate) and again.record["revision"] == 2

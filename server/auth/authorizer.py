@@ -15,6 +15,7 @@ service acting on behalf of a user is checked as that user.
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from typing import Any, Protocol, assert_never
 
@@ -48,19 +49,38 @@ class Authorizer:
         # A CIM's deal never changes, so this cache needs no invalidation.
         self._deal_of: OrderedDict[str, str] = OrderedDict()
         self._cache_size = cache_size
+        # Single flight: a reconnect storm of 1,000 subscribers to one CIM reads its deal once, not
+        # 1,000 times at once (which exhausted the Redis pool and refused subscribes as "unreachable").
+        self._reading: dict[str, asyncio.Future[str | None]] = {}
 
     def trusted(self, caller: Caller) -> bool:
         return caller.is_service and caller.user_id is None
 
     async def deal_of(self, cim_id: str) -> str | None:
         deal = self._deal_of.get(cim_id)
-        if deal is None:
-            stored = await self.store.load(cim_id)
-            if stored is None:
-                return None
-            deal = str(stored.doc["dealId"])
-            self.remember(cim_id, deal)
+        if deal is not None:
+            return deal
+        reading = self._reading.get(cim_id)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_deal(cim_id))
+            self._reading[cim_id] = reading
+            reading.add_done_callback(lambda done: self._read_done(cim_id, done))
+        # Shielded: one caller giving up (its connection closed) must not cancel the others' read.
+        return await asyncio.shield(reading)
+
+    async def _read_deal(self, cim_id: str) -> str | None:
+        stored = await self.store.load(cim_id)
+        if stored is None:
+            return None
+        deal = str(stored.doc["dealId"])
+        self.remember(cim_id, deal)
         return deal
+
+    def _read_done(self, cim_id: str, done: asyncio.Future[str | None]) -> None:
+        if self._reading.get(cim_id) is done:
+            del self._reading[cim_id]
+        if not done.cancelled():
+            done.exception()  # retrieved here: every waiter may have given up
 
     def forget(self, cim_id: str) -> None:
         """Drop a deleted CIM (other processes find out from the store: it reads as not found)."""

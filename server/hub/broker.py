@@ -111,9 +111,13 @@ class Broker:
         self._pubsub = pubsub
         # A pub/sub connection needs a channel before it can read; this one is
         # always there, so an idle hub still notices a dropped connection.
-        channels = {self._alive_channel, *self._channels}
-        await pubsub.subscribe(*channels)
+        await pubsub.subscribe(self._alive_channel)
+        # From here `subscribe` sends its own SUBSCRIBE; the channels taken
+        # before are all in this set (no await between): none is left out.
         self._connected.set()
+        channels = {self._alive_channel, *self._channels}
+        if len(channels) > 1:
+            await pubsub.subscribe(*(channels - {self._alive_channel}))
         # Resync only once Redis has confirmed every channel: from then on no
         # notification can slip between the catch-up read and the live stream.
         unconfirmed = set(channels)

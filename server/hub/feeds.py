@@ -4,7 +4,10 @@ A feed turns a topic's identifier into a pub/sub channel, a snapshot and, for
 sequenced feeds, the entries a subscriber missed since a revision. The hub
 (cimhub.server.hub.hub) does the rest the same way for every feed.
 
-* ``cim:<id>``: the CIM document. Sequenced by revision; catch-up reads the patch log.
+* ``cim:<id>``: the CIM document. Sequenced by revision, each revision named by
+  its commit id; catch-up reads the patch log, and only from the very commit
+  the subscriber holds (the same revision may name other content after Redis
+  came back older).
 * ``deal:<id>``: the deal's CIM list, keyed by CIM id. Not sequenced (revision 0):
   a subscriber that lost its place takes a fresh snapshot.
 * ``messages:<id>``: the CIM's conversation (added by cimhub.server.messages.store).
@@ -29,6 +32,8 @@ class Snapshot:
     revision: int
     epoch: str
     data: Any
+    commit: str = ""
+    """The commit id of `revision` ("" for feeds without commit ids)."""
 
 
 class Feed(Protocol):
@@ -40,8 +45,12 @@ class Feed(Protocol):
     async def snapshot(self, ident: str) -> Snapshot | None:
         """The current state; None if there is nothing to subscribe to (NotFound)."""
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[Entry] | None:
-        """Entries after `revision` in order; None when they cannot be had (snapshot instead)."""
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[Entry] | None:
+        """Entries after `revision` in order; None when they cannot be had (snapshot instead).
+
+        `commit` is the subscriber's commit id at `revision` ("" if it has none):
+        a feed with commit ids answers None unless that commit is still at `revision`.
+        """
 
     def decode(self, data: bytes) -> Entry: ...
 
@@ -64,6 +73,8 @@ def patch_frame(topic: str, entry: Entry) -> PatchOut:
         "actor": entry.get("actor"),
         "ts": entry.get("ts"),
     }
+    if entry.get("commit"):
+        frame["commit"] = entry["commit"]
     if entry.get("deleted"):
         frame["deleted"] = True
     return frame
@@ -73,26 +84,23 @@ class DocumentFeed:
     kind = "cim"
     sequenced = True
 
-    def __init__(self, store: CimStore, keys: Keys) -> None:
+    def __init__(self, store: CimStore, keys: Keys, *, max_catch_up: int = 1_000) -> None:
         self.store = store
         self.keys = keys
+        # More patches than this to send: a snapshot is cheaper for the hub and the client.
+        self.max_catch_up = max_catch_up
 
     def channel(self, ident: str) -> str:
         return self.keys.cim_channel(ident)
 
     async def snapshot(self, ident: str) -> Snapshot | None:
         stored = await self.store.load(ident)
-        return None if stored is None else Snapshot(stored.revision, stored.epoch, stored.doc)
+        return None if stored is None else Snapshot(stored.revision, stored.epoch, stored.doc, stored.commit)
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[Entry] | None:
-        patches = await self.store.patches_since(ident, revision)
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[Entry] | None:
+        patches = await self.store.patches_after_commit(ident, revision, commit, self.max_catch_up)
         if patches is None or any(p["epoch"] != epoch for p in patches):
             return None
-        if not patches:
-            # Up to date only if the stream is still the one the subscriber knows.
-            stored = await self.store.load(ident)
-            if stored is None or stored.epoch != epoch or stored.revision != revision:
-                return None
         return patches
 
     def decode(self, data: bytes) -> Entry:
@@ -130,7 +138,7 @@ class DealFeed:
                 break
         return Snapshot(0, "", rows)
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[Entry] | None:
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[Entry] | None:
         return None
 
     def decode(self, data: bytes) -> Entry:

@@ -8,8 +8,9 @@ writing).
 
 Per subscription the hub guarantees, for sequenced topics (``cim:``,
 ``messages:``): a snapshot at revision r (or, on resume, exactly the patches
-after the client's revision), then patches r+1, r+2, ... in order, without gaps
-or duplicates. A subscription is subscribed to the broker *before* its
+after the client's revision, and only if the client's commit id is still the
+one at that revision), then patches r+1, r+2, ... in order, without gaps or
+duplicates, each one's parent being the commit before it. A subscription is subscribed to the broker *before* its
 snapshot or catch-up is read, and changes that arrive meanwhile are buffered
 and filtered by revision, so nothing slips between snapshot and stream. A gap
 (a lost notification, a broker reconnect) is repaired from the patch log, or
@@ -35,6 +36,11 @@ log = logging.getLogger("cimhub.hub")
 # Changes buffered per subscription while its snapshot or catch-up is read;
 # past this the buffer is dropped and the subscription catches up again.
 MAX_BUFFERED = 10_000
+# Catch-up patches queued between two yields to the event loop.
+CATCH_UP_BATCH = 64
+# A catch-up whose reads fail is tried this often (waiting 0.2, 0.4, 0.8, 1.6 s) before the subscription ends.
+CATCH_UP_ATTEMPTS = 5
+CATCH_UP_RETRY_S = 0.2
 
 
 class Connection(Protocol):
@@ -57,13 +63,14 @@ class State(Enum):
 
 
 class Subscription:
-    __slots__ = ("buffer", "connection", "epoch", "revision", "seen", "state", "task", "topic")
+    __slots__ = ("buffer", "commit", "connection", "epoch", "revision", "seen", "state", "task", "topic")
 
     def __init__(self, connection: Connection, topic: Topic) -> None:
         self.connection = connection
         self.topic = topic
         self.revision = -1
         self.epoch = ""
+        self.commit = ""
         self.state = State.SYNCING
         self.buffer: list[Entry] = []
         self.seen: set[str] = set()
@@ -127,9 +134,11 @@ class Hub:
         return [topic.ident for topic in self.topics.values() if topic.feed.kind == kind]
 
     async def subscribe(
-        self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str] | None
+        self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str, str] | None
     ) -> None:
         """Start delivering `topic_name` to `connection`; the first frames answer `request_id`.
+
+        `resume` is the client's (revision, epoch, commit id): the last change it applied.
 
         Raises NotFound (nothing is subscribed) when the topic has nothing to show.
         """
@@ -142,7 +151,7 @@ class Hub:
             self.metrics.topics.set(len(self.topics))
         sub = Subscription(connection, topic)
         if resume is not None:
-            sub.revision, sub.epoch = resume
+            sub.revision, sub.epoch, sub.commit = resume
         topic.subscriptions[connection] = sub
         self.metrics.subscriptions.inc()
         try:
@@ -211,12 +220,17 @@ class Hub:
             async with self.sync_slots:
                 entries = None
                 if resuming and feed.sequenced and sub.revision >= 0:
-                    entries = await feed.since(topic.ident, sub.revision, sub.epoch)
+                    entries = await feed.since(topic.ident, sub.revision, sub.epoch, sub.commit)
                 if entries is not None:
                     self.metrics.resyncs.labels("patch_log").inc()
-                    for entry in entries:
+                    for n, entry in enumerate(entries, 1):
                         if entry["rev"] > sub.revision:
                             self._send_entry(sub, entry, None)
+                        if n % CATCH_UP_BATCH == 0:
+                            # Let other connections run: live changes meanwhile go to this subscription's buffer.
+                            await asyncio.sleep(0)
+                            if sub.state is not State.SYNCING:
+                                return
                     if request_id is not None:
                         subscribed: SubscribedOut = {
                             "type": "subscribed",
@@ -225,6 +239,8 @@ class Hub:
                             "revision": sub.revision,
                             "epoch": sub.epoch,
                         }
+                        if sub.commit:
+                            subscribed["commit"] = sub.commit
                         conn.send(subscribed)
                 else:
                     snapshot = await feed.snapshot(topic.ident)
@@ -243,10 +259,12 @@ class Hub:
                         "data": snapshot.data,
                         "reset": resuming,
                     }
+                    if snapshot.commit:
+                        frame["commit"] = snapshot.commit
                     if request_id is not None:
                         frame["id"] = request_id
                     conn.send(frame)
-                    sub.revision, sub.epoch = snapshot.revision, snapshot.epoch
+                    sub.revision, sub.epoch, sub.commit = snapshot.revision, snapshot.epoch, snapshot.commit
                     if not feed.sequenced:
                         sub.seen = set(snapshot.data)
             # Deliver what arrived meanwhile; no awaits from here to LIVE.
@@ -267,17 +285,32 @@ class Hub:
         sub.task = asyncio.ensure_future(self._sync_quietly(sub))
 
     async def _sync_quietly(self, sub: Subscription) -> None:
-        try:
-            await self._sync(sub, request_id=None, resuming=True)
-        except asyncio.CancelledError:
-            raise
-        except CimhubError as exc:
-            self._end(sub, exc)
-        except Exception as exc:  # noqa: BLE001 - Redis down: end it, the client resubscribes
-            log.warning("catch-up of %s failed: %s", sub.topic.name, exc)
-            self._end(
-                sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE)
-            )
+        """Catch `sub` up; a failed read (Redis restarting, still loading) is tried again a few times first.
+
+        The catch-ups that follow a Redis restart meet it while it still loads
+        its data: ending every subscription then would send every client back
+        through a resubscribe for a wait of a second or two.
+        """
+        delay = CATCH_UP_RETRY_S
+        for attempt in range(1, CATCH_UP_ATTEMPTS + 1):
+            try:
+                await self._sync(sub, request_id=None, resuming=True)
+                return
+            except asyncio.CancelledError:
+                raise
+            except CimhubError as exc:
+                self._end(sub, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis down or loading: try again, then end it
+                if attempt == CATCH_UP_ATTEMPTS:
+                    log.warning("catch-up of %s failed %d times: %s", sub.topic.name, attempt, exc)
+                    self._end(
+                        sub,
+                        CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE),
+                    )
+                    return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def _end(self, sub: Subscription, error: CimhubError) -> None:
         """End a subscription from the hub's side, telling the client why."""
@@ -313,7 +346,17 @@ class Hub:
             self.metrics.delivery_latency.observe(max(0.0, time.time() - entry["ts"] / 1000))
 
     def _offer(self, sub: Subscription, entry: Entry, encoded: dict[str, str | bytes] | None) -> bool:
-        """Deliver `entry` if it is next for `sub`; False when there is a gap to repair."""
+        """Deliver `entry` if it is next for `sub`; False when there is a gap to repair.
+
+        With commit ids, "next" means the entry's parent is the subscriber's
+        commit, and a repeat of the subscriber's revision must be its very
+        commit: anything else is another history (Redis came back older), which
+        the catch-up then answers with a reset snapshot. Older revisions are
+        repeats from before a snapshot or catch-up read (published earlier,
+        still in flight); a rollback cannot hide among them, because Redis
+        restarting drops the broker's connection and every subscription then
+        catches up from the log anyway (`on_resync`).
+        """
         feed = sub.topic.feed
         if not feed.sequenced:
             if feed.accept(sub.seen, entry):
@@ -322,9 +365,14 @@ class Hub:
         rev = entry["rev"]
         if entry["epoch"] != sub.epoch:
             return False
-        if rev <= sub.revision:
+        commit = entry.get("commit")
+        if rev < sub.revision:
             return True  # already delivered (snapshot or catch-up covered it)
+        if rev == sub.revision:
+            return not (commit and sub.commit and commit != sub.commit)
         if rev != sub.revision + 1:
+            return False
+        if commit and sub.commit and entry.get("parent") != sub.commit:
             return False
         self._send_entry(sub, entry, encoded)
         return True
@@ -344,6 +392,7 @@ class Hub:
                 encoded[conn.codec_name] = data
         if sub.topic.feed.sequenced:
             sub.revision = entry["rev"]
+            sub.commit = entry.get("commit") or ""
         conn.send_encoded(data)
         self._deliveries += 1
         if entry.get("deleted"):

@@ -105,7 +105,7 @@ class PresenceFeed:
             return None
         return Snapshot(0, "", await self.presence.members(ident))
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[Entry] | None:
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[Entry] | None:
         return None
 
     def decode(self, data: bytes) -> Entry:

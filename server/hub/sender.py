@@ -5,8 +5,11 @@ stalled client cannot slow anyone else. Guarantees: frames go out in the
 order given; at most `max_bytes` wait in the queue, and the frame that would
 pass that closes the connection with 4008 (the client reconnects and resumes,
 so what was queued is stale and is dropped); after `close`, what is queued
-still goes out first, then the close frame, waiting `grace_s` at most for a
-client that stopped reading.
+still goes out first, then the close frame, waiting `grace_s` at most (on
+overflow `overflow_grace_s`) for a client that stopped reading. Past that
+the TCP connection is aborted: a plain close would wait for the kernel's send
+buffer (megabytes) to drain into a client that reads nothing, holding it for
+minutes.
 """
 
 from __future__ import annotations
@@ -33,12 +36,55 @@ class Socket(Protocol):
     async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
 
 
+TRANSPORT_SCOPE_KEY = "cimhub.transport"
+
+
+class KeepTransport:
+    """ASGI middleware: puts a WebSocket's TCP transport in its scope, for `transport_of`.
+
+    ASGI has no "abort the connection" message, and a close waits for the
+    kernel's buffers to drain into a client that may never read. uvicorn's
+    protocols (websockets, websockets-sansio and wsproto implementations
+    alike) are the object whose bound method is the ASGI `send` they hand to
+    the app, and keep the transport as `.transport`; Starlette wraps `send`
+    further in, so it is read here, at the outermost layer. Elsewhere (another
+    server) nothing is added and the writer falls back to a plain close.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            transport = getattr(getattr(send, "__self__", None), "transport", None)
+            if isinstance(transport, asyncio.WriteTransport):
+                scope[TRANSPORT_SCOPE_KEY] = transport
+        await self.app(scope, receive, send)
+
+
+def transport_of(socket: object) -> asyncio.WriteTransport | None:
+    """The TCP transport under a WebSocket, when KeepTransport could find it."""
+    scope = getattr(socket, "scope", None)
+    transport = scope.get(TRANSPORT_SCOPE_KEY) if isinstance(scope, dict) else None
+    return transport if isinstance(transport, asyncio.WriteTransport) else None
+
+
 class FrameSender:
-    def __init__(self, socket: Socket, *, max_bytes: int, grace_s: float, on_overflow: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        socket: Socket,
+        *,
+        max_bytes: int,
+        grace_s: float,
+        on_overflow: Callable[[], None],
+        overflow_grace_s: float = 1.0,
+    ) -> None:
         self.socket = socket
         self.max_bytes = max_bytes
         self.grace_s = grace_s
+        self.overflow_grace_s = min(overflow_grace_s, grace_s)
         self.on_overflow = on_overflow
+        self.aborted = False
         self.queue: deque[str | bytes] = deque()
         self.queued_bytes = 0
         self.closing: tuple[int, str] | None = None
@@ -56,7 +102,8 @@ class FrameSender:
         return self.task
 
     def stop(self) -> None:
-        if self._deadline is not None:
+        """The session is over. A close under way keeps its deadline: the transport may still need aborting."""
+        if self._deadline is not None and self.closing is None:
             self._deadline.cancel()
         if self.task is not None:
             self.task.cancel()
@@ -73,20 +120,22 @@ class FrameSender:
             self.on_overflow()
             self.queue.clear()
             self.queued_bytes = 0
-            self.close(CloseCode.QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
+            self.close(CloseCode.QUEUE_OVERFLOW, "send queue overflow: reconnect and resume", self.overflow_grace_s)
             return
         self.queue.append(data)
         self.queued_bytes += size
         self._wakeup.set()
 
-    def close(self, code: int, reason: str) -> None:
-        """Close after what is already queued has been sent, waiting `grace_s` at most."""
+    def close(self, code: int, reason: str, grace_s: float | None = None) -> None:
+        """Close after what is already queued has been sent, waiting `grace_s` (default: the sender's) at most."""
         if self.closing is None:
             self.closing = (code, reason)
             self._wakeup.set()
             # A client that stopped reading blocks the socket write forever (the transport
             # stays paused): past the grace period it is dropped without the close frame.
-            self._deadline = asyncio.get_running_loop().call_later(self.grace_s, self._abandon)
+            self._deadline = asyncio.get_running_loop().call_later(
+                self.grace_s if grace_s is None else grace_s, self._abandon
+            )
 
     async def flush_then_close(self, code: int, reason: str) -> None:
         """Before the task runs (a failed authentication): send what is queued, then close."""
@@ -98,9 +147,18 @@ class FrameSender:
             await self.socket.close(code, reason)
 
     def _abandon(self) -> None:
+        """The grace is over: stop writing and abort the TCP connection if it is still open."""
         if self.task is not None and not self.task.done():
-            log.info("client did not read its close frame in time; dropping it")
             self.task.cancel()
+        transport = transport_of(self.socket)
+        if transport is None:
+            return
+        # A transport already closing may still be waiting for its buffers to drain into a
+        # client that reads nothing; abort() drops them (a no-op once the connection is gone).
+        if not transport.is_closing() or transport.get_write_buffer_size() > 0:
+            log.info("client did not complete its close in time; aborting the connection")
+            self.aborted = True
+        transport.abort()
 
     def _write_now(self, data: str | bytes) -> None:
         """Write to the socket without a task switch when it can take the frame now.

@@ -423,7 +423,8 @@ class Session:
             async with self._requests:
                 feed, ident = hub.feed_of(frame.topic)
                 await self.requests.authorize_topic(self.identity, feed.kind, ident)
-                resume = (frame.resume.revision, frame.resume.epoch) if frame.resume else None
+                point = frame.resume
+                resume = (point.revision, point.epoch, point.commit or "") if point is not None else None
                 await hub.subscribe(self, frame.topic, request_id=frame.id, resume=resume)
         except CimhubError as exc:
             self.topics.pop(frame.topic, None)

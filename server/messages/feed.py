@@ -43,7 +43,8 @@ class MessageFeed:
         data = {"messages": [m.message.model_dump(mode="json", exclude_none=True) for m in items]}
         return Snapshot(revision, stored.epoch, data)
 
-    async def since(self, ident: str, revision: int, epoch: str) -> list[Entry] | None:
+    async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[Entry] | None:
+        # Messages carry no commit ids: they resume on (sequence number, epoch).
         stored = await self.store.load(ident)
         if stored is None or stored.epoch != epoch:
             return None

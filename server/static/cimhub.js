@@ -2,7 +2,7 @@
 // Built from clients/js by `bash scripts/gen-types` (node clients/js/tools/build.mjs): do not edit.
 
 // src/generated.ts
-var PROTOCOL_VERSION = 1;
+var PROTOCOL_VERSION = 2;
 var JSON_SUBPROTOCOL = "cimhub.json.v1";
 var MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1";
 var STAGES = [
@@ -296,6 +296,8 @@ var Replica = class {
   document = null;
   revision = 0;
   epoch = "";
+  /** The commit id of `revision`, for topics that have them (protocol 2). */
+  commit = null;
   loaded = false;
   constructor(topic) {
     this.topic = topic;
@@ -303,7 +305,15 @@ var Replica = class {
   }
   /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
   resumePoint() {
-    return this.loaded && this.sequenced ? { revision: this.revision, epoch: this.epoch } : null;
+    if (!(this.loaded && this.sequenced)) return null;
+    const point = { revision: this.revision, epoch: this.epoch };
+    if (this.commit) point.commit = this.commit;
+    return point;
+  }
+  /** Whether the replica holds exactly this change (a `subscribed` frame's end point). */
+  isAt(revision, epoch, commit) {
+    if (!this.loaded || this.revision !== revision || this.epoch !== epoch) return false;
+    return !commit || !this.commit || commit === this.commit;
   }
   /** Drop the state, so the next subscribe asks for a fresh snapshot. */
   forget() {
@@ -314,6 +324,7 @@ var Replica = class {
     this.document = frame.data;
     this.revision = frame.revision;
     this.epoch = frame.epoch;
+    this.commit = frame.commit ?? null;
     this.loaded = true;
   }
   /** Apply a patch frame; false for a repeat (or before any snapshot). Throws ReplicaGap. */
@@ -321,7 +332,13 @@ var Replica = class {
     if (!this.loaded) return false;
     if (this.sequenced) {
       if (frame.epoch !== this.epoch) throw new ReplicaGap(`${this.topic}: epoch changed from ${this.epoch} to ${frame.epoch}`);
-      if (frame.revision <= this.revision) return false;
+      if (frame.revision < this.revision) return false;
+      if (frame.revision === this.revision) {
+        if (frame.commit && this.commit && frame.commit !== this.commit) {
+          throw new ReplicaGap(`${this.topic}: revision ${frame.revision} is another commit than the one held`);
+        }
+        return false;
+      }
       if (frame.revision !== this.revision + 1) {
         throw new ReplicaGap(`${this.topic}: expected revision ${this.revision + 1}, got ${frame.revision}`);
       }
@@ -337,6 +354,7 @@ var Replica = class {
     }
     this.document = document;
     this.revision = frame.revision;
+    this.commit = frame.commit ?? null;
     return true;
   }
 };
@@ -978,7 +996,7 @@ var CimhubClient = class {
     if (state === void 0 || frame.id !== state.requestId) return;
     state.requestId = null;
     const replica = state.replica;
-    if (!replica.loaded || replica.revision !== frame.revision || replica.epoch !== frame.epoch) {
+    if (!replica.isAt(frame.revision, frame.epoch, frame.commit)) {
       replica.forget();
       this.resync(state);
       return;

@@ -8,9 +8,15 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
 * **Ordered.** Revisions of one CIM are 1, 2, 3, ... without gaps; the patch log
   holds entry ``r`` under stream id ``r-1``; notifications are published in
   revision order (Redis runs scripts one at a time).
-* **Compare-and-set.** A commit names the revision and epoch it was computed
-  from; if either moved on, nothing is written and the current document comes
-  back (see `CommitConflict`).
+* **Compare-and-set on the commit identity.** Every commit gets a random id
+  (`new_commit_id`), stored with the document (field ``commit``) and in its
+  patch-log entry (``commit``, and ``parent``: the id it was computed from).
+  A commit names the revision, epoch and commit id it was computed from; if
+  any moved on, nothing is written and the current document comes back (see
+  `CommitConflict`). Revision and epoch alone can repeat when Redis comes back
+  older (a restore, a lagging replica, ``everysec`` losing its last second):
+  the same revision then names other content. A random id never repeats, so
+  a stale document can neither be committed on nor resumed from.
 * **Bounded.** The patch log keeps the last `patch_log_retention` entries; a
   subscriber further behind must take a fresh snapshot. With history snapshots
   on (`snapshot_every` K > 0) entry 1 and every K-th entry also hold the whole
@@ -48,16 +54,18 @@ IndexKind = Literal["deal", "user", "status"]
 
 @dataclass(frozen=True)
 class StoredCim:
-    """A CIM as read from Redis: the JSON document and the stream it belongs to.
+    """A CIM as read from Redis: the JSON document, the stream it belongs to and its commit id.
 
-    `doc` is never edited in place once built (new revisions share its untouched
-    parts). `model` is the same document as a validated model when the engine
-    has one, so it need not validate the document again; None when read from Redis.
+    `commit` is "" for a document written before commit ids existed. `doc` is
+    never edited in place once built (new revisions share its untouched parts).
+    `model` is the same document as a validated model when the engine has one,
+    so it need not validate the document again; None when read from Redis.
     """
 
     doc: dict[str, Any]
     revision: int
     epoch: str
+    commit: str = ""
     model: Cim | None = field(default=None, compare=False, repr=False)
 
 
@@ -65,6 +73,7 @@ class StoredCim:
 class Committed:
     revision: int
     epoch: str
+    commit: str
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,10 @@ class Commit:
     kind: CommitKind
     expected_revision: int
     expected_epoch: str
+    expected_commit: str
+    """The commit id the outcome was computed from ("" when creating)."""
+    commit_id: str
+    """This commit's id (the expected one again for a noop)."""
     epoch: str
     revision: int
     doc_json: bytes
@@ -111,6 +124,11 @@ class Page:
 
 def new_epoch() -> str:
     """A fresh epoch: names one unbroken history of a CIM's revisions."""
+    return secrets.token_hex(8)
+
+
+def new_commit_id() -> str:
+    """A fresh commit id: 64 random bits, so no two commits ever share one, not even across a rollback."""
     return secrets.token_hex(8)
 
 
@@ -149,11 +167,11 @@ class CimStore:
 
     async def load(self, cim_id: str) -> StoredCim | None:
         """The current document, or None if there is no such CIM."""
-        reply: list[Any] = await self.redis.hmget(self.keys.cim(cim_id), ["doc", "rev", "epoch"])
-        doc, rev, epoch = reply
+        reply: list[Any] = await self.redis.hmget(self.keys.cim(cim_id), ["doc", "rev", "epoch", "commit"])
+        doc, rev, epoch, commit = reply
         if doc is None:
             return None
-        return StoredCim(orjson.loads(doc), int(rev), epoch.decode())
+        return StoredCim(orjson.loads(doc), int(rev), epoch.decode(), commit.decode() if commit else "")
 
     async def exists(self, cim_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.cim(cim_id)))
@@ -164,7 +182,7 @@ class CimStore:
         return None if raw is None else orjson.loads(raw)
 
     async def commit(self, commit: Commit) -> Committed | CommitConflict | Duplicate:
-        """Write `commit` atomically if the CIM is still at its expected revision and epoch."""
+        """Write `commit` atomically if the CIM is still at its expected revision, epoch and commit id."""
         k = self.keys
         keys = [
             k.cim(commit.cim_id),
@@ -196,6 +214,8 @@ class CimStore:
             self.snapshot_every,
             self.history_max_age_ms,
             self.patch_log_max_bytes,
+            commit.expected_commit,
+            commit.commit_id,
         ]
         if self._commits is not None:
             reply = await self._commits.evalsha(self._commit.script, self._commit.sha, keys, args)
@@ -203,11 +223,11 @@ class CimStore:
             reply = await self._commit(keys=keys, args=args)
         status = reply[0]
         if status == b"ok":
-            return Committed(int(reply[1]), reply[2].decode())
+            return Committed(int(reply[1]), reply[2].decode(), reply[3].decode())
         if status == b"dup":
             return Duplicate(orjson.loads(reply[1]))
         doc = reply[3]
-        current = StoredCim(orjson.loads(doc), int(reply[1]), reply[2].decode()) if doc else None
+        current = StoredCim(orjson.loads(doc), int(reply[1]), reply[2].decode(), reply[4].decode()) if doc else None
         return CommitConflict(current)
 
     async def patches_since(self, cim_id: str, revision: int, limit: int | None = None) -> list[dict[str, Any]] | None:
@@ -225,6 +245,40 @@ class CimStore:
             rev = await self.redis.hget(self.keys.cim(cim_id), "rev")
             if rev is not None and int(rev) > revision:
                 return None
+        return patches
+
+    async def patches_after_commit(
+        self, cim_id: str, revision: int, commit: str, limit: int | None = None
+    ) -> list[dict[str, Any]] | None:
+        """Patch-log entries after `revision`, if `commit` is the CIM's commit at `revision`; else None.
+
+        The caller holds the document as of commit `commit`. Only when the log
+        (or the document, when nothing came after) confirms that this very
+        commit is the one at `revision` do the entries after it continue the
+        caller's history: after a rollback the same revision may name other
+        content. None means "take a snapshot": an unknown commit, a log that
+        no longer reaches back, or more than `limit` entries to send.
+        """
+        if revision < 1 or not commit:
+            return None
+        count = None if limit is None else limit + 2
+        entries: Any = await self.redis.xrange(self.keys.log(cim_id), min=f"{revision}-1", max="+", count=count)
+        if not entries:
+            # Nothing logged at or after `revision`: up to date only if the document is that very commit.
+            current: list[Any] = await self.redis.hmget(self.keys.cim(cim_id), ["rev", "commit"])
+            rev, head = current
+            return [] if rev is not None and int(rev) == revision and head == commit.encode() else None
+        first = orjson.loads(entries[0][1][b"p"])
+        if first["rev"] != revision or first.get("commit") != commit:
+            return None
+        patches = [orjson.loads(fields[b"p"]) for _id, fields in entries[1:]]
+        if limit is not None and len(patches) > limit:
+            return None
+        previous, previous_rev = commit, revision
+        for patch in patches:
+            if patch.get("parent") != previous or patch["rev"] != previous_rev + 1:
+                return None  # not one unbroken history (commit.lua never writes one; checked, not assumed)
+            previous, previous_rev = patch["commit"], patch["rev"]
         return patches
 
     async def list(self, index: IndexKind, value: str, *, cursor: str | None = None, limit: int = 50) -> Page:

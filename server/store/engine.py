@@ -41,12 +41,14 @@ from cimhub.protocol.errors import (
 )
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
+from cimhub.server.faults import FAULTS, FaultLog, redis_fault
 from cimhub.server.store.cims import (
     CimStore,
     Commit,
     Committed,
     Duplicate,
     StoredCim,
+    new_commit_id,
     new_epoch,
     summary_json,
 )
@@ -68,7 +70,12 @@ class CommitResult:
 class DocumentCache:
     """The last known state of recently used CIMs, bounded (least recently used goes first).
 
-    Only an optimisation: a stale entry costs one failed compare-and-set, never a wrong commit.
+    Only a guess: every commit computed from it is confirmed by the commit
+    script (revision, epoch and commit id), and any refusal computed from it
+    (a `create` of an id that exists, a stale `expectedRevision`) is checked
+    against Redis before it reaches the caller. A stale entry costs one more
+    read, never a wrong commit or a wrong error. It keeps whatever Redis said
+    last, even an older revision: Redis may come back older (a restore).
     """
 
     def __init__(self, size: int) -> None:
@@ -89,9 +96,6 @@ class DocumentCache:
         if stored is None or self.size == 0:
             self._items.pop(cim_id, None)
             return
-        current = self._items.get(cim_id)
-        if current is not None and current.epoch == stored.epoch and current.revision > stored.revision:
-            return  # never move the cache backwards
         self._items[cim_id] = stored
         self._items.move_to_end(cim_id)
         if len(self._items) > self.size:
@@ -146,14 +150,17 @@ class MutationEngine:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
         on_delete: Sequence[Callable[[str], Awaitable[None]]] = (),
+        faults: FaultLog | None = None,
         history: History | None = None,
     ) -> None:
         """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches).
 
+        `faults` logs Redis faults once per episode (shared with the rest of the process when given);
         `history` reads past revisions for mutations that need one (restoreRevision).
         """
         self.history = history
         self.store = store
+        self.faults = faults or FaultLog()
         self.max_retries = max_retries
         self.max_document_bytes = max_document_bytes
         self.cache = DocumentCache(cache_size)
@@ -207,9 +214,13 @@ class MutationEngine:
         try:
             ctx = MutationContext(actor=actor, now=int(self.clock() * 1000), mutation_id=mutation_id, user_id=user_id)
             result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        except (redis.exceptions.RedisError, OSError) as exc:
+            reason = redis_fault(exc)
+            if reason is None:
+                raise
+            self.faults.seen(reason, f"running mutation {spec.name!r}")
             # The commit may or may not have happened: retrying with the same id is safe either way.
-            raise Unavailable(f"Redis is unreachable ({type(exc).__name__}); retry with the same mutationId") from None
+            raise Unavailable(f"{FAULTS[reason]}; retry with the same mutationId") from None
         if spec.name == "delete":
             # Parts outside the CIM's commit (its LangGraph threads): idempotent, so a retried delete finishes them.
             for hook in self.on_delete:
@@ -284,8 +295,12 @@ class MutationEngine:
                     )
                 commit, result, after = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
+                if cached:
+                    # Refused on a guess (e.g. `create` after Redis lost the CIM): ask Redis before saying so.
+                    stored, cached = await self.store.load(cim_id), False
+                    continue
                 if stored is not None:  # the document stands; the model may be half-edited
-                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch))
+                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch, stored.commit))
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
                 if duplicate is not None:
                     return duplicate
@@ -296,7 +311,7 @@ class MutationEngine:
                 return CommitResult(cim_id, outcome.revision, result)
             if isinstance(outcome, Duplicate):
                 if stored is not None:  # its document still stands; the model ran this mutation
-                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch))
+                    self.cache.put(cim_id, StoredCim(stored.doc, stored.revision, stored.epoch, stored.commit))
                 return self._from_record(outcome.record, spec.name, args_hash)
             stored, cached = outcome.current, False
             self.cache.put(cim_id, stored)
@@ -325,21 +340,27 @@ class MutationEngine:
         base = stored.doc if stored is not None else None
         expected_rev = stored.revision if stored is not None else 0
         expected_epoch = stored.epoch if stored is not None else ""
+        expected_commit = stored.commit if stored is not None else ""
+        commit_id = new_commit_id()
         record: dict[str, Any] = {"name": spec.name, "argsHash": args_hash, "cimId": cim_id, "result": result}
         common: dict[str, Any] = {
             "cim_id": cim_id,
             "expected_revision": expected_rev,
             "expected_epoch": expected_epoch,
+            "expected_commit": expected_commit,
             "mutation_id": ctx.mutation_id,
         }
         if outcome.cim is None:
             assert base is not None  # delete runs only on an existing CIM
             rev = expected_rev + 1
-            entry = self._entry(cim_id, rev, expected_epoch, [], spec.name, ctx, deleted=True)
+            entry = self._entry(
+                cim_id, rev, expected_epoch, (commit_id, expected_commit), [], spec.name, ctx, deleted=True
+            )
             record["revision"] = rev
             return (
                 Commit(
                     kind="delete",
+                    commit_id=commit_id,
                     epoch=expected_epoch,
                     revision=rev,
                     doc_json=b"",
@@ -363,6 +384,7 @@ class MutationEngine:
             return (
                 Commit(
                     kind="noop",
+                    commit_id=expected_commit,
                     epoch=expected_epoch,
                     revision=expected_rev,
                     doc_json=b"",
@@ -377,7 +399,7 @@ class MutationEngine:
                     **common,
                 ),
                 result,
-                StoredCim(base, expected_rev, expected_epoch, outcome.cim),
+                StoredCim(base, expected_rev, expected_epoch, expected_commit, model=outcome.cim),
             )
         doc = stamped.doc
         doc_json = orjson.dumps(doc)
@@ -387,13 +409,14 @@ class MutationEngine:
                 code=ErrorCode.PAYLOAD_TOO_LARGE,
             )
         epoch = expected_epoch or new_epoch()
-        entry = self._entry(cim_id, stamped.revision, epoch, stamped.ops, spec.name, ctx)
+        entry = self._entry(cim_id, stamped.revision, epoch, (commit_id, expected_commit), stamped.ops, spec.name, ctx)
         record["revision"] = stamped.revision
         summary_changed = base is None or summary_json(base) != summary_json(doc)
         deal_event = orjson.dumps({"type": "upsert", "summary": summary_json(doc)}) if summary_changed else b""
         return (
             Commit(
                 kind="commit",
+                commit_id=commit_id,
                 epoch=epoch,
                 revision=stamped.revision,
                 doc_json=doc_json,
@@ -408,7 +431,7 @@ class MutationEngine:
                 **common,
             ),
             result,
-            StoredCim(doc, stamped.revision, epoch, outcome.cim),
+            StoredCim(doc, stamped.revision, epoch, commit_id, model=outcome.cim),
         )
 
     @staticmethod
@@ -416,16 +439,20 @@ class MutationEngine:
         cim_id: str,
         rev: int,
         epoch: str,
+        commit_and_parent: tuple[str, str],
         ops: list[dict[str, Any]],
         name: str,
         ctx: MutationContext,
         *,
         deleted: bool = False,
     ) -> bytes:
+        commit, parent = commit_and_parent
         entry: dict[str, Any] = {
             "cimId": cim_id,
             "rev": rev,
             "epoch": epoch,
+            "commit": commit,
+            "parent": parent,
             "ops": ops,
             "mutation": name,
             "mutationId": ctx.mutation_id,

@@ -65,6 +65,10 @@ class Keys:
     def by_status(self, status: str) -> str:
         return f"{self.prefix}:idx:status:{status}"
 
+    def readiness(self) -> str:
+        """The key /readyz writes to learn whether Redis takes writes (it expires by itself)."""
+        return f"{self.prefix}:readyz"
+
     def presence(self, cim_id: str) -> str:
         return f"{self.prefix}:cim:{{{cim_id}}}:presence"
 

@@ -29,7 +29,7 @@ class Queries:
         if isinstance(args, GetArgs):
             await self.authorizer.require_cim(caller, args.cimId)
             stored = await self.store.get(args.cimId)
-            return {"cim": stored.doc, "revision": stored.revision, "epoch": stored.epoch}
+            return {"cim": stored.doc, "revision": stored.revision, "epoch": stored.epoch, "commit": stored.commit}
         if isinstance(args, ListByDealArgs):
             await self.authorizer.require_deal(caller, args.dealId)
             page = await self.store.list("deal", args.dealId, cursor=args.cursor, limit=args.limit)

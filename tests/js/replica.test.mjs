@@ -183,3 +183,37 @@ describe("applyPatch", () => {
     assert.deepEqual(applyPatch({ a: 1 }, [{ op: "replace", path: "", value: { b: 2 } }]), { b: 2 });
   });
 });
+
+describe("commit ids (protocol 2)", () => {
+  test("the replica resumes from the commit id of the last change it applied", () => {
+    const snapshot = golden("server/snapshot.commit.json");
+    const patch = golden("server/patch.commit.json");
+    const replica = new Replica(snapshot.topic);
+    replica.load(snapshot);
+    assert.equal(replica.commit, snapshot.commit);
+    assert.deepEqual(replica.resumePoint(), { revision: 1, epoch: snapshot.epoch, commit: snapshot.commit });
+    assert.equal(replica.apply(patch), true);
+    assert.equal(replica.commit, patch.commit);
+    assert.deepEqual(replica.resumePoint(), golden("client/subscribe.resume-commit.json").resume);
+    assert.equal(replica.isAt(patch.revision, patch.epoch, patch.commit), true);
+    assert.equal(replica.isAt(patch.revision, patch.epoch, "0123456789abcdef"), false);
+  });
+
+  test("the same revision under another commit id is another history: a gap, not a repeat", () => {
+    const snapshot = golden("server/snapshot.commit.json");
+    const patch = golden("server/patch.commit.json");
+    const replica = new Replica(snapshot.topic);
+    replica.load(snapshot);
+    replica.apply(patch);
+    assert.equal(replica.apply(clone(patch)), false, "the very same commit again is a repeat");
+    assert.throws(() => replica.apply({ ...clone(patch), commit: "0123456789abcdef" }), ReplicaGap);
+  });
+
+  test("a reset snapshot replaces the replica and its commit id", () => {
+    const reset = golden("server/snapshot.reset-commit.json");
+    const replica = new Replica(reset.topic);
+    replica.load(golden("server/snapshot.commit.json"));
+    replica.load(reset);
+    assert.deepEqual(replica.resumePoint(), { revision: reset.revision, epoch: reset.epoch, commit: reset.commit });
+  });
+});

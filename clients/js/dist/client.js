@@ -681,7 +681,7 @@ export class CimhubClient {
             return;
         state.requestId = null;
         const replica = state.replica;
-        if (!replica.loaded || replica.revision !== frame.revision || replica.epoch !== frame.epoch) {
+        if (!replica.isAt(frame.revision, frame.epoch, frame.commit)) {
             // The resume ended somewhere other than where this replica is: start again from a snapshot.
             replica.forget();
             this.resync(state);

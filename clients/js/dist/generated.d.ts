@@ -261,12 +261,15 @@ export interface SubscribeFrame {
     resume?: Resume | null;
 }
 /**
+ * The last change a client applied: where the hub continues from, if it still can.
+ *
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
  * via the `definition` "Resume".
  */
 export interface Resume {
     revision: number;
     epoch: string;
+    commit?: string | null;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -572,6 +575,7 @@ export interface PatchFrame {
     actor?: string | null;
     ts?: number | null;
     deleted?: boolean;
+    commit?: string | null;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -660,6 +664,7 @@ export interface SnapshotFrame {
     epoch: string;
     data: unknown;
     reset?: boolean;
+    commit?: string | null;
 }
 /**
  * A resume was served from the patch log: the patches before this frame were all that was missed.
@@ -673,6 +678,7 @@ export interface SubscribedFrame {
     id: string;
     revision: number;
     epoch: string;
+    commit?: string | null;
 }
 /**
  * The subscription ended: asked for, or ended by the hub (with the reason in `error`).
@@ -687,7 +693,7 @@ export interface UnsubscribedFrame {
     error?: WireError | null;
 }
 /** Protocol version the hub speaks (`ready.protocol`). */
-export declare const PROTOCOL_VERSION: 1;
+export declare const PROTOCOL_VERSION: 2;
 /** WebSocket subprotocol of the JSON codec. */
 export declare const JSON_SUBPROTOCOL: "cimhub.json.v1";
 /** WebSocket subprotocol of the MessagePack codec. */

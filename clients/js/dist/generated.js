@@ -2,7 +2,7 @@
  * (protocol/schema.py, protocol/mutations.py, protocol/frames.py, protocol/errors.py).
  * Do not edit: tests/test_js_package.py fails when this file is stale. */
 /** Protocol version the hub speaks (`ready.protocol`). */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** WebSocket subprotocol of the JSON codec. */
 export const JSON_SUBPROTOCOL = "cimhub.json.v1";
 /** WebSocket subprotocol of the MessagePack codec. */

@@ -27,7 +27,9 @@ export interface Change<T = unknown> {
  *
  * For sequenced topics (`cim:`, `messages:`) patches must come as r+1, r+2, ...;
  * repeats are ignored (a resume may replay what is already here) and anything
- * else throws ReplicaGap. A `deal:` topic is not sequenced: its patches apply as
+ * else throws ReplicaGap. A `cim:` revision is also named by its commit id, and
+ * resuming names it, so after Redis came back older the hub answers with a
+ * reset snapshot rather than patches of another history. A `deal:` topic is not sequenced: its patches apply as
  * they come and a lost place is repaired with a fresh snapshot.
  */
 export declare class Replica<T = unknown> {
@@ -36,13 +38,18 @@ export declare class Replica<T = unknown> {
     document: T | null;
     revision: number;
     epoch: string;
+    /** The commit id of `revision`, for topics that have them (protocol 2). */
+    commit: string | null;
     loaded: boolean;
     constructor(topic: string);
     /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
     resumePoint(): {
         revision: number;
         epoch: string;
+        commit?: string;
     } | null;
+    /** Whether the replica holds exactly this change (a `subscribed` frame's end point). */
+    isAt(revision: number, epoch: string, commit: string | null | undefined): boolean;
     /** Drop the state, so the next subscribe asks for a fresh snapshot. */
     forget(): void;
     /** Replace the state with a snapshot frame. */

@@ -7,7 +7,9 @@ const SEQUENCED_KINDS = new Set(["cim", "messages"]);
  *
  * For sequenced topics (`cim:`, `messages:`) patches must come as r+1, r+2, ...;
  * repeats are ignored (a resume may replay what is already here) and anything
- * else throws ReplicaGap. A `deal:` topic is not sequenced: its patches apply as
+ * else throws ReplicaGap. A `cim:` revision is also named by its commit id, and
+ * resuming names it, so after Redis came back older the hub answers with a
+ * reset snapshot rather than patches of another history. A `deal:` topic is not sequenced: its patches apply as
  * they come and a lost place is repaired with a fresh snapshot.
  */
 export class Replica {
@@ -16,6 +18,8 @@ export class Replica {
     document = null;
     revision = 0;
     epoch = "";
+    /** The commit id of `revision`, for topics that have them (protocol 2). */
+    commit = null;
     loaded = false;
     constructor(topic) {
         this.topic = topic;
@@ -23,7 +27,18 @@ export class Replica {
     }
     /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
     resumePoint() {
-        return this.loaded && this.sequenced ? { revision: this.revision, epoch: this.epoch } : null;
+        if (!(this.loaded && this.sequenced))
+            return null;
+        const point = { revision: this.revision, epoch: this.epoch };
+        if (this.commit)
+            point.commit = this.commit;
+        return point;
+    }
+    /** Whether the replica holds exactly this change (a `subscribed` frame's end point). */
+    isAt(revision, epoch, commit) {
+        if (!this.loaded || this.revision !== revision || this.epoch !== epoch)
+            return false;
+        return !commit || !this.commit || commit === this.commit;
     }
     /** Drop the state, so the next subscribe asks for a fresh snapshot. */
     forget() {
@@ -34,6 +49,7 @@ export class Replica {
         this.document = frame.data;
         this.revision = frame.revision;
         this.epoch = frame.epoch;
+        this.commit = frame.commit ?? null;
         this.loaded = true;
     }
     /** Apply a patch frame; false for a repeat (or before any snapshot). Throws ReplicaGap. */
@@ -43,8 +59,14 @@ export class Replica {
         if (this.sequenced) {
             if (frame.epoch !== this.epoch)
                 throw new ReplicaGap(`${this.topic}: epoch changed from ${this.epoch} to ${frame.epoch}`);
-            if (frame.revision <= this.revision)
+            if (frame.revision < this.revision)
                 return false;
+            if (frame.revision === this.revision) {
+                if (frame.commit && this.commit && frame.commit !== this.commit) {
+                    throw new ReplicaGap(`${this.topic}: revision ${frame.revision} is another commit than the one held`);
+                }
+                return false;
+            }
             if (frame.revision !== this.revision + 1) {
                 throw new ReplicaGap(`${this.topic}: expected revision ${this.revision + 1}, got ${frame.revision}`);
             }
@@ -62,6 +84,7 @@ export class Replica {
         }
         this.document = document;
         this.revision = frame.revision;
+        this.commit = frame.commit ?? null;
         return true;
     }
 }

@@ -283,12 +283,15 @@ export interface SubscribeFrame {
   resume?: Resume | null;
 }
 /**
+ * The last change a client applied: where the hub continues from, if it still can.
+ *
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
  * via the `definition` "Resume".
  */
 export interface Resume {
   revision: number;
   epoch: string;
+  commit?: string | null;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -596,6 +599,7 @@ export interface PatchFrame {
   actor?: string | null;
   ts?: number | null;
   deleted?: boolean;
+  commit?: string | null;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -684,6 +688,7 @@ export interface SnapshotFrame {
   epoch: string;
   data: unknown;
   reset?: boolean;
+  commit?: string | null;
 }
 /**
  * A resume was served from the patch log: the patches before this frame were all that was missed.
@@ -697,6 +702,7 @@ export interface SubscribedFrame {
   id: string;
   revision: number;
   epoch: string;
+  commit?: string | null;
 }
 /**
  * The subscription ended: asked for, or ended by the hub (with the reason in `error`).
@@ -712,7 +718,7 @@ export interface UnsubscribedFrame {
 }
 
 /** Protocol version the hub speaks (`ready.protocol`). */
-export const PROTOCOL_VERSION = 1 as const;
+export const PROTOCOL_VERSION = 2 as const;
 /** WebSocket subprotocol of the JSON codec. */
 export const JSON_SUBPROTOCOL = "cimhub.json.v1" as const;
 /** WebSocket subprotocol of the MessagePack codec. */

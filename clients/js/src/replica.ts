@@ -34,7 +34,9 @@ export interface Change<T = unknown> {
  *
  * For sequenced topics (`cim:`, `messages:`) patches must come as r+1, r+2, ...;
  * repeats are ignored (a resume may replay what is already here) and anything
- * else throws ReplicaGap. A `deal:` topic is not sequenced: its patches apply as
+ * else throws ReplicaGap. A `cim:` revision is also named by its commit id, and
+ * resuming names it, so after Redis came back older the hub answers with a
+ * reset snapshot rather than patches of another history. A `deal:` topic is not sequenced: its patches apply as
  * they come and a lost place is repaired with a fresh snapshot.
  */
 export class Replica<T = unknown> {
@@ -43,6 +45,8 @@ export class Replica<T = unknown> {
   document: T | null = null;
   revision = 0;
   epoch = "";
+  /** The commit id of `revision`, for topics that have them (protocol 2). */
+  commit: string | null = null;
   loaded = false;
 
   constructor(topic: string) {
@@ -51,8 +55,17 @@ export class Replica<T = unknown> {
   }
 
   /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
-  resumePoint(): { revision: number; epoch: string } | null {
-    return this.loaded && this.sequenced ? { revision: this.revision, epoch: this.epoch } : null;
+  resumePoint(): { revision: number; epoch: string; commit?: string } | null {
+    if (!(this.loaded && this.sequenced)) return null;
+    const point: { revision: number; epoch: string; commit?: string } = { revision: this.revision, epoch: this.epoch };
+    if (this.commit) point.commit = this.commit;
+    return point;
+  }
+
+  /** Whether the replica holds exactly this change (a `subscribed` frame's end point). */
+  isAt(revision: number, epoch: string, commit: string | null | undefined): boolean {
+    if (!this.loaded || this.revision !== revision || this.epoch !== epoch) return false;
+    return !commit || !this.commit || commit === this.commit;
   }
 
   /** Drop the state, so the next subscribe asks for a fresh snapshot. */
@@ -65,6 +78,7 @@ export class Replica<T = unknown> {
     this.document = frame.data as T;
     this.revision = frame.revision;
     this.epoch = frame.epoch;
+    this.commit = frame.commit ?? null;
     this.loaded = true;
   }
 
@@ -73,7 +87,13 @@ export class Replica<T = unknown> {
     if (!this.loaded) return false;
     if (this.sequenced) {
       if (frame.epoch !== this.epoch) throw new ReplicaGap(`${this.topic}: epoch changed from ${this.epoch} to ${frame.epoch}`);
-      if (frame.revision <= this.revision) return false;
+      if (frame.revision < this.revision) return false;
+      if (frame.revision === this.revision) {
+        if (frame.commit && this.commit && frame.commit !== this.commit) {
+          throw new ReplicaGap(`${this.topic}: revision ${frame.revision} is another commit than the one held`);
+        }
+        return false;
+      }
       if (frame.revision !== this.revision + 1) {
         throw new ReplicaGap(`${this.topic}: expected revision ${this.revision + 1}, got ${frame.revision}`);
       }
@@ -90,6 +110,7 @@ export class Replica<T = unknown> {
     }
     this.document = document;
     this.revision = frame.revision;
+    this.commit = frame.commit ?? null;
     return true;
   }
 }

@@ -1,12 +1,14 @@
 -- commit.lua: apply one mutation's outcome to a CIM in one atomic step.
 --
--- Compare-and-set on (revision, epoch): the engine computed the outcome from
--- the document at ARGV[1]/ARGV[2]; if the stored document moved on, nothing is
--- written and the current document is returned so the engine can re-run the
--- mutation. The idempotency record is checked first, so a mutation id seen
+-- Compare-and-set on (revision, epoch, commit id): the engine computed the
+-- outcome from the document at ARGV[1]/ARGV[2]/ARGV[19]; if the stored document
+-- moved on, nothing is written and the current document is returned so the
+-- engine can re-run the mutation. The commit id is random per commit, so a
+-- Redis that came back older (same revision and epoch, other content) still
+-- refuses a commit computed from the newer document a hub had cached. The idempotency record is checked first, so a mutation id seen
 -- within the window returns its first result and applies nothing.
 --
--- KEYS[1]  CIM hash (fields doc, rev, epoch)
+-- KEYS[1]  CIM hash (fields doc, rev, epoch, commit)
 -- KEYS[2]  patch log stream
 -- KEYS[3]  idempotency record of this mutation id
 -- KEYS[4]  by-deal index      KEYS[5] by-user index
@@ -33,7 +35,9 @@
 --          wholly older than updatedAt - this are dropped.
 -- ARGV[18] patch log retention in bytes of its entries (the oldest go first; the newest entry,
 --          and with history on the newest snapshot interval, always stays)
--- Returns: {"dup", record} | {"conflict", rev, epoch, doc} | {"ok", rev, epoch}
+-- ARGV[19] expected commit id ("" when creating, or for a document from before commit ids)
+-- ARGV[20] commit id to store (the patch entry names it, and ARGV[19] as its parent)
+-- Returns: {"dup", record} | {"conflict", rev, epoch, doc, commit} | {"ok", rev, epoch, commit}
 
 local record = redis.call('GET', KEYS[3])
 if record then
@@ -41,17 +45,18 @@ if record then
 end
 
 -- The document is read only on a conflict: a commit that lands returns no document.
-local current = redis.call('HMGET', KEYS[1], 'rev', 'epoch')
+local current = redis.call('HMGET', KEYS[1], 'rev', 'epoch', 'commit')
 local rev = current[1] or '0'
 local epoch = current[2] or ''
-if rev ~= ARGV[1] or epoch ~= ARGV[2] then
-  return {'conflict', rev, epoch, redis.call('HGET', KEYS[1], 'doc') or ''}
+local head = current[3] or ''
+if rev ~= ARGV[1] or epoch ~= ARGV[2] or head ~= ARGV[19] then
+  return {'conflict', rev, epoch, redis.call('HGET', KEYS[1], 'doc') or '', head}
 end
 
 local kind = ARGV[15]
 if kind == 'noop' then
   redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
-  return {'ok', rev, epoch}
+  return {'ok', rev, epoch, head}
 end
 
 local id = ARGV[11]
@@ -68,7 +73,7 @@ if kind == 'delete' then
   if ARGV[14] ~= '' then
     redis.call('PUBLISH', ARGV[13], ARGV[14])
   end
-  return {'ok', ARGV[5], epoch}
+  return {'ok', ARGV[5], epoch, ARGV[20]}
 end
 
 -- Stream entry id "<revision>-1": XRANGE from "<r+1>-1" is exactly what a
@@ -146,7 +151,7 @@ else
     trim_below(next_base)
   end
 end
-redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'rev', ARGV[5], 'epoch', ARGV[3], 'logbytes', logbytes)
+redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'rev', ARGV[5], 'epoch', ARGV[3], 'commit', ARGV[20], 'logbytes', logbytes)
 local score = tonumber(ARGV[6])
 redis.call('ZADD', KEYS[4], score, id)
 redis.call('ZADD', KEYS[5], score, id)
@@ -159,4 +164,4 @@ redis.call('PUBLISH', ARGV[12], ARGV[7])
 if ARGV[14] ~= '' then
   redis.call('PUBLISH', ARGV[13], ARGV[14])
 end
-return {'ok', ARGV[5], ARGV[3]}
+return {'ok', ARGV[5], ARGV[3], ARGV[20]}
