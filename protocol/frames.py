@@ -84,7 +84,10 @@ class Resume(Frame):
     revision: Revision
     epoch: str
     commit: CommitId | None = None
-    """The commit id of `revision` (from its snapshot or patch). Without it a `cim:` topic always gets a reset snapshot."""
+    """The commit id of `revision` (from its snapshot or patch).
+
+    Without it a `cim:` topic always gets a reset snapshot.
+    """
 
 
 class SubscribeFrame(Frame):
