@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
@@ -24,8 +25,9 @@ from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.connect import connect
 from cimhub.server.dispatch import Dispatcher
-from cimhub.server.hub.broker import Broker
+from cimhub.server.hub.broker import Broker, ClusterBroker
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
@@ -54,7 +56,7 @@ class Services:
     engine: MutationEngine
     dispatcher: Dispatcher
     hub: Hub
-    broker: Broker
+    broker: Broker | ClusterBroker
     connections: Connections
 
 
@@ -62,7 +64,9 @@ class Services:
 async def open_services(settings: Settings, redis_url: str, verifier: Any, access: Any) -> AsyncIterator[Services]:
     """Build and start every part of one hub process; stop them in reverse order on exit."""
     metrics = Metrics()
-    redis = aioredis.from_url(redis_url)
+    # The store, messages and saver use only commands a cluster client routes by key, with every
+    # script's keys in one slot (docs/scaling.md); their annotations name the single-node client.
+    redis = cast(aioredis.Redis, connect(redis_url))
     keys = Keys(settings.key_prefix)
     messages = MessageStore(redis, keys, settings.embedding_dimension)
     store = CimStore(
@@ -98,7 +102,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         "deal": DealFeed(store, keys),
         "messages": MessageFeed(messages, store),
     }
-    broker = Broker(redis_url)
+    broker: Broker | ClusterBroker = ClusterBroker(redis) if isinstance(redis, RedisCluster) else Broker(redis_url)
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
     recheck = AccessRecheck(connections, authorizer, hub, interval_s=settings.access_recheck_s)

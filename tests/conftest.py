@@ -24,7 +24,7 @@ from cimhub.server.embedded import free_port
 from cimhub.server.store.keys import Keys
 
 # PostgreSQL and PostgREST fixtures (pg_cluster, pg_database_url, postgrest), started on first use.
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "cluster"]
 
 
 def need(binary: str) -> str:

@@ -9,7 +9,7 @@ the CIM's hash slot, so one Lua script changes them together)::
     <prefix>:cim:{<id>}:msg:ids    hash    message id -> seq (idempotent retries)
     <prefix>:cim:{<id>}:msg:vec    string  float32 rows, appended with APPEND
     <prefix>:cim:{<id>}:msg:rows   string  9 bytes per row: seq, role, norm
-    <prefix>:ch:msg:<id>           channel each appended message, as JSON
+    <prefix>:ch:msg:{<id>}         sharded channel: each appended message, as JSON
 
 Guarantees:
 
@@ -202,8 +202,11 @@ class MessageStore:
         return list(MessageKeys.of(self.keys, cim_id))
 
     def channel(self, cim_id: str) -> str:
-        """Pub/sub channel of the messages appended to `cim_id` (payloads: see `parse_event`)."""
-        return f"{self.keys.prefix}:ch:msg:{cim_id}"
+        """Sharded channel of the messages appended to `cim_id` (payloads: see `parse_event`).
+
+        Tagged like the CIM's keys, so the add script can SPUBLISH it on a Redis Cluster.
+        """
+        return f"{self.keys.prefix}:ch:msg:{{{cim_id}}}"
 
     # -- writes -----------------------------------------------------------
 

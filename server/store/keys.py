@@ -43,9 +43,9 @@ class Keys:
         return f"{self.prefix}:idx:status:{status}"
 
     def cim_channel(self, cim_id: str) -> str:
-        """Pub/sub channel carrying each committed patch of one CIM."""
-        return f"{self.prefix}:ch:cim:{cim_id}"
+        """Sharded channel carrying each committed patch of one CIM: in the CIM's slot, so commit.lua can SPUBLISH it."""
+        return f"{self.prefix}:ch:cim:{{{cim_id}}}"
 
     def deal_channel(self, deal_id: str) -> str:
-        """Pub/sub channel carrying summary changes of a deal's CIM list."""
-        return f"{self.prefix}:ch:deal:{deal_id}"
+        """Sharded channel carrying summary changes of a deal's CIM list (in the deal's own slot)."""
+        return f"{self.prefix}:ch:deal:{{{deal_id}}}"

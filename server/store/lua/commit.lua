@@ -54,9 +54,9 @@ if kind == 'delete' then
   redis.call('ZREM', KEYS[5], id)
   redis.call('ZREM', KEYS[6], id)
   redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
-  redis.call('PUBLISH', ARGV[12], ARGV[7])
+  redis.call('SPUBLISH', ARGV[12], ARGV[7])
   if ARGV[14] ~= '' then
-    redis.call('PUBLISH', ARGV[13], ARGV[14])
+    redis.call('SPUBLISH', ARGV[13], ARGV[14])
   end
   return {'ok', ARGV[5], epoch}
 end
@@ -73,8 +73,8 @@ if KEYS[6] ~= KEYS[7] then
 end
 redis.call('ZADD', KEYS[7], score, id)
 redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
-redis.call('PUBLISH', ARGV[12], ARGV[7])
+redis.call('SPUBLISH', ARGV[12], ARGV[7])
 if ARGV[14] ~= '' then
-  redis.call('PUBLISH', ARGV[13], ARGV[14])
+  redis.call('SPUBLISH', ARGV[13], ARGV[14])
 end
 return {'ok', ARGV[5], ARGV[3]}
