@@ -24,6 +24,7 @@ from cimhub.server.auth.access import access_from_settings
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
+from cimhub.server.board import board_routes, cors_middleware
 from cimhub.server.checkpoint import AsyncRedisSaver
 from cimhub.server.connect import connect
 from cimhub.server.dispatch import Dispatcher
@@ -157,8 +158,10 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             Route("/healthz", http.healthz),
             Route("/readyz", http.readyz),
             Route("/metrics", http.metrics),
-            # The browser client and a live CIM viewer built on it (docs/browser.md).
+            # The browser client and the board's script, built from clients/js (docs/browser.md).
             Mount("/static", StaticFiles(packages=[("cimhub.server", "static")]), name="static"),
+            *board_routes(settings),  # the live CIM board at / (docs/browser.md)
         ],
+        middleware=cors_middleware(settings),
         lifespan=lifespan,
     )

@@ -82,5 +82,9 @@ class Settings(BaseSettings):
     allow_anonymous: bool = False
     """Accept Supabase anonymous sign-ins (refused by default)."""
     allowed_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to open the WebSocket and, through CORS, to call the HTTP API
+    and load /static/ (`["https://app.example.com"]`). Empty: any WebSocket origin, no CORS."""
+    supabase_anon_key: str | None = None
+    """The Supabase project's public anon key: the board signs users in with it (never a secret)."""
     auth_timeout_s: float = Field(default=10.0, gt=0)
     max_unauthenticated: int = Field(default=1_000, ge=1)

@@ -1,100 +1,238 @@
-// cimhub browser client: live CIM replicas over one WebSocket, exactly-once mutations.
-//
-// A dependency-free ES module, served by the hub at /static/cimhub.js and
-// importable in Node too (nothing touches the DOM or `window` at import time;
-// pass `WebSocket` in the options where there is no global one). It speaks the
-// protocol of protocol/frames.py with the same frame and field names; the
-// golden frames in tests/golden/ are replayed through it by tests/js/.
-//
-//   import { CimhubClient } from "/static/cimhub.js";
-//   const hub = new CimhubClient({ token, refreshToken: () => fetchFreshToken() });
-//   const sub = hub.subscribe(`cim:${cimId}`);
-//   sub.onChange((change) => render(change.document));
-//   await hub.mutate("navigateToStage", { cimId, targetStage: "outline" });
-//
-// What it guarantees, and what the caller must do:
-// * A subscription's `document` follows the hub's revisions in order, without
-//   gaps, across reconnects: after a reconnect it resumes from the revision it
-//   holds and the hub sends only what was missed (or a snapshot marked `reset`).
-// * `mutate` resolves once the hub acknowledged the mutation. Until then it is
-//   re-sent after every reconnect with the same mutationId, so it applies
-//   exactly once (a repeat is answered with `duplicate: true`). Retryable errors
-//   are retried a few times; other errors reject with a CimhubError.
-// * When the token expires the hub pauses deliveries; the client calls
-//   `refreshToken()` and sends the new token, and deliveries resume where they
-//   stopped. Without `refreshToken` (or when it fails) the client stops.
-// * Close codes 4400-4499 stop the client (reconnecting unchanged would be
-//   refused again); any other close reconnects with jittered backoff.
+// cimhub browser client (the @cimhub/client package as one ES module).
+// Built from clients/js by `bash scripts/gen-types` (node clients/js/tools/build.mjs): do not edit.
 
-export const SUBPROTOCOL = "cimhub.json.v1";
-export const WS_PATH = "/v1/ws";
-const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import time
-const WATCHDOG_HEARTBEATS = 2.5; // no frame (not even the hub's ping) for this long: presume the socket dead
-const RETRY_LIMIT = 5;
-const SEQUENCED_KINDS = new Set(["cim", "messages"]);
+// src/generated.ts
+var PROTOCOL_VERSION = 1;
+var JSON_SUBPROTOCOL = "cimhub.json.v1";
+var MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1";
+var STAGES = [
+  "welcome",
+  "buyer_persona",
+  "hero_concept",
+  "outline",
+  "building_sections"
+];
+var CloseCode = {
+  "NORMAL": 1e3,
+  "GOING_AWAY": 1001,
+  "POLICY": 1008,
+  "TOO_BIG": 1009,
+  "INTERNAL": 1011,
+  "RESTART": 1012,
+  "HEARTBEAT_TIMEOUT": 4e3,
+  "QUEUE_OVERFLOW": 4008,
+  "AUTH_TIMEOUT": 4401,
+  "AUTH_FAILED": 4403,
+  "FORBIDDEN_ORIGIN": 4406,
+  "TOO_MANY_UNAUTHENTICATED": 4429
+};
+var ErrorCode = {
+  "BAD_FRAME": "bad_frame",
+  "INVALID_ARGS": "invalid_args",
+  "UNKNOWN_MUTATION": "unknown_mutation",
+  "UNKNOWN_QUERY": "unknown_query",
+  "UNKNOWN_TOPIC": "unknown_topic",
+  "NOT_FOUND": "not_found",
+  "CONFLICT": "conflict",
+  "MUTATION_ID_REUSED": "mutation_id_reused",
+  "INVALID_TRANSITION": "invalid_transition",
+  "PAYLOAD_TOO_LARGE": "payload_too_large",
+  "TOO_MANY_SUBSCRIPTIONS": "too_many_subscriptions",
+  "RATE_LIMITED": "rate_limited",
+  "UNAUTHENTICATED": "unauthenticated",
+  "TOKEN_EXPIRED": "token_expired",
+  "ACCESS_DENIED": "access_denied",
+  "OVERLOADED": "overloaded",
+  "UNAVAILABLE": "unavailable",
+  "INTERNAL": "internal"
+};
+var RETRYABLE = {
+  "bad_frame": false,
+  "invalid_args": false,
+  "unknown_mutation": false,
+  "unknown_query": false,
+  "unknown_topic": false,
+  "not_found": false,
+  "conflict": false,
+  "mutation_id_reused": false,
+  "invalid_transition": false,
+  "payload_too_large": false,
+  "too_many_subscriptions": false,
+  "rate_limited": true,
+  "unauthenticated": false,
+  "token_expired": true,
+  "access_denied": false,
+  "overloaded": true,
+  "unavailable": true,
+  "internal": true
+};
 
-// -- errors -------------------------------------------------------------------
+// src/backoff.ts
+var WS_PATH = "/v1/ws";
+var SUBPROTOCOL = JSON_SUBPROTOCOL;
+function backoffDelay(attempt, { base = 0.5, cap = 10, random = Math.random } = {}) {
+  const ceiling = Math.min(cap, base * 2 ** Math.min(attempt, 32));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+function newMutationId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = bytes[6] & 15 | 64;
+  bytes[8] = bytes[8] & 63 | 128;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+function hubUrl(url) {
+  if (url === void 0) {
+    if (typeof location === "undefined") throw new TypeError("pass the hub URL: there is no page location to derive it from");
+    url = location.origin;
+  }
+  const parsed = new URL(url);
+  if (parsed.protocol === "http:") parsed.protocol = "ws:";
+  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
+  else if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") throw new TypeError(`expected an http(s) or ws(s) URL, got ${url}`);
+  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = WS_PATH;
+  return parsed.toString();
+}
+function httpBase(url) {
+  const parsed = new URL(hubUrl(url));
+  parsed.protocol = parsed.protocol === "wss:" ? "https:" : "http:";
+  return parsed.origin;
+}
 
-/** An error the hub sent (see protocol/errors.py for the table of codes). */
-export class CimhubError extends Error {
-  constructor(code, message, { retryable = false, path = null } = {}) {
+// src/errors.ts
+var CimhubError = class _CimhubError extends Error {
+  code;
+  retryable;
+  path;
+  constructor(code, message, options = {}) {
     super(message);
     this.name = "CimhubError";
     this.code = code;
-    this.retryable = retryable;
-    this.path = path;
+    this.retryable = options.retryable ?? (code === "closed" ? false : RETRYABLE[code] ?? false);
+    this.path = options.path ?? null;
   }
-
+  /** From the `error` member of an `error` or `unsubscribed` frame, or an HTTP error body. */
   static fromWire(wire) {
-    return new CimhubError(wire.code ?? "internal", wire.message ?? "", {
-      retryable: Boolean(wire.retryable),
-      path: wire.path ?? null,
+    return new _CimhubError(wire?.code ?? "internal", wire?.message ?? "", {
+      retryable: Boolean(wire?.retryable),
+      path: wire?.path ?? null
     });
   }
-}
-
-/** A patch whose ops do not fit the document (RFC 6902 §5: the whole patch fails). */
-export class PatchError extends Error {
+};
+var PatchError = class extends Error {
   constructor(message) {
     super(message);
     this.name = "PatchError";
   }
-}
-
-/** A patch that does not follow the replica: resubscribe, resuming unless `replica.loaded` went false. */
-export class ReplicaGap extends Error {
+};
+var ReplicaGap = class extends Error {
   constructor(message) {
     super(message);
     this.name = "ReplicaGap";
   }
+};
+
+// src/optimistic.ts
+function applyPending(confirmed, pending) {
+  if (confirmed === null) return null;
+  let view = confirmed;
+  for (const entry of pending) {
+    try {
+      view = entry.update(view, entry.args);
+    } catch {
+    }
+  }
+  return view;
+}
+var STAGE_ORDER = [
+  "welcome",
+  "buyer_persona",
+  "hero_concept",
+  "outline",
+  "building_sections"
+];
+function definedOnly(value) {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== void 0 && v !== null));
+}
+var cimUpdates = {
+  updateSlide(cim, { slide: edit }) {
+    const slides = cim.slides ?? [];
+    const at = slides.findIndex((s) => s.id === edit.id);
+    const fields = definedOnly({
+      sectionId: edit.sectionId,
+      title: edit.title,
+      layoutType: edit.layoutType,
+      components: edit.components
+    });
+    if (at < 0) {
+      if (!edit.sectionId || !edit.title) throw new Error("a new slide needs sectionId and title");
+      const created = { id: edit.id, sectionId: edit.sectionId, title: edit.title, components: [], status: edit.status ?? "draft" };
+      return { ...cim, slides: [...slides, { ...created, ...fields }] };
+    }
+    const old = slides[at];
+    const next = { ...old, ...fields };
+    const contentEdited = ["title", "layoutType", "components"].some(
+      (key) => key in fields && JSON.stringify(fields[key]) !== JSON.stringify(old[key])
+    );
+    if (edit.status) {
+      next.status = edit.status;
+      if (edit.status === "needs_review") next.staleReason = old.staleReason ?? "manual_review";
+      else delete next.staleReason;
+    } else if (contentEdited && old.status === "approved") {
+      next.status = "draft";
+    }
+    const copy = slides.slice();
+    copy[at] = next;
+    return { ...cim, slides: copy };
+  },
+  navigateToStage(cim, { targetStage }) {
+    return { ...cim, stage: targetStage };
+  },
+  navigateToSlide(cim, { sectionId, slideId }) {
+    const slide = slideId ? (cim.slides ?? []).find((s) => s.id === slideId) : void 0;
+    return {
+      ...cim,
+      stage: "building_sections",
+      currentSectionId: slide?.sectionId ?? sectionId ?? cim.currentSectionId ?? null,
+      currentSlideId: slideId ?? null
+    };
+  },
+  saveBuyerPersona(cim, { persona }) {
+    return advance({ ...cim, buyerPersona: persona }, "buyer_persona");
+  },
+  saveHeroContext(cim, { heroContext }) {
+    const { heroStale: _cleared, ...rest } = cim;
+    return advance({ ...rest, heroContext }, "hero_concept");
+  },
+  updateState(cim, args) {
+    const { cimId: _id, gatheredContext, ...fields } = args;
+    const next = { ...cim, ...definedOnly(fields) };
+    if (gatheredContext) next.gatheredContext = { ...cim.gatheredContext ?? {}, ...gatheredContext };
+    return next;
+  }
+};
+function advance(cim, done) {
+  const completed = /* @__PURE__ */ new Set([...cim.completedStages ?? [], done]);
+  const doneAt = STAGE_ORDER.indexOf(done);
+  const stage = STAGE_ORDER.indexOf(cim.stage ?? "welcome") <= doneAt ? STAGE_ORDER[doneAt + 1] ?? done : cim.stage;
+  return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
 }
 
-// -- RFC 6902 JSON Patch --------------------------------------------------------
-//
-// Hand-written rather than imported because the viewer page has no bundler to
-// pull in an npm package, and the hub only ever emits add, remove and replace
-// (protocol/patch.py leaves out move/copy/test so that every client stays this
-// small). Anything else is refused. The input document is never changed: each
-// container on a changed path is copied once per patch, so an earlier document
-// handed to a listener keeps describing its own revision.
-
-/** RFC 6901 §3-4: split a JSON Pointer into unescaped tokens ("~1" -> "/" first, then "~0" -> "~"). */
-export function parsePointer(path) {
+// src/patch.ts
+function parsePointer(path) {
   if (path === "") return [];
   if (typeof path !== "string" || path[0] !== "/") {
     throw new PatchError(`path ${JSON.stringify(path)} must be "" or start with "/"`);
   }
   return path.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
-
-/** `document` with `ops` applied; throws PatchError (and changes nothing) when an op does not fit. */
-export function applyPatch(document, ops) {
-  const fresh = new WeakSet(); // containers copied by this patch, safe to change in place
+function applyPatch(document, ops) {
+  const fresh = /* @__PURE__ */ new WeakSet();
   let root = document;
   for (const op of ops) root = applyOp(root, op, fresh);
   return root;
 }
-
 function applyOp(root, op, fresh) {
   const tokens = parsePointer(op.path);
   if (!["add", "remove", "replace"].includes(op.op)) {
@@ -105,8 +243,8 @@ function applyOp(root, op, fresh) {
     if (op.op === "remove") throw new PatchError("cannot remove the whole document");
     return op.value;
   }
-  root = own(root, fresh, op.path);
-  let parent = root;
+  const top = own(root, fresh, op.path);
+  let parent = top;
   for (const token of tokens.slice(0, -1)) {
     const key = Array.isArray(parent) ? index(parent, token, parent.length - 1, op.path) : token;
     if (!Array.isArray(parent) && !Object.hasOwn(parent, key)) throw new PatchError(`${op.path}: no ${key}`);
@@ -125,15 +263,14 @@ function applyOp(root, op, fresh) {
       else parent[at] = op.value;
     }
   } else if (op.op === "add") {
-    put(parent, last, op.value); // §4.1: adding an existing member replaces it
+    put(parent, last, op.value);
   } else {
     if (!Object.hasOwn(parent, last)) throw new PatchError(`${op.op} ${op.path}: no such member`);
     if (op.op === "remove") delete parent[last];
     else put(parent, last, op.value);
   }
-  return root;
+  return top;
 }
-
 function own(value, fresh, path) {
   if (value === null || typeof value !== "object") throw new PatchError(`${path}: a parent is not an object or array`);
   if (fresh.has(value)) return value;
@@ -141,67 +278,51 @@ function own(value, fresh, path) {
   fresh.add(copy);
   return copy;
 }
-
-// Define rather than assign, so a member named "__proto__" (gatheredContext is
-// free-form) is stored as data instead of replacing the object's prototype.
 function put(target, key, value) {
   if (Array.isArray(target)) target[key] = value;
   else Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
-
 function index(array, token, max, path) {
-  // RFC 6901 §4: array indexes are "0" or digits without a leading zero.
   if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new PatchError(`${path}: ${JSON.stringify(token)} is not an array index`);
   const at = Number(token);
   if (at > max) throw new PatchError(`${path}: index ${at} is out of range (length ${array.length})`);
   return at;
 }
 
-// -- replica --------------------------------------------------------------------
-
-/**
- * The state of one topic: `document` at `revision` of `epoch` (clients/replica.py, in JavaScript).
- *
- * For sequenced topics (`cim:`, `messages:`) patches must come as r+1, r+2, ...;
- * repeats are ignored (a resume may replay what is already here) and anything
- * else raises ReplicaGap. A `deal:` topic is not sequenced: its patches apply as
- * they come and a lost place is repaired with a fresh snapshot.
- */
-export class Replica {
+// src/replica.ts
+var SEQUENCED_KINDS = /* @__PURE__ */ new Set(["cim", "messages"]);
+var Replica = class {
+  topic;
+  sequenced;
+  document = null;
+  revision = 0;
+  epoch = "";
+  loaded = false;
   constructor(topic) {
     this.topic = topic;
     this.sequenced = SEQUENCED_KINDS.has(topic.split(":", 1)[0]);
-    this.document = null;
-    this.revision = 0;
-    this.epoch = "";
-    this.loaded = false;
   }
-
   /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
   resumePoint() {
     return this.loaded && this.sequenced ? { revision: this.revision, epoch: this.epoch } : null;
   }
-
   /** Drop the state, so the next subscribe asks for a fresh snapshot. */
   forget() {
     this.loaded = false;
   }
-
-  /** Replace the state with a snapshot frame; returns the change. */
+  /** Replace the state with a snapshot frame. */
   load(frame) {
     this.document = frame.data;
     this.revision = frame.revision;
     this.epoch = frame.epoch;
     this.loaded = true;
-    return change(frame, this.document, { snapshot: true, reset: Boolean(frame.reset) });
   }
-
-  /** Apply a patch frame; null for a repeat (or before any snapshot). Throws ReplicaGap. */
+  /** Apply a patch frame; false for a repeat (or before any snapshot). Throws ReplicaGap. */
   apply(frame) {
-    if (!this.loaded) return null;
+    if (!this.loaded) return false;
     if (this.sequenced) {
       if (frame.epoch !== this.epoch) throw new ReplicaGap(`${this.topic}: epoch changed from ${this.epoch} to ${frame.epoch}`);
-      if (frame.revision <= this.revision) return null;
+      if (frame.revision <= this.revision) return false;
       if (frame.revision !== this.revision + 1) {
         throw new ReplicaGap(`${this.topic}: expected revision ${this.revision + 1}, got ${frame.revision}`);
       }
@@ -211,566 +332,781 @@ export class Replica {
       try {
         document = applyPatch(this.document, frame.ops);
       } catch (error) {
-        // Resuming from a document that disagrees with the hub would only fail again.
         this.forget();
         throw new ReplicaGap(`${this.topic}: revision ${frame.revision} does not apply: ${error.message}`);
       }
     }
     this.document = document;
     this.revision = frame.revision;
-    return change(frame, document, { ops: frame.ops, deleted: Boolean(frame.deleted) });
+    return true;
   }
-}
+};
 
-function change(frame, document, extra) {
+// src/client.ts
+var OPEN = 1;
+var WATCHDOG_HEARTBEATS = 2.5;
+var RETRY_LIMIT = 5;
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var STOP_RANGE = [4400, 4499];
+var jsonCodec = {
+  subprotocol: JSON_SUBPROTOCOL,
+  encode: (frame) => JSON.stringify(frame),
+  decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data))
+};
+function webStorageOutbox(storage, key = "cimhub.outbox") {
   return {
-    topic: frame.topic,
-    revision: frame.revision,
-    epoch: frame.epoch,
-    document,
-    ops: [],
-    mutation: frame.mutation ?? null,
-    mutationId: frame.mutationId ?? null,
-    actor: frame.actor ?? null,
-    ts: frame.ts ?? null,
-    deleted: false,
-    snapshot: false,
-    reset: false,
-    ...extra,
+    load: () => {
+      try {
+        const stored = JSON.parse(storage.getItem(key) ?? "[]");
+        return Array.isArray(stored) ? stored : [];
+      } catch {
+        return [];
+      }
+    },
+    save: (mutations) => {
+      if (mutations.length === 0) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify(mutations));
+    }
   };
 }
-
-// -- backoff ----------------------------------------------------------------------
-
-/**
- * Seconds to wait before retry number `attempt` (0 first): "equal jitter", half of
- * the capped exponential step fixed and half random, like clients/backoff.py. The
- * jitter spreads out the clients a hub restart dropped all at once; the fixed half
- * keeps a refused client from hammering the hub.
- */
-export function backoffDelay(attempt, { base = 0.5, cap = 10, random = Math.random } = {}) {
-  const ceiling = Math.min(cap, base * 2 ** Math.min(attempt, 32));
-  return ceiling / 2 + random() * (ceiling / 2);
-}
-
-/** A random UUID v4. `crypto.randomUUID` exists only in secure contexts (https, localhost), hence the fallback. */
-export function newMutationId() {
-  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
-/** The hub's WebSocket URL from a page location, an http(s) base URL or a ws(s) URL. */
-export function hubUrl(url) {
-  if (url === undefined) {
-    if (typeof location === "undefined") throw new TypeError("pass the hub URL: there is no page location to derive it from");
-    url = location.origin;
-  }
-  const parsed = new URL(url);
-  if (parsed.protocol === "http:") parsed.protocol = "ws:";
-  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
-  else if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") throw new TypeError(`expected an http(s) or ws(s) URL, got ${url}`);
-  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = WS_PATH;
-  return parsed.toString();
-}
-
-// -- client -------------------------------------------------------------------------
-
-/** One subscription: a live replica of a topic. Made by `CimhubClient.subscribe`. */
-export class Subscription {
-  constructor(client, topic) {
-    this.topic = topic;
-    this.replica = new Replica(topic);
-    this.requestId = null; // the subscribe frame waiting for its snapshot/subscribed
-    this.draining = null; // an unsubscribe sent before resubscribing: frames until its answer are stale
-    this.held = false; // refused while the token was expired: subscribe again after the next `ready`
-    this.failures = 0;
-    this.ended = false;
-    this.error = null;
-    this._client = client;
-    this._listeners = new Set();
-    this._endListeners = new Set();
+var Subscription = class {
+  /** @internal */
+  constructor(state, release) {
+    this.state = state;
+    this.release = release;
+    this.topic = state.topic;
     this.ready = new Promise((resolve, reject) => {
-      this._resolveReady = resolve;
-      this._rejectReady = reject;
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
     });
-    this.ready.catch(() => {}); // rejected only when the subscription ends; listeners hear it too
+    this.ready.catch(() => {
+    });
+    if (state.replica.loaded) this.resolveReady(this);
   }
-
-  /** The document at `revision` (null until the first snapshot, and after a delete). */
+  state;
+  release;
+  topic;
+  /** Resolves once the topic's document is here (at once if another handle already loaded it). */
+  ready;
+  ended = false;
+  error = null;
+  listeners = /* @__PURE__ */ new Set();
+  endListeners = /* @__PURE__ */ new Set();
+  resolveReady;
+  rejectReady;
+  /** The document to show: the hub's, with pending optimistic updates on top (null until loaded, or deleted). */
   get document() {
-    return this.replica.document;
+    return this.state.view;
   }
-
+  /** The hub's document, without optimistic updates. */
+  get confirmed() {
+    return this.state.replica.document;
+  }
   get revision() {
-    return this.replica.revision;
+    return this.state.replica.revision;
   }
-
-  /** Call `listener(change)` on every snapshot and patch; returns a function that stops it. */
+  /** Call `listener(change)` on every snapshot, patch and optimistic change; returns a function that stops it. */
   onChange(listener) {
-    this._listeners.add(listener);
-    return () => this._listeners.delete(listener);
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
-
   /** Call `listener(error)` when the subscription ends (error null: the CIM was deleted or you unsubscribed). */
   onEnd(listener) {
-    this._endListeners.add(listener);
-    return () => this._endListeners.delete(listener);
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
   }
-
+  /** Drop this handle; the hub is told once the topic's last handle is gone. */
   unsubscribe() {
-    this._client._unsubscribe(this);
+    if (this.ended) return;
+    this.release(this);
+    this.end(null);
   }
-
-  _emit(change) {
-    for (const listener of this._listeners) listener(change);
+  /** @internal */
+  emit(change) {
+    this.resolveReady(this);
+    for (const listener of this.listeners) listener(change);
   }
-
-  _end(error) {
+  /** @internal */
+  end(error) {
     if (this.ended) return;
     this.ended = true;
     this.error = error;
-    if (error) this._rejectReady(error);
-    else this._resolveReady(this);
-    for (const listener of this._endListeners) listener(error);
+    if (error) this.rejectReady(error);
+    else this.resolveReady(this);
+    for (const listener of this.endListeners) listener(error);
   }
-}
-
-export class CimhubClient {
-  /**
-   * @param {object} options
-   * @param {string} [options.url] hub URL (http(s) base or ws(s)); default: the page's origin
-   * @param {string|function} options.token a token, or a function returning one (or a promise of one)
-   * @param {function} [options.refreshToken] returns a fresh token when the hub says `token_expired`
-   * @param {function} [options.WebSocket] WebSocket class; default: globalThis.WebSocket
-   * @param {object} [options.backoff] `{base, cap, random}` for reconnect delays (seconds)
-   */
-  constructor({ url, token, refreshToken, WebSocket, backoff = {} } = {}) {
-    if (token === undefined) throw new TypeError("pass a token (or a function that returns one)");
-    this.url = hubUrl(url);
-    this.state = "idle"; // idle | connecting | live | reconnecting | stopped | closed
-    this.error = null; // why the client stopped, or the last connection-level error
-    this.heartbeat = 15;
-    this._tokenSource = token; // a string, or a function asked on every connect
-    this._token = typeof token === "function" ? null : token; // the latest token, refreshed or given
-    this._refreshToken = refreshToken ?? (typeof token === "function" ? token : null);
-    this._WebSocket = WebSocket ?? globalThis.WebSocket;
-    this._backoff = backoff;
-    this._attempts = 0;
-    this._ws = null;
-    this._ready = false; // the current socket's first `ready` arrived
-    this._subs = new Map(); // topic -> Subscription
-    this._requests = new Map(); // request id -> {frame, resolve, reject, failures, held}
-    this._ids = 0;
-    this._timers = new Set();
-    this._watchdog = null;
-    this._refreshing = null;
-    this._statusListeners = new Set();
+};
+var TopicState = class {
+  constructor(topic) {
+    this.topic = topic;
+    this.replica = new Replica(topic);
+    this.snapshot = { document: null, revision: 0, isLoading: true, error: null, pending: [], lastChange: null };
   }
-
-  /** Call `listener({state, error})` whenever the connection state changes. */
-  onStatus(listener) {
-    this._statusListeners.add(listener);
-    return () => this._statusListeners.delete(listener);
+  topic;
+  replica;
+  handles = /* @__PURE__ */ new Set();
+  requestId = null;
+  // the subscribe frame waiting for its snapshot/subscribed
+  draining = null;
+  // an unsubscribe sent before resubscribing: frames until its answer are stale
+  held = false;
+  // refused while the token was expired: subscribe again after the next `ready`
+  failures = 0;
+  error = null;
+  pending = [];
+  view = null;
+  snapshot;
+  releasing = false;
+  /** Recompute the shown document from the confirmed one and the pending updates. */
+  refresh() {
+    this.view = applyPending(this.replica.document, this.pending);
   }
-
-  /** Open the connection (again after a reconnect). Subscribing or mutating first is fine: they wait. */
-  connect() {
-    if (this.state === "idle") this._open();
-    return this;
+};
+var CimhubClient = class {
+  url;
+  /** Seconds between the hub's pings, from `ready`. */
+  heartbeat = 15;
+  /** When the current token expires (epoch seconds), from `ready`. */
+  expiresAt = null;
+  /** Tokens refreshed ahead of expiry so far (for tests and monitoring). */
+  refreshes = 0;
+  statusValue = { state: "idle", error: null };
+  tokenSource;
+  token;
+  refreshTokenFn;
+  refreshAheadS;
+  SocketClass;
+  backoff;
+  codec;
+  now;
+  attempts = 0;
+  ws = null;
+  ready = false;
+  // the current socket's first `ready` arrived
+  topics = /* @__PURE__ */ new Map();
+  requests = /* @__PURE__ */ new Map();
+  optimistic = /* @__PURE__ */ new Map();
+  // mutation id -> update
+  ids = 0;
+  timers = /* @__PURE__ */ new Set();
+  watchdog;
+  refreshTimer;
+  refreshing = null;
+  statusListeners = /* @__PURE__ */ new Set();
+  outbox;
+  restored = [];
+  // optimistic updates of restored mutations, until their topic is subscribed
+  constructor(options) {
+    if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
+    this.url = hubUrl(options.url);
+    this.tokenSource = options.token;
+    this.token = typeof options.token === "function" ? null : options.token;
+    this.refreshTokenFn = options.refreshToken ?? (typeof options.token === "function" ? options.token : null);
+    this.refreshAheadS = options.refreshAheadS ?? 60;
+    this.SocketClass = options.WebSocket ?? globalThis.WebSocket;
+    this.backoff = options.backoff ?? {};
+    this.codec = options.codec ?? jsonCodec;
+    this.now = options.now ?? Date.now;
+    this.outbox = options.outbox ?? null;
+    if (this.outbox !== null) this.restore(this.outbox.load());
   }
-
-  /** Close for good: pending requests reject, subscriptions end. */
-  close() {
-    this._stop("closed", null);
-  }
-
-  /** Subscribe to a topic (`cim:<id>`, `deal:<id>`); one subscription per topic per client. */
-  subscribe(topic, onChange) {
-    let sub = this._subs.get(topic);
-    if (sub === undefined) {
-      sub = new Subscription(this, topic);
-      this._subs.set(topic, sub);
-      if (this._live()) this._sendSubscribe(sub);
-    }
-    if (onChange) sub.onChange(onChange);
-    this.connect();
-    return sub;
-  }
-
-  /**
-   * Run a mutation; resolves `{result, cimId, revision, duplicate}` once the hub committed it.
-   * Pass the same `mutationId` to retry a call whose outcome you do not know.
-   */
-  mutate(name, args, { mutationId = newMutationId(), expectedRevision } = {}) {
-    const frame = { type: "mutate", id: this._nextId("m"), name, args, mutationId };
-    if (expectedRevision !== undefined) frame.expectedRevision = expectedRevision;
-    return this._request(frame);
-  }
-
-  /** Run a query (`get`, `listByDeal`, ...); resolves the query's result. */
-  query(name, args = {}) {
-    return this._request({ type: "query", id: this._nextId("q"), name, args }).then((answer) => answer.result);
-  }
-
-  // -- connection ----------------------------------------------------------------------------
-
-  async _open() {
-    this._setState(this._attempts === 0 ? "connecting" : "reconnecting");
-    let token;
-    try {
-      token = typeof this._tokenSource === "function" ? await this._tokenSource() : this._token;
-    } catch (error) {
-      this._scheduleReconnect();
-      return;
-    }
-    if (this._stopped()) return;
-    if (typeof this._WebSocket !== "function") {
-      this._stop("stopped", new TypeError("no WebSocket class: pass options.WebSocket"));
-      return;
-    }
-    const ws = new this._WebSocket(this.url, [SUBPROTOCOL]);
-    this._ws = ws;
-    this._ready = false;
-    ws.onopen = () => {
-      if (ws === this._ws) this._send({ type: "auth", token });
-      this._kickWatchdog();
-    };
-    ws.onmessage = (event) => {
-      if (ws !== this._ws) return;
-      this._kickWatchdog();
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return; // not a frame of ours (the hub sends JSON text on cimhub.json.v1)
+  /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
+  restore(stored) {
+    for (const mutation of stored) {
+      const frame = {
+        type: "mutate",
+        id: this.nextId("m"),
+        name: mutation.name,
+        args: mutation.args,
+        mutationId: mutation.mutationId
+      };
+      if (mutation.expectedRevision !== void 0) frame.expectedRevision = mutation.expectedRevision;
+      const update = cimUpdates[mutation.name];
+      const cimId = mutation.args?.cimId;
+      if (mutation.optimistic && update && cimId) {
+        this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
       }
-      this._onFrame(frame);
-    };
-    ws.onclose = (event) => {
-      if (ws === this._ws) this._onClose(event.code, event.reason);
-    };
-    ws.onerror = () => {}; // a close event always follows
-  }
-
-  _onClose(code, reason) {
-    this._ws = null;
-    this._ready = false;
-    clearTimeout(this._watchdog);
-    if (this._stopped()) return;
-    const hubError = this.error;
-    if (code === 4403 && hubError?.code === "token_expired" && this._refreshToken) {
-      // The token we connected with had expired: get a fresh one, then reconnect.
-      this._refresh().then(() => this._scheduleReconnect(), (error) => this._stop("stopped", error));
-      return;
-    }
-    if (code >= 4400 && code <= 4499) {
-      this._stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
-      return;
-    }
-    this._scheduleReconnect();
-  }
-
-  _scheduleReconnect() {
-    if (this._stopped()) return;
-    const delay = backoffDelay(this._attempts++, this._backoff);
-    this._setState("reconnecting");
-    this._later(delay, () => this._open());
-  }
-
-  _kickWatchdog() {
-    clearTimeout(this._watchdog);
-    this._watchdog = setTimeout(() => {
-      // Nothing from the hub, not even its ping: the connection is dead even if the socket has not noticed.
-      const ws = this._ws;
-      if (ws) {
-        this._onClose(4000, "no frames from the hub");
-        ws.close(4000, "no frames from the hub");
-      }
-    }, this.heartbeat * WATCHDOG_HEARTBEATS * 1000);
-  }
-
-  _stop(state, error) {
-    if (this._stopped()) return;
-    this.state = state;
-    this.error = error;
-    for (const timer of this._timers) clearTimeout(timer);
-    this._timers.clear();
-    clearTimeout(this._watchdog);
-    const ws = this._ws;
-    this._ws = null;
-    if (ws && ws.readyState <= OPEN) ws.close(1000, "client closed");
-    const reason = error ?? new CimhubError("closed", "the client was closed");
-    for (const request of this._requests.values()) request.reject(reason);
-    this._requests.clear();
-    for (const sub of this._subs.values()) sub._end(error);
-    this._subs.clear();
-    this._notify();
-  }
-
-  _stopped() {
-    return this.state === "stopped" || this.state === "closed";
-  }
-
-  _live() {
-    return this._ready && this._ws !== null && this._ws.readyState === OPEN;
-  }
-
-  _setState(state) {
-    if (this.state !== state) {
-      this.state = state;
-      this._notify();
-    }
-  }
-
-  _notify() {
-    for (const listener of this._statusListeners) listener({ state: this.state, error: this.error });
-  }
-
-  _send(frame) {
-    if (this._ws !== null && this._ws.readyState === OPEN) this._ws.send(JSON.stringify(frame));
-  }
-
-  _later(seconds, fn) {
-    const timer = setTimeout(() => {
-      this._timers.delete(timer);
-      fn();
-    }, seconds * 1000);
-    this._timers.add(timer);
-  }
-
-  _nextId(prefix) {
-    this._ids += 1;
-    return `${prefix}${this._ids}`;
-  }
-
-  async _refresh() {
-    // One refresh at a time, however many frames ask for it.
-    if (this._refreshing === null) {
-      this._refreshing = (async () => {
-        if (!this._refreshToken) {
-          throw new CimhubError("token_expired", "the token expired and no refreshToken callback was given");
-        }
-        const token = await this._refreshToken();
-        if (typeof token !== "string" || token === "") throw new CimhubError("token_expired", "refreshToken gave no token");
-        this._token = token;
-        return token;
-      })().finally(() => {
-        this._refreshing = null;
+      const settle = (revision) => {
+        this.restored = this.restored.filter((e) => e.mutationId !== mutation.mutationId);
+        if (revision === null) this.dropOptimistic(mutation.mutationId);
+        else this.answerOptimistic(mutation.mutationId, revision);
+      };
+      this.requests.set(frame.id, {
+        frame,
+        stored: mutation,
+        failures: 0,
+        held: false,
+        resolve: (answer) => settle(answer.revision ?? 0),
+        reject: () => settle(null)
       });
     }
-    return this._refreshing;
   }
-
+  persist() {
+    if (this.outbox === null) return;
+    const stored = [];
+    for (const request of this.requests.values()) if (request.stored) stored.push(request.stored);
+    try {
+      this.outbox.save(stored);
+    } catch {
+    }
+  }
+  /** `{state, error}`: the same object until the state changes. */
+  get status() {
+    return this.statusValue;
+  }
+  get state() {
+    return this.statusValue.state;
+  }
+  get error() {
+    return this.statusValue.error;
+  }
+  /** Call `listener({state, error})` whenever the connection state changes; returns a function that stops it. */
+  onStatus(listener) {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+  /** Open the connection. Subscribing or mutating first is fine: they wait. */
+  connect() {
+    if (this.state === "idle") void this.open();
+    return this;
+  }
+  /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
+  close() {
+    this.stop("closed", null);
+  }
+  /** Subscribe to a topic (`cim:<id>`, `deal:<id>`, `messages:<id>`); every call returns its own handle. */
+  subscribe(topic, onChange) {
+    if (this.stopped()) {
+      throw this.error ?? new CimhubError("closed", "the client is closed");
+    }
+    let state = this.topics.get(topic);
+    if (state === void 0) {
+      state = new TopicState(topic);
+      this.topics.set(topic, state);
+      for (const entry of this.restored.filter((e) => e.topic === topic)) {
+        state.pending.push(entry);
+        this.optimistic.set(entry.mutationId, entry);
+      }
+      this.restored = this.restored.filter((e) => e.topic !== topic);
+      if (this.live()) this.sendSubscribe(state);
+    }
+    state.releasing = false;
+    const handle = new Subscription(state, (h) => this.release(state, h));
+    state.handles.add(handle);
+    if (onChange) handle.onChange(onChange);
+    this.connect();
+    return handle;
+  }
+  /** The latest state of a subscribed topic as one immutable object (undefined when nobody subscribes). */
+  snapshotOf(topic) {
+    return this.topics.get(topic)?.snapshot;
+  }
+  /**
+   * Run a mutation; resolves `{result, cimId, revision, duplicate}` once the hub committed it.
+   * With `optimistic` the change shows in the topic's `document` at once and is rolled back if refused.
+   */
+  mutate(name, args, options = {}) {
+    const mutationId = options.mutationId ?? newMutationId();
+    const frame = { type: "mutate", id: this.nextId("m"), name, args, mutationId };
+    if (options.expectedRevision !== void 0) frame.expectedRevision = options.expectedRevision;
+    this.addOptimistic(name, args, mutationId, options);
+    const stored = {
+      name,
+      args,
+      mutationId,
+      optimistic: options.optimistic === true,
+      ...options.expectedRevision !== void 0 ? { expectedRevision: options.expectedRevision } : {}
+    };
+    return this.request(frame, stored).then(
+      (answer) => {
+        this.answerOptimistic(mutationId, answer.revision ?? 0);
+        return answer;
+      },
+      (error) => {
+        this.dropOptimistic(mutationId);
+        throw error;
+      }
+    );
+  }
+  /** Run a query (`get`, `listByDeal`, ...); resolves the query's result. */
+  query(name, args) {
+    return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer) => answer.result);
+  }
+  // -- optimistic updates ------------------------------------------------------------------
+  addOptimistic(name, args, mutationId, options) {
+    const chosen = options.optimistic;
+    if (!chosen) return;
+    const update = typeof chosen === "function" ? chosen : cimUpdates[name];
+    if (update === void 0) throw new TypeError(`no built-in optimistic update for ${name}: pass a function`);
+    const cimId = args?.cimId;
+    const topic = options.topic ?? (cimId ? `cim:${cimId}` : null);
+    if (topic === null) throw new TypeError("pass options.topic: the arguments name no cimId");
+    const state = this.topics.get(topic);
+    if (state === void 0) return;
+    const entry = { mutationId, topic, args, update, answeredRevision: null };
+    this.optimistic.set(mutationId, entry);
+    state.pending.push(entry);
+    this.publishLocal(state);
+  }
+  answerOptimistic(mutationId, revision) {
+    const entry = this.optimistic.get(mutationId);
+    if (entry === void 0) return;
+    entry.answeredRevision = revision;
+    const state = this.topics.get(entry.topic);
+    if (state !== void 0 && state.replica.revision >= revision) this.dropOptimistic(mutationId);
+  }
+  dropOptimistic(mutationId) {
+    const entry = this.optimistic.get(mutationId);
+    if (entry === void 0) return;
+    this.optimistic.delete(mutationId);
+    const state = this.topics.get(entry.topic);
+    if (state === void 0) return;
+    state.pending = state.pending.filter((e) => e !== entry);
+    this.publishLocal(state);
+  }
+  /** Drop the updates a confirmed change now includes; true if any went. */
+  settle(state, mutationId) {
+    const before = state.pending.length;
+    state.pending = state.pending.filter((entry) => {
+      const done = entry.mutationId === mutationId || entry.answeredRevision !== null && state.replica.revision >= entry.answeredRevision;
+      if (done) this.optimistic.delete(entry.mutationId);
+      return !done;
+    });
+    return state.pending.length !== before;
+  }
+  publishLocal(state) {
+    if (!state.replica.loaded) return;
+    state.refresh();
+    this.publish(state, {
+      topic: state.topic,
+      revision: state.replica.revision,
+      epoch: state.replica.epoch,
+      ops: [],
+      mutation: null,
+      mutationId: null,
+      actor: null,
+      ts: null,
+      deleted: false,
+      snapshot: false,
+      reset: false,
+      local: true
+    });
+  }
+  publish(state, base) {
+    const change = {
+      ...base,
+      document: state.view,
+      confirmed: state.replica.document,
+      pending: state.pending.map((e) => e.mutationId)
+    };
+    state.snapshot = {
+      document: state.view,
+      revision: state.replica.revision,
+      isLoading: false,
+      error: null,
+      pending: change.pending,
+      lastChange: change
+    };
+    for (const handle of [...state.handles]) handle.emit(change);
+  }
+  // -- connection ----------------------------------------------------------------------------
+  async open() {
+    this.setState(this.attempts === 0 ? "connecting" : "reconnecting");
+    let token;
+    try {
+      token = typeof this.tokenSource === "function" ? await this.tokenSource() : this.token;
+      this.token = token;
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.stopped()) return;
+    if (typeof this.SocketClass !== "function") {
+      this.stop("stopped", new TypeError("no WebSocket class: pass options.WebSocket"));
+      return;
+    }
+    const ws = new this.SocketClass(this.url, [this.codec.subprotocol]);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.ready = false;
+    ws.onopen = () => {
+      if (ws === this.ws) this.send({ type: "auth", token });
+      this.kickWatchdog();
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this.ws) return;
+      this.kickWatchdog();
+      let frame;
+      try {
+        frame = this.codec.decode(event.data);
+      } catch {
+        return;
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (ws === this.ws) this.onClose(event.code, event.reason);
+    };
+    ws.onerror = () => {
+    };
+  }
+  onClose(code, reason) {
+    this.ws = null;
+    this.ready = false;
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    if (this.stopped()) return;
+    const hubError = this.error;
+    if (code === CloseCode.AUTH_FAILED && hubError?.code === "token_expired" && this.refreshTokenFn) {
+      this.refresh().then(() => this.scheduleReconnect(), (error) => this.stop("stopped", error));
+      return;
+    }
+    if (code >= STOP_RANGE[0] && code <= STOP_RANGE[1]) {
+      this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
+      return;
+    }
+    this.scheduleReconnect();
+  }
+  scheduleReconnect() {
+    if (this.stopped()) return;
+    const delay = backoffDelay(this.attempts++, this.backoff);
+    this.setState("reconnecting");
+    this.later(delay, () => void this.open());
+  }
+  kickWatchdog() {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      const ws = this.ws;
+      if (ws) {
+        this.onClose(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+        ws.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+      }
+    }, this.heartbeat * WATCHDOG_HEARTBEATS * 1e3);
+  }
+  stop(state, error) {
+    if (this.stopped()) return;
+    this.statusValue = { state, error };
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= OPEN) ws.close(CloseCode.NORMAL, "client closed");
+    const reason = error ?? new CimhubError("closed", "the client was closed");
+    for (const request of this.requests.values()) request.reject(reason);
+    this.requests.clear();
+    if (state === "closed") this.persist();
+    this.optimistic.clear();
+    for (const topic of this.topics.values()) this.endTopic(topic, error);
+    this.topics.clear();
+    this.notify();
+  }
+  stopped() {
+    return this.state === "stopped" || this.state === "closed";
+  }
+  live() {
+    return this.ready && this.ws !== null && this.ws.readyState === OPEN;
+  }
+  setState(state, error = this.error) {
+    if (this.state !== state || this.error !== error) {
+      this.statusValue = { state, error };
+      this.notify();
+    }
+  }
+  notify() {
+    for (const listener of this.statusListeners) listener(this.statusValue);
+  }
+  send(frame) {
+    if (this.ws !== null && this.ws.readyState === OPEN) this.ws.send(this.codec.encode(frame));
+  }
+  later(seconds, fn) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, seconds * 1e3);
+    this.timers.add(timer);
+  }
+  nextId(prefix) {
+    this.ids += 1;
+    return `${prefix}${this.ids}`;
+  }
+  refresh() {
+    if (this.refreshing === null) {
+      this.refreshing = (async () => {
+        if (!this.refreshTokenFn) {
+          throw new CimhubError("token_expired", "the token expired and no refreshToken callback was given");
+        }
+        const token = await this.refreshTokenFn();
+        if (typeof token !== "string" || token === "") throw new CimhubError("token_expired", "refreshToken gave no token");
+        this.token = token;
+        return token;
+      })().finally(() => {
+        this.refreshing = null;
+      });
+    }
+    return this.refreshing;
+  }
+  /** Ask for a fresh token `refreshAheadS` before `expiresAt` (at most half the remaining life) and send it in-band. */
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    if (this.expiresAt === null || this.refreshTokenFn === null) return;
+    const remaining = this.expiresAt * 1e3 - this.now();
+    const ahead = Math.min(this.refreshAheadS * 1e3, remaining / 2);
+    const wait = remaining - ahead;
+    if (wait > MAX_TIMER_MS) {
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(), MAX_TIMER_MS);
+      return;
+    }
+    const ws = this.ws;
+    this.refreshTimer = setTimeout(() => {
+      this.refresh().then(
+        (token) => {
+          if (ws !== this.ws || !this.live()) return;
+          this.refreshes += 1;
+          this.send({ type: "auth", token });
+        },
+        () => {
+        }
+        // keep the current token; `token_expired` from the hub retries, then stops
+      );
+    }, Math.max(0, wait));
+  }
   // -- frames from the hub ----------------------------------------------------------------
-
-  _onFrame(frame) {
+  onFrame(frame) {
     switch (frame.type) {
       case "ready":
-        return this._onReady(frame);
+        return this.onReady(frame);
       case "ping":
-        return this._send({ type: "pong", ts: frame.ts ?? null });
+        return this.send({ type: "pong", ts: frame.ts ?? null });
       case "pong":
-        return undefined;
+        return void 0;
       case "snapshot":
-        return this._onSnapshot(frame);
+        return this.onSnapshot(frame);
       case "patch":
-        return this._onPatch(frame);
+        return this.onPatch(frame);
       case "subscribed":
-        return this._onSubscribed(frame);
+        return this.onSubscribed(frame);
       case "unsubscribed":
-        return this._onUnsubscribed(frame);
+        return this.onUnsubscribed(frame);
       case "result":
-        return this._onResult(frame);
+        return this.onResult(frame);
       case "error":
-        return this._onError(frame);
+        return this.onError(frame.id ?? null, CimhubError.fromWire(frame.error));
       default:
-        return undefined; // a newer hub's frame: ignore rather than fail
+        return void 0;
     }
   }
-
-  _onReady(frame) {
+  onReady(frame) {
     this.heartbeat = frame.heartbeat ?? this.heartbeat;
-    this.error = null;
-    this._kickWatchdog();
-    const first = !this._ready;
-    this._ready = true;
-    this._attempts = 0;
-    this._setState("live");
+    this.expiresAt = frame.expiresAt ?? null;
+    this.kickWatchdog();
+    const first = !this.ready;
+    this.ready = true;
+    this.attempts = 0;
+    this.setState("live", null);
+    this.scheduleRefresh();
     if (first) {
-      // A new socket: the hub knows nothing of us. Resume every subscription, re-send every request.
-      for (const sub of this._subs.values()) {
-        sub.draining = null; // an unsubscribe of the old socket's will never be answered
-        this._sendSubscribe(sub);
+      for (const state of this.topics.values()) {
+        state.draining = null;
+        this.sendSubscribe(state);
       }
-      for (const request of this._requests.values()) this._sendRequest(request);
+      for (const request of this.requests.values()) this.sendRequest(request);
     } else {
-      // A refreshed token: send what the hub refused while the old one was expired.
-      for (const sub of this._subs.values()) if (sub.held) this._sendSubscribe(sub);
-      for (const request of this._requests.values()) if (request.held) this._sendRequest(request);
+      for (const state of this.topics.values()) if (state.held) this.sendSubscribe(state);
+      for (const request of this.requests.values()) if (request.held) this.sendRequest(request);
     }
   }
-
-  _onSnapshot(frame) {
-    const sub = this._subs.get(frame.topic);
-    if (sub === undefined || sub.draining !== null) return;
-    if (frame.id !== undefined && frame.id !== null && frame.id !== sub.requestId) return;
-    const change = sub.replica.load(frame);
-    if (frame.id === sub.requestId) sub.requestId = null;
-    sub.failures = 0;
-    sub._resolveReady(sub);
-    sub._emit(change);
+  onSnapshot(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0 || state.draining !== null) return;
+    if (frame.id !== void 0 && frame.id !== null && frame.id !== state.requestId) return;
+    state.replica.load(frame);
+    if (frame.id === state.requestId) state.requestId = null;
+    state.failures = 0;
+    this.settle(state, null);
+    state.refresh();
+    this.publish(state, {
+      topic: frame.topic,
+      revision: frame.revision,
+      epoch: frame.epoch,
+      ops: [],
+      mutation: null,
+      mutationId: null,
+      actor: null,
+      ts: null,
+      deleted: false,
+      snapshot: true,
+      reset: Boolean(frame.reset),
+      local: false
+    });
   }
-
-  _onPatch(frame) {
-    const sub = this._subs.get(frame.topic);
-    if (sub === undefined || sub.draining !== null) return;
-    let change;
+  onPatch(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0 || state.draining !== null) return;
+    let applied;
     try {
-      change = sub.replica.apply(frame);
+      applied = state.replica.apply(frame);
     } catch (error) {
       if (!(error instanceof ReplicaGap)) throw error;
-      this._resync(sub);
+      this.resync(state);
       return;
     }
-    if (change === null) return;
-    sub._emit(change);
-    if (change.deleted) {
-      // The hub ends a subscription after the change that deleted its CIM.
-      this._subs.delete(sub.topic);
-      sub._end(null);
+    if (!applied) return;
+    this.settle(state, frame.mutationId ?? null);
+    if (frame.deleted) state.pending = [];
+    state.refresh();
+    this.publish(state, {
+      topic: frame.topic,
+      revision: frame.revision,
+      epoch: frame.epoch,
+      ops: frame.ops,
+      mutation: frame.mutation ?? null,
+      mutationId: frame.mutationId ?? null,
+      actor: frame.actor ?? null,
+      ts: frame.ts ?? null,
+      deleted: Boolean(frame.deleted),
+      snapshot: false,
+      reset: false,
+      local: false
+    });
+    if (frame.deleted) {
+      this.topics.delete(state.topic);
+      this.endTopic(state, null);
     }
   }
-
-  _onSubscribed(frame) {
-    const sub = this._subs.get(frame.topic);
-    if (sub === undefined || frame.id !== sub.requestId) return;
-    sub.requestId = null;
-    const replica = sub.replica;
+  onSubscribed(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0 || frame.id !== state.requestId) return;
+    state.requestId = null;
+    const replica = state.replica;
     if (!replica.loaded || replica.revision !== frame.revision || replica.epoch !== frame.epoch) {
-      // The resume ended somewhere other than where this replica is: start again from a snapshot.
       replica.forget();
-      this._resync(sub);
+      this.resync(state);
       return;
     }
-    sub.failures = 0;
-    sub._resolveReady(sub);
+    state.failures = 0;
+    if (this.settle(state, null)) this.publishLocal(state);
   }
-
-  _onUnsubscribed(frame) {
-    const sub = this._subs.get(frame.topic);
-    if (sub === undefined) return;
-    if (frame.id !== undefined && frame.id !== null) {
-      if (frame.id === sub.draining) sub.draining = null; // what follows belongs to the new subscribe
+  onUnsubscribed(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0) return;
+    if (frame.id !== void 0 && frame.id !== null) {
+      if (frame.id === state.draining) state.draining = null;
       return;
     }
-    // The hub ended the subscription on its own.
-    this._retrySubscription(sub, frame.error ? CimhubError.fromWire(frame.error) : null);
+    this.retrySubscription(state, frame.error ? CimhubError.fromWire(frame.error) : null);
   }
-
-  _onResult(frame) {
-    const request = this._requests.get(frame.id);
-    if (request === undefined) return;
-    this._requests.delete(frame.id);
-    const { type, id, ...answer } = frame;
-    request.resolve({ result: null, cimId: null, revision: null, duplicate: false, ...answer });
+  onResult(frame) {
+    const request = this.requests.get(frame.id);
+    if (request === void 0) return;
+    this.requests.delete(frame.id);
+    if (request.stored) this.persist();
+    const { type: _type, id: _id, ...answer } = frame;
+    request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
   }
-
-  _onError(frame) {
-    const error = CimhubError.fromWire(frame.error);
-    if (frame.id === undefined || frame.id === null) {
-      this.error = error;
-      if (error.code === "token_expired") this._onTokenExpired();
+  onError(id, error) {
+    if (id === null) {
+      this.setState(this.state, error);
+      if (error.code === "token_expired") this.onTokenExpired();
       return;
     }
-    const request = this._requests.get(frame.id);
-    if (request !== undefined) {
-      this._retryRequest(request, error);
+    const request = this.requests.get(id);
+    if (request !== void 0) {
+      this.retryRequest(request, error);
       return;
     }
-    for (const sub of this._subs.values()) {
-      if (sub.requestId === frame.id) {
-        sub.requestId = null;
-        this._retrySubscription(sub, error);
+    for (const state of this.topics.values()) {
+      if (state.requestId === id) {
+        state.requestId = null;
+        this.retrySubscription(state, error);
         return;
       }
     }
   }
-
-  _onTokenExpired() {
-    if (!this._ready) return; // refused at connect: the close that follows (4403) refreshes and reconnects
-    const ws = this._ws;
-    this._refresh().then(
+  onTokenExpired() {
+    if (!this.ready) return;
+    const ws = this.ws;
+    this.refresh().then(
       (token) => {
-        if (ws === this._ws) this._send({ type: "auth", token });
+        if (ws === this.ws) this.send({ type: "auth", token });
       },
-      (error) => this._stop("stopped", error),
+      (error) => this.stop("stopped", error)
     );
   }
-
   // -- subscriptions and requests ---------------------------------------------------------
-
-  _sendSubscribe(sub) {
-    sub.held = false;
-    sub.requestId = this._nextId("s");
-    const frame = { type: "subscribe", id: sub.requestId, topic: sub.topic };
-    const resume = sub.replica.resumePoint();
+  sendSubscribe(state) {
+    state.held = false;
+    state.requestId = this.nextId("s");
+    const frame = { type: "subscribe", id: state.requestId, topic: state.topic };
+    const resume = state.replica.resumePoint();
     if (resume !== null) frame.resume = resume;
-    this._send(frame);
+    this.send(frame);
   }
-
   /** Subscribe again on this socket; the unsubscribe first makes the hub drop whatever it still holds. */
-  _resync(sub) {
-    if (!this._live()) return; // the next `ready` resubscribes
-    sub.draining = this._nextId("u");
-    this._send({ type: "unsubscribe", id: sub.draining, topic: sub.topic });
-    this._sendSubscribe(sub);
+  resync(state) {
+    if (!this.live()) return;
+    state.draining = this.nextId("u");
+    this.send({ type: "unsubscribe", id: state.draining, topic: state.topic });
+    this.sendSubscribe(state);
   }
-
-  _retrySubscription(sub, error) {
-    if (error === null || !error.retryable || sub.failures >= RETRY_LIMIT) {
-      this._subs.delete(sub.topic);
-      sub._end(error);
+  retrySubscription(state, error) {
+    if (error === null || !error.retryable || state.failures >= RETRY_LIMIT) {
+      this.topics.delete(state.topic);
+      this.endTopic(state, error);
       return;
     }
     if (error.code === "token_expired") {
-      sub.held = true; // sent again once the fresh token is accepted
+      state.held = true;
       return;
     }
-    sub.failures += 1;
-    this._later(backoffDelay(sub.failures, this._backoff), () => {
-      if (this._subs.get(sub.topic) === sub) this._resync(sub);
+    state.failures += 1;
+    this.later(backoffDelay(state.failures, this.backoff), () => {
+      if (this.topics.get(state.topic) === state) this.resync(state);
     });
   }
-
-  _unsubscribe(sub) {
-    if (this._subs.get(sub.topic) !== sub) return;
-    this._subs.delete(sub.topic);
-    this._send({ type: "unsubscribe", id: this._nextId("u"), topic: sub.topic });
-    sub._end(null);
+  endTopic(state, error) {
+    for (const entry of state.pending) this.optimistic.delete(entry.mutationId);
+    state.pending = [];
+    state.error = error;
+    state.snapshot = { ...state.snapshot, isLoading: false, error, pending: [] };
+    for (const handle of [...state.handles]) handle.end(error);
+    state.handles.clear();
   }
-
-  _request(frame) {
-    if (this._stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
+  /**
+   * A handle left. When it was the topic's last, tell the hub, after the current
+   * task: a React StrictMode remount (unsubscribe, then subscribe again at once)
+   * keeps the topic instead of dropping and reloading it.
+   */
+  release(state, handle) {
+    state.handles.delete(handle);
+    if (state.handles.size > 0 || state.releasing) return;
+    state.releasing = true;
+    queueMicrotask(() => {
+      if (!state.releasing || state.handles.size > 0 || this.topics.get(state.topic) !== state) return;
+      this.topics.delete(state.topic);
+      for (const entry of state.pending) this.optimistic.delete(entry.mutationId);
+      this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
+    });
+  }
+  request(frame, stored) {
+    if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
     return new Promise((resolve, reject) => {
-      const request = { frame, resolve, reject, failures: 0, held: false };
-      this._requests.set(frame.id, request);
-      if (this._live()) this._sendRequest(request);
+      const request = { frame, resolve, reject, failures: 0, held: false, ...stored ? { stored } : {} };
+      this.requests.set(frame.id, request);
+      if (stored) this.persist();
+      if (this.live()) this.sendRequest(request);
       this.connect();
     });
   }
-
-  _sendRequest(request) {
+  sendRequest(request) {
     request.held = false;
-    this._send(request.frame);
+    this.send(request.frame);
   }
-
-  _retryRequest(request, error) {
+  retryRequest(request, error) {
     if (!error.retryable || request.failures >= RETRY_LIMIT) {
-      this._requests.delete(request.frame.id);
+      this.requests.delete(request.frame.id);
+      if (request.stored) this.persist();
       request.reject(error);
       return;
     }
@@ -779,9 +1115,35 @@ export class CimhubClient {
       return;
     }
     request.failures += 1;
-    // The same frame, so a mutation keeps its mutationId and applies at most once.
-    this._later(backoffDelay(request.failures, this._backoff), () => {
-      if (this._requests.get(request.frame.id) === request && this._live()) this._sendRequest(request);
+    this.later(backoffDelay(request.failures, this.backoff), () => {
+      if (this.requests.get(request.frame.id) === request && this.live()) this.sendRequest(request);
     });
   }
-}
+};
+export {
+  CimhubClient,
+  CimhubError,
+  CloseCode,
+  ErrorCode,
+  JSON_SUBPROTOCOL,
+  MSGPACK_SUBPROTOCOL,
+  PROTOCOL_VERSION,
+  PatchError,
+  RETRYABLE,
+  Replica,
+  ReplicaGap,
+  STAGES,
+  SUBPROTOCOL,
+  Subscription,
+  WS_PATH,
+  applyPatch,
+  applyPending,
+  backoffDelay,
+  cimUpdates,
+  httpBase,
+  hubUrl,
+  jsonCodec,
+  newMutationId,
+  parsePointer,
+  webStorageOutbox
+};

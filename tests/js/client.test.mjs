@@ -7,69 +7,14 @@ import { afterEach, test } from "node:test";
 
 import { CimhubClient, CimhubError, SUBPROTOCOL, backoffDelay, hubUrl } from "../../server/static/cimhub.js";
 import { cimPatches, golden, goldenFrames } from "./golden.mjs";
-
-/** A WebSocket look-alike: records what the client sends; the test plays the hub. */
-class FakeSocket {
-  static all = [];
-
-  constructor(url, protocols) {
-    this.url = url;
-    this.protocols = protocols;
-    this.readyState = 0;
-    this.sent = [];
-    this.closed = null;
-    FakeSocket.all.push(this);
-  }
-
-  send(data) {
-    assert.equal(this.readyState, 1, "sent on a socket that is not open");
-    this.sent.push(JSON.parse(data));
-  }
-
-  close(code = 1000, reason = "") {
-    if (this.readyState === 3) return;
-    this.closed = { code, reason };
-    this.readyState = 3;
-    queueMicrotask(() => this.onclose?.({ code, reason }));
-  }
-
-  // -- the hub's side --
-  open() {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-
-  receive(frame) {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-
-  drop(code = 1006, reason = "") {
-    this.readyState = 3;
-    this.onclose?.({ code, reason });
-  }
-
-  last(type) {
-    return this.sent.filter((frame) => frame.type === type).at(-1);
-  }
-
-  static latest() {
-    return FakeSocket.all.at(-1);
-  }
-}
-
-const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
-async function until(predicate, what) {
-  for (let i = 0; i < 200; i += 1) {
-    if (predicate()) return;
-    await tick();
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+import { FakeSocket, NOW_MS, tick, until } from "./harness.mjs";
 
 const fast = { base: 0.001, cap: 0.002 };
 const clients = [];
 function makeClient(options = {}) {
-  const client = new CimhubClient({ url: "http://hub.test", token: "token-1", WebSocket: FakeSocket, backoff: fast, ...options });
+  const client = new CimhubClient({
+    url: "http://hub.test", token: "token-1", WebSocket: FakeSocket, backoff: fast, now: () => NOW_MS, ...options,
+  });
   clients.push(client);
   return client;
 }

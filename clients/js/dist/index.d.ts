@@ -1,0 +1,7 @@
+export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, type BackoffOptions } from "./backoff.js";
+export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, type ClientOptions, type Codec, type ConnectionState, type ConnectionStatus, type MutateOptions, type MutationAnswer, type MutationName, type OutboxStore, type StoredMutation, type QueryName, type TokenSource, type TopicSnapshot, } from "./client.js";
+export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
+export * from "./generated.js";
+export { applyPending, cimUpdates, type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";
+export { applyPatch, parsePointer, type JsonOp, type JsonValue } from "./patch.js";
+export { Replica, type Change } from "./replica.js";

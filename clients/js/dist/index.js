@@ -1,0 +1,15 @@
+// @cimhub/client: live CIM documents from a cimhub hub, with exactly-once and optimistic mutations.
+//
+//   import { CimhubClient } from "@cimhub/client";
+//   const hub = new CimhubClient({ url: "https://hub.example.com", token: () => getAccessToken() });
+//   const sub = hub.subscribe<Cim>(`cim:${cimId}`, (change) => render(change.document));
+//   await hub.mutate("updateSlide", { cimId, slide: { id, title } }, { optimistic: true });
+//
+// React bindings are in "@cimhub/client/react".
+export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH } from "./backoff.js";
+export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, } from "./client.js";
+export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
+export * from "./generated.js";
+export { applyPending, cimUpdates } from "./optimistic.js";
+export { applyPatch, parsePointer } from "./patch.js";
+export { Replica } from "./replica.js";

@@ -1,0 +1,33 @@
+// @cimhub/client: live CIM documents from a cimhub hub, with exactly-once and optimistic mutations.
+//
+//   import { CimhubClient } from "@cimhub/client";
+//   const hub = new CimhubClient({ url: "https://hub.example.com", token: () => getAccessToken() });
+//   const sub = hub.subscribe<Cim>(`cim:${cimId}`, (change) => render(change.document));
+//   await hub.mutate("updateSlide", { cimId, slide: { id, title } }, { optimistic: true });
+//
+// React bindings are in "@cimhub/client/react".
+
+export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, type BackoffOptions } from "./backoff.js";
+export {
+  CimhubClient,
+  jsonCodec,
+  Subscription,
+  webStorageOutbox,
+  type ClientOptions,
+  type Codec,
+  type ConnectionState,
+  type ConnectionStatus,
+  type MutateOptions,
+  type MutationAnswer,
+  type MutationName,
+  type OutboxStore,
+  type StoredMutation,
+  type QueryName,
+  type TokenSource,
+  type TopicSnapshot,
+} from "./client.js";
+export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
+export * from "./generated.js";
+export { applyPending, cimUpdates, type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";
+export { applyPatch, parsePointer, type JsonOp, type JsonValue } from "./patch.js";
+export { Replica, type Change } from "./replica.js";

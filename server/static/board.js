@@ -1,0 +1,1755 @@
+// The live CIM board served at / (clients/js/board/).
+// Built from clients/js by `bash scripts/gen-types` (node clients/js/tools/build.mjs): do not edit.
+
+// src/generated.ts
+var JSON_SUBPROTOCOL = "cimhub.json.v1";
+var STAGES = [
+  "welcome",
+  "buyer_persona",
+  "hero_concept",
+  "outline",
+  "building_sections"
+];
+var CloseCode = {
+  "NORMAL": 1e3,
+  "GOING_AWAY": 1001,
+  "POLICY": 1008,
+  "TOO_BIG": 1009,
+  "INTERNAL": 1011,
+  "RESTART": 1012,
+  "HEARTBEAT_TIMEOUT": 4e3,
+  "QUEUE_OVERFLOW": 4008,
+  "AUTH_TIMEOUT": 4401,
+  "AUTH_FAILED": 4403,
+  "FORBIDDEN_ORIGIN": 4406,
+  "TOO_MANY_UNAUTHENTICATED": 4429
+};
+var RETRYABLE = {
+  "bad_frame": false,
+  "invalid_args": false,
+  "unknown_mutation": false,
+  "unknown_query": false,
+  "unknown_topic": false,
+  "not_found": false,
+  "conflict": false,
+  "mutation_id_reused": false,
+  "invalid_transition": false,
+  "payload_too_large": false,
+  "too_many_subscriptions": false,
+  "rate_limited": true,
+  "unauthenticated": false,
+  "token_expired": true,
+  "access_denied": false,
+  "overloaded": true,
+  "unavailable": true,
+  "internal": true
+};
+
+// src/backoff.ts
+var WS_PATH = "/v1/ws";
+function backoffDelay(attempt, { base = 0.5, cap = 10, random = Math.random } = {}) {
+  const ceiling = Math.min(cap, base * 2 ** Math.min(attempt, 32));
+  return ceiling / 2 + random() * (ceiling / 2);
+}
+function newMutationId() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = bytes[6] & 15 | 64;
+  bytes[8] = bytes[8] & 63 | 128;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+function hubUrl(url) {
+  if (url === void 0) {
+    if (typeof location === "undefined") throw new TypeError("pass the hub URL: there is no page location to derive it from");
+    url = location.origin;
+  }
+  const parsed = new URL(url);
+  if (parsed.protocol === "http:") parsed.protocol = "ws:";
+  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
+  else if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") throw new TypeError(`expected an http(s) or ws(s) URL, got ${url}`);
+  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = WS_PATH;
+  return parsed.toString();
+}
+
+// src/errors.ts
+var CimhubError = class _CimhubError extends Error {
+  code;
+  retryable;
+  path;
+  constructor(code, message, options = {}) {
+    super(message);
+    this.name = "CimhubError";
+    this.code = code;
+    this.retryable = options.retryable ?? (code === "closed" ? false : RETRYABLE[code] ?? false);
+    this.path = options.path ?? null;
+  }
+  /** From the `error` member of an `error` or `unsubscribed` frame, or an HTTP error body. */
+  static fromWire(wire) {
+    return new _CimhubError(wire?.code ?? "internal", wire?.message ?? "", {
+      retryable: Boolean(wire?.retryable),
+      path: wire?.path ?? null
+    });
+  }
+};
+var PatchError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "PatchError";
+  }
+};
+var ReplicaGap = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ReplicaGap";
+  }
+};
+
+// src/optimistic.ts
+function applyPending(confirmed, pending) {
+  if (confirmed === null) return null;
+  let view = confirmed;
+  for (const entry of pending) {
+    try {
+      view = entry.update(view, entry.args);
+    } catch {
+    }
+  }
+  return view;
+}
+var STAGE_ORDER = [
+  "welcome",
+  "buyer_persona",
+  "hero_concept",
+  "outline",
+  "building_sections"
+];
+function definedOnly(value) {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== void 0 && v !== null));
+}
+var cimUpdates = {
+  updateSlide(cim, { slide: edit }) {
+    const slides = cim.slides ?? [];
+    const at = slides.findIndex((s) => s.id === edit.id);
+    const fields = definedOnly({
+      sectionId: edit.sectionId,
+      title: edit.title,
+      layoutType: edit.layoutType,
+      components: edit.components
+    });
+    if (at < 0) {
+      if (!edit.sectionId || !edit.title) throw new Error("a new slide needs sectionId and title");
+      const created = { id: edit.id, sectionId: edit.sectionId, title: edit.title, components: [], status: edit.status ?? "draft" };
+      return { ...cim, slides: [...slides, { ...created, ...fields }] };
+    }
+    const old = slides[at];
+    const next = { ...old, ...fields };
+    const contentEdited = ["title", "layoutType", "components"].some(
+      (key) => key in fields && JSON.stringify(fields[key]) !== JSON.stringify(old[key])
+    );
+    if (edit.status) {
+      next.status = edit.status;
+      if (edit.status === "needs_review") next.staleReason = old.staleReason ?? "manual_review";
+      else delete next.staleReason;
+    } else if (contentEdited && old.status === "approved") {
+      next.status = "draft";
+    }
+    const copy = slides.slice();
+    copy[at] = next;
+    return { ...cim, slides: copy };
+  },
+  navigateToStage(cim, { targetStage }) {
+    return { ...cim, stage: targetStage };
+  },
+  navigateToSlide(cim, { sectionId, slideId }) {
+    const slide = slideId ? (cim.slides ?? []).find((s) => s.id === slideId) : void 0;
+    return {
+      ...cim,
+      stage: "building_sections",
+      currentSectionId: slide?.sectionId ?? sectionId ?? cim.currentSectionId ?? null,
+      currentSlideId: slideId ?? null
+    };
+  },
+  saveBuyerPersona(cim, { persona }) {
+    return advance({ ...cim, buyerPersona: persona }, "buyer_persona");
+  },
+  saveHeroContext(cim, { heroContext }) {
+    const { heroStale: _cleared, ...rest } = cim;
+    return advance({ ...rest, heroContext }, "hero_concept");
+  },
+  updateState(cim, args) {
+    const { cimId: _id, gatheredContext, ...fields } = args;
+    const next = { ...cim, ...definedOnly(fields) };
+    if (gatheredContext) next.gatheredContext = { ...cim.gatheredContext ?? {}, ...gatheredContext };
+    return next;
+  }
+};
+function advance(cim, done) {
+  const completed = /* @__PURE__ */ new Set([...cim.completedStages ?? [], done]);
+  const doneAt = STAGE_ORDER.indexOf(done);
+  const stage = STAGE_ORDER.indexOf(cim.stage ?? "welcome") <= doneAt ? STAGE_ORDER[doneAt + 1] ?? done : cim.stage;
+  return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
+}
+
+// src/patch.ts
+function parsePointer(path) {
+  if (path === "") return [];
+  if (typeof path !== "string" || path[0] !== "/") {
+    throw new PatchError(`path ${JSON.stringify(path)} must be "" or start with "/"`);
+  }
+  return path.slice(1).split("/").map((t) => t.replace(/~1/g, "/").replace(/~0/g, "~"));
+}
+function applyPatch(document2, ops) {
+  const fresh = /* @__PURE__ */ new WeakSet();
+  let root = document2;
+  for (const op of ops) root = applyOp(root, op, fresh);
+  return root;
+}
+function applyOp(root, op, fresh) {
+  const tokens = parsePointer(op.path);
+  if (!["add", "remove", "replace"].includes(op.op)) {
+    throw new PatchError(`op ${JSON.stringify(op.op)} is not supported: the hub sends only add, remove and replace`);
+  }
+  if (op.op !== "remove" && !("value" in op)) throw new PatchError(`${op.op} at ${op.path} has no value`);
+  if (tokens.length === 0) {
+    if (op.op === "remove") throw new PatchError("cannot remove the whole document");
+    return op.value;
+  }
+  const top = own(root, fresh, op.path);
+  let parent = top;
+  for (const token of tokens.slice(0, -1)) {
+    const key = Array.isArray(parent) ? index(parent, token, parent.length - 1, op.path) : token;
+    if (!Array.isArray(parent) && !Object.hasOwn(parent, key)) throw new PatchError(`${op.path}: no ${key}`);
+    const child = own(parent[key], fresh, op.path);
+    put(parent, key, child);
+    parent = child;
+  }
+  const last = tokens[tokens.length - 1];
+  if (Array.isArray(parent)) {
+    if (op.op === "add") {
+      const at = last === "-" ? parent.length : index(parent, last, parent.length, op.path);
+      parent.splice(at, 0, op.value);
+    } else {
+      const at = index(parent, last, parent.length - 1, op.path);
+      if (op.op === "remove") parent.splice(at, 1);
+      else parent[at] = op.value;
+    }
+  } else if (op.op === "add") {
+    put(parent, last, op.value);
+  } else {
+    if (!Object.hasOwn(parent, last)) throw new PatchError(`${op.op} ${op.path}: no such member`);
+    if (op.op === "remove") delete parent[last];
+    else put(parent, last, op.value);
+  }
+  return top;
+}
+function own(value, fresh, path) {
+  if (value === null || typeof value !== "object") throw new PatchError(`${path}: a parent is not an object or array`);
+  if (fresh.has(value)) return value;
+  const copy = Array.isArray(value) ? value.slice() : { ...value };
+  fresh.add(copy);
+  return copy;
+}
+function put(target, key, value) {
+  if (Array.isArray(target)) target[key] = value;
+  else Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+}
+function index(array, token, max, path) {
+  if (!/^(0|[1-9][0-9]*)$/.test(token)) throw new PatchError(`${path}: ${JSON.stringify(token)} is not an array index`);
+  const at = Number(token);
+  if (at > max) throw new PatchError(`${path}: index ${at} is out of range (length ${array.length})`);
+  return at;
+}
+
+// src/replica.ts
+var SEQUENCED_KINDS = /* @__PURE__ */ new Set(["cim", "messages"]);
+var Replica = class {
+  topic;
+  sequenced;
+  document = null;
+  revision = 0;
+  epoch = "";
+  loaded = false;
+  constructor(topic) {
+    this.topic = topic;
+    this.sequenced = SEQUENCED_KINDS.has(topic.split(":", 1)[0]);
+  }
+  /** What to put in a subscribe frame's `resume`: null means "send me a snapshot". */
+  resumePoint() {
+    return this.loaded && this.sequenced ? { revision: this.revision, epoch: this.epoch } : null;
+  }
+  /** Drop the state, so the next subscribe asks for a fresh snapshot. */
+  forget() {
+    this.loaded = false;
+  }
+  /** Replace the state with a snapshot frame. */
+  load(frame) {
+    this.document = frame.data;
+    this.revision = frame.revision;
+    this.epoch = frame.epoch;
+    this.loaded = true;
+  }
+  /** Apply a patch frame; false for a repeat (or before any snapshot). Throws ReplicaGap. */
+  apply(frame) {
+    if (!this.loaded) return false;
+    if (this.sequenced) {
+      if (frame.epoch !== this.epoch) throw new ReplicaGap(`${this.topic}: epoch changed from ${this.epoch} to ${frame.epoch}`);
+      if (frame.revision <= this.revision) return false;
+      if (frame.revision !== this.revision + 1) {
+        throw new ReplicaGap(`${this.topic}: expected revision ${this.revision + 1}, got ${frame.revision}`);
+      }
+    }
+    let document2 = null;
+    if (!frame.deleted) {
+      try {
+        document2 = applyPatch(this.document, frame.ops);
+      } catch (error) {
+        this.forget();
+        throw new ReplicaGap(`${this.topic}: revision ${frame.revision} does not apply: ${error.message}`);
+      }
+    }
+    this.document = document2;
+    this.revision = frame.revision;
+    return true;
+  }
+};
+
+// src/client.ts
+var OPEN = 1;
+var WATCHDOG_HEARTBEATS = 2.5;
+var RETRY_LIMIT = 5;
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var STOP_RANGE = [4400, 4499];
+var jsonCodec = {
+  subprotocol: JSON_SUBPROTOCOL,
+  encode: (frame) => JSON.stringify(frame),
+  decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data))
+};
+function webStorageOutbox(storage, key = "cimhub.outbox") {
+  return {
+    load: () => {
+      try {
+        const stored = JSON.parse(storage.getItem(key) ?? "[]");
+        return Array.isArray(stored) ? stored : [];
+      } catch {
+        return [];
+      }
+    },
+    save: (mutations) => {
+      if (mutations.length === 0) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify(mutations));
+    }
+  };
+}
+var Subscription = class {
+  /** @internal */
+  constructor(state, release) {
+    this.state = state;
+    this.release = release;
+    this.topic = state.topic;
+    this.ready = new Promise((resolve, reject) => {
+      this.resolveReady = resolve;
+      this.rejectReady = reject;
+    });
+    this.ready.catch(() => {
+    });
+    if (state.replica.loaded) this.resolveReady(this);
+  }
+  state;
+  release;
+  topic;
+  /** Resolves once the topic's document is here (at once if another handle already loaded it). */
+  ready;
+  ended = false;
+  error = null;
+  listeners = /* @__PURE__ */ new Set();
+  endListeners = /* @__PURE__ */ new Set();
+  resolveReady;
+  rejectReady;
+  /** The document to show: the hub's, with pending optimistic updates on top (null until loaded, or deleted). */
+  get document() {
+    return this.state.view;
+  }
+  /** The hub's document, without optimistic updates. */
+  get confirmed() {
+    return this.state.replica.document;
+  }
+  get revision() {
+    return this.state.replica.revision;
+  }
+  /** Call `listener(change)` on every snapshot, patch and optimistic change; returns a function that stops it. */
+  onChange(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+  /** Call `listener(error)` when the subscription ends (error null: the CIM was deleted or you unsubscribed). */
+  onEnd(listener) {
+    this.endListeners.add(listener);
+    return () => this.endListeners.delete(listener);
+  }
+  /** Drop this handle; the hub is told once the topic's last handle is gone. */
+  unsubscribe() {
+    if (this.ended) return;
+    this.release(this);
+    this.end(null);
+  }
+  /** @internal */
+  emit(change) {
+    this.resolveReady(this);
+    for (const listener of this.listeners) listener(change);
+  }
+  /** @internal */
+  end(error) {
+    if (this.ended) return;
+    this.ended = true;
+    this.error = error;
+    if (error) this.rejectReady(error);
+    else this.resolveReady(this);
+    for (const listener of this.endListeners) listener(error);
+  }
+};
+var TopicState = class {
+  constructor(topic) {
+    this.topic = topic;
+    this.replica = new Replica(topic);
+    this.snapshot = { document: null, revision: 0, isLoading: true, error: null, pending: [], lastChange: null };
+  }
+  topic;
+  replica;
+  handles = /* @__PURE__ */ new Set();
+  requestId = null;
+  // the subscribe frame waiting for its snapshot/subscribed
+  draining = null;
+  // an unsubscribe sent before resubscribing: frames until its answer are stale
+  held = false;
+  // refused while the token was expired: subscribe again after the next `ready`
+  failures = 0;
+  error = null;
+  pending = [];
+  view = null;
+  snapshot;
+  releasing = false;
+  /** Recompute the shown document from the confirmed one and the pending updates. */
+  refresh() {
+    this.view = applyPending(this.replica.document, this.pending);
+  }
+};
+var CimhubClient = class {
+  url;
+  /** Seconds between the hub's pings, from `ready`. */
+  heartbeat = 15;
+  /** When the current token expires (epoch seconds), from `ready`. */
+  expiresAt = null;
+  /** Tokens refreshed ahead of expiry so far (for tests and monitoring). */
+  refreshes = 0;
+  statusValue = { state: "idle", error: null };
+  tokenSource;
+  token;
+  refreshTokenFn;
+  refreshAheadS;
+  SocketClass;
+  backoff;
+  codec;
+  now;
+  attempts = 0;
+  ws = null;
+  ready = false;
+  // the current socket's first `ready` arrived
+  topics = /* @__PURE__ */ new Map();
+  requests = /* @__PURE__ */ new Map();
+  optimistic = /* @__PURE__ */ new Map();
+  // mutation id -> update
+  ids = 0;
+  timers = /* @__PURE__ */ new Set();
+  watchdog;
+  refreshTimer;
+  refreshing = null;
+  statusListeners = /* @__PURE__ */ new Set();
+  outbox;
+  restored = [];
+  // optimistic updates of restored mutations, until their topic is subscribed
+  constructor(options) {
+    if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
+    this.url = hubUrl(options.url);
+    this.tokenSource = options.token;
+    this.token = typeof options.token === "function" ? null : options.token;
+    this.refreshTokenFn = options.refreshToken ?? (typeof options.token === "function" ? options.token : null);
+    this.refreshAheadS = options.refreshAheadS ?? 60;
+    this.SocketClass = options.WebSocket ?? globalThis.WebSocket;
+    this.backoff = options.backoff ?? {};
+    this.codec = options.codec ?? jsonCodec;
+    this.now = options.now ?? Date.now;
+    this.outbox = options.outbox ?? null;
+    if (this.outbox !== null) this.restore(this.outbox.load());
+  }
+  /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
+  restore(stored) {
+    for (const mutation of stored) {
+      const frame = {
+        type: "mutate",
+        id: this.nextId("m"),
+        name: mutation.name,
+        args: mutation.args,
+        mutationId: mutation.mutationId
+      };
+      if (mutation.expectedRevision !== void 0) frame.expectedRevision = mutation.expectedRevision;
+      const update = cimUpdates[mutation.name];
+      const cimId = mutation.args?.cimId;
+      if (mutation.optimistic && update && cimId) {
+        this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
+      }
+      const settle = (revision) => {
+        this.restored = this.restored.filter((e) => e.mutationId !== mutation.mutationId);
+        if (revision === null) this.dropOptimistic(mutation.mutationId);
+        else this.answerOptimistic(mutation.mutationId, revision);
+      };
+      this.requests.set(frame.id, {
+        frame,
+        stored: mutation,
+        failures: 0,
+        held: false,
+        resolve: (answer) => settle(answer.revision ?? 0),
+        reject: () => settle(null)
+      });
+    }
+  }
+  persist() {
+    if (this.outbox === null) return;
+    const stored = [];
+    for (const request of this.requests.values()) if (request.stored) stored.push(request.stored);
+    try {
+      this.outbox.save(stored);
+    } catch {
+    }
+  }
+  /** `{state, error}`: the same object until the state changes. */
+  get status() {
+    return this.statusValue;
+  }
+  get state() {
+    return this.statusValue.state;
+  }
+  get error() {
+    return this.statusValue.error;
+  }
+  /** Call `listener({state, error})` whenever the connection state changes; returns a function that stops it. */
+  onStatus(listener) {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+  /** Open the connection. Subscribing or mutating first is fine: they wait. */
+  connect() {
+    if (this.state === "idle") void this.open();
+    return this;
+  }
+  /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
+  close() {
+    this.stop("closed", null);
+  }
+  /** Subscribe to a topic (`cim:<id>`, `deal:<id>`, `messages:<id>`); every call returns its own handle. */
+  subscribe(topic, onChange) {
+    if (this.stopped()) {
+      throw this.error ?? new CimhubError("closed", "the client is closed");
+    }
+    let state = this.topics.get(topic);
+    if (state === void 0) {
+      state = new TopicState(topic);
+      this.topics.set(topic, state);
+      for (const entry of this.restored.filter((e) => e.topic === topic)) {
+        state.pending.push(entry);
+        this.optimistic.set(entry.mutationId, entry);
+      }
+      this.restored = this.restored.filter((e) => e.topic !== topic);
+      if (this.live()) this.sendSubscribe(state);
+    }
+    state.releasing = false;
+    const handle = new Subscription(state, (h) => this.release(state, h));
+    state.handles.add(handle);
+    if (onChange) handle.onChange(onChange);
+    this.connect();
+    return handle;
+  }
+  /** The latest state of a subscribed topic as one immutable object (undefined when nobody subscribes). */
+  snapshotOf(topic) {
+    return this.topics.get(topic)?.snapshot;
+  }
+  /**
+   * Run a mutation; resolves `{result, cimId, revision, duplicate}` once the hub committed it.
+   * With `optimistic` the change shows in the topic's `document` at once and is rolled back if refused.
+   */
+  mutate(name, args, options = {}) {
+    const mutationId = options.mutationId ?? newMutationId();
+    const frame = { type: "mutate", id: this.nextId("m"), name, args, mutationId };
+    if (options.expectedRevision !== void 0) frame.expectedRevision = options.expectedRevision;
+    this.addOptimistic(name, args, mutationId, options);
+    const stored = {
+      name,
+      args,
+      mutationId,
+      optimistic: options.optimistic === true,
+      ...options.expectedRevision !== void 0 ? { expectedRevision: options.expectedRevision } : {}
+    };
+    return this.request(frame, stored).then(
+      (answer) => {
+        this.answerOptimistic(mutationId, answer.revision ?? 0);
+        return answer;
+      },
+      (error) => {
+        this.dropOptimistic(mutationId);
+        throw error;
+      }
+    );
+  }
+  /** Run a query (`get`, `listByDeal`, ...); resolves the query's result. */
+  query(name, args) {
+    return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer) => answer.result);
+  }
+  // -- optimistic updates ------------------------------------------------------------------
+  addOptimistic(name, args, mutationId, options) {
+    const chosen = options.optimistic;
+    if (!chosen) return;
+    const update = typeof chosen === "function" ? chosen : cimUpdates[name];
+    if (update === void 0) throw new TypeError(`no built-in optimistic update for ${name}: pass a function`);
+    const cimId = args?.cimId;
+    const topic = options.topic ?? (cimId ? `cim:${cimId}` : null);
+    if (topic === null) throw new TypeError("pass options.topic: the arguments name no cimId");
+    const state = this.topics.get(topic);
+    if (state === void 0) return;
+    const entry = { mutationId, topic, args, update, answeredRevision: null };
+    this.optimistic.set(mutationId, entry);
+    state.pending.push(entry);
+    this.publishLocal(state);
+  }
+  answerOptimistic(mutationId, revision) {
+    const entry = this.optimistic.get(mutationId);
+    if (entry === void 0) return;
+    entry.answeredRevision = revision;
+    const state = this.topics.get(entry.topic);
+    if (state !== void 0 && state.replica.revision >= revision) this.dropOptimistic(mutationId);
+  }
+  dropOptimistic(mutationId) {
+    const entry = this.optimistic.get(mutationId);
+    if (entry === void 0) return;
+    this.optimistic.delete(mutationId);
+    const state = this.topics.get(entry.topic);
+    if (state === void 0) return;
+    state.pending = state.pending.filter((e) => e !== entry);
+    this.publishLocal(state);
+  }
+  /** Drop the updates a confirmed change now includes; true if any went. */
+  settle(state, mutationId) {
+    const before = state.pending.length;
+    state.pending = state.pending.filter((entry) => {
+      const done = entry.mutationId === mutationId || entry.answeredRevision !== null && state.replica.revision >= entry.answeredRevision;
+      if (done) this.optimistic.delete(entry.mutationId);
+      return !done;
+    });
+    return state.pending.length !== before;
+  }
+  publishLocal(state) {
+    if (!state.replica.loaded) return;
+    state.refresh();
+    this.publish(state, {
+      topic: state.topic,
+      revision: state.replica.revision,
+      epoch: state.replica.epoch,
+      ops: [],
+      mutation: null,
+      mutationId: null,
+      actor: null,
+      ts: null,
+      deleted: false,
+      snapshot: false,
+      reset: false,
+      local: true
+    });
+  }
+  publish(state, base) {
+    const change = {
+      ...base,
+      document: state.view,
+      confirmed: state.replica.document,
+      pending: state.pending.map((e) => e.mutationId)
+    };
+    state.snapshot = {
+      document: state.view,
+      revision: state.replica.revision,
+      isLoading: false,
+      error: null,
+      pending: change.pending,
+      lastChange: change
+    };
+    for (const handle of [...state.handles]) handle.emit(change);
+  }
+  // -- connection ----------------------------------------------------------------------------
+  async open() {
+    this.setState(this.attempts === 0 ? "connecting" : "reconnecting");
+    let token;
+    try {
+      token = typeof this.tokenSource === "function" ? await this.tokenSource() : this.token;
+      this.token = token;
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.stopped()) return;
+    if (typeof this.SocketClass !== "function") {
+      this.stop("stopped", new TypeError("no WebSocket class: pass options.WebSocket"));
+      return;
+    }
+    const ws = new this.SocketClass(this.url, [this.codec.subprotocol]);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.ready = false;
+    ws.onopen = () => {
+      if (ws === this.ws) this.send({ type: "auth", token });
+      this.kickWatchdog();
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this.ws) return;
+      this.kickWatchdog();
+      let frame;
+      try {
+        frame = this.codec.decode(event.data);
+      } catch {
+        return;
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (ws === this.ws) this.onClose(event.code, event.reason);
+    };
+    ws.onerror = () => {
+    };
+  }
+  onClose(code, reason) {
+    this.ws = null;
+    this.ready = false;
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    if (this.stopped()) return;
+    const hubError = this.error;
+    if (code === CloseCode.AUTH_FAILED && hubError?.code === "token_expired" && this.refreshTokenFn) {
+      this.refresh().then(() => this.scheduleReconnect(), (error) => this.stop("stopped", error));
+      return;
+    }
+    if (code >= STOP_RANGE[0] && code <= STOP_RANGE[1]) {
+      this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
+      return;
+    }
+    this.scheduleReconnect();
+  }
+  scheduleReconnect() {
+    if (this.stopped()) return;
+    const delay = backoffDelay(this.attempts++, this.backoff);
+    this.setState("reconnecting");
+    this.later(delay, () => void this.open());
+  }
+  kickWatchdog() {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      const ws = this.ws;
+      if (ws) {
+        this.onClose(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+        ws.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+      }
+    }, this.heartbeat * WATCHDOG_HEARTBEATS * 1e3);
+  }
+  stop(state, error) {
+    if (this.stopped()) return;
+    this.statusValue = { state, error };
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= OPEN) ws.close(CloseCode.NORMAL, "client closed");
+    const reason = error ?? new CimhubError("closed", "the client was closed");
+    for (const request of this.requests.values()) request.reject(reason);
+    this.requests.clear();
+    if (state === "closed") this.persist();
+    this.optimistic.clear();
+    for (const topic of this.topics.values()) this.endTopic(topic, error);
+    this.topics.clear();
+    this.notify();
+  }
+  stopped() {
+    return this.state === "stopped" || this.state === "closed";
+  }
+  live() {
+    return this.ready && this.ws !== null && this.ws.readyState === OPEN;
+  }
+  setState(state, error = this.error) {
+    if (this.state !== state || this.error !== error) {
+      this.statusValue = { state, error };
+      this.notify();
+    }
+  }
+  notify() {
+    for (const listener of this.statusListeners) listener(this.statusValue);
+  }
+  send(frame) {
+    if (this.ws !== null && this.ws.readyState === OPEN) this.ws.send(this.codec.encode(frame));
+  }
+  later(seconds, fn) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, seconds * 1e3);
+    this.timers.add(timer);
+  }
+  nextId(prefix) {
+    this.ids += 1;
+    return `${prefix}${this.ids}`;
+  }
+  refresh() {
+    if (this.refreshing === null) {
+      this.refreshing = (async () => {
+        if (!this.refreshTokenFn) {
+          throw new CimhubError("token_expired", "the token expired and no refreshToken callback was given");
+        }
+        const token = await this.refreshTokenFn();
+        if (typeof token !== "string" || token === "") throw new CimhubError("token_expired", "refreshToken gave no token");
+        this.token = token;
+        return token;
+      })().finally(() => {
+        this.refreshing = null;
+      });
+    }
+    return this.refreshing;
+  }
+  /** Ask for a fresh token `refreshAheadS` before `expiresAt` (at most half the remaining life) and send it in-band. */
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    if (this.expiresAt === null || this.refreshTokenFn === null) return;
+    const remaining = this.expiresAt * 1e3 - this.now();
+    const ahead = Math.min(this.refreshAheadS * 1e3, remaining / 2);
+    const wait = remaining - ahead;
+    if (wait > MAX_TIMER_MS) {
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(), MAX_TIMER_MS);
+      return;
+    }
+    const ws = this.ws;
+    this.refreshTimer = setTimeout(() => {
+      this.refresh().then(
+        (token) => {
+          if (ws !== this.ws || !this.live()) return;
+          this.refreshes += 1;
+          this.send({ type: "auth", token });
+        },
+        () => {
+        }
+        // keep the current token; `token_expired` from the hub retries, then stops
+      );
+    }, Math.max(0, wait));
+  }
+  // -- frames from the hub ----------------------------------------------------------------
+  onFrame(frame) {
+    switch (frame.type) {
+      case "ready":
+        return this.onReady(frame);
+      case "ping":
+        return this.send({ type: "pong", ts: frame.ts ?? null });
+      case "pong":
+        return void 0;
+      case "snapshot":
+        return this.onSnapshot(frame);
+      case "patch":
+        return this.onPatch(frame);
+      case "subscribed":
+        return this.onSubscribed(frame);
+      case "unsubscribed":
+        return this.onUnsubscribed(frame);
+      case "result":
+        return this.onResult(frame);
+      case "error":
+        return this.onError(frame.id ?? null, CimhubError.fromWire(frame.error));
+      default:
+        return void 0;
+    }
+  }
+  onReady(frame) {
+    this.heartbeat = frame.heartbeat ?? this.heartbeat;
+    this.expiresAt = frame.expiresAt ?? null;
+    this.kickWatchdog();
+    const first = !this.ready;
+    this.ready = true;
+    this.attempts = 0;
+    this.setState("live", null);
+    this.scheduleRefresh();
+    if (first) {
+      for (const state of this.topics.values()) {
+        state.draining = null;
+        this.sendSubscribe(state);
+      }
+      for (const request of this.requests.values()) this.sendRequest(request);
+    } else {
+      for (const state of this.topics.values()) if (state.held) this.sendSubscribe(state);
+      for (const request of this.requests.values()) if (request.held) this.sendRequest(request);
+    }
+  }
+  onSnapshot(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0 || state.draining !== null) return;
+    if (frame.id !== void 0 && frame.id !== null && frame.id !== state.requestId) return;
+    state.replica.load(frame);
+    if (frame.id === state.requestId) state.requestId = null;
+    state.failures = 0;
+    this.settle(state, null);
+    state.refresh();
+    this.publish(state, {
+      topic: frame.topic,
+      revision: frame.revision,
+      epoch: frame.epoch,
+      ops: [],
+      mutation: null,
+      mutationId: null,
+      actor: null,
+      ts: null,
+      deleted: false,
+      snapshot: true,
+      reset: Boolean(frame.reset),
+      local: false
+    });
+  }
+  onPatch(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0 || state.draining !== null) return;
+    let applied;
+    try {
+      applied = state.replica.apply(frame);
+    } catch (error) {
+      if (!(error instanceof ReplicaGap)) throw error;
+      this.resync(state);
+      return;
+    }
+    if (!applied) return;
+    this.settle(state, frame.mutationId ?? null);
+    if (frame.deleted) state.pending = [];
+    state.refresh();
+    this.publish(state, {
+      topic: frame.topic,
+      revision: frame.revision,
+      epoch: frame.epoch,
+      ops: frame.ops,
+      mutation: frame.mutation ?? null,
+      mutationId: frame.mutationId ?? null,
+      actor: frame.actor ?? null,
+      ts: frame.ts ?? null,
+      deleted: Boolean(frame.deleted),
+      snapshot: false,
+      reset: false,
+      local: false
+    });
+    if (frame.deleted) {
+      this.topics.delete(state.topic);
+      this.endTopic(state, null);
+    }
+  }
+  onSubscribed(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0 || frame.id !== state.requestId) return;
+    state.requestId = null;
+    const replica = state.replica;
+    if (!replica.loaded || replica.revision !== frame.revision || replica.epoch !== frame.epoch) {
+      replica.forget();
+      this.resync(state);
+      return;
+    }
+    state.failures = 0;
+    if (this.settle(state, null)) this.publishLocal(state);
+  }
+  onUnsubscribed(frame) {
+    const state = this.topics.get(frame.topic);
+    if (state === void 0) return;
+    if (frame.id !== void 0 && frame.id !== null) {
+      if (frame.id === state.draining) state.draining = null;
+      return;
+    }
+    this.retrySubscription(state, frame.error ? CimhubError.fromWire(frame.error) : null);
+  }
+  onResult(frame) {
+    const request = this.requests.get(frame.id);
+    if (request === void 0) return;
+    this.requests.delete(frame.id);
+    if (request.stored) this.persist();
+    const { type: _type, id: _id, ...answer } = frame;
+    request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
+  }
+  onError(id, error) {
+    if (id === null) {
+      this.setState(this.state, error);
+      if (error.code === "token_expired") this.onTokenExpired();
+      return;
+    }
+    const request = this.requests.get(id);
+    if (request !== void 0) {
+      this.retryRequest(request, error);
+      return;
+    }
+    for (const state of this.topics.values()) {
+      if (state.requestId === id) {
+        state.requestId = null;
+        this.retrySubscription(state, error);
+        return;
+      }
+    }
+  }
+  onTokenExpired() {
+    if (!this.ready) return;
+    const ws = this.ws;
+    this.refresh().then(
+      (token) => {
+        if (ws === this.ws) this.send({ type: "auth", token });
+      },
+      (error) => this.stop("stopped", error)
+    );
+  }
+  // -- subscriptions and requests ---------------------------------------------------------
+  sendSubscribe(state) {
+    state.held = false;
+    state.requestId = this.nextId("s");
+    const frame = { type: "subscribe", id: state.requestId, topic: state.topic };
+    const resume = state.replica.resumePoint();
+    if (resume !== null) frame.resume = resume;
+    this.send(frame);
+  }
+  /** Subscribe again on this socket; the unsubscribe first makes the hub drop whatever it still holds. */
+  resync(state) {
+    if (!this.live()) return;
+    state.draining = this.nextId("u");
+    this.send({ type: "unsubscribe", id: state.draining, topic: state.topic });
+    this.sendSubscribe(state);
+  }
+  retrySubscription(state, error) {
+    if (error === null || !error.retryable || state.failures >= RETRY_LIMIT) {
+      this.topics.delete(state.topic);
+      this.endTopic(state, error);
+      return;
+    }
+    if (error.code === "token_expired") {
+      state.held = true;
+      return;
+    }
+    state.failures += 1;
+    this.later(backoffDelay(state.failures, this.backoff), () => {
+      if (this.topics.get(state.topic) === state) this.resync(state);
+    });
+  }
+  endTopic(state, error) {
+    for (const entry of state.pending) this.optimistic.delete(entry.mutationId);
+    state.pending = [];
+    state.error = error;
+    state.snapshot = { ...state.snapshot, isLoading: false, error, pending: [] };
+    for (const handle of [...state.handles]) handle.end(error);
+    state.handles.clear();
+  }
+  /**
+   * A handle left. When it was the topic's last, tell the hub, after the current
+   * task: a React StrictMode remount (unsubscribe, then subscribe again at once)
+   * keeps the topic instead of dropping and reloading it.
+   */
+  release(state, handle) {
+    state.handles.delete(handle);
+    if (state.handles.size > 0 || state.releasing) return;
+    state.releasing = true;
+    queueMicrotask(() => {
+      if (!state.releasing || state.handles.size > 0 || this.topics.get(state.topic) !== state) return;
+      this.topics.delete(state.topic);
+      for (const entry of state.pending) this.optimistic.delete(entry.mutationId);
+      this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
+    });
+  }
+  request(frame, stored) {
+    if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
+    return new Promise((resolve, reject) => {
+      const request = { frame, resolve, reject, failures: 0, held: false, ...stored ? { stored } : {} };
+      this.requests.set(frame.id, request);
+      if (stored) this.persist();
+      if (this.live()) this.sendRequest(request);
+      this.connect();
+    });
+  }
+  sendRequest(request) {
+    request.held = false;
+    this.send(request.frame);
+  }
+  retryRequest(request, error) {
+    if (!error.retryable || request.failures >= RETRY_LIMIT) {
+      this.requests.delete(request.frame.id);
+      if (request.stored) this.persist();
+      request.reject(error);
+      return;
+    }
+    if (error.code === "token_expired") {
+      request.held = true;
+      return;
+    }
+    request.failures += 1;
+    this.later(backoffDelay(request.failures, this.backoff), () => {
+      if (this.requests.get(request.frame.id) === request && this.live()) this.sendRequest(request);
+    });
+  }
+};
+
+// board/auth.ts
+var SESSION_KEY = "cimhub.board.session";
+var DEV_USER_KEY = "cimhub.board.devUser";
+async function loadConfig() {
+  const response = await fetch("/v1/board/config");
+  if (!response.ok) throw new Error(`the hub did not send the board's settings (HTTP ${response.status})`);
+  return await response.json();
+}
+function subjectOf(token) {
+  const payload = token.split(".")[1] ?? "";
+  const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+  return String(JSON.parse(json).sub ?? "");
+}
+function fragmentIdentity() {
+  const token = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (!token) return null;
+  return { userId: subjectOf(token), token: async () => token, signOut: () => location.hash = "" };
+}
+function devIdentity(userId = sessionStorage.getItem(DEV_USER_KEY)) {
+  if (!userId) return null;
+  sessionStorage.setItem(DEV_USER_KEY, userId);
+  const ttl = new URLSearchParams(location.search).get("tokenTtl");
+  return {
+    userId,
+    token: async () => {
+      const response = await fetch("/v1/dev/token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ userId, ...ttl ? { ttlS: Number(ttl) } : {} })
+      });
+      if (!response.ok) throw new Error(`dev sign-in failed (HTTP ${response.status})`);
+      return (await response.json()).token;
+    },
+    signOut: () => sessionStorage.removeItem(DEV_USER_KEY)
+  };
+}
+async function gotrue(config, grant, body) {
+  const response = await fetch(`${config.supabaseUrl}/auth/v1/token?grant_type=${grant}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", apikey: config.supabaseAnonKey ?? "" },
+    body: JSON.stringify(body)
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error_description ?? data.msg ?? `sign-in failed (HTTP ${response.status})`);
+  localStorage.setItem(SESSION_KEY, JSON.stringify(data));
+  return data;
+}
+async function supabaseSignIn(config, email, password) {
+  await gotrue(config, "password", { email, password });
+  return supabaseIdentity(config);
+}
+function supabaseIdentity(config) {
+  const stored = localStorage.getItem(SESSION_KEY);
+  if (!stored || !config.supabaseUrl) return null;
+  let session = JSON.parse(stored);
+  return {
+    userId: subjectOf(session.access_token),
+    token: async () => {
+      if (session.expires_at * 1e3 - Date.now() < 12e4) {
+        session = await gotrue(config, "refresh_token", { refresh_token: session.refresh_token });
+      }
+      return session.access_token;
+    },
+    signOut: () => localStorage.removeItem(SESSION_KEY)
+  };
+}
+
+// board/dom.ts
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === void 0 || value === false) continue;
+    if (name === "class") node.className = String(value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children) if (child !== null && child !== void 0 && child !== false) node.append(child);
+  return node;
+}
+function setText(node, text) {
+  if (node.textContent === text) return false;
+  node.textContent = text;
+  return true;
+}
+function setAttr(node, name, value) {
+  if (value === null) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== value) {
+    node.setAttribute(name, value);
+  }
+}
+function syncChildren(parent, children) {
+  const wanted = new Set(children);
+  for (const child of [...parent.children]) if (!wanted.has(child)) child.remove();
+  children.forEach((child, index2) => {
+    if (parent.children[index2] !== child) parent.insertBefore(child, parent.children[index2] ?? null);
+  });
+}
+var words = (value) => String(value ?? "").replaceAll("_", " ");
+function timeOf(ms) {
+  if (!ms) return "";
+  return new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+function flash(node, actor, ts) {
+  node.classList.remove("changed");
+  void node.offsetWidth;
+  node.classList.add("changed");
+  setAttr(node, "data-changed-by", actor);
+  setAttr(node, "title", `Changed${actor ? ` by ${actor}` : ""}${ts ? ` at ${timeOf(ts)}` : ""}`);
+}
+
+// board/messages.ts
+var BY_CODE = {
+  invalid_transition: "That step isn't possible yet",
+  invalid_args: "Some of the details aren't valid",
+  not_found: "This CIM no longer exists",
+  access_denied: "You don't have access to this deal",
+  unauthenticated: "Please sign in again",
+  token_expired: "Your session expired: please sign in again",
+  rate_limited: "Too many changes at once: please wait a moment",
+  overloaded: "The server is busy: your change will be retried",
+  unavailable: "The server is unavailable: your change will be retried",
+  conflict: "Someone else changed this at the same time: please try again",
+  payload_too_large: "That is too large to save",
+  closed: "The connection was closed"
+};
+function humanError(error, doing) {
+  const prefix = doing ? `Couldn't ${doing}. ` : "";
+  if (error instanceof CimhubError) {
+    const plain = BY_CODE[error.code] ?? "Something went wrong";
+    const detail = error.code === "invalid_transition" || error.code === "invalid_args" ? ` (${error.message})` : "";
+    return `${prefix}${plain}${detail}.`;
+  }
+  return `${prefix}Something went wrong: ${error instanceof Error ? error.message : String(error)}.`;
+}
+
+// board/cim-page.ts
+var STAGE_LABELS = {
+  welcome: "Welcome",
+  buyer_persona: "Buyer persona",
+  hero_concept: "Hero concept",
+  outline: "Outline",
+  building_sections: "Sections"
+};
+var ACTIVITY_LIMIT = 12;
+var CimPage = class {
+  constructor(client, cimId, notify2) {
+    this.client = client;
+    this.cimId = cimId;
+    this.notify = notify2;
+    this.root = this.skeleton();
+    this.sub = client.subscribe(`cim:${cimId}`, (change) => this.onChange(change));
+    this.sub.onEnd((error) => {
+      if (error) this.showGone(humanError(error));
+    });
+  }
+  client;
+  cimId;
+  notify;
+  root;
+  sub;
+  slides = /* @__PURE__ */ new Map();
+  sections = /* @__PURE__ */ new Map();
+  stageButtons = /* @__PURE__ */ new Map();
+  nodes = {};
+  previous = null;
+  destroy() {
+    this.sub.unsubscribe();
+  }
+  /** The subscription, for the page's debugging handle (window.cimhubBoard). */
+  get subscription() {
+    return this.sub;
+  }
+  skeleton() {
+    const n = this.nodes;
+    n.title = el("h1", { id: "title" }, "Loading\u2026");
+    n.meta = el("p", { class: "meta", id: "meta" });
+    n.stages = el("ol", { class: "stages", id: "stages", "aria-label": "Workflow stages" });
+    for (const stage of STAGES) {
+      const button = el("button", { type: "button", "data-stage": stage }, STAGE_LABELS[stage]);
+      button.addEventListener("click", () => this.navigate(stage));
+      this.stageButtons.set(stage, button);
+      n.stages.append(el("li", {}, button));
+    }
+    n.stale = el("div", { id: "stale-notices", role: "status" });
+    n.persona = el("section", { class: "card", id: "persona", "aria-label": "Buyer persona" });
+    n.hero = el("section", { class: "card", id: "hero", "aria-label": "Hero concept" });
+    n.sections = el("div", { id: "sections" });
+    n.noOutline = el("p", { class: "empty", id: "no-outline" }, "No outline yet: the sections appear once the outline is created.");
+    n.activity = el("ol", { class: "activity", id: "activity", "aria-live": "polite" });
+    return el(
+      "article",
+      { class: "cim", id: "cim", "data-cim-id": this.cimId },
+      el("p", {}, el("a", { href: "/", id: "back" }, "\u2190 All CIMs")),
+      n.title,
+      n.meta,
+      n.stages,
+      n.stale,
+      el("div", { class: "context" }, n.persona, n.hero),
+      el("h2", {}, "Sections"),
+      n.noOutline,
+      n.sections,
+      el("h2", {}, "Recent changes"),
+      n.activity
+    );
+  }
+  onChange(change) {
+    if (change.deleted) {
+      this.showGone("This CIM was deleted.");
+      return;
+    }
+    const cim = change.document;
+    if (cim === null) return;
+    this.render(cim, change);
+    if (!change.snapshot && !change.local) this.logActivity(change);
+    this.previous = cim;
+    window.cimhubBoard?.rendered(change);
+  }
+  render(cim, change) {
+    const n = this.nodes;
+    document.title = `${cim.title} \xB7 cimhub`;
+    setText(n.title, cim.title);
+    setText(
+      n.meta,
+      `${words(cim.status)} \xB7 revision ${change.confirmed?.revision ?? cim.revision}${change.pending.length ? " \xB7 saving\u2026" : ""}`
+    );
+    setAttr(n.meta, "data-revision", String(change.confirmed?.revision ?? cim.revision ?? 0));
+    setAttr(n.meta, "data-status", cim.status ?? "draft");
+    setAttr(n.meta, "data-pending", String(change.pending.length));
+    const done = new Set(cim.completedStages ?? []);
+    const at = STAGES.indexOf(cim.stage ?? "welcome");
+    for (const [stage, button] of this.stageButtons) {
+      const passed = done.has(stage) || stage === "welcome" && at > 0;
+      const state = stage === cim.stage ? "current" : passed ? "done" : "todo";
+      setAttr(button, "data-state", state);
+      setAttr(button, "aria-current", stage === cim.stage ? "step" : null);
+    }
+    setAttr(n.stages, "data-current", cim.stage ?? "welcome");
+    const notices = [];
+    if (cim.heroStale) notices.push(el("p", { class: "notice", id: "hero-stale" }, `The hero concept needs review: ${words(cim.heroStale.reason)}.`));
+    if (cim.outlineStale) notices.push(el("p", { class: "notice", id: "outline-stale" }, `The outline needs review: ${words(cim.outlineStale.reason)}.`));
+    const noticeText = notices.map((x) => x.textContent).join("|");
+    if (n.stale.dataset.text !== noticeText) {
+      n.stale.dataset.text = noticeText;
+      n.stale.replaceChildren(...notices);
+    }
+    this.renderPersona(cim);
+    this.renderHero(cim);
+    this.renderSections(cim, change);
+  }
+  renderPersona(cim) {
+    const persona = cim.buyerPersona;
+    const key = JSON.stringify(persona ?? null);
+    if (this.nodes.persona.dataset.key === key) return;
+    this.nodes.persona.dataset.key = key;
+    this.nodes.persona.replaceChildren(
+      el("h2", {}, "Buyer persona"),
+      persona ? el(
+        "div",
+        {},
+        el("p", { class: "lead", id: "persona-type" }, persona.type),
+        list("Motivations", persona.motivations),
+        list("Concerns", persona.concerns)
+      ) : el("p", { class: "empty" }, "Not chosen yet.")
+    );
+  }
+  renderHero(cim) {
+    const hero = cim.heroContext;
+    const key = JSON.stringify(hero ?? null);
+    if (this.nodes.hero.dataset.key === key) return;
+    this.nodes.hero.dataset.key = key;
+    this.nodes.hero.replaceChildren(
+      el("h2", {}, "Hero concept"),
+      hero ? el(
+        "div",
+        {},
+        el("p", { class: "lead", id: "hero-text" }, hero.selectedHero),
+        el(
+          "dl",
+          { class: "thesis" },
+          el("dt", {}, "Asset"),
+          el("dd", {}, hero.investmentThesis.asset),
+          el("dt", {}, "Timing"),
+          el("dd", {}, hero.investmentThesis.timing),
+          el("dt", {}, "Opportunity"),
+          el("dd", {}, hero.investmentThesis.opportunity)
+        )
+      ) : el("p", { class: "empty" }, "Not chosen yet.")
+    );
+  }
+  renderSections(cim, change) {
+    const outline = [...cim.outline ?? []];
+    const slides = cim.slides ?? [];
+    const known = new Set(outline.map((s) => s.id));
+    if (slides.some((s) => !known.has(s.sectionId))) {
+      outline.push({ id: "", title: "Not in the outline", description: "Slides whose section was removed from the outline." });
+    }
+    this.nodes.noOutline.hidden = outline.length > 0;
+    const roots = [];
+    for (const section of outline) {
+      const view = this.sectionView(section.id);
+      setText(view.title, section.title);
+      setText(view.description, section.description);
+      const own2 = slides.filter((s) => section.id === "" ? !known.has(s.sectionId) : s.sectionId === section.id);
+      const approved = own2.filter((s) => s.status === "approved").length;
+      const status = cim.sectionProgress?.[section.id]?.status ?? "pending";
+      setText(view.progress, `${words(status)} \xB7 ${approved} of ${own2.length} slides approved`);
+      setAttr(view.progress, "data-status", status);
+      setAttr(view.root, "aria-current", cim.currentSectionId === section.id ? "location" : null);
+      view.empty.hidden = own2.length > 0;
+      syncChildren(view.list, own2.map((slide) => this.renderSlide(slide, cim, change)));
+      roots.push(view.root);
+    }
+    syncChildren(this.nodes.sections, roots);
+    for (const id of [...this.sections.keys()]) if (!outline.some((s) => s.id === id)) this.sections.delete(id);
+    for (const id of [...this.slides.keys()]) if (!slides.some((s) => s.id === id)) this.slides.delete(id);
+  }
+  sectionView(id) {
+    let view = this.sections.get(id);
+    if (view === void 0) {
+      const title = el("h3", {});
+      const description = el("p", { class: "description" });
+      const progress = el("p", { class: "progress" });
+      const list2 = el("ol", { class: "slides" });
+      const empty = el("p", { class: "empty" }, "No slides yet.");
+      const root = el("section", { class: "card section", "data-section-id": id }, title, description, progress, list2, empty);
+      view = { root, title, description, progress, list: list2, empty };
+      this.sections.set(id, view);
+    }
+    return view;
+  }
+  renderSlide(slide, cim, change) {
+    let view = this.slides.get(slide.id);
+    if (view === void 0) {
+      const title = el("h4", { class: "slide-title" });
+      const status = el("span", { class: "slide-status" });
+      const stale = el("span", { class: "stale-reason" });
+      const layout = el("span", { class: "layout" });
+      const body = el("div", { class: "slide-body" });
+      const edit = el("button", { type: "button", class: "edit" }, "Edit");
+      const root = el(
+        "li",
+        { class: "slide", "data-slide-id": slide.id },
+        el("div", { class: "slide-head" }, title, status, edit),
+        el("p", { class: "slide-meta" }, layout, stale),
+        body
+      );
+      view = { root, title, status, stale, layout, body, bodyKey: "", editor: null, last: null };
+      const v = view;
+      edit.addEventListener("click", () => this.openEditor(v, slide.id));
+      this.slides.set(slide.id, view);
+    }
+    setText(view.title, slide.title);
+    setText(view.status, words(slide.status ?? "draft"));
+    setAttr(view.status, "data-status", slide.status ?? "draft");
+    setText(view.stale, slide.staleReason ? `Needs review: ${words(slide.staleReason)}` : "");
+    setText(view.layout, slide.layoutType ? words(slide.layoutType) : "");
+    view.layout.hidden = !slide.layoutType;
+    view.stale.hidden = !slide.staleReason;
+    setAttr(view.root, "aria-current", cim.currentSlideId === slide.id ? "true" : null);
+    const bodyKey = JSON.stringify(slide.components ?? []);
+    if (view.bodyKey !== bodyKey) {
+      view.bodyKey = bodyKey;
+      view.body.replaceChildren(...(slide.components ?? []).map(component));
+    }
+    const confirmed = change.confirmed?.slides?.find((s) => s.id === slide.id);
+    setAttr(view.root, "data-pending", confirmed && JSON.stringify(confirmed) !== JSON.stringify(slide) ? "true" : null);
+    if (view.last !== null && JSON.stringify(view.last) !== JSON.stringify(slide) && !change.local && !change.snapshot) {
+      flash(view.root, change.actor, change.ts);
+    }
+    view.last = slide;
+    return view.root;
+  }
+  openEditor(view, slideId) {
+    if (view.editor) {
+      view.editor.querySelector("input")?.focus();
+      return;
+    }
+    const slide = this.sub.document?.slides?.find((s) => s.id === slideId);
+    if (!slide) return;
+    const title = el("input", { name: "title", "aria-label": "Slide heading", value: slide.title, required: true, maxlength: "1000" });
+    const status = el(
+      "select",
+      { name: "status", "aria-label": "Slide status" },
+      ...["draft", "needs_review", "approved"].map((s) => el("option", { value: s, selected: (slide.status ?? "draft") === s }, words(s)))
+    );
+    const form = el(
+      "form",
+      { class: "editor" },
+      title,
+      status,
+      el("button", { type: "submit" }, "Save"),
+      el("button", { type: "button", class: "cancel" }, "Cancel")
+    );
+    const close = () => {
+      form.remove();
+      view.editor = null;
+    };
+    form.querySelector(".cancel").addEventListener("click", close);
+    form.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") close();
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const edit = { id: slideId, title: title.value, status: status.value };
+      close();
+      this.client.mutate("updateSlide", { cimId: this.cimId, slide: edit }, { optimistic: true }).catch((error) => this.notify(humanError(error, "save the slide"), "error"));
+    });
+    view.editor = form;
+    view.root.append(form);
+    title.focus();
+    title.select();
+  }
+  navigate(stage) {
+    if (this.sub.document?.stage === stage) return;
+    this.client.mutate("navigateToStage", { cimId: this.cimId, targetStage: stage, reason: "" }, { optimistic: true }).catch((error) => this.notify(humanError(error, `go to ${STAGE_LABELS[stage]}`), "error"));
+  }
+  logActivity(change) {
+    const item = el(
+      "li",
+      { "data-revision": String(change.revision) },
+      el("time", {}, timeOf(change.ts)),
+      " ",
+      el("strong", {}, describe(change.mutation)),
+      ` by ${change.actor ?? "someone"}`
+    );
+    this.nodes.activity.prepend(item);
+    while (this.nodes.activity.children.length > ACTIVITY_LIMIT) this.nodes.activity.lastElementChild.remove();
+  }
+  showGone(message) {
+    this.root.replaceChildren(el("p", {}, el("a", { href: "/" }, "\u2190 All CIMs")), el("p", { class: "notice error", id: "gone" }, message));
+  }
+};
+function list(label, items) {
+  return el("div", {}, el("h4", {}, label), items.length ? el("ul", {}, ...items.map((i) => el("li", {}, i))) : el("p", { class: "empty" }, "None."));
+}
+function component(value) {
+  if (typeof value === "string") return el("p", {}, value);
+  if (Array.isArray(value)) return el("ul", { class: "bullets" }, ...value.map((item) => el("li", {}, String(item))));
+  if (value && typeof value === "object") {
+    const c = value;
+    const heading = typeof c.heading === "string" ? el("h5", {}, c.heading) : typeof c.title === "string" ? el("h5", {}, c.title) : null;
+    const items = Array.isArray(c.bullets) ? c.bullets : Array.isArray(c.items) ? c.items : null;
+    const text = typeof c.text === "string" ? c.text : typeof c.content === "string" ? c.content : null;
+    if (heading || items || text) {
+      return el(
+        "div",
+        { class: `component ${typeof c.type === "string" ? c.type : ""}` },
+        heading,
+        text ? el("p", {}, text) : null,
+        items ? el("ul", { class: "bullets" }, ...items.map((item) => el("li", {}, String(item)))) : null
+      );
+    }
+  }
+  return el("pre", { class: "component raw" }, JSON.stringify(value, null, 1));
+}
+function describe(mutation) {
+  const names = {
+    create: "Created",
+    updateState: "Updated",
+    navigateToStage: "Moved stage",
+    saveBuyerPersona: "Saved the buyer persona",
+    saveHeroContext: "Saved the hero concept",
+    createOutline: "Changed the outline",
+    updateSlide: "Edited a slide",
+    navigateToSlide: "Opened a slide",
+    importFromSupabase: "Imported"
+  };
+  return mutation ? names[mutation] ?? mutation : "Changed";
+}
+
+// board/list-page.ts
+var ListPage = class {
+  constructor(client, userId, extraDeals, notify2) {
+    this.client = client;
+    this.root = el("article", { id: "list" }, el("h1", { id: "title" }, "Your CIMs"), this.empty, this.container);
+    document.title = "CIMs \xB7 cimhub";
+    this.discover(userId, extraDeals).catch((error) => notify2(humanError(error, "list your CIMs"), "error"));
+  }
+  client;
+  root;
+  subs = [];
+  deals = /* @__PURE__ */ new Map();
+  container = el("div", { id: "deals" });
+  empty = el("p", { class: "empty", id: "no-cims" }, "Looking for your CIMs\u2026");
+  /** The deals to follow: those in the URL, and those of the user's own CIMs (a summary has no deal: ask each CIM). */
+  async discover(userId, extraDeals) {
+    const page = await this.client.query("listByUser", { userId, limit: 200 });
+    const deals = new Set(extraDeals);
+    const answers = await Promise.all(
+      page.items.map((item) => this.client.query("get", { cimId: item.id }).catch(() => null))
+    );
+    for (const answer of answers) if (answer) deals.add(answer.cim.dealId);
+    this.follow([...deals]);
+  }
+  destroy() {
+    for (const sub of this.subs) sub.unsubscribe();
+  }
+  follow(dealIds) {
+    if (dealIds.length === 0) setText(this.empty, "No CIMs yet.");
+    for (const dealId of dealIds.sort()) {
+      const sub = this.client.subscribe(`deal:${dealId}`, (change) => {
+        this.renderDeal(dealId, change.document ?? {}, change.snapshot);
+        window.cimhubBoard?.rendered(change);
+      });
+      this.subs.push(sub);
+    }
+  }
+  renderDeal(dealId, cims, snapshot) {
+    let deal = this.deals.get(dealId);
+    if (deal === void 0) {
+      const list2 = el("ul", { class: "cim-list" });
+      deal = { root: el("section", { class: "card deal", "data-deal-id": dealId }, el("h2", {}, `Deal ${dealId}`), list2), list: list2, rows: /* @__PURE__ */ new Map() };
+      this.deals.set(dealId, deal);
+      syncChildren(this.container, [...this.deals.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, d]) => d.root));
+    }
+    const items = Object.values(cims).sort((a, b) => b.updatedAt - a.updatedAt);
+    const rows = items.map((cim) => {
+      let row = deal.rows.get(cim.id);
+      const fresh = row === void 0;
+      if (row === void 0) {
+        row = el(
+          "li",
+          { "data-cim-id": cim.id },
+          el("a", { href: `/?cim=${encodeURIComponent(cim.id)}`, class: "cim-title" }),
+          el("span", { class: "stage" }),
+          el("span", { class: "status" }),
+          el("time", {})
+        );
+        deal.rows.set(cim.id, row);
+      }
+      const changed = [
+        setText(row.querySelector(".cim-title"), cim.title),
+        setText(row.querySelector(".stage"), words(cim.stage)),
+        setText(row.querySelector(".status"), words(cim.status))
+      ].some(Boolean);
+      setAttr(row.querySelector(".status"), "data-status", cim.status);
+      setText(row.querySelector("time"), `updated ${timeOf(cim.updatedAt)}`);
+      if (changed && !fresh && !snapshot) flash(row, null, cim.updatedAt);
+      return row;
+    });
+    for (const id of [...deal.rows.keys()]) if (!(id in cims)) deal.rows.delete(id);
+    syncChildren(deal.list, rows);
+    const total = [...this.deals.values()].reduce((n, d) => n + d.rows.size, 0);
+    this.empty.hidden = total > 0;
+    if (total === 0) setText(this.empty, "No CIMs yet.");
+  }
+};
+
+// board/main.ts
+var main = document.getElementById("app");
+var banner = document.getElementById("connection");
+var toasts = document.getElementById("toasts");
+function notify(message, kind = "info") {
+  const toast = el(
+    "p",
+    { class: `toast ${kind}`, role: kind === "error" ? "alert" : "status" },
+    message,
+    el("button", { type: "button", class: "dismiss", "aria-label": "Dismiss" }, "\xD7")
+  );
+  toast.querySelector("button").addEventListener("click", () => toast.remove());
+  toasts.append(toast);
+  setTimeout(() => toast.remove(), kind === "error" ? 12e3 : 5e3);
+}
+var BANNERS = {
+  idle: "",
+  live: "",
+  connecting: "Connecting\u2026",
+  reconnecting: "You're offline. Changes you make are kept and sent when the connection returns.",
+  stopped: "Disconnected.",
+  closed: "Disconnected."
+};
+function showStatus({ state, error }) {
+  setAttr(banner, "data-state", state);
+  let text = BANNERS[state] ?? "";
+  if (state === "stopped" && error) text = `Disconnected: ${humanError(error)}`;
+  setText(banner, text);
+  banner.hidden = text === "";
+}
+function signInForm(config, done) {
+  const message = el("p", { class: "empty" });
+  if (config.devMode) {
+    const user = el("input", { name: "userId", "aria-label": "User id", value: "user-1", required: true });
+    const form2 = el(
+      "form",
+      { class: "card signin", id: "signin" },
+      el("h1", {}, "Sign in (development)"),
+      el("p", {}, "This hub runs in development mode: pick any user id; the hub mints its tokens."),
+      el("label", {}, "User id ", user),
+      el("button", { type: "submit" }, "Sign in"),
+      message
+    );
+    form2.addEventListener("submit", (event) => {
+      event.preventDefault();
+      done(devIdentity(user.value.trim()));
+    });
+    return form2;
+  }
+  if (!config.supabaseUrl) {
+    return el("p", { class: "notice error" }, "Sign-in is not configured: set CIMHUB_SUPABASE_URL and CIMHUB_SUPABASE_ANON_KEY on the hub.");
+  }
+  const email = el("input", { type: "email", name: "email", "aria-label": "Email", required: true, autocomplete: "username" });
+  const password = el("input", { type: "password", name: "password", "aria-label": "Password", required: true, autocomplete: "current-password" });
+  const form = el(
+    "form",
+    { class: "card signin", id: "signin" },
+    el("h1", {}, "Sign in"),
+    el("label", {}, "Email ", email),
+    el("label", {}, "Password ", password),
+    el("button", { type: "submit" }, "Sign in"),
+    message
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    supabaseSignIn(config, email.value, password.value).then(done, (error) => setText(message, `Couldn't sign in: ${error.message}`));
+  });
+  return form;
+}
+function start(identity) {
+  const client = new CimhubClient({ token: identity.token, outbox: webStorageOutbox(localStorage, `cimhub.board.outbox:${identity.userId}`) });
+  client.onStatus(showStatus);
+  const params = new URLSearchParams(location.search);
+  const cimId = params.get("cim");
+  const signOut = el("button", { type: "button", id: "sign-out" }, "Sign out");
+  signOut.addEventListener("click", () => {
+    identity.signOut();
+    client.close();
+    location.replace("/");
+  });
+  setText(document.getElementById("who"), identity.userId);
+  document.getElementById("account").append(signOut);
+  const page = cimId ? new CimPage(client, cimId, notify) : new ListPage(client, identity.userId, params.getAll("deal"), notify);
+  main.replaceChildren(page.root);
+  const renders = [];
+  window.cimhubBoard = {
+    client,
+    page,
+    renders,
+    rendered(change) {
+      renders.push({ at: Date.now(), revision: change.revision, topic: change.topic, local: change.local, snapshot: change.snapshot });
+      if (renders.length > 1e3) renders.shift();
+    }
+  };
+}
+async function boot() {
+  const fromFragment = fragmentIdentity();
+  if (fromFragment) return start(fromFragment);
+  let config;
+  try {
+    config = await loadConfig();
+  } catch (error) {
+    main.replaceChildren(el("p", { class: "notice error" }, humanError(error, "load the board")));
+    return;
+  }
+  const identity = config.devMode ? devIdentity() : supabaseIdentity(config);
+  if (identity) return start(identity);
+  main.replaceChildren(signInForm(config, start));
+}
+boot().catch((error) => {
+  main.replaceChildren(el("p", { class: "notice error" }, humanError(error instanceof CimhubError ? error : String(error))));
+});
