@@ -68,7 +68,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     # The store, messages and saver use only commands a cluster client routes by key, with every
     # script's keys in one slot (docs/scaling.md); their annotations name the single-node client.
     redis = cast(aioredis.Redis, connect(redis_url))
-    keys = Keys(settings.key_prefix)
+    keys = Keys(settings.key_prefix, cluster=isinstance(redis, RedisCluster))
     messages = MessageStore(redis, keys, settings.embedding_dimension)
     store = CimStore(
         redis,

@@ -78,6 +78,10 @@ class RedisClusterProcess:
         """The cluster URL cimhub reads: ``redis+cluster://`` and a seed list."""
         return "redis+cluster://" + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
+    def sync_client(self) -> redis.RedisCluster:
+        node = next(n for n in self.nodes if n.process is not None)
+        return redis.RedisCluster(host="127.0.0.1", port=node.port)
+
     def start(self) -> None:
         redis_server = need("redis-server")
         redis_cli = need("redis-cli")

@@ -10,9 +10,12 @@ cluster slot and one Lua script can change them together:
     <prefix>:cp:{<thread>}...      LangGraph checkpoints; the CIM agent's thread id is the CIM id
 
 The secondary indexes are sorted sets scored by updatedAt, one per deal, user
-and status. They are shared by many CIMs, so they live outside the CIM's slot:
-cimhub runs on one Redis primary (with replicas), where the commit script
-updates them atomically with the document. See docs/durability.md.
+and status. They are shared by many CIMs, so they live outside the CIM's slot.
+On a single Redis primary the commit script updates them atomically with the
+document. On a Redis Cluster (`cluster=True`) each index key carries its own
+hash tag (``idx:deal:{<dealId>}``) with a guard hash beside it
+(``...:rev``: the last revision applied per CIM), and the store updates them
+right after the commit, before acknowledging it. See docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from __future__ import annotations
 class Keys:
     """Key names under one prefix. Tests use a unique prefix each."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, *, cluster: bool = False) -> None:
         self.prefix = prefix
+        self.cluster = cluster
 
     def cim(self, cim_id: str) -> str:
         return f"{self.prefix}:cim:{{{cim_id}}}"
@@ -34,13 +38,22 @@ class Keys:
         return f"{self.prefix}:cim:{{{cim_id}}}:mut:{mutation_id}"
 
     def by_deal(self, deal_id: str) -> str:
-        return f"{self.prefix}:idx:deal:{deal_id}"
+        return self._index("deal", deal_id)
 
     def by_user(self, user_id: str) -> str:
-        return f"{self.prefix}:idx:user:{user_id}"
+        return self._index("user", user_id)
 
     def by_status(self, status: str) -> str:
-        return f"{self.prefix}:idx:status:{status}"
+        return self._index("status", status)
+
+    def _index(self, kind: str, value: str) -> str:
+        tagged = f"{{{value}}}" if self.cluster else value
+        return f"{self.prefix}:idx:{kind}:{tagged}"
+
+    @staticmethod
+    def index_guard(index_key: str) -> str:
+        """The hash beside a cluster index: CIM id -> last revision applied, so a late older write is ignored."""
+        return f"{index_key}:rev"
 
     def cim_channel(self, cim_id: str) -> str:
         """Sharded channel carrying each committed patch of one CIM: in the CIM's slot, so commit.lua can SPUBLISH it."""
