@@ -74,13 +74,18 @@ async def _hub(url: str, cluster: bool, seconds: float, start_at: float) -> tupl
         nonlocal deliveries
         deliveries += 1
 
-    broker: Broker | ClusterBroker = ClusterBroker(cast(RedisCluster, client)) if cluster else Broker(url)
+    broker: Broker | ClusterBroker = (
+        ClusterBroker(cast(RedisCluster, client)) if cluster else Broker(url)
+    )
     await broker.start(on_message, lambda: None)
     cims = []
     for i in range(CIMS_PER_PROCESS):
         created = await engine.mutate(
-            "create", {"dealId": str(uuid.uuid4()), "projectId": str(uuid.uuid4()), "title": f"Scale {i}"},
-            actor="bench", mutation_id=uuid.uuid4().hex, user_id="bench",
+            "create",
+            {"dealId": str(uuid.uuid4()), "projectId": str(uuid.uuid4()), "title": f"Scale {i}"},
+            actor="bench",
+            mutation_id=uuid.uuid4().hex,
+            user_id="bench",
         )
         cims.append(created.cim_id)
         await broker.subscribe(keys.cim_channel(created.cim_id))
@@ -95,8 +100,13 @@ async def _hub(url: str, cluster: bool, seconds: float, start_at: float) -> tupl
         i = 0
         while time.monotonic() < deadline:
             cim = cims[(n + i) % len(cims)]
-            await engine.mutate("updateState", {"cimId": cim, "title": f"t{n}-{i}"}, actor="bench",
-                                mutation_id=uuid.uuid4().hex, user_id="bench")
+            await engine.mutate(
+                "updateState",
+                {"cimId": cim, "title": f"t{n}-{i}"},
+                actor="bench",
+                mutation_id=uuid.uuid4().hex,
+                user_id="bench",
+            )
             commits += 1
             i += 1
 
@@ -125,12 +135,16 @@ def redis_cpu(ports: list[int]) -> float:
     return total
 
 
-def run_row(url: str, cluster: bool, ports: list[int], processes: int, seconds: float) -> dict[str, Any]:
+def run_row(
+    url: str, cluster: bool, ports: list[int], processes: int, seconds: float
+) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     start_at = time.time() + 4.0 + processes  # every process set up before the clock starts
-    workers = [context.Process(target=hub_process, args=(url, cluster, seconds, start_at, out))
-               for _ in range(processes)]
+    workers = [
+        context.Process(target=hub_process, args=(url, cluster, seconds, start_at, out))
+        for _ in range(processes)
+    ]
     for worker in workers:
         worker.start()
     time.sleep(max(0.0, start_at - time.time()))
@@ -202,9 +216,14 @@ def main() -> None:
             try:
                 primaries = [n.port for n in cluster.primaries()]
                 for processes in (1, 2, 4):
-                    for url, is_cluster, ports in ((node_url, False, [node_port]), (cluster.url, True, primaries)):
-                        print(f"  {processes} process(es) on {'the cluster' if is_cluster else 'one node'} ...",
-                              flush=True)
+                    for url, is_cluster, ports in (
+                        (node_url, False, [node_port]),
+                        (cluster.url, True, primaries),
+                    ):
+                        print(
+                            f"  {processes} process(es) on {'the cluster' if is_cluster else 'one node'} ...",
+                            flush=True,
+                        )
                         rows.append(run_row(url, is_cluster, ports, processes, seconds))
             finally:
                 with redis.Redis(port=node_port) as client:
@@ -212,10 +231,14 @@ def main() -> None:
         finally:
             cluster.stop()
     print()
-    print(f"{'backend':<18} {'hubs':>4} {'commits/s':>10} {'deliveries/s':>13} {'hub CPU':>8} {'Redis CPU':>10}  limit")
+    print(
+        f"{'backend':<18} {'hubs':>4} {'commits/s':>10} {'deliveries/s':>13} {'hub CPU':>8} {'Redis CPU':>10}  limit"
+    )
     for row in rows:
-        print(f"{row['backend']:<18} {row['processes']:>4} {row['commits_s']:>10,.0f} {row['deliveries_s']:>13,.0f}"
-              f" {row['hub_cpu']:>8.2f} {row['redis_cpu']:>10.2f}  {limit_of(row)}")
+        print(
+            f"{row['backend']:<18} {row['processes']:>4} {row['commits_s']:>10,.0f} {row['deliveries_s']:>13,.0f}"
+            f" {row['hub_cpu']:>8.2f} {row['redis_cpu']:>10.2f}  {limit_of(row)}"
+        )
     path = ROOT / "docs" / "scaling.png"
     plot(rows, path)
     print(f"\nplot: {path.relative_to(ROOT)}")
@@ -226,9 +249,23 @@ def _start_node(data_dir: Path) -> tuple[str, int]:
     data_dir.mkdir(parents=True)
     port = free_port()
     subprocess.Popen(
-        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir), "--appendonly", "yes",
-         "--appendfsync", "everysec", "--save", ""],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 15
     while True:

@@ -42,6 +42,7 @@ from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
 from cimhub.server.store.queries import Queries
+from cimhub.server.store.replicas import ReplicatedCommits
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         patch_log_retention=settings.patch_log_retention,
         idempotency_window_s=settings.idempotency_window_s,
         extra_keys=messages.key_names,
+        replicated=ReplicatedCommits(
+            redis, replicas=settings.commit_replicas, timeout_ms=settings.commit_replica_timeout_ms
+        ) if settings.commit_replicas else None,
     )
     authorizer = Authorizer(access, store)
     # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.

@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 import redis
 
-__all__ = ["ClusterNodeProcess", "RedisClusterProcess", "move_slot", "node_id", "private_cluster", "redis_cluster"]
+__all__ = [
+    "ClusterNodeProcess",
+    "RedisClusterProcess",
+    "move_slot",
+    "node_id",
+    "private_cluster",
+    "redis_cluster",
+]
 
 
 @dataclass
@@ -34,11 +41,27 @@ class ClusterNodeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
-                redis_server, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir),
-                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(node_timeout_ms), "--cluster-replica-validity-factor", "0",
-                "--appendonly", "yes", "--save", "",
-                "--logfile", "redis.log",
+                redis_server,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                str(node_timeout_ms),
+                "--cluster-replica-validity-factor",
+                "0",
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--logfile",
+                "redis.log",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -90,16 +113,34 @@ class RedisClusterProcess:
             port = free_cluster_port()
             if port not in ports:
                 ports.append(port)
-        self.nodes = [ClusterNodeProcess(port, self.root / f"node{i}") for i, port in enumerate(ports)]
+        self.nodes = [
+            ClusterNodeProcess(port, self.root / f"node{i}") for i, port in enumerate(ports)
+        ]
         for node in self.nodes:
             node.start(redis_server, self.node_timeout_ms)
         for node in self.nodes:
             wait_for_ping(node)
         subprocess.run(
-            [redis_cli, "--cluster", "create", *(f"127.0.0.1:{node.port}" for node in self.nodes),
-             "--cluster-replicas", "1", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60,
+            [
+                redis_cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=60,
         )
+        self.wait_healthy()
+
+    def restart(self, node: ClusterNodeProcess) -> None:
+        """Start a killed node again: it rejoins from its nodes.conf (a replica of whoever took its slots)."""
+        node.start(need("redis-server"), self.node_timeout_ms)
+        wait_for_ping(node)
         self.wait_healthy()
 
     def wait_healthy(self, timeout_s: float = 60.0) -> None:

@@ -15,8 +15,6 @@ from redis.crc import key_slot
 from cimhub.server.connect import cluster_seeds, connect, is_cluster_url
 from cimhub.server.hub.broker import ClusterBroker, alive_channel_for
 
-pytestmark = pytest.mark.e2e
-
 
 class Recorder:
     def __init__(self) -> None:
@@ -42,7 +40,9 @@ def channels_on_every_primary(prefix: str, count: int = 12) -> list[str]:
     return [f"{prefix}:ch:cim:{{{uuid.uuid4()}}}" for _ in range(count)]
 
 
-async def publish_until_seen(publisher: RedisCluster, recorder: Recorder, channel: str, payload: bytes) -> None:
+async def publish_until_seen(
+    publisher: RedisCluster, recorder: Recorder, channel: str, payload: bytes
+) -> None:
     """SPUBLISH until it arrives: right after a failover the first publish may land nowhere."""
 
     async def seen() -> bool:
@@ -123,7 +123,9 @@ async def test_a_killed_primary_moves_its_channels_to_the_promoted_replica(
         await publisher.aclose()
 
 
-async def test_a_migrated_slot_takes_its_channel_along(private_cluster: RedisClusterProcess) -> None:
+async def test_a_migrated_slot_takes_its_channel_along(
+    private_cluster: RedisClusterProcess,
+) -> None:
     client = cast(RedisCluster, connect(private_cluster.url))
     publisher = cast(RedisCluster, connect(private_cluster.url))
     broker, recorder = ClusterBroker(client), Recorder()

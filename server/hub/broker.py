@@ -79,7 +79,9 @@ class ShardListener:
         return self._connected.is_set()
 
     def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
-        self._task = asyncio.create_task(self._supervise(on_message, on_resync), name="cimhub-broker")
+        self._task = asyncio.create_task(
+            self._supervise(on_message, on_resync), name="cimhub-broker"
+        )
 
     async def aclose(self) -> None:
         if self._task is not None:
@@ -170,7 +172,9 @@ class ShardListener:
                 if resync and not unconfirmed:
                     resync = False
                     self.reconnects += 1
-                    log.info("pub/sub listener reconnected; resyncing %d channels", len(self.channels))
+                    log.info(
+                        "pub/sub listener reconnected; resyncing %d channels", len(self.channels)
+                    )
                     on_resync()
             elif kind == "sunsubscribe" and channel in self.channels:
                 # Not ours to drop: Redis moved the channel's slot to another node.
@@ -182,7 +186,9 @@ class Broker:
 
     def __init__(self, redis_url: str) -> None:
         pool = aioredis.ConnectionPool.from_url(redis_url)
-        self._listener = ShardListener(_listener_client(connection_pool=pool), alive_channel=ALIVE_CHANNEL)
+        self._listener = ShardListener(
+            _listener_client(connection_pool=pool), alive_channel=ALIVE_CHANNEL
+        )
 
     @property
     def healthy(self) -> bool:
@@ -233,7 +239,9 @@ class ClusterBroker:
 
     @property
     def healthy(self) -> bool:
-        return not self._refresh.is_set() and all(listener.healthy for listener in self._listeners.values())
+        return not self._refresh.is_set() and all(
+            listener.healthy for listener in self._listeners.values()
+        )
 
     async def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
         self._handlers = (on_message, on_resync)
@@ -300,7 +308,9 @@ class ClusterBroker:
     def _slots_of(self, node_name: str) -> list[tuple[int, int]]:
         """The slot ranges `node_name` owns as primary, from the client's slot table."""
         table = self._cluster.nodes_manager.slots_cache
-        owned = sorted(slot for slot, nodes in table.items() if nodes and nodes[0].name == node_name)
+        owned = sorted(
+            slot for slot, nodes in table.items() if nodes and nodes[0].name == node_name
+        )
         ranges: list[tuple[int, int]] = []
         for slot in owned:
             if ranges and ranges[-1][1] == slot - 1:
@@ -340,7 +350,9 @@ class ClusterBroker:
             move.add_done_callback(self._moves.discard)
             moved = True
         primaries = {node.name for node in self._cluster.get_primaries()}
-        for name in [n for n in self._listeners if n not in primaries or not self._listeners[n].channels]:
+        for name in [
+            n for n in self._listeners if n not in primaries or not self._listeners[n].channels
+        ]:
             if name not in set(self._owner.values()):
                 await self._listeners.pop(name).aclose()
         if moved and self._handlers is not None:

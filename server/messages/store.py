@@ -179,7 +179,7 @@ class MessageStore:
         embedder: EmbeddingProvider | None = None,
         max_vector_rows: int = MAX_VECTOR_ROWS,
     ) -> None:
-        if redis.get_encoder().decode_responses:
+        if redis.get_encoder().decode_responses:  # type: ignore[no-untyped-call]  # untyped in redis-py
             raise ValueError("MessageStore needs a Redis client with decode_responses=False: vectors are binary")
         if not 1 <= dimension <= 65_536:
             raise ValueError(f"dimension must be in 1..65536, got {dimension}")

@@ -33,6 +33,7 @@ from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.schema import CimSummary
 from cimhub.server.lua import load_script
 from cimhub.server.store.keys import Keys
+from cimhub.server.store.replicas import ReplicatedCommits
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]
@@ -113,6 +114,7 @@ class CimStore:
         patch_log_retention: int = 1_000,
         idempotency_window_s: int = 86_400,
         extra_keys: Callable[[str], Sequence[str]] = lambda cim_id: (),
+        replicated: ReplicatedCommits | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -121,6 +123,8 @@ class CimStore:
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
         self._commit = load_script(redis, "cimhub.server.store", "commit")
+        # With `commit_replicas` set, a commit is acknowledged only once replicas have it.
+        self._replicated = replicated
         # On a Redis Cluster (keys.cluster) the indexes and the deal event live in other slots than
         # the CIM: `_follow_up` writes them after the commit, before the engine acknowledges it.
         self._index = load_script(redis, "cimhub.server.store", "index") if keys.cluster else None
@@ -154,27 +158,28 @@ class CimStore:
             ]
         if commit.kind == "delete":
             keys.extend(self.extra_keys(commit.cim_id))
-        reply = await self._commit(
-            keys=keys,
-            args=[
-                commit.expected_revision,
-                commit.expected_epoch,
-                commit.epoch,
-                commit.doc_json,
-                commit.revision,
-                commit.updated_at,
-                commit.entry_json,
-                commit.record_json,
-                self.idempotency_window_s,
-                self.patch_log_retention,
-                commit.cim_id,
-                k.cim_channel(commit.cim_id),
-                k.deal_channel(commit.deal_id),
-                commit.deal_event_json,
-                commit.kind,
-                "0" if k.cluster else "1",
-            ],
-        )
+        args: list[Any] = [
+            commit.expected_revision,
+            commit.expected_epoch,
+            commit.epoch,
+            commit.doc_json,
+            commit.revision,
+            commit.updated_at,
+            commit.entry_json,
+            commit.record_json,
+            self.idempotency_window_s,
+            self.patch_log_retention,
+            commit.cim_id,
+            k.cim_channel(commit.cim_id),
+            k.deal_channel(commit.deal_id),
+            commit.deal_event_json,
+            commit.kind,
+            "0" if k.cluster else "1",
+        ]
+        if self._replicated is not None:
+            reply = await self._replicated.call(self._commit, keys, args)
+        else:
+            reply = await self._commit(keys=keys, args=args)
         status = reply[0]
         if status == b"ok":
             if self._index is not None:
