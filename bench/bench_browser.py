@@ -45,8 +45,16 @@ from cimhub.server.auth.tokens import DevTokenIssuer
 from cimhub.server.embedded import embedded_redis, free_port
 from cimhub.server.settings import Settings
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-extensions", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--no-first-run",
+]
 
 OBSERVE = """() => {
   window.benchSeen = [];
@@ -78,11 +86,18 @@ async def run(edits: int) -> None:
         async with embedded_redis(Path(data_dir), port=free_port()) as redis_server:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("CIMHUB_")}
-            env.update({"REDIS_URL": redis_server.url, "CIMHUB_PORT": str(port), "CIMHUB_DEV_MODE": "true",
-                        "CIMHUB_KEY_PREFIX": f"bbr{uuid.uuid4().hex[:8]}"})
+            env.update(
+                {
+                    "REDIS_URL": redis_server.url,
+                    "CIMHUB_PORT": str(port),
+                    "CIMHUB_DEV_MODE": "true",
+                    "CIMHUB_KEY_PREFIX": f"bbr{uuid.uuid4().hex[:8]}",
+                }
+            )
             with open(Path(data_dir) / "hub.log", "wb") as log:  # noqa: ASYNC230 - a local file, once
                 hub = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "cimhub.server", env=env, stdout=log, stderr=subprocess.STDOUT)
+                    sys.executable, "-m", "cimhub.server", env=env, stdout=log, stderr=subprocess.STDOUT
+                )
             base = f"http://127.0.0.1:{port}"
             try:
                 async with httpx.AsyncClient(timeout=1) as probe:
@@ -101,6 +116,7 @@ async def run(edits: int) -> None:
 
 async def measure(base: str, token: str, edits: int) -> None:
     async with httpx.AsyncClient(base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+
         async def mutate(name: str, **args: Any) -> dict[str, Any]:
             response = await http.post("/v1/mutate", json={"name": name, "args": args, "mutationId": str(uuid.uuid4())})
             response.raise_for_status()
@@ -108,11 +124,16 @@ async def measure(base: str, token: str, edits: int) -> None:
 
         cim_id = (await mutate("create", dealId="deal-1", projectId="p-1", title="Bench"))["cimId"]
         await mutate("saveBuyerPersona", cimId=cim_id, persona={"type": "Strategic", "motivations": [], "concerns": []})
-        await mutate("saveHeroContext", cimId=cim_id, heroContext={
-            "selectedHero": "Hero", "investmentThesis": {"asset": "a", "timing": "t", "opportunity": "o"}})
+        await mutate(
+            "saveHeroContext",
+            cimId=cim_id,
+            heroContext={"selectedHero": "Hero", "investmentThesis": {"asset": "a", "timing": "t", "opportunity": "o"}},
+        )
         await mutate("createOutline", cimId=cim_id, outline=[{"id": "s1", "title": "S1", "description": "d"}])
         for n in (1, 2):
-            await mutate("updateSlide", cimId=cim_id, slide={"id": f"slide-{n}", "sectionId": "s1", "title": f"Slide {n}"})
+            await mutate(
+                "updateSlide", cimId=cim_id, slide={"id": f"slide-{n}", "sectionId": "s1", "title": f"Slide {n}"}
+            )
 
         received: dict[str, float] = {}
         ws = await connect(base.replace("http", "ws") + "/v1/ws", subprotocols=["cimhub.json.v1"])  # type: ignore[list-item]

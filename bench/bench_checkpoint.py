@@ -57,7 +57,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph_checkpoint_plainredis import AsyncRedisSaver as PlainAsyncRedisSaver
 from langgraph_checkpoint_plainredis import RedisSaver as PlainRedisSaver
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
 from cimhub.server.embedded import embedded_redis
 
 MESSAGES = 20
@@ -99,9 +99,7 @@ class Thread:
         self.deal = deal_state()
         self.turn = 0
         self.versions: dict[str, Any] = {}
-        self.parent: RunnableConfig = {
-            "configurable": {"thread_id": thread_id, "checkpoint_ns": ""}
-        }
+        self.parent: RunnableConfig = {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         self.latest: RunnableConfig = self.parent
 
     def next(self) -> tuple[RunnableConfig, Checkpoint, CheckpointMetadata, dict[str, Any]]:
@@ -111,9 +109,7 @@ class Thread:
             new["deal"] = self.saver.get_next_version(None, None)
         new["messages"] = self.saver.get_next_version(self.versions.get("messages"), None)
         self.versions.update(new)
-        messages = [
-            message(i) for i in range(self.turn, self.turn + MESSAGES)
-        ]  # always 20, one new
+        messages = [message(i) for i in range(self.turn, self.turn + MESSAGES)]  # always 20, one new
         checkpoint = Checkpoint(
             v=4,
             id=str(uuid6(clock_seq=self.turn)),
@@ -167,9 +163,7 @@ def sync_subject(name: str, saver: BaseCheckpointSaver[Any]) -> Subject:
     return Subject(name, saver, put, get)
 
 
-async def measure(
-    subjects: list[Subject], history: int, iterations: int, rounds: int = 5
-) -> list[Result]:
+async def measure(subjects: list[Subject], history: int, iterations: int, rounds: int = 5) -> list[Result]:
     """put + get_tuple(latest) pairs on threads that already hold `history` checkpoints.
 
     Each thread gets at most history/10 measured puts, so its history grows by
@@ -223,7 +217,7 @@ async def async_subjects(url: str, prefix: str, work: Path) -> AsyncIterator[lis
         await sqlite.setup()
         try:
             yield [
-                async_subject("cimhub AsyncRedisSaver", AsyncRedisSaver(client, key_prefix=prefix)),
+                async_subject("cimhub AsyncRedisSaver", AsyncCimhubRedisSaver(client, key_prefix=prefix)),
                 async_subject(
                     "plainredis AsyncRedisSaver",
                     PlainAsyncRedisSaver(client, prefix=f"{prefix}-plain"),
@@ -242,10 +236,8 @@ def sync_subjects(url: str, prefix: str, work: Path) -> Iterator[list[Subject]]:
         sqlite.setup()
         try:
             yield [
-                sync_subject("cimhub RedisSaver", RedisSaver(client, key_prefix=prefix)),
-                sync_subject(
-                    "plainredis RedisSaver", PlainRedisSaver(client, prefix=f"{prefix}-plain")
-                ),
+                sync_subject("cimhub RedisSaver", CimhubRedisSaver(client, key_prefix=prefix)),
+                sync_subject("plainredis RedisSaver", PlainRedisSaver(client, prefix=f"{prefix}-plain")),
                 sync_subject("SqliteSaver (file)", sqlite),
                 sync_subject("InMemorySaver (sync API)", InMemorySaver()),
             ]
@@ -256,9 +248,7 @@ def sync_subjects(url: str, prefix: str, work: Path) -> Iterator[list[Subject]]:
 # -- memory -----------------------------------------------------------------------------
 
 
-async def memory_per_checkpoint(
-    url: str, prefix: str, checkpoints: int
-) -> list[tuple[str, float, float]]:
+async def memory_per_checkpoint(url: str, prefix: str, checkpoints: int) -> list[tuple[str, float, float]]:
     """(saver, INFO used_memory delta per checkpoint, MEMORY USAGE of its keys per checkpoint)."""
     client = aioredis.from_url(url)
     rows = []
@@ -266,7 +256,7 @@ async def memory_per_checkpoint(
         for name, saver, pattern in (
             (
                 "cimhub AsyncRedisSaver",
-                AsyncRedisSaver(client, key_prefix=f"{prefix}-mem"),
+                AsyncCimhubRedisSaver(client, key_prefix=f"{prefix}-mem"),
                 f"{prefix}-mem:*",
             ),
             (
@@ -283,9 +273,7 @@ async def memory_per_checkpoint(
                 thread.stored(await saver.aput(*thread.next()))
             after = (await client.info("memory"))["used_memory"]
             keys_after = await usage(client, pattern)
-            rows.append(
-                (name, (after - before) / checkpoints, (keys_after - keys_before) / checkpoints)
-            )
+            rows.append((name, (after - before) / checkpoints, (keys_after - keys_before) / checkpoints))
     finally:
         await client.aclose()
     return rows
@@ -330,23 +318,18 @@ async def run(url: str, quick: bool) -> None:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     deal, messages = sizes()
     print(
-        f"checkpoint: deal {deal / 1024:.1f} KB (unchanged), {MESSAGES} messages {messages / 1024:.1f} KB (one new per step)"
+        f"checkpoint: deal {deal / 1024:.1f} KB (unchanged), "
+        f"{MESSAGES} messages {messages / 1024:.1f} KB (one new per step)"
     )
-    print(
-        f"redis: {url}   pairs per row: {iterations}   python {sys.version.split()[0]}   cpus: {os.cpu_count()}"
-    )
+    print(f"redis: {url}   pairs per row: {iterations}   python {sys.version.split()[0]}   cpus: {os.cpu_count()}")
     try:
         with tempfile.TemporaryDirectory(prefix="cimhub-bench-") as work_dir:
             work = Path(work_dir)
             async with async_subjects(url, prefix, work) as subjects:
-                results = [
-                    r for history in histories for r in await measure(subjects, history, iterations)
-                ]
+                results = [r for history in histories for r in await measure(subjects, history, iterations)]
             table("async savers (aput / aget_tuple)", results)
             with sync_subjects(url, prefix, work) as subjects:
-                results = [
-                    r for history in histories for r in await measure(subjects, history, iterations)
-                ]
+                results = [r for history in histories for r in await measure(subjects, history, iterations)]
             table("sync savers (put / get_tuple), called directly", results)
         count = 100 if quick else 500
         print(f"\nredis memory per checkpoint, {count} checkpoints where only the messages changed")
@@ -364,12 +347,8 @@ async def run(url: str, quick: bool) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer iterations, histories of 1 and 100 only"
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer iterations, histories of 1 and 100 only")
     options = parser.parse_args()
     url = os.environ.get("REDIS_URL")
     if url:

@@ -241,8 +241,12 @@ class Subscribers:
 
         async def one() -> Any:
             ws = await websockets.connect(
-                url, subprotocols=subprotocols, compression=plan.compression, open_timeout=60,
-                ping_interval=None, max_size=None,
+                url,
+                subprotocols=subprotocols,
+                compression=plan.compression,
+                open_timeout=60,
+                ping_interval=None,
+                max_size=None,
             )
             if plan.kind == "hub":
                 await ws.send(orjson.dumps({"type": "auth", "token": plan.token}).decode())
@@ -323,7 +327,7 @@ class ClientPool:
         last = max(reply[1] for reply in replies)
         latencies: list[float] = []
         errors: list[str] = []
-        for _, _, raw, errs, pending in replies:
+        for _, _, raw, errs, _pending in replies:
             latencies.extend(array("d", raw))
             errors.extend(errs)
         return last, latencies, errors
@@ -368,13 +372,25 @@ class CeilingPublisher(Publisher):
 
     async def publish(self, n: int) -> None:
         ts = now_ms()
-        await self.ws.send(orjson.dumps({
-            "type": "patch", "topic": "cim:2b1f3c44-6a0e-5d7e-9a55-0e3c5b7d8f10", "revision": n, "epoch": "5f1c2a9b3d4e6f70",
-            "ops": [{"op": "replace", "path": "/title", "value": title(n)},
-                    {"op": "replace", "path": "/revision", "value": n},
-                    {"op": "replace", "path": "/updatedAt", "value": ts}],
-            "mutation": "updateState", "mutationId": uuid.uuid4().hex, "actor": "bench-publisher", "ts": ts,
-        }).decode())
+        await self.ws.send(
+            orjson.dumps(
+                {
+                    "type": "patch",
+                    "topic": "cim:2b1f3c44-6a0e-5d7e-9a55-0e3c5b7d8f10",
+                    "revision": n,
+                    "epoch": "5f1c2a9b3d4e6f70",
+                    "ops": [
+                        {"op": "replace", "path": "/title", "value": title(n)},
+                        {"op": "replace", "path": "/revision", "value": n},
+                        {"op": "replace", "path": "/updatedAt", "value": ts},
+                    ],
+                    "mutation": "updateState",
+                    "mutationId": uuid.uuid4().hex,
+                    "actor": "bench-publisher",
+                    "ts": ts,
+                }
+            ).decode()
+        )
 
     async def aclose(self) -> None:
         await self.ws.close()
@@ -407,8 +423,17 @@ class HubPublisher(Publisher):
         )
         await ws.send(orjson.dumps({"type": "auth", "token": hub.token("bench-publisher")}).decode())
         assert orjson.loads(await ws.recv())["type"] == "ready"
-        await ws.send(orjson.dumps({"type": "mutate", "id": "c", "name": "create", "mutationId": uuid.uuid4().hex,
-                                    "args": {"dealId": "bench-deal", "projectId": "bench", "title": title(0)}}).decode())
+        await ws.send(
+            orjson.dumps(
+                {
+                    "type": "mutate",
+                    "id": "c",
+                    "name": "create",
+                    "mutationId": uuid.uuid4().hex,
+                    "args": {"dealId": "bench-deal", "projectId": "bench", "title": title(0)},
+                }
+            ).decode()
+        )
         created = orjson.loads(await ws.recv())
         assert created["type"] == "result", created
         return cls(ws, created["cimId"])
@@ -432,8 +457,17 @@ class HubPublisher(Publisher):
             await asyncio.wait_for(self.room.wait(), 120)
         self.sent += 1
         self.caught_up.clear()
-        await self.ws.send(orjson.dumps({"type": "mutate", "id": str(n), "name": "updateState", "mutationId": uuid.uuid4().hex,
-                                         "args": {"cimId": self.cim_id, "title": title(n)}}).decode())
+        await self.ws.send(
+            orjson.dumps(
+                {
+                    "type": "mutate",
+                    "id": str(n),
+                    "name": "updateState",
+                    "mutationId": uuid.uuid4().hex,
+                    "args": {"cimId": self.cim_id, "title": title(n)},
+                }
+            ).decode()
+        )
 
     async def settle(self) -> None:
         if self.answered < self.sent:
@@ -463,14 +497,23 @@ class Row:
     errors: list[str]
 
 
-def plans_for(kind: str, url: str, total: int, token: str | None, topic: str | None, compression: str | None) -> list[Plan]:
+def plans_for(
+    kind: str, url: str, total: int, token: str | None, topic: str | None, compression: str | None
+) -> list[Plan]:
     processes = max(1, min(4, math.ceil(total / 2_500)))
     share = [total // processes + (1 if i < total % processes else 0) for i in range(processes)]
     return [Plan(url, kind, n, token, topic, compression) for n in share if n]
 
 
 async def measure(
-    server: str, pid: int, pool: ClientPool, publisher: Publisher, n: int, burst: int, latency_patches: int, rss_before: int,
+    server: str,
+    pid: int,
+    pool: ClientPool,
+    publisher: Publisher,
+    n: int,
+    burst: int,
+    latency_patches: int,
+    rss_before: int,
 ) -> Row:
     connected = await pool.wait_connected()
     if connected != n:
@@ -506,8 +549,18 @@ async def measure(
     errors += errs
     await publisher.settle()
     latencies.sort()
-    return Row(server, n, deliveries, percentile(latencies, 0.50), percentile(latencies, 0.99), kb_per_conn,
-               srv_cpu, cli_cpu, latency_cpu, errors)
+    return Row(
+        server,
+        n,
+        deliveries,
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        kb_per_conn,
+        srv_cpu,
+        cli_cpu,
+        latency_cpu,
+        errors,
+    )
 
 
 async def ceiling_row(n: int, burst: int, latency_patches: int, compression: str | None) -> Row:
@@ -531,8 +584,23 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
         yield
         return
     spy = Path(sys.executable).parent / "py-spy"
-    recorder = subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "250",
-                                 "--nonblocking", "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recorder = subprocess.Popen(
+        [
+            str(spy),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "250",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield
     finally:
@@ -541,9 +609,28 @@ def py_spy(pid: int, out: Path | None) -> Iterator[None]:
 
 
 async def hub_row(
-    redis_url: str, prefix: str, n: int, burst: int, latency_patches: int, compression: str | None, profile: Path | None,
+    redis_url: str,
+    prefix: str,
+    n: int,
+    burst: int,
+    latency_patches: int,
+    compression: str | None,
+    profile: Path | None,
 ) -> Row:
-    with start_hub(redis_url, prefix, mutations_per_second=1e6, mutation_burst=1_000_000) as hub:
+    # One user on one address holds every subscriber: lift the per-client bounds (docs/security.md).
+    with start_hub(
+        redis_url,
+        prefix,
+        mutations_per_second=1e6,
+        mutation_burst=1_000_000,
+        user_mutations_per_second=1e6,
+        user_mutation_burst=1_000_000,
+        user_subscribes_per_second=1e6,
+        user_subscribe_burst=1_000_000,
+        max_connections_per_user=1_000_000,
+        max_connections_per_ip=1_000_000,
+        max_unauthenticated_per_ip=1_000_000,
+    ) as hub:
         pin(hub.pid, SERVER_CPU)
         publisher = await HubPublisher.open(hub)
         for i in range(50):  # warm the paths a commit and a delivery take
@@ -589,11 +676,15 @@ async def redis_for_bench() -> AsyncIterator[tuple[str, str]]:
 
 
 def print_table(rows: list[Row]) -> None:
-    print(f"{'server':<8} {'subs':>6} {'deliveries/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'KB/conn':>8} "
-          f"{'srv cpu':>8} {'cli cpu':>8} {'srv cpu@20/s':>13}")
+    print(
+        f"{'server':<8} {'subs':>6} {'deliveries/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'KB/conn':>8} "
+        f"{'srv cpu':>8} {'cli cpu':>8} {'srv cpu@20/s':>13}"
+    )
     for r in rows:
-        print(f"{r.server:<8} {r.subscribers:>6} {r.deliveries_per_s:>13,.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
-              f"{r.kb_per_conn:>8.1f} {r.burst_srv_cpu:>8.0%} {r.burst_cli_cpu:>8.0%} {r.latency_srv_cpu:>13.0%}")
+        print(
+            f"{r.server:<8} {r.subscribers:>6} {r.deliveries_per_s:>13,.0f} {r.p50_ms:>7.1f} {r.p99_ms:>7.1f} "
+            f"{r.kb_per_conn:>8.1f} {r.burst_srv_cpu:>8.0%} {r.burst_cli_cpu:>8.0%} {r.latency_srv_cpu:>13.0%}"
+        )
         for error in r.errors[:3]:
             print(f"    ! {error}")
 
@@ -625,9 +716,11 @@ async def main(quick: bool, compression: str | None, profile: Path | None, level
     latency_seconds = 2.0 if quick else 8.0
     latency_patches = int(latency_seconds * LATENCY_RATE)
     pin(os.getpid(), CLIENT_CPU)
-    print(f"fan-out of ~1.2 KB patch frames on {os.cpu_count()} cores (server+redis on core {SERVER_CPU}, "
-          f"clients on core {CLIENT_CPU}); open files {limit}; compression {compression or 'none'}; "
-          f"{'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded redis (AOF everysec)'}")
+    print(
+        f"fan-out of ~1.2 KB patch frames on {os.cpu_count()} cores (server+redis on core {SERVER_CPU}, "
+        f"clients on core {CLIENT_CPU}); open files {limit}; compression {compression or 'none'}; "
+        f"{'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded redis (AOF everysec)'}"
+    )
     rows: list[Row] = []
     started = time.monotonic()
     async with redis_for_bench() as (redis_url, prefix):
@@ -644,11 +737,21 @@ async def main(quick: bool, compression: str | None, profile: Path | None, level
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 subscribers, shorter phases (<60 s)")
-    parser.add_argument("--compression", choices=["deflate", "none"], default="deflate",
-                        help="what the subscribers offer (browsers offer deflate)")
-    parser.add_argument("--subscribers", type=int, nargs="+", metavar="N", help="rows to run instead of the default ones")
-    parser.add_argument("--profile", type=Path, metavar="DIR",
-                        help="sample each hub row with py-spy (pip install py-spy) into DIR/hub-<subscribers>.txt")
+    parser.add_argument(
+        "--compression",
+        choices=["deflate", "none"],
+        default="deflate",
+        help="what the subscribers offer (browsers offer deflate)",
+    )
+    parser.add_argument(
+        "--subscribers", type=int, nargs="+", metavar="N", help="rows to run instead of the default ones"
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample each hub row with py-spy (pip install py-spy) into DIR/hub-<subscribers>.txt",
+    )
     parser.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_ceiling:

@@ -74,8 +74,9 @@ async def _hub(url: str, cluster: bool, seconds: float, start_at: float) -> tupl
         nonlocal deliveries
         deliveries += 1
 
+    alive = keys.alive_channel
     broker: Broker | ClusterBroker = (
-        ClusterBroker(cast(RedisCluster, client)) if cluster else Broker(url)
+        ClusterBroker(cast(RedisCluster, client), alive_channel=alive) if cluster else Broker(url, alive_channel=alive)
     )
     await broker.start(on_message, lambda: None)
     cims = []
@@ -135,15 +136,12 @@ def redis_cpu(ports: list[int]) -> float:
     return total
 
 
-def run_row(
-    url: str, cluster: bool, ports: list[int], processes: int, seconds: float
-) -> dict[str, Any]:
+def run_row(url: str, cluster: bool, ports: list[int], processes: int, seconds: float) -> dict[str, Any]:
     context = multiprocessing.get_context("spawn")
     out = context.Queue()
     start_at = time.time() + 4.0 + processes  # every process set up before the clock starts
     workers = [
-        context.Process(target=hub_process, args=(url, cluster, seconds, start_at, out))
-        for _ in range(processes)
+        context.Process(target=hub_process, args=(url, cluster, seconds, start_at, out)) for _ in range(processes)
     ]
     for worker in workers:
         worker.start()
@@ -231,9 +229,7 @@ def main() -> None:
         finally:
             cluster.stop()
     print()
-    print(
-        f"{'backend':<18} {'hubs':>4} {'commits/s':>10} {'deliveries/s':>13} {'hub CPU':>8} {'Redis CPU':>10}  limit"
-    )
+    print(f"{'backend':<18} {'hubs':>4} {'commits/s':>10} {'deliveries/s':>13} {'hub CPU':>8} {'Redis CPU':>10}  limit")
     for row in rows:
         print(
             f"{row['backend']:<18} {row['processes']:>4} {row['commits_s']:>10,.0f} {row['deliveries_s']:>13,.0f}"

@@ -53,12 +53,19 @@ from cimhub.server.store.keys import Keys
 
 SECTIONS = [f"s{i}" for i in range(6)]
 SLIDES_PER_SECTION = 3
-PERSONA = {"type": "strategic acquirer", "motivations": ["market share", "synergies", "talent"],
-           "concerns": ["integration risk", "customer concentration"]}
-HERO = {"selectedHero": "The category leader in mid-market logistics software",
-        "investmentThesis": {"asset": "Sticky SaaS platform, 95% gross retention " * 3,
-                             "timing": "Consolidation wave; rates easing " * 3,
-                             "opportunity": "Roll-up of regional competitors " * 3}}
+PERSONA = {
+    "type": "strategic acquirer",
+    "motivations": ["market share", "synergies", "talent"],
+    "concerns": ["integration risk", "customer concentration"],
+}
+HERO = {
+    "selectedHero": "The category leader in mid-market logistics software",
+    "investmentThesis": {
+        "asset": "Sticky SaaS platform, 95% gross retention " * 3,
+        "timing": "Consolidation wave; rates easing " * 3,
+        "opportunity": "Roll-up of regional competitors " * 3,
+    },
+}
 
 
 def components(n: int) -> list[dict[str, Any]]:
@@ -83,19 +90,35 @@ class Run:
 
 
 async def build_cim(engine: MutationEngine, n: int) -> str:
-    result = await engine.mutate("create", {"dealId": f"deal{n % 10}", "projectId": "p1", "title": f"CIM {n}"},
-                                 actor="bench", mutation_id=f"build-{n}", user_id="bench")
+    result = await engine.mutate(
+        "create",
+        {"dealId": f"deal{n % 10}", "projectId": "p1", "title": f"CIM {n}"},
+        actor="bench",
+        mutation_id=f"build-{n}",
+        user_id="bench",
+    )
     cim_id = result.cim_id
     steps: list[tuple[str, dict[str, Any]]] = [
         ("saveBuyerPersona", {"persona": PERSONA}),
         ("saveHeroContext", {"heroContext": HERO}),
-        ("createOutline", {"outline": [{"id": s, "title": f"Section {s}", "description": "What this section covers " * 4}
-                                       for s in SECTIONS]}),
+        (
+            "createOutline",
+            {
+                "outline": [
+                    {"id": s, "title": f"Section {s}", "description": "What this section covers " * 4} for s in SECTIONS
+                ]
+            },
+        ),
     ]
     for k, section in enumerate(SECTIONS):
         for j in range(SLIDES_PER_SECTION):
-            slide = {"id": f"{section}-{j}", "sectionId": section, "title": f"Slide {k}.{j}",
-                     "layoutType": "title-bullets-chart", "components": components(k * 10 + j)}
+            slide = {
+                "id": f"{section}-{j}",
+                "sectionId": section,
+                "title": f"Slide {k}.{j}",
+                "layoutType": "title-bullets-chart",
+                "components": components(k * 10 + j),
+            }
             steps.append(("updateSlide", {"slide": slide}))
     for i, (name, args) in enumerate(steps):
         await engine.mutate(name, {"cimId": cim_id, **args}, actor="bench", mutation_id=f"build-{n}-{i}")
@@ -170,8 +193,10 @@ async def phases(engine: MutationEngine, cim_id: str, n: int = 1_000) -> None:
     doc = new.to_json_dict()
     empty = engine.store.redis.register_script("return 0")
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("parse args + args hash", lambda: orjson.dumps(spec.parse_args(raw).model_dump(mode="json"),
-                                                        option=orjson.OPT_SORT_KEYS)),
+        (
+            "parse args + args hash",
+            lambda: orjson.dumps(spec.parse_args(raw).model_dump(mode="json"), option=orjson.OPT_SORT_KEYS),
+        ),
         ("validate stored doc (the private copy)", lambda: Cim.model_validate(stored.doc)),
         ("run the mutation (incl. its validate)", lambda: spec.run(Cim.model_validate(stored.doc), parsed, ctx)),
         ("model_dump to JSON data", new.to_json_dict),
@@ -186,15 +211,22 @@ async def phases(engine: MutationEngine, cim_id: str, n: int = 1_000) -> None:
         for _ in range(n):
             call()
         print(f"  {label:46s} {(time.process_time() - start) / n * 1e6:8.1f}")
-    for label, payload in (("EVALSHA round trip, empty script", b""), ("EVALSHA round trip, 12 KB argument", orjson.dumps(doc))):
+    for label, payload in (
+        ("EVALSHA round trip, empty script", b""),
+        ("EVALSHA round trip, 12 KB argument", orjson.dumps(doc)),
+    ):
         start = time.process_time()
         for _ in range(n):
             await empty(keys=[], args=[payload])
         print(f"  {label:46s} {(time.process_time() - start) / n * 1e6:8.1f}  (client side only)")
     start = time.process_time()
     for i in range(n):
-        await engine.mutate("updateSlide", {"cimId": cim_id, "slide": {"id": "s0-0", "title": f"T{i}"}},
-                            actor="bench", mutation_id=f"phase-{uuid.uuid4().hex[:6]}-{i}")
+        await engine.mutate(
+            "updateSlide",
+            {"cimId": cim_id, "slide": {"id": "s0-0", "title": f"T{i}"}},
+            actor="bench",
+            mutation_id=f"phase-{uuid.uuid4().hex[:6]}-{i}",
+        )
     print(f"  {'mutate, end to end':46s} {(time.process_time() - start) / n * 1e6:8.1f}")
 
 
@@ -223,37 +255,68 @@ async def main(quick: bool, profile: bool) -> None:
             for writers in (1, 10, 100):
                 raw, raw_elapsed = await run_raw(lambda: empty(keys=[], args=[]), writers, seconds / 2)
                 raw_p50 = pct(raw.latencies, 0.5)
-                rows.append(("raw EVALSHA (empty script)", str(writers), "-", f"{len(raw.latencies) / raw_elapsed:,.0f}",
-                             f"{raw_p50:.3f}", f"{pct(raw.latencies, 0.99):.3f}", "1.0",
-                             f"{raw.cpu_s / len(raw.latencies) * 1e6:,.0f}", "0"))
+                rows.append(
+                    (
+                        "raw EVALSHA (empty script)",
+                        str(writers),
+                        "-",
+                        f"{len(raw.latencies) / raw_elapsed:,.0f}",
+                        f"{raw_p50:.3f}",
+                        f"{pct(raw.latencies, 0.99):.3f}",
+                        "1.0",
+                        f"{raw.cpu_s / len(raw.latencies) * 1e6:,.0f}",
+                        "0",
+                    )
+                )
                 for label, targets in (("one CIM", cim_ids[:1]), ("100 CIMs", cim_ids)):
                     run, elapsed = await run_writers(engine, list(targets), writers, seconds)
                     p50 = pct(run.latencies, 0.5)
-                    rows.append((f"mutate, {label}", str(writers), str(len(targets)),
-                                 f"{len(run.latencies) / elapsed:,.0f}", f"{p50:.3f}",
-                                 f"{pct(run.latencies, 0.99):.3f}", f"{p50 / raw_p50:.1f}",
-                                 f"{run.cpu_s / max(1, len(run.latencies)) * 1e6:,.0f}", str(run.errors)))
+                    rows.append(
+                        (
+                            f"mutate, {label}",
+                            str(writers),
+                            str(len(targets)),
+                            f"{len(run.latencies) / elapsed:,.0f}",
+                            f"{p50:.3f}",
+                            f"{pct(run.latencies, 0.99):.3f}",
+                            f"{p50 / raw_p50:.1f}",
+                            f"{run.cpu_s / max(1, len(run.latencies)) * 1e6:,.0f}",
+                            str(run.errors),
+                        )
+                    )
 
-            print(f"cimhub store bench: python {platform.python_version()}, {platform.machine()}, "
-                  f"{os.cpu_count()} CPUs, redis {(await client.info('server'))['redis_version']}, "
-                  f"{'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded redis (AOF everysec)'}")
-            print(f"{n_cims} CIMs of {doc_bytes:,} bytes each (6 sections, {6 * SLIDES_PER_SECTION} slides), "
-                  f"built in {build_s:.1f}s; {seconds:.1f}s per row ({seconds / 2:.1f}s for raw rows)")
+            print(
+                f"cimhub store bench: python {platform.python_version()}, {platform.machine()}, "
+                f"{os.cpu_count()} CPUs, redis {(await client.info('server'))['redis_version']}, "
+                f"{'REDIS_URL' if os.environ.get('REDIS_URL') else 'embedded redis (AOF everysec)'}"
+            )
+            print(
+                f"{n_cims} CIMs of {doc_bytes:,} bytes each (6 sections, {6 * SLIDES_PER_SECTION} slides), "
+                f"built in {build_s:.1f}s; {seconds:.1f}s per row ({seconds / 2:.1f}s for raw rows)"
+            )
             header = ("operation", "writers", "CIMs", "ops/s", "p50 ms", "p99 ms", "p50/raw", "CPU us/op", "errors")
             widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
             for r in [header, tuple("-" * w for w in widths), *rows]:
-                print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+                print(
+                    "  ".join(
+                        c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
+                    )
+                )
 
-            print("CPU us/op: this process's CPU time per operation (load on the host does not inflate it;"
-                  " 1e6 / it is the ceiling of ops/s for one core)")
+            print(
+                "CPU us/op: this process's CPU time per operation (load on the host does not inflate it;"
+                " 1e6 / it is the ceiling of ops/s for one core)"
+            )
             if profile:
                 await phases(engine, cim_ids[0])
                 profiler = cProfile.Profile()
                 profiler.enable()
                 run, elapsed = await run_writers(engine, cim_ids, 100, seconds)
                 profiler.disable()
-                print(f"\nprofile: 100 writers over 100 CIMs, {len(run.latencies) / elapsed:,.0f} mutations/s "
-                      "under cProfile; top functions by own time:")
+                print(
+                    f"\nprofile: 100 writers over 100 CIMs, {len(run.latencies) / elapsed:,.0f} mutations/s "
+                    "under cProfile; top functions by own time:"
+                )
                 pstats.Stats(profiler).sort_stats("tottime").print_stats(18)
         finally:
             async for key in client.scan_iter(match=f"{prefix}:*", count=1000):

@@ -114,14 +114,18 @@ def build_graph(mutate: Mutate, checkpointer: BaseCheckpointSaver[Any]) -> Any:
         answer = interrupt({"question": "Who is the most likely buyer?", "suggestion": suggestion})
         persona = answer if isinstance(answer, dict) and answer else suggestion
         await mutate(
-            "saveBuyerPersona", {"cimId": cim, "persona": persona}, mutation_id(cim, "persona", repr(sorted(persona.items())))
+            "saveBuyerPersona",
+            {"cimId": cim, "persona": persona},
+            mutation_id(cim, "persona", repr(sorted(persona.items()))),
         )
         return {"persona": persona, "log": [*state.get("log", []), f"buyer persona: {persona['type']}"]}
 
     async def hero_concept(state: CimState) -> CimState:
         cim = state["cimId"]
         hero = draft_hero(state.get("dealName", "the company"), state["persona"])
-        await mutate("saveHeroContext", {"cimId": cim, "heroContext": hero}, mutation_id(cim, "hero", hero["selectedHero"]))
+        await mutate(
+            "saveHeroContext", {"cimId": cim, "heroContext": hero}, mutation_id(cim, "hero", hero["selectedHero"])
+        )
         return {"hero": hero, "log": [*state.get("log", []), "hero concept saved"]}
 
     async def outline(state: CimState) -> CimState:
@@ -173,8 +177,6 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
     return None
 
 
-
-
 # -- the command -------------------------------------------------------------
 
 
@@ -183,15 +185,34 @@ async def run_until_pause(graph: Any, cim_id: str, payload: Any) -> dict[str, An
 @click.option("--project", "project_id", default="project-1", show_default=True, help="Project owning the deal.")
 @click.option("--title", default="Acme Industrial CIM", show_default=True, help="Title of the new CIM.")
 @click.option("--cim", "cim_id", help="Resume the agent on this CIM instead of creating one.")
-@click.option("--redis-url", envvar="REDIS_URL", default="redis://127.0.0.1:6399/0", show_default=True,
-              help="Redis for the agent's checkpoints (the embedded default listens on 6399).")
-@click.option("--key-prefix", envvar="CIMHUB_KEY_PREFIX", default="cimhub", show_default=True,
-              help="Key prefix of the hub (checkpoints live beside its CIMs).")
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default="redis://127.0.0.1:6399/0",
+    show_default=True,
+    help="Redis for the agent's checkpoints (the embedded default listens on 6399).",
+)
+@click.option(
+    "--key-prefix",
+    envvar="CIMHUB_KEY_PREFIX",
+    default="cimhub",
+    show_default=True,
+    help="Key prefix of the hub (checkpoints live beside its CIMs).",
+)
 @click.option("--auto", is_flag=True, help="Answer every question with the agent's suggestion.")
 @click.option("--delay", type=float, default=0.5, show_default=True, help="Seconds between steps, to watch them land.")
 @click.pass_obj
-def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: str | None, redis_url: str,
-                  key_prefix: str, auto: bool, delay: float) -> None:
+def agent_command(
+    hub: Any,
+    deal_id: str,
+    project_id: str,
+    title: str,
+    cim_id: str | None,
+    redis_url: str,
+    key_prefix: str,
+    auto: bool,
+    delay: float,
+) -> None:
     """Run the offline CIM agent against the hub: it builds a CIM step by step.
 
     Watch it in another terminal with `cimhub subscribe CIM_ID`.
@@ -205,17 +226,19 @@ def agent_command(hub: Any, deal_id: str, project_id: str, title: str, cim_id: s
         return {"result": result.result, "revision": result.revision}
 
     async def main() -> None:
-        from cimhub.server.checkpoint import AsyncRedisSaver
+        from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
         nonlocal cim_id
         if cim_id is None:
             created = await asyncio.to_thread(
-                http.mutate, "create", {"dealId": deal_id, "projectId": project_id, "title": title},
+                http.mutate,
+                "create",
+                {"dealId": deal_id, "projectId": project_id, "title": title},
                 mutation_id=f"agent-create-{os.getpid()}-{title}"[:120].replace(" ", "_"),
             )
             cim_id = str(created.cim_id)
         click.echo(f"CIM {cim_id}  (watch: cimhub subscribe {cim_id})")
-        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             graph = build_graph(mutate, saver)
             state = await graph.aget_state({"configurable": {"thread_id": cim_id}})
             payload: Any = None if state.next else {"cimId": cim_id, "dealName": title}

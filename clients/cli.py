@@ -122,7 +122,7 @@ def parse_args(text: str | None, file: IO[str] | None) -> dict[str, Any]:
         raise click.BadParameter(f"not valid JSON ({exc})", param_hint=hint) from None
     if not isinstance(value, dict):
         raise click.BadParameter(
-            f"must be a JSON object such as '{{\"cimId\": \"...\"}}', got {type(value).__name__}", param_hint=hint
+            f'must be a JSON object such as \'{{"cimId": "..."}}\', got {type(value).__name__}', param_hint=hint
         )
     return value
 
@@ -143,7 +143,11 @@ def args_options(command: F) -> F:
 
 @click.group(cls=CimhubGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--url", envvar="CIMHUB_URL", default="http://127.0.0.1:8000", show_default=True, show_envvar=True,
+    "--url",
+    envvar="CIMHUB_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    show_envvar=True,
     help="The hub's base URL (a ws:// URL works too).",
 )
 @click.option("--token", envvar="CIMHUB_TOKEN", show_envvar=True, help="Bearer token (a Supabase JWT or a dev token).")
@@ -162,8 +166,12 @@ def cli(ctx: click.Context, url: str, token: str | None, act_as: str | None) -> 
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=click.IntRange(0, 65535), help="Port to listen on (default 8000).")
 @click.option("--redis-url", help="Redis to use; without it (and without REDIS_URL) an embedded redis-server runs.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the embedded Redis keeps its data.")
-@click.option("--dev/--no-dev", default=None, help="Development mode: self-minted tokens, loopback only. Never in production.")
+@click.option(
+    "--data-dir", type=click.Path(file_okay=False, path_type=Path), help="Where the embedded Redis keeps its data."
+)
+@click.option(
+    "--dev/--no-dev", default=None, help="Development mode: self-minted tokens, loopback only. Never in production."
+)
 def serve(host: str | None, port: int | None, redis_url: str | None, data_dir: Path | None, dev: bool | None) -> None:
     """Run the hub until Ctrl-C. Flags override the CIMHUB_* environment (docs/operations.md)."""
     from pydantic import ValidationError
@@ -205,20 +213,32 @@ def get(hub: Hub, cim_id: str) -> None:
 @cli.command(name="ls")
 @click.option("--deal", "deal_id", metavar="DEAL_ID", help="CIMs of a deal.")
 @click.option("--user", "user_id", metavar="USER_ID", help="CIMs of a user (yourself, unless a service).")
-@click.option("--status", type=click.Choice(["draft", "in_progress", "complete"]), help="CIMs in a status (services only).")
+@click.option(
+    "--status", type=click.Choice(["draft", "in_progress", "complete"]), help="CIMs in a status (services only)."
+)
 @click.option("--cursor", help="Continue from the nextCursor of a previous page.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="Rows per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw page ({items, nextCursor}).")
 @click.pass_obj
 def list_cims(
-    hub: Hub, deal_id: str | None, user_id: str | None, status: str | None, cursor: str | None, limit: int, as_json: bool
+    hub: Hub,
+    deal_id: str | None,
+    user_id: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """List CIMs by deal, user or status (exactly one)."""
     chosen = [(name, value) for name, value in (("deal", deal_id), ("user", user_id), ("status", status)) if value]
     if len(chosen) != 1:
         raise click.UsageError("give exactly one of --deal, --user or --status")
     kind, value = chosen[0]
-    name, key = {"deal": ("listByDeal", "dealId"), "user": ("listByUser", "userId"), "status": ("listByStatus", "status")}[kind]
+    name, key = {
+        "deal": ("listByDeal", "dealId"),
+        "user": ("listByUser", "userId"),
+        "status": ("listByStatus", "status"),
+    }[kind]
     args: dict[str, Any] = {key: value, "limit": limit}
     if cursor:
         args["cursor"] = cursor
@@ -236,17 +256,30 @@ def list_cims(
 @click.argument("name")
 @args_options
 @click.option("--mutation-id", help="Reuse an id to retry a mutation safely (default: a new uuid4).")
-@click.option("--expected-revision", type=click.IntRange(min=0), help="Refuse (conflict) unless the CIM is at this revision.")
+@click.option(
+    "--expected-revision", type=click.IntRange(min=0), help="Refuse (conflict) unless the CIM is at this revision."
+)
 @click.pass_obj
 def mutate(
-    hub: Hub, name: str, args_text: str | None, args_file: IO[str] | None, mutation_id: str | None,
+    hub: Hub,
+    name: str,
+    args_text: str | None,
+    args_file: IO[str] | None,
+    mutation_id: str | None,
     expected_revision: int | None,
 ) -> None:
     """Run mutation NAME and print {result, cimId, revision, duplicate}."""
     args = parse_args(args_text, args_file)
     with hub.http() as http:
         outcome = http.mutate(name, args, mutation_id=mutation_id, expected_revision=expected_revision)
-    echo_json({"result": outcome.result, "cimId": outcome.cim_id, "revision": outcome.revision, "duplicate": outcome.duplicate})
+    echo_json(
+        {
+            "result": outcome.result,
+            "cimId": outcome.cim_id,
+            "revision": outcome.revision,
+            "duplicate": outcome.duplicate,
+        }
+    )
 
 
 @cli.command()
@@ -254,7 +287,10 @@ def mutate(
 @args_options
 @click.pass_obj
 def query(hub: Hub, name: str, args_text: str | None, args_file: IO[str] | None) -> None:
-    """Run query NAME (get, listByDeal, listByUser, listByStatus, patches) and print its result."""
+    """Run query NAME and print its result.
+
+    NAME is one of get, listByDeal, listByUser, listByStatus, patches, cimAt, cimDiff, cimHistory, messages.
+    """
     args = parse_args(args_text, args_file)
     with hub.http() as http:
         echo_json(http.query(name, args))
@@ -279,47 +315,150 @@ def patches(hub: Hub, cim_id: str, from_revision: int, to_revision: int | None, 
         if as_json:
             click.echo(render.to_json(entry))
         else:
-            click.echo(render.patch_line(
-                entry.get("rev", 0), entry.get("ops", []), mutation=entry.get("mutation"),
-                actor=entry.get("actor"), ts=entry.get("ts"), deleted=bool(entry.get("deleted")),
-            ))
+            click.echo(
+                render.patch_line(
+                    entry.get("rev", 0),
+                    entry.get("ops", []),
+                    mutation=entry.get("mutation"),
+                    actor=entry.get("actor"),
+                    ts=entry.get("ts"),
+                    deleted=bool(entry.get("deleted")),
+                )
+            )
+
+
+@cli.command()
+@click.argument("cim_id")
+@click.option(
+    "--at", "at_revision", type=click.IntRange(min=1), metavar="R", help="Print the CIM as it was at revision R."
+)
+@click.option(
+    "--diff", "diff_range", metavar="A..B", help="What changed after revision A up to B (B left out: up to now)."
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Revisions listed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the hub's answer as JSON.")
+@click.pass_obj
+def history(hub: Hub, cim_id: str, at_revision: int | None, diff_range: str | None, limit: int, as_json: bool) -> None:
+    """A CIM's past: its revisions (who changed what), the CIM at revision R, or a coloured diff A..B.
+
+    Restore one with `cimhub mutate restoreRevision --args '{"cimId": ..., "revision": R}'`.
+    """
+    from .history_view import diff_lines, parse_range, revision_lines
+
+    if at_revision is not None and diff_range is not None:
+        raise click.UsageError("give --at or --diff, not both")
+    with hub.http() as http:
+        if at_revision is not None:
+            answer = http.query("cimAt", {"cimId": cim_id, "revision": at_revision})
+            echo_json(answer if as_json else answer["cim"])
+            return
+        if diff_range is None:
+            answer = http.query("cimHistory", {"cimId": cim_id, "limit": limit})
+            lines = [render.to_json(answer)] if as_json else list(revision_lines(answer))
+        else:
+            try:
+                start, end = parse_range(diff_range)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--diff") from None
+            args: dict[str, Any] = {"cimId": cim_id, "from": start}
+            if end is not None:
+                args["to"] = end
+            answer = http.query("cimDiff", args)
+            if as_json:
+                lines = [render.to_json(answer)]
+            else:
+                before = http.query("cimAt", {"cimId": cim_id, "revision": start})["cim"] if start > 0 else None
+                lines = list(diff_lines(before, answer["patches"]))
+                if answer.get("truncated"):
+                    lines.append(
+                        click.style(f"(stopped at r{answer['to']}: ask again with --diff {answer['to']}..)", dim=True)
+                    )
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()
 @click.argument("cim_id", required=False)
 @click.option("--topic", metavar="TOPIC", help="Watch another topic instead: deal:<id> or messages:<id>.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: snapshot, patch and connection events.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per line: snapshot, patch and connection events."
+)
 @click.option("--codec", type=click.Choice(["json", "msgpack"]), default="json", show_default=True)
+@click.option("--present", is_flag=True, help="Show yourself to others on the CIM as viewing it while you watch.")
 @click.pass_obj
-def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, codec: str) -> None:
-    """Watch a CIM change live until Ctrl-C: every patch as it arrives, reconnects and resumes included."""
+def subscribe(hub: Hub, cim_id: str | None, topic: str | None, as_json: bool, codec: str, present: bool) -> None:
+    """Watch a CIM change live until Ctrl-C: every patch as it arrives, who joins and leaves, reconnects included."""
     if (cim_id is None) == (topic is None):
         raise click.UsageError("give a CIM_ID or --topic, not both")
+    if present and cim_id is None:
+        raise click.UsageError("--present needs a CIM_ID")
     try:
-        asyncio.run(watch(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec))
+        asyncio.run(watch(hub, topic or f"cim:{cim_id}", as_json=as_json, codec=codec, present=present))
     except KeyboardInterrupt:
         pass
 
 
-async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str) -> None:
+async def watch_presence(client: Client, cim_id: str, *, as_json: bool) -> asyncio.Task[None]:
+    """Print who is on the CIM now, then each join, update and leave, until cancelled."""
+    from .presence_view import members_line, presence_line, presence_record
+
+    people = await client.subscribe(f"presence:{cim_id}")
+    if not as_json:
+        click.echo(members_line(people.document or {}))
+    elif people.document:
+        click.echo(
+            render.to_json({"type": "presence", "topic": people.topic, "event": "members", "members": people.document})
+        )
+
+    async def follow() -> None:
+        before = people.document or {}
+        async for change in people:
+            click.echo(render.to_json(presence_record(change, before)) if as_json else presence_line(change, before))
+            before = change.document or {}
+
+    return asyncio.create_task(follow())
+
+
+async def watch(hub: Hub, topic: str, *, as_json: bool, codec: str, present: bool = False) -> None:
     def show_event(event: Event) -> None:
         click.echo(render.to_json(render.event_record(event)) if as_json else render.event_line(event))
 
     token = hub.require_token()
     async with Client(
-        hub.url, token=token, act_as=hub.act_as, codec="msgpack" if codec == "msgpack" else "json",
+        hub.url,
+        token=token,
+        act_as=hub.act_as,
+        codec="msgpack" if codec == "msgpack" else "json",
         on_event=show_event,
     ) as client:
         sub = await client.subscribe(topic)
         if as_json:
-            click.echo(render.to_json({
-                "type": "snapshot", "topic": topic, "revision": sub.revision, "epoch": sub.epoch,
-                "reset": False, "document": sub.document,
-            }))
+            click.echo(
+                render.to_json(
+                    {
+                        "type": "snapshot",
+                        "topic": topic,
+                        "revision": sub.revision,
+                        "epoch": sub.epoch,
+                        "reset": False,
+                        "document": sub.document,
+                    }
+                )
+            )
         else:
-            click.echo(f"watching {click.style(topic, bold=True)} at r{sub.revision}: {render.document_summary(sub.document)}")
-        async for change in sub:
-            click.echo(render.to_json(render.change_record(change)) if as_json else render.change_line(change))
+            click.echo(
+                f"watching {click.style(topic, bold=True)} at r{sub.revision}: {render.document_summary(sub.document)}"
+            )
+        kind, _, ident = topic.partition(":")
+        people = await watch_presence(client, ident, as_json=as_json) if kind == "cim" else None
+        if present:
+            await client.set_presence(ident, {"activity": "viewing"})
+        try:
+            async for change in sub:
+                click.echo(render.to_json(render.change_record(change)) if as_json else render.change_line(change))
+        finally:
+            if people is not None:
+                people.cancel()
     if not as_json:
         click.echo(f"{topic}: subscription ended")
 

@@ -96,9 +96,15 @@ class Client:
         self._subs: dict[str, Subscription] = {}
         self._outbox = Outbox()
         self._shared = Shared(
-            subs=self._subs, outbox=self._outbox, backoff=self._backoff, retry_limit=retry_limit,
-            open_timeout=open_timeout, act_as=act_as, fetch_token=self._fetch_token,
-            renewable=token_provider is not None, emit=self._emit,
+            subs=self._subs,
+            outbox=self._outbox,
+            backoff=self._backoff,
+            retry_limit=retry_limit,
+            open_timeout=open_timeout,
+            act_as=act_as,
+            fetch_token=self._fetch_token,
+            renewable=token_provider is not None,
+            emit=self._emit,
         )
         self._live: Session | None = None
         self._run_task: asyncio.Task[None] | None = None
@@ -106,6 +112,8 @@ class Client:
         self._error: CimhubError | None = None
         self._closed = False
         self._connected_before = False
+        self._presence: dict[str, dict[str, Any]] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.user_id: str | None = None
         self.expires_at: int | None = None
         """When the current token expires (epoch seconds), as the hub said."""
@@ -201,18 +209,55 @@ class Client:
         across processes idempotent too.
         """
         mutation_id = mutation_id or str(uuid.uuid4())
-        frame = _checked(f.MutateFrame, {
-            "type": "mutate", "id": "check", "name": name, "args": args or {},
-            "mutationId": mutation_id, "expectedRevision": expected_revision,
-        })
+        frame = _checked(
+            f.MutateFrame,
+            {
+                "type": "mutate",
+                "id": "check",
+                "name": name,
+                "args": args or {},
+                "mutationId": mutation_id,
+                "expectedRevision": expected_revision,
+            },
+        )
         answer = await self._request(frame, timeout, f"mutation {name} ({mutation_id})")
         return MutationResult(answer.result, answer.cimId, answer.revision, answer.duplicate)
 
     async def query(self, name: str, args: dict[str, Any] | None = None, *, timeout: float | None = None) -> Any:
-        """Run query `name` (get, listByDeal, listByUser, listByStatus, patches) and return its result."""
+        """Run query `name` and return its result.
+
+        `name` is one of get, listByDeal, listByUser, listByStatus, patches, cimAt, cimDiff, cimHistory, ...
+        """
         frame = _checked(f.QueryFrame, {"type": "query", "id": "check", "name": name, "args": args or {}})
         answer = await self._request(frame, timeout, f"query {name}")
         return answer.result
+
+    async def set_presence(
+        self, cim_id: str, state: dict[str, Any] | None, *, timeout: float | None = None
+    ) -> str | None:
+        """Show this client on CIM `cim_id` with `state` (``{activity, slideId?, sectionId?, name?}``); None leaves.
+
+        Returns the presence id others see in ``presence:<cimId>``. The hub ends
+        a connection's presence when it closes, so the client sets it again on
+        every reconnect until you leave.
+        """
+        frame = _checked(f.PresenceFrame, {"type": "presence", "id": "check", "cimId": cim_id, "state": state})
+        if state is None:
+            self._presence.pop(cim_id, None)
+        else:
+            self._presence[cim_id] = state
+        answer = await self._request(frame, timeout, f"presence on {cim_id}")
+        result = answer.result if isinstance(answer.result, dict) else {}
+        presence_id = result.get("presenceId")
+        return str(presence_id) if presence_id is not None else None
+
+    async def _restore_presence(self) -> None:
+        """A new connection: set again every presence the last one had (it ended with it)."""
+        for cim_id, state in list(self._presence.items()):
+            try:
+                await self.set_presence(cim_id, state)
+            except CimhubError as exc:
+                log.warning("could not restore presence on %s: %s", cim_id, exc.message)
 
     async def _request(self, frame: dict[str, Any], timeout: float | None, what: str) -> f.ResultFrame:
         self._check_open()
@@ -293,6 +338,10 @@ class Client:
         self._backoff.reset()
         self._live = session
         self._emit(Connected(frame.userId, frame.expiresAt, self._connected_before))
+        if self._connected_before and self._presence:
+            task = asyncio.ensure_future(self._restore_presence())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         self._connected_before = True
         if self._first is not None and not self._first.done():
             self._first.set_result(None)

@@ -14,7 +14,7 @@ They extend the protocol's hierarchy (cimhub.protocol.errors), so one
 
 from __future__ import annotations
 
-from cimhub.protocol import frames
+from cimhub.protocol.close import CloseCode, should_reconnect
 from cimhub.protocol.errors import AccessDenied, CimhubError, Unauthenticated, Unavailable
 
 
@@ -51,20 +51,20 @@ class TokenUnavailable(Unauthenticated):
 
 
 def is_stop_code(code: int | None) -> bool:
-    """Close codes 4400-4499 mean: reconnecting unchanged would be refused again."""
-    return code is not None and 4400 <= code <= 4499
+    """Close codes 4400-4499 mean: reconnecting unchanged would be refused again (cimhub.protocol.close)."""
+    return not should_reconnect(code)
 
 
 def close_error(code: int, reason: str, hub_message: str | None = None) -> CimhubError:
     """The error for a close with a stop code (4400-4499); the client stops unless it is retryable."""
     detail = hub_message or reason or "no reason given"
-    if code == frames.CLOSE_AUTH_TIMEOUT:
+    if code == CloseCode.AUTH_TIMEOUT:
         return Unauthenticated(f"the hub got no auth frame in time ({code}): {detail}")
-    if code == frames.CLOSE_AUTH_FAILED:
+    if code == CloseCode.AUTH_FAILED:
         return Unauthenticated(f"the hub refused the token ({code}): {detail}")
-    if code == frames.CLOSE_FORBIDDEN_ORIGIN:
+    if code == CloseCode.FORBIDDEN_ORIGIN:
         return AccessDenied(f"the hub refused this origin ({code}): {detail}")
-    if code == frames.CLOSE_TOO_MANY_UNAUTHENTICATED:
+    if code == CloseCode.TOO_MANY_UNAUTHENTICATED:
         # The one stop code that clears by itself: docs/protocol.md says back off, then reconnect.
         return Unavailable(f"the hub has too many connections waiting to authenticate ({code}): {detail}")
     return AccessDenied(f"the hub closed the connection ({code}): {detail}")

@@ -24,7 +24,7 @@ import asyncio
 import datetime as dt
 import io
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -82,7 +82,7 @@ def import_args(row: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def describe(error: dict[str, Any]) -> str:
+def describe(error: Mapping[str, Any]) -> str:
     reason = f"{error.get('code', 'error')}: {error.get('message', '')}"
     return f"{reason} (at {error['path']})" if error.get("path") else reason
 
@@ -212,12 +212,16 @@ async def run(
         if not hub_url or not token:
             raise click.UsageError("--hub-url and --token are needed unless --dry-run")
         hub = httpx.AsyncClient(
-            base_url=hub_url.rstrip("/"), transport=hub_transport, timeout=30.0,
+            base_url=hub_url.rstrip("/"),
+            transport=hub_transport,
+            timeout=30.0,
             headers={"authorization": f"Bearer {token}"},
         )
     label = "checking" if dry_run else "importing"
     try:
-        with click.progressbar(length=total, label=f"{label} {total} CIMs", file=None if show_progress else io.StringIO()) as bar:
+        with click.progressbar(
+            length=total, label=f"{label} {total} CIMs", file=None if show_progress else io.StringIO()
+        ) as bar:
             return await migrate(legacy, hub, batch=batch, on_row=lambda *_: bar.update(1))
     finally:
         if hub is not None:
@@ -226,8 +230,12 @@ async def run(
 
 @click.command("migrate-legacy")
 @click.option("--supabase-url", envvar="CIMHUB_SUPABASE_URL", required=True, help="The Supabase project URL.")
-@click.option("--service-key", envvar="CIMHUB_SUPABASE_SERVICE_KEY", required=True,
-              help="Supabase secret (or service_role) key: reads the legacy table past RLS.")
+@click.option(
+    "--service-key",
+    envvar="CIMHUB_SUPABASE_SERVICE_KEY",
+    required=True,
+    help="Supabase secret (or service_role) key: reads the legacy table past RLS.",
+)
 @click.option("--hub-url", help="The hub's HTTP base URL, e.g. https://hub.example.com.")
 @click.option("--token", envvar="CIMHUB_TOKEN", help="A hub service key (cimhub_sk_...).")
 @click.option("--dry-run", is_flag=True, help="Read and validate every row; send nothing.")
@@ -238,7 +246,9 @@ def migrate_legacy(
     """Import the legacy Supabase `cims` table into the hub; safe to run again."""
     summary = asyncio.run(run(supabase_url, service_key, hub_url, token, dry_run=dry_run, batch=batch))
     verb = "would import" if dry_run else "imported"
-    click.echo(f"{verb} {summary.imported}, skipped {summary.skipped} (already imported), refused {len(summary.refused)}")
+    click.echo(
+        f"{verb} {summary.imported}, skipped {summary.skipped} (already imported), refused {len(summary.refused)}"
+    )
     for reason, count in summary.reasons().most_common():
         click.echo(f"  {count} x {reason}")
     for row_id, reason in list(summary.refused.items())[:20]:

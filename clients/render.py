@@ -84,7 +84,11 @@ def change_line(change: Change) -> str:
         label = click.style(f"snapshot r{change.revision}", fg="magenta", bold=True)
         return f"{click.style(clock(None), dim=True)} {label} ({why}): {document_summary(change.document)}"
     return patch_line(
-        change.revision, change.ops, mutation=change.mutation, actor=change.actor, ts=change.ts,
+        change.revision,
+        change.ops,
+        mutation=change.mutation,
+        actor=change.actor,
+        ts=change.ts,
         deleted=change.deleted,
     )
 
@@ -93,13 +97,24 @@ def change_record(change: Change) -> dict[str, Any]:
     """One change as a JSON object for ``--json`` (one per line)."""
     if change.snapshot:
         return {
-            "type": "snapshot", "topic": change.topic, "revision": change.revision, "epoch": change.epoch,
-            "reset": change.reset, "document": change.document,
+            "type": "snapshot",
+            "topic": change.topic,
+            "revision": change.revision,
+            "epoch": change.epoch,
+            "reset": change.reset,
+            "document": change.document,
         }
     return {
-        "type": "patch", "topic": change.topic, "revision": change.revision, "epoch": change.epoch,
-        "mutation": change.mutation, "mutationId": change.mutation_id, "actor": change.actor, "ts": change.ts,
-        "deleted": change.deleted, "ops": change.ops,
+        "type": "patch",
+        "topic": change.topic,
+        "revision": change.revision,
+        "epoch": change.epoch,
+        "mutation": change.mutation,
+        "mutationId": change.mutation_id,
+        "actor": change.actor,
+        "ts": change.ts,
+        "deleted": change.deleted,
+        "ops": change.ops,
     }
 
 
@@ -122,9 +137,19 @@ def event_record(event: Event) -> dict[str, Any]:
     if isinstance(event, Disconnected):
         return {"type": "disconnected", "code": event.code, "reason": event.reason, "retryIn": event.retry_in}
     if isinstance(event, Connected):
-        return {"type": "connected", "userId": event.user_id, "expiresAt": event.expires_at, "reconnect": event.reconnect}
+        return {
+            "type": "connected",
+            "userId": event.user_id,
+            "expiresAt": event.expires_at,
+            "reconnect": event.reconnect,
+        }
     if isinstance(event, Resumed):
-        return {"type": "resumed", "topic": event.topic, "fromRevision": event.from_revision, "revision": event.revision}
+        return {
+            "type": "resumed",
+            "topic": event.topic,
+            "fromRevision": event.from_revision,
+            "revision": event.revision,
+        }
     return {"type": "tokenRefreshed", "expiresAt": event.expires_at}
 
 
@@ -135,9 +160,16 @@ def cim_table(items: list[dict[str, Any]]) -> str:
         updated = item.get("updatedAt")
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(updated / 1000)) if updated else ""
         title = str(item.get("title", ""))
-        rows.append((
-            str(item.get("id", "")), title if len(title) <= 40 else title[:39] + "…",
-            str(item.get("status", "")), str(item.get("stage", "")), when,
-        ))
+        rows.append(
+            (
+                str(item.get("id", "")),
+                title if len(title) <= 40 else title[:39] + "…",
+                str(item.get("status", "")),
+                str(item.get("stage", "")),
+                when,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    )

@@ -81,9 +81,7 @@ class Replica:
     def load(self, frame: SnapshotFrame) -> Change:
         """Replace the state with a snapshot."""
         self.document, self.revision, self.epoch, self.loaded = frame.data, frame.revision, frame.epoch, True
-        return Change(
-            self.topic, frame.revision, frame.epoch, frame.data, snapshot=True, reset=frame.reset
-        )
+        return Change(self.topic, frame.revision, frame.epoch, frame.data, snapshot=True, reset=frame.reset)
 
     def apply(self, frame: PatchFrame) -> Change | None:
         """Apply one patch; None when it is a repeat (or there is no snapshot yet to apply it to).

@@ -205,7 +205,12 @@ class Session:
         sub.request_id = None
         replica = sub.replica
         if not replica.loaded or (replica.revision, replica.epoch) != (frame.revision, frame.epoch):
-            log.warning("%s: resume ended at r%s, replica at r%s; taking a snapshot", sub.topic, frame.revision, replica.revision)
+            log.warning(
+                "%s: resume ended at r%s, replica at r%s; taking a snapshot",
+                sub.topic,
+                frame.revision,
+                replica.revision,
+            )
             replica.forget()
             await self._resync(sub)
             return

@@ -27,9 +27,7 @@ class Subscription:
     document is still exact, the individual patches are gone).
     """
 
-    def __init__(
-        self, topic: str, *, max_queued: int, unsubscribe: Callable[[Subscription], Awaitable[None]]
-    ) -> None:
+    def __init__(self, topic: str, *, max_queued: int, unsubscribe: Callable[[Subscription], Awaitable[None]]) -> None:
         self.topic = topic
         self.replica = Replica(topic)
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -87,8 +85,13 @@ class Subscription:
         if len(self._changes) >= self._max_queued:
             self._changes.clear()
             change = Change(
-                self.topic, change.revision, change.epoch, change.document,
-                deleted=change.deleted, snapshot=True, reset=True,
+                self.topic,
+                change.revision,
+                change.epoch,
+                change.document,
+                deleted=change.deleted,
+                snapshot=True,
+                reset=True,
             )
         self._changes.append(change)
         self._wakeup.set()

@@ -9,6 +9,7 @@ this module only says which one and turns their errors into `bad_frame`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import msgpack
@@ -23,7 +24,7 @@ class Codec(Protocol):
     subprotocol: str
     binary: bool
 
-    def encode(self, frame: dict[str, Any]) -> str | bytes: ...
+    def encode(self, frame: Mapping[str, Any]) -> str | bytes: ...
 
     def decode(self, data: str | bytes) -> Any: ...
 
@@ -33,7 +34,7 @@ class JsonCodec:
     subprotocol = JSON_SUBPROTOCOL
     binary = False
 
-    def encode(self, frame: dict[str, Any]) -> str:
+    def encode(self, frame: Mapping[str, Any]) -> str:
         return orjson.dumps(frame).decode()
 
     def decode(self, data: str | bytes) -> Any:
@@ -48,7 +49,7 @@ class MsgpackCodec:
     subprotocol = MSGPACK_SUBPROTOCOL
     binary = True
 
-    def encode(self, frame: dict[str, Any]) -> bytes:
+    def encode(self, frame: Mapping[str, Any]) -> bytes:
         return msgpack.packb(frame, use_bin_type=True)  # type: ignore[no-any-return]
 
     def decode(self, data: str | bytes) -> Any:

@@ -16,7 +16,7 @@ table of codes is in docs/protocol.md. A code never changes meaning once shipped
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 
 class ErrorCode(StrEnum):
@@ -66,6 +66,15 @@ RETRYABLE: dict[ErrorCode, bool] = {
 }
 
 
+class WireErrorOut(TypedDict):
+    """An error as the hub sends it (cimhub.protocol.frames.WireError is the model that checks it)."""
+
+    code: str
+    message: str
+    retryable: bool
+    path: NotRequired[str]
+
+
 class CimhubError(Exception):
     """Root of every error a client can see."""
 
@@ -86,9 +95,9 @@ class CimhubError(Exception):
         self.path = path
         self.retryable = RETRYABLE[self.code] if retryable is None else retryable
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self) -> WireErrorOut:
         """The error as it crosses the wire (the `error` field of a frame)."""
-        wire: dict[str, Any] = {
+        wire: WireErrorOut = {
             "code": self.code.value,
             "message": self.message,
             "retryable": self.retryable,

@@ -6,27 +6,60 @@ One discriminated union per direction, parsed by one module-level
 frames that both the Python and the JavaScript tests replay.
 
 Topics are strings: ``cim:<cimId>`` (one CIM document), ``deal:<dealId>`` (a
-deal's CIM list) and ``messages:<cimId>`` (a CIM's conversation). A connection
+deal's CIM list), ``messages:<cimId>`` (a CIM's conversation) and
+``presence:<cimId>`` (who is on the CIM, cimhub.protocol.presence). A connection
 holds at most one subscription per topic, so server frames name the topic, not
 a per-client id, and one encoded frame serves every subscriber of a topic.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+from .errors import WireErrorOut
+from .schema import ID_CHARS, MAX_SAFE_INTEGER, canonical_id, safe_json
 
 PROTOCOL_VERSION = 1
 JSON_SUBPROTOCOL = "cimhub.json.v1"
 MSGPACK_SUBPROTOCOL = "cimhub.msgpack.v1"
 
-RequestId = Annotated[str, Field(min_length=1, max_length=64)]
-Topic = Annotated[str, Field(min_length=3, max_length=200, pattern=r"^(cim|deal|messages):[A-Za-z0-9_.:@\-]+$")]
+MAX_REQUEST_ID_CHARS = 64
+
+
+def _canonical_topic(topic: str) -> str:
+    """A deal topic names the deal in its one spelling (uuids lower-cased): one channel per deal."""
+    kind, _, ident = topic.partition(":")
+    return f"{kind}:{canonical_id(ident)}" if kind == "deal" else topic
+
+
+# Full matches. pydantic checks patterns with Rust's regex and JSON Schema readers
+# with ECMA-262's: in both, `$` (without the multiline flag) is the end of the text,
+# so a trailing newline does not pass (unlike Python's `re`). \A and \z would not
+# be portable to the schema's readers.
+RequestId = Annotated[str, Field(min_length=1, max_length=MAX_REQUEST_ID_CHARS, pattern=r"^[\x20-\x7e]+$")]
+MutationId = Annotated[str, Field(min_length=1, max_length=128, pattern=rf"^{ID_CHARS}+$")]
+Topic = Annotated[
+    str,
+    Field(min_length=3, max_length=200, pattern=rf"^(cim|deal|messages|presence):{ID_CHARS}+$"),
+    AfterValidator(_canonical_topic),
+]
+SafeInt = Annotated[int, Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+Revision = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
+JsonArgs = Annotated[dict[str, Any], AfterValidator(safe_json)]
+
+
+def valid_request_id(value: object) -> str | None:
+    """`value` if it can be echoed in an error frame (a valid RequestId), else None."""
+    if isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_CHARS and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 class Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: "1" is not 1 and true is not 1 (no coercion of client input).
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # -- client to hub ---------------------------------------------------------
@@ -37,12 +70,12 @@ class AuthFrame(Frame):
 
     type: Literal["auth"]
     token: Annotated[str, Field(min_length=1, max_length=16_384)]
-    actAs: str | None = None
+    actAs: Annotated[str, AfterValidator(canonical_id)] | None = None
     """With a service credential: the user id to act on behalf of."""
 
 
 class Resume(Frame):
-    revision: int = Field(ge=0)
+    revision: Revision
     epoch: str
 
 
@@ -64,30 +97,43 @@ class MutateFrame(Frame):
     type: Literal["mutate"]
     id: RequestId
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    args: dict[str, Any]
-    mutationId: Annotated[str, Field(min_length=1, max_length=128)]
-    expectedRevision: int | None = Field(default=None, ge=0)
+    args: JsonArgs
+    mutationId: MutationId
+    expectedRevision: Revision | None = None
 
 
 class QueryFrame(Frame):
     type: Literal["query"]
     id: RequestId
     name: Annotated[str, Field(min_length=1, max_length=64)]
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: JsonArgs = Field(default_factory=dict)
+
+
+class PresenceFrame(Frame):
+    """Join a CIM's presence with `state`, change it, or leave it (`state` null); answered by `result`."""
+
+    type: Literal["presence"]
+    id: RequestId
+    cimId: Annotated[str, Field(min_length=1, max_length=128)]
+    state: dict[str, Any] | None = None
+    """A `cimhub.protocol.presence.PresenceState`: ``{activity, slideId?, sectionId?, name?}``.
+
+    Absent or null: leave.
+    """
 
 
 class PingFrame(Frame):
     type: Literal["ping"]
-    ts: int | None = None
+    ts: SafeInt | None = None
 
 
 class PongFrame(Frame):
     type: Literal["pong"]
-    ts: int | None = None
+    ts: SafeInt | None = None
 
 
 ClientFrame = Annotated[
-    AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PingFrame | PongFrame,
+    AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PresenceFrame | PingFrame | PongFrame,
     Field(discriminator="type"),
 ]
 CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
@@ -188,6 +234,93 @@ ServerFrame = Annotated[
 SERVER_FRAME: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
 
 
+# -- hub to client, as the hub builds them ----------------------------------------
+#
+# The models above parse frames; these TypedDicts are what the server builds, so
+# mypy checks every `send(...)` against the protocol without a pydantic round trip
+# per frame on the fan-out path. tests/test_frames.py checks that each one has
+# exactly its model's fields; the end-to-end tests validate every frame the hub
+# sends against /v1/schema. A key that is always sent (perhaps as null) is
+# required here even where the model gives it a default.
+
+
+class ReadyOut(TypedDict):
+    type: Literal["ready"]
+    userId: str | None
+    expiresAt: int | None
+    protocol: int
+    heartbeat: float
+
+
+class SnapshotOut(TypedDict):
+    type: Literal["snapshot"]
+    topic: str
+    id: NotRequired[str]
+    revision: int
+    epoch: str
+    data: Any
+    reset: bool
+
+
+class PatchOut(TypedDict):
+    type: Literal["patch"]
+    topic: str
+    revision: int
+    epoch: str
+    ops: list[dict[str, Any]]
+    mutation: str | None
+    mutationId: str | None
+    actor: str | None
+    ts: int | None
+    deleted: NotRequired[bool]
+
+
+class SubscribedOut(TypedDict):
+    type: Literal["subscribed"]
+    topic: str
+    id: str
+    revision: int
+    epoch: str
+
+
+class UnsubscribedOut(TypedDict):
+    type: Literal["unsubscribed"]
+    topic: str
+    id: NotRequired[str]
+    error: NotRequired[WireErrorOut]
+
+
+class ResultOut(TypedDict):
+    type: Literal["result"]
+    id: str
+    result: Any
+    cimId: NotRequired[str]
+    revision: NotRequired[int]
+    duplicate: NotRequired[bool]
+
+
+class ErrorOut(TypedDict):
+    type: Literal["error"]
+    id: NotRequired[str]
+    error: WireErrorOut
+
+
+class PingOut(TypedDict):
+    type: Literal["ping"]
+    ts: int | None
+
+
+class PongOut(TypedDict):
+    type: Literal["pong"]
+    ts: int | None
+
+
+Outbound = (
+    ReadyOut | SnapshotOut | PatchOut | SubscribedOut | UnsubscribedOut | ResultOut | ErrorOut | PingOut | PongOut
+)
+"""Any frame the hub sends."""
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema of both directions, for clients in other languages."""
     return {
@@ -196,26 +329,6 @@ def json_schema() -> dict[str, Any]:
         "client": CLIENT_FRAME.json_schema(),
         "server": SERVER_FRAME.json_schema(),
     }
-
-
-# -- close codes (RFC 6455 §7.4; 4000-4999 are the application's) -------------
-
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_INTERNAL = 1011
-CLOSE_RESTART = 1012
-"""The hub is shutting down: reconnect (to any hub) and resume."""
-# 4000-4099: reconnect and resume.
-CLOSE_HEARTBEAT_TIMEOUT = 4000
-CLOSE_QUEUE_OVERFLOW = 4008
-"""This client fell too far behind: reconnect and resume (or take snapshots)."""
-# 4400-4499: do not reconnect without changing something.
-CLOSE_AUTH_TIMEOUT = 4401
-CLOSE_AUTH_FAILED = 4403
-CLOSE_FORBIDDEN_ORIGIN = 4406
-CLOSE_TOO_MANY_UNAUTHENTICATED = 4429
 
 
 def topic_parts(topic: str) -> tuple[str, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,6 +34,8 @@ from .schema import (
     Slide,
     SlideStatus,
     Stage,
+    SupabaseId,
+    safe_json,
 )
 
 # Namespace for ids that cimhub derives (CIM ids from a create's mutation id,
@@ -52,6 +54,11 @@ class MutationContext:
     mutation_id: str
     user_id: str | None = None
     """Whose CIM a create makes: the user, or the user a service acts for."""
+    past: dict[str, Any] | None = None
+    """For mutations with `MutationSpec.past_revision`: the CIM (JSON data) as committed at that revision.
+
+    Read by the engine before the mutation runs.
+    """
 
 
 @dataclass
@@ -73,20 +80,38 @@ class CimArgs(Args):
 A = TypeVar("A", bound=Args)
 
 
+Access = Literal["cim", "deal_in_project", "service"]
+"""Who may run a mutation (cimhub.server.auth.authorizer enforces it):
+
+* ``cim``: whoever may see the CIM named by ``args.cimId`` (a member of its deal's project).
+* ``deal_in_project``: a member of the project owning ``args.dealId``, and that deal
+  must belong to ``args.projectId`` (a create).
+* ``service``: a service credential only (an import from the legacy tables).
+"""
+
+
 @dataclass(frozen=True)
 class MutationSpec(Generic[A]):
-    """A named mutation: its argument model and its pure function."""
+    """A named mutation: its argument model, its pure function and who may run it."""
 
     name: str
     args: type[A]
     run: Callable[[Cim | None, A, MutationContext], Outcome]
     target: Callable[[A, MutationContext], str]
     creates: bool = False
+    access: Access = "cim"
+    past_revision: Callable[[A], int] | None = None
+    """The past revision the engine must read into `MutationContext.past` before running (restoreRevision)."""
 
     def parse_args(self, raw: Any) -> A:
         """Validate raw JSON arguments; raises InvalidInput naming the bad field."""
         try:
-            return self.args.model_validate(raw)
+            safe_json(raw)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), path="args") from None
+        try:
+            # strict: "1" is not 1 and true is not 1, in nested models too.
+            return self.args.model_validate(raw, strict=True)
         except ValidationError as exc:
             raise from_validation_error(exc, prefix="args") from None
 
@@ -113,8 +138,8 @@ def _complete_stage(cim: Cim, stage: Stage) -> None:
 
 
 class CreateArgs(Args):
-    dealId: Id
-    projectId: Id
+    dealId: SupabaseId
+    projectId: SupabaseId
     title: ShortText
 
 
@@ -276,9 +301,7 @@ def create_outline(cim: Cim | None, args: CreateOutlineArgs, ctx: MutationContex
     stale = cascade.mark_slides(cim.slides, "outline_changed", lambda s: s.sectionId in affected)
     cim.outline = list(args.outline)
     cim.outlineStale = None
-    cim.sectionProgress = {
-        sid: cim.sectionProgress.get(sid) or SectionProgress() for sid in ids
-    }
+    cim.sectionProgress = {sid: cim.sectionProgress.get(sid) or SectionProgress() for sid in ids}
     for slide in cim.slides:
         if slide.sectionId in cim.sectionProgress:
             _track_slide(cim, slide)
@@ -405,6 +428,49 @@ def delete(cim: Cim | None, args: CimArgs, ctx: MutationContext) -> Outcome:
     return Outcome(None, {"deleted": True})
 
 
+# -- restoreRevision ------------------------------------------------------------
+
+
+class RestoreRevisionArgs(CimArgs):
+    revision: int = Field(ge=1)
+
+
+# What a restore never takes from the past: who and what the CIM is.
+_IDENTITY = ("id", "dealId", "projectId", "userId", "createdAt")
+
+
+def restore_revision(cim: Cim | None, args: RestoreRevisionArgs, ctx: MutationContext) -> Outcome:
+    """Make the CIM as it was at `args.revision` the current document (a new revision).
+
+    The whole document comes back together: each artifact with the artifacts it
+    was built from, and with the stale marks it had then, so the cascade rules
+    hold in the restored document as they held when it was committed, and no
+    new marks are needed. What the restore does not bring back: the CIM's
+    identity (`_IDENTITY`), and a status of ``draft`` once the CIM has left it
+    (a CIM cannot go back to draft, as in updateState).
+    """
+    cim = _existing(cim, args)
+    past = ctx.past
+    if past is None or past.get("revision") != args.revision:
+        raise CimhubError("restoreRevision ran without the document at that revision", code=ErrorCode.INTERNAL)
+    data = {**past, **{key: getattr(cim, key) for key in _IDENTITY}}
+    try:
+        restored = Cim.model_validate(data)
+    except ValidationError as exc:
+        raise CimhubError(f"revision {args.revision} does not match the schema: {exc.errors()[0]['msg']}") from None
+    if restored.status == "draft" and cim.status != "draft":
+        restored.status = "in_progress"
+    return Outcome(restored, {"restoredFrom": args.revision, "changed": _content(restored) != _content(cim)})
+
+
+def _content(cim: Cim) -> dict[str, Any]:
+    """The document without the stamps every commit changes."""
+    data = cim.to_json_dict()
+    data.pop("revision", None)
+    data.pop("updatedAt", None)
+    return data
+
+
 # -- importFromSupabase (seed §8) ---------------------------------------------
 
 
@@ -412,9 +478,9 @@ class ImportFromSupabaseArgs(Args):
     """One row of the legacy Supabase `cims` table, in the seed §8 shape."""
 
     sourceId: Id
-    dealId: Id
-    projectId: Id
-    userId: Id
+    dealId: SupabaseId
+    projectId: SupabaseId
+    userId: SupabaseId
     title: ShortText
     workflowState: dict[str, Any] | None = None
     slides: list[dict[str, Any]] | None = None
@@ -488,7 +554,14 @@ def _cim_target(args: CimArgs, ctx: MutationContext) -> str:
 MUTATIONS: dict[str, MutationSpec[Any]] = {
     spec.name: spec
     for spec in (
-        MutationSpec("create", CreateArgs, create, lambda a, c: derived_cim_id(c.actor, c.mutation_id), creates=True),
+        MutationSpec(
+            "create",
+            CreateArgs,
+            create,
+            lambda a, c: derived_cim_id(c.actor, c.mutation_id),
+            creates=True,
+            access="deal_in_project",
+        ),
         MutationSpec("updateState", UpdateStateArgs, update_state, _cim_target),
         MutationSpec("navigateToStage", NavigateToStageArgs, navigate_to_stage, _cim_target),
         MutationSpec("saveBuyerPersona", SaveBuyerPersonaArgs, save_buyer_persona, _cim_target),
@@ -498,11 +571,15 @@ MUTATIONS: dict[str, MutationSpec[Any]] = {
         MutationSpec("navigateToSlide", NavigateToSlideArgs, navigate_to_slide, _cim_target),
         MutationSpec("delete", CimArgs, delete, _cim_target),
         MutationSpec(
+            "restoreRevision", RestoreRevisionArgs, restore_revision, _cim_target, past_revision=lambda a: a.revision
+        ),
+        MutationSpec(
             "importFromSupabase",
             ImportFromSupabaseArgs,
             import_from_supabase,
             lambda a, c: imported_cim_id(a.sourceId),
             creates=True,
+            access="service",
         ),
     )
 }

@@ -75,10 +75,7 @@ def _diff_list(old: list[Any], new: list[Any], path: str, ops: list[JsonOp]) -> 
     while prefix < limit and _same(old[prefix], new[prefix]):
         prefix += 1
     suffix = 0
-    while (
-        suffix < limit - prefix
-        and _same(old[n_old - 1 - suffix], new[n_new - 1 - suffix])
-    ):
+    while suffix < limit - prefix and _same(old[n_old - 1 - suffix], new[n_new - 1 - suffix]):
         suffix += 1
     old_mid = n_old - prefix - suffix
     new_mid = n_new - prefix - suffix

@@ -25,14 +25,17 @@ from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.board import board_routes, cors_middleware
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 from cimhub.server.connect import connect
 from cimhub.server.dispatch import Dispatcher
+from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.broker import Broker, ClusterBroker
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
 from cimhub.server.hub.hub import Hub
+from cimhub.server.hub.presence import PresenceFeed, PresenceStore
+from cimhub.server.hub.presence_tracker import PresenceTracker
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.messages.store import MessageStore
@@ -40,6 +43,8 @@ from cimhub.server.metrics import Metrics
 from cimhub.server.settings import Settings
 from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import MutationEngine
+from cimhub.server.store.history import History
+from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.keys import Keys
 from cimhub.server.store.queries import Queries
 from cimhub.server.store.replicas import ReplicatedCommits
@@ -60,6 +65,8 @@ class Services:
     hub: Hub
     broker: Broker | ClusterBroker
     connections: Connections
+    admission: Admission
+    presence: PresenceTracker | None = None
 
 
 @contextlib.asynccontextmanager
@@ -75,15 +82,21 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         redis,
         keys,
         patch_log_retention=settings.patch_log_retention,
+        patch_log_max_bytes=settings.patch_log_max_bytes,
         idempotency_window_s=settings.idempotency_window_s,
+        snapshot_every=settings.history_snapshot_every,
+        history_max_age_ms=settings.history_max_age_s * 1000,
         extra_keys=messages.key_names,
         replicated=ReplicatedCommits(
             redis, replicas=settings.commit_replicas, timeout_ms=settings.commit_replica_timeout_ms
-        ) if settings.commit_replicas else None,
+        )
+        if settings.commit_replicas
+        else None,
     )
+    history = History(redis, keys, snapshot_every=settings.history_snapshot_every)
     authorizer = Authorizer(access, store)
     # The CIM agent's LangGraph thread is the CIM id: deleting a CIM deletes its checkpoints.
-    checkpoints = AsyncRedisSaver(redis, key_prefix=settings.key_prefix)
+    checkpoints = AsyncCimhubRedisSaver(redis, key_prefix=settings.key_prefix)
 
     async def forget_deleted(cim_id: str) -> None:
         authorizer.forget(cim_id)
@@ -94,6 +107,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         max_document_bytes=settings.max_document_bytes,
         cache_size=settings.document_cache_size,
         on_delete=(checkpoints.adelete_thread, forget_deleted),
+        history=history,
     )
     dispatcher = Dispatcher(
         engine=engine,
@@ -101,19 +115,48 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         message_ops=MessageOps(messages, authorizer),
         authorizer=authorizer,
         metrics=metrics,
+        history=HistoryQueries(history, authorizer),
+    )
+    presence_store = PresenceStore(
+        redis, keys, ttl_ms=int(settings.presence_ttl_s * 1000), max_per_cim=settings.presence_max_per_cim
     )
     feeds: dict[str, Feed] = {
         "cim": DocumentFeed(store, keys),
         "deal": DealFeed(store, keys),
         "messages": MessageFeed(messages, store),
+        "presence": PresenceFeed(presence_store, store, keys),
     }
-    broker: Broker | ClusterBroker = ClusterBroker(redis) if isinstance(redis, RedisCluster) else Broker(redis_url)
+    broker: Broker | ClusterBroker = (
+        ClusterBroker(redis, alive_channel=keys.alive_channel)
+        if isinstance(redis, RedisCluster)
+        else Broker(redis_url, alive_channel=keys.alive_channel)
+    )
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
+    presence = PresenceTracker(
+        presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions
+    )
     connections = Connections(max_unauthenticated=settings.max_unauthenticated)
-    recheck = AccessRecheck(connections, authorizer, hub, interval_s=settings.access_recheck_s)
+    recheck = AccessRecheck(
+        connections,
+        authorizer,
+        hub,
+        interval_s=settings.access_recheck_s,
+        outage_grace_s=settings.access_outage_grace_s,
+    )
     services = Services(
-        settings=settings, redis=redis, metrics=metrics, verifier=verifier, access=access, store=store,
-        engine=engine, dispatcher=dispatcher, hub=hub, broker=broker, connections=connections,
+        settings=settings,
+        redis=redis,
+        metrics=metrics,
+        verifier=verifier,
+        access=access,
+        store=store,
+        engine=engine,
+        dispatcher=dispatcher,
+        hub=hub,
+        broker=broker,
+        connections=connections,
+        admission=Admission(settings),
+        presence=presence,
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(redis.aclose)
@@ -124,6 +167,8 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         stack.push_async_callback(hub.aclose)
         recheck.start()
         stack.push_async_callback(recheck.aclose)
+        presence.start()
+        stack.push_async_callback(presence.aclose)
         yield services
 
 
@@ -135,7 +180,9 @@ async def _close_quietly(part: Any) -> None:
             await closer()
 
 
-def create_app(settings: Settings, *, redis_url: str | None = None, verifier: Any = None, access: Any = None) -> Starlette:
+def create_app(
+    settings: Settings, *, redis_url: str | None = None, verifier: Any = None, access: Any = None
+) -> Starlette:
     """The hub as an ASGI app. `redis_url` overrides settings.redis_url (the embedded Redis passes its own)."""
     url = redis_url or settings.redis_url
     if url is None:
@@ -158,6 +205,9 @@ def create_app(settings: Settings, *, redis_url: str | None = None, verifier: An
             WebSocketRoute("/v1/ws", websocket_endpoint),
             Route("/v1/mutate", http.mutate, methods=["POST"]),
             Route("/v1/query", http.query, methods=["POST"]),
+            Route("/v1/cims/{cimId}/history", http.cim_history),
+            Route("/v1/cims/{cimId}/revisions/{revision:int}", http.cim_at),
+            Route("/v1/cims/{cimId}/diff", http.cim_diff),
             Route("/v1/schema", http.schema),
             Route("/healthz", http.healthz),
             Route("/readyz", http.readyz),

@@ -33,13 +33,15 @@ def cors_middleware(settings: Settings) -> list[Middleware]:
     """
     if not settings.allowed_origins:
         return []
-    return [Middleware(
-        CORSMiddleware,
-        allow_origins=settings.allowed_origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["authorization", "content-type", "x-cimhub-act-as"],
-        max_age=600,
-    )]
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["authorization", "content-type", "x-cimhub-act-as"],
+            max_age=600,
+        )
+    ]
 
 
 def board_routes(settings: Settings) -> list[BaseRoute]:
@@ -51,11 +53,13 @@ def board_routes(settings: Settings) -> list[BaseRoute]:
         return HTMLResponse(page, headers={"cache-control": "no-cache"})
 
     async def config(request: Request) -> Response:
-        return JSONResponse({
-            "devMode": settings.dev_mode,
-            "supabaseUrl": settings.supabase_url,
-            "supabaseAnonKey": settings.supabase_anon_key,
-        })
+        return JSONResponse(
+            {
+                "devMode": settings.dev_mode,
+                "supabaseUrl": settings.supabase_url,
+                "supabaseAnonKey": settings.supabase_anon_key,
+            }
+        )
 
     async def dev_token(request: Request) -> Response:
         if issuer is None:  # unreachable: the route exists only in dev mode
@@ -68,7 +72,7 @@ def board_routes(settings: Settings) -> list[BaseRoute]:
             user_id = body.get("userId") if isinstance(body, dict) else None
             ttl = body.get("ttlS", 900) if isinstance(body, dict) else None
             if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 128:
-                raise InvalidInput("send {\"userId\": \"<user id>\"}", path="userId")
+                raise InvalidInput('send {"userId": "<user id>"}', path="userId")
             low, high = DEV_TOKEN_TTL_S
             if not isinstance(ttl, int) or isinstance(ttl, bool) or not low <= ttl <= high:
                 raise InvalidInput(f"ttlS must be an integer from {low} to {high}", path="ttlS")
@@ -80,4 +84,3 @@ def board_routes(settings: Settings) -> list[BaseRoute]:
     if issuer is not None:
         routes.append(Route("/v1/dev/token", dev_token, methods=["POST"]))
     return routes
-

@@ -33,9 +33,7 @@ def cluster_seeds(url: str) -> list[tuple[str, int]]:
     for part in netloc.split(","):
         host, _, port = part.strip().rpartition(":")
         if not host or not port.isdigit():
-            raise ValueError(
-                f"a cluster URL lists host:port seeds, comma-separated; got {part!r} in {url!r}"
-            )
+            raise ValueError(f"a cluster URL lists host:port seeds, comma-separated; got {part!r} in {url!r}")
         seeds.append((host.strip("[]"), int(port)))
     return seeds
 

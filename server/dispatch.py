@@ -11,16 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from cimhub.protocol.errors import CimhubError
+from cimhub.protocol.messages import ADD_MESSAGE
 from cimhub.protocol.mutations import MUTATIONS, get_mutation
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.metrics import Metrics
 from cimhub.server.store.engine import CommitResult, MutationEngine
+from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.queries import Queries
 
 # Mutation names counted under their own label; anything else is "unknown", so
 # a client cannot grow the metric's cardinality by inventing names.
-_KNOWN_NAMES = frozenset(MUTATIONS) | {"addMessage"}
+_KNOWN_NAMES = frozenset(MUTATIONS) | {ADD_MESSAGE}
 
 
 def actor_of(identity: Any) -> str:
@@ -41,10 +43,12 @@ class Dispatcher:
         message_ops: MessageOps,
         authorizer: Authorizer,
         metrics: Metrics,
+        history: HistoryQueries | None = None,
     ) -> None:
         self.engine = engine
         self.queries = queries
         self.message_ops = message_ops
+        self.history = history
         self.authorizer = authorizer
         self.metrics = metrics
 
@@ -59,6 +63,8 @@ class Dispatcher:
         """Run query `name` for `identity`; the result is JSON data."""
         if name in self.message_ops.QUERIES:
             return await self.message_ops.query(identity, name, args)
+        if self.history is not None and name in self.history.QUERIES:
+            return await self.history.query(identity, name, args)
         return await self.queries.run(identity, name, args)
 
     async def mutate(
@@ -67,16 +73,20 @@ class Dispatcher:
         """Validate, authorize and run one mutation exactly once under `mutation_id`."""
         outcome = "error"
         try:
-            if name == "addMessage":
+            if name == ADD_MESSAGE:
                 # Not a document mutation: the conversation is its own log, idempotent by message id.
                 result = await self.message_ops.add(identity, args, mutation_id)
             else:
                 spec = get_mutation(name)
                 parsed = spec.parse_args(args)
-                await self.authorizer.require_mutation(identity, name, parsed)
+                await self.authorizer.require_mutation(identity, spec, parsed)
                 result = await self.engine.run(
-                    spec, parsed, actor=actor_of(identity), mutation_id=mutation_id,
-                    expected_revision=expected_revision, user_id=identity.user_id,
+                    spec,
+                    parsed,
+                    actor=actor_of(identity),
+                    mutation_id=mutation_id,
+                    expected_revision=expected_revision,
+                    user_id=identity.user_id,
                 )
             outcome = "duplicate" if result.duplicate else "committed"
             return result

@@ -54,19 +54,27 @@ async def embedded_redis(
     data_dir: Path, *, port: int | None = None, fsync: str = "everysec", start_timeout_s: float = 15.0
 ) -> AsyncIterator[EmbeddedRedis]:
     """Run redis-server with AOF persistence in `data_dir` for the duration of the block."""
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = await asyncio.to_thread(data_dir.resolve)
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
     port = port or free_port()
     process = await asyncio.create_subprocess_exec(
         redis_server_binary(),
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--appendonly", "yes",
-        "--appendfsync", fsync,
-        "--save", "",
-        "--daemonize", "no",
-        "--logfile", str(data_dir / "redis.log"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        fsync,
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(data_dir / "redis.log"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )

@@ -18,6 +18,8 @@ from starlette.responses import JSONResponse, Response
 from cimhub.protocol import frames as f
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, Unauthenticated
 from cimhub.server.faults import client_error
+from cimhub.server.httpserver import read_body
+from cimhub.server.hub.admission import Action, user_key
 
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_FRAME: 400,
@@ -55,11 +57,19 @@ async def identity_of(request: Request) -> Any:
     return await verifier.verify(token.strip(), on_behalf_of=request.headers.get("x-cimhub-act-as"))
 
 
+def within_rate(request: Request, identity: Any, action: Action) -> None:
+    """Raise rate_limited when the caller is over its per-user rate (shared with its WebSocket connections)."""
+    admission = request.app.state.services.admission
+    if not admission.allow(user_key(identity), action):
+        raise CimhubError(
+            f"over {admission.rate_of(action):g} {action}s/s for this user; retry shortly", code=ErrorCode.RATE_LIMITED
+        )
+
+
 async def read_json(request: Request) -> dict[str, Any]:
-    limit = request.app.state.services.settings.max_frame_bytes
-    body = await request.body()
-    if len(body) > limit:
-        raise InvalidInput(f"body over {limit} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE)
+    settings = request.app.state.services.settings
+    # Streamed and counted: a body over the limit is refused before it is buffered, with or without Content-Length.
+    body = await read_body(request, max_bytes=settings.max_frame_bytes, timeout_s=settings.http_body_timeout_s)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -73,6 +83,7 @@ async def mutate(request: Request) -> Response:
     """POST /v1/mutate {name, args, mutationId, expectedRevision?}: the mutate frame over HTTP."""
     try:
         identity = await identity_of(request)
+        within_rate(request, identity, "mutation")
         body = await read_json(request)
         name, args, mutation_id = body.get("name"), body.get("args", {}), body.get("mutationId")
         if not isinstance(name, str) or not isinstance(mutation_id, str) or not isinstance(args, dict):
@@ -85,15 +96,21 @@ async def mutate(request: Request) -> Response:
         result = await request.app.state.services.dispatcher.mutate(identity, name, args, mutation_id, expected)
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
         return error_response(client_error(exc, "running a mutation"))
-    return JSONResponse({
-        "result": result.result, "cimId": result.cim_id, "revision": result.revision, "duplicate": result.duplicate,
-    })
+    return JSONResponse(
+        {
+            "result": result.result,
+            "cimId": result.cim_id,
+            "revision": result.revision,
+            "duplicate": result.duplicate,
+        }
+    )
 
 
 async def query(request: Request) -> Response:
     """POST /v1/query {name, args}: the query frame over HTTP."""
     try:
         identity = await identity_of(request)
+        within_rate(request, identity, "query")
         body = await read_json(request)
         name, args = body.get("name"), body.get("args", {})
         if not isinstance(name, str) or not isinstance(args, dict):
@@ -102,6 +119,44 @@ async def query(request: Request) -> Response:
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
         return error_response(client_error(exc, "running a query"))
     return Response(orjson.dumps({"result": result}), media_type="application/json")
+
+
+async def _history(request: Request, name: str, args: dict[str, Any]) -> Response:
+    try:
+        identity = await identity_of(request)
+        result = await request.app.state.services.dispatcher.query(identity, name, args)
+    except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
+        return error_response(client_error(exc, f"running {name}"))
+    return Response(orjson.dumps(result), media_type="application/json")
+
+
+def _int_params(request: Request, *names: str) -> dict[str, Any]:
+    """Integer query-string parameters, passed on as they are when not integers (the query's model refuses them)."""
+    found: dict[str, Any] = {}
+    for name in names:
+        raw = request.query_params.get(name)
+        if raw is not None:
+            found[name] = int(raw) if raw.lstrip("-").isdigit() else raw
+    return found
+
+
+async def cim_at(request: Request) -> Response:
+    """GET /v1/cims/{cimId}/revisions/{revision}: the CIM as committed at that revision (the cimAt query)."""
+    cim_id, revision = request.path_params["cimId"], request.path_params["revision"]
+    return await _history(request, "cimAt", {"cimId": cim_id, "revision": revision})
+
+
+async def cim_diff(request: Request) -> Response:
+    """GET /v1/cims/{cimId}/diff?from=A&to=B&limit=N: the patches, with their actors, after A up to B (cimDiff)."""
+    params = _int_params(request, "from", "to", "limit")
+    params.setdefault("from", 0)
+    return await _history(request, "cimDiff", {"cimId": request.path_params["cimId"], **params})
+
+
+async def cim_history(request: Request) -> Response:
+    """GET /v1/cims/{cimId}/history?before=R&limit=N: who changed what, newest first (cimHistory)."""
+    params = _int_params(request, "before", "limit")
+    return await _history(request, "cimHistory", {"cimId": request.path_params["cimId"], **params})
 
 
 async def healthz(request: Request) -> Response:

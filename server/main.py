@@ -16,8 +16,10 @@ import uvicorn
 import uvicorn.config
 from pythonjsonlogger.json import JsonFormatter
 
+from cimhub.server import redact
 from cimhub.server.app import create_app
 from cimhub.server.embedded import embedded_redis
+from cimhub.server.httpserver import guarded_h11
 from cimhub.server.settings import Settings
 
 log = logging.getLogger("cimhub")
@@ -89,7 +91,13 @@ async def serve_async(settings: Settings) -> None:
             lifespan="on",
             # JSON logs: uvicorn's own loggers go through the root handler too.
             log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+            # Bounds per client (docs/security.md): header deadline and per-address cap, header size, open connections.
+            http=guarded_h11(settings),
+            h11_max_incomplete_event_size=settings.max_http_header_bytes,
+            limit_concurrency=settings.max_open_connections,
+            server_header=False,
         )
+        redact.install()  # after uvicorn configured its loggers: no query string or credential is logged
         server = DrainingServer(config)
         server.app_ref = app
         await server.serve()
@@ -99,11 +107,16 @@ def configure_logging(log_format: str) -> None:
     """Text for people, or one JSON object per line (python-json-logger) for log shippers."""
     handler = logging.StreamHandler()
     if log_format == "json":
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                           rename_fields={"asctime": "time", "levelname": "level", "name": "logger"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
+        )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    redact.install()
 
 
 def serve(settings: Settings) -> None:

@@ -28,7 +28,5 @@ class Metrics:
         self.resyncs = Counter(
             "cimhub_resyncs_total", "Subscriptions caught up after a gap, by how", ["how"], registry=r
         )
-        self.broker_reconnects = Counter(
-            "cimhub_broker_reconnects_total", "Pub/sub listener reconnects", registry=r
-        )
+        self.broker_reconnects = Counter("cimhub_broker_reconnects_total", "Pub/sub listener reconnects", registry=r)
         self.errors = Counter("cimhub_client_errors_total", "Errors sent to clients, by code", ["code"], registry=r)

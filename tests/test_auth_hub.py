@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -23,14 +22,15 @@ import httpx
 import orjson
 import pytest
 import uvicorn
-import websockets
 from joserfc import jwt
 from joserfc.jwk import OctKey
 from postgrest.exceptions import APIError
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from support import wire
+from support.wire import RawClient
+from websockets.exceptions import InvalidStatus
 
 from cimhub.clients import migrate
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.mutations import imported_cim_id
 from cimhub.server.app import create_app
 from cimhub.server.embedded import free_port
@@ -45,7 +45,6 @@ SERVICE_KEY = "cimhub_sk_" + "k" * 40
 ALLOWED_ORIGIN = "https://app.example"
 TTL_S = 0.5
 RECHECK_S = 0.5
-TIMEOUT = 5.0
 
 
 def mint(user_id: str, *, ttl_s: float = 3600) -> str:
@@ -81,7 +80,11 @@ async def running_hub(settings: Settings, redis_url: str) -> AsyncIterator[Hub]:
     port = free_port()
     config = uvicorn.Config(
         create_app(settings, redis_url=redis_url),
-        host="127.0.0.1", port=port, ws_ping_interval=None, log_level="warning", lifespan="on",
+        host="127.0.0.1",
+        port=port,
+        ws_ping_interval=None,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -122,79 +125,13 @@ async def hub(pg_database_url: str, redis_url: str, key_prefix: str) -> AsyncIte
         yield running
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        yield client
+# -- a raw protocol client (tests/support/wire.py; every frame read is checked against /v1/schema) ------
 
 
-# -- a raw protocol client ------------------------------------------------------------
-
-
-class Client:
-    """One JSON socket; frames not yet asked for wait in a backlog; pings are answered."""
-
-    _ids = itertools.count(1)
-
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.backlog: list[dict[str, Any]] = []
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(orjson.dumps(frame).decode())
-
-    async def _read(self) -> dict[str, Any]:
-        while True:
-            frame = orjson.loads(await self.ws.recv())
-            if frame.get("type") == "ping":
-                await self.send({"type": "pong", "ts": frame.get("ts")})
-                continue
-            return frame  # type: ignore[no-any-return]
-
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        if self.backlog:
-            return self.backlog.pop(0)
-        async with asyncio.timeout(timeout):
-            return await self._read()
-
-    async def expect(self, timeout: float = TIMEOUT, **match: Any) -> dict[str, Any]:
-        """The first frame whose fields equal `match`; others wait in the backlog."""
-        for i, frame in enumerate(self.backlog):
-            if all(frame.get(k) == v for k, v in match.items()):
-                return self.backlog.pop(i)
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self._read()
-                if all(frame.get(k) == v for k, v in match.items()):
-                    return frame
-                self.backlog.append(frame)
-
-    async def request(self, frame: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
-        frame.setdefault("id", f"r{next(self._ids)}")
-        await self.send(frame)
-        return await self.expect(timeout, id=frame["id"])
-
-    async def subscribe(self, topic: str) -> dict[str, Any]:
-        return await self.request({"type": "subscribe", "topic": topic})
-
-    async def mutate(self, name: str, args: dict[str, Any], mutation_id: str | None = None) -> dict[str, Any]:
-        return await self.request(
-            {"type": "mutate", "name": name, "args": args, "mutationId": mutation_id or uuid.uuid4().hex}
-        )
-
-
-@contextlib.asynccontextmanager
-async def connect(hub: Hub, token: str | None, *, act_as: str | None = None, **kwargs: Any) -> AsyncIterator[Client]:
-    async with websockets.connect(hub.ws_url, open_timeout=TIMEOUT, close_timeout=2, **kwargs) as ws:
-        client = Client(ws)
-        if token is not None:
-            frame: dict[str, Any] = {"type": "auth", "token": token}
-            if act_as is not None:
-                frame["actAs"] = act_as
-            await client.send(frame)
-            ready = await client.recv()
-            assert ready["type"] == "ready", ready
-        yield client
+def connect(
+    hub: Hub, token: str | None, *, act_as: str | None = None, **kwargs: Any
+) -> contextlib.AbstractAsyncContextManager[RawClient]:
+    return wire.connect(hub.ws_url, token, act_as=act_as, **kwargs)
 
 
 def error_code(frame: dict[str, Any]) -> str:
@@ -202,7 +139,7 @@ def error_code(frame: dict[str, Any]) -> str:
     return str(frame["error"]["code"])
 
 
-async def create_cim(client: Client, world: World, title: str = "Project Falcon") -> str:
+async def create_cim(client: RawClient, world: World, title: str = "Project Falcon") -> str:
     result = await client.mutate("create", {"dealId": world.deal_a, "projectId": world.project_a, "title": title})
     assert result["type"] == "result", result
     return str(result["cimId"])
@@ -247,7 +184,9 @@ async def test_non_members_see_not_found_for_cims_and_access_denied_for_deals(hu
 
 async def test_create_under_another_projects_deal_is_denied(hub: Hub, world: World) -> None:
     async with connect(hub, mint(world.ana)) as ana:
-        refused = await ana.mutate("create", {"dealId": world.deal_a, "projectId": world.project_b, "title": "Misfiled"})
+        refused = await ana.mutate(
+            "create", {"dealId": world.deal_a, "projectId": world.project_b, "title": "Misfiled"}
+        )
         assert error_code(refused) == "access_denied"
         assert refused["error"]["path"] == "args.projectId"
 
@@ -273,8 +212,11 @@ async def test_revoked_membership_ends_live_subscriptions(hub: Hub, world: World
 
 
 async def test_http_mutate_needs_a_token_and_membership(hub: Hub, world: World, http: httpx.AsyncClient) -> None:
-    body = {"name": "create", "args": {"dealId": world.deal_a, "projectId": world.project_a, "title": "T"},
-            "mutationId": uuid.uuid4().hex}
+    body = {
+        "name": "create",
+        "args": {"dealId": world.deal_a, "projectId": world.project_a, "title": "T"},
+        "mutationId": uuid.uuid4().hex,
+    }
     anonymous = await http.post(hub.url + "/v1/mutate", json=body)
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "unauthenticated"
     forged = await http.post(hub.url + "/v1/mutate", json=body, headers=bearer(mint(world.ana) + "x"))
@@ -304,13 +246,16 @@ async def test_token_refresh_resumes_without_losing_patches(hub: Hub, world: Wor
             expired = await reader.expect(timeout=4, type="error")
             assert error_code(expired) == "token_expired"
             # Committed while the reader is paused: not delivered until it refreshes.
-            missed = [await writer.mutate("updateState", {"cimId": cim_id, "title": f"While paused {n}"})
-                      for n in range(3)]
+            missed = [
+                await writer.mutate("updateState", {"cimId": cim_id, "title": f"While paused {n}"}) for n in range(3)
+            ]
             assert [m["revision"] for m in missed] == [revision + 2, revision + 3, revision + 4]
             with pytest.raises(TimeoutError):
                 await reader.expect(timeout=0.3, type="patch")
-            assert error_code(await reader.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})) \
+            assert (
+                error_code(await reader.request({"type": "query", "name": "get", "args": {"cimId": cim_id}}))
                 == "token_expired"
+            )
             await reader.send({"type": "auth", "token": mint(world.ana)})
             assert (await reader.recv())["type"] == "ready"
             patches = [await reader.expect(type="patch") for _ in missed]
@@ -331,8 +276,11 @@ async def test_refresh_with_another_users_token_is_refused(hub: Hub, world: Worl
 async def test_service_key_acts_without_membership_and_on_behalf_of_users(
     hub: Hub, world: World, http: httpx.AsyncClient
 ) -> None:
-    async with connect(hub, SERVICE_KEY, act_as=world.ana) as service_as_ana, \
-            connect(hub, mint(world.ana)) as ana, connect(hub, SERVICE_KEY) as service:
+    async with (
+        connect(hub, SERVICE_KEY, act_as=world.ana) as service_as_ana,
+        connect(hub, mint(world.ana)) as ana,
+        connect(hub, SERVICE_KEY) as service,
+    ):
         # On behalf of ana: checked as ana, recorded as the service acting for her.
         cim_id = await create_cim(service_as_ana, world)
         assert (await ana.subscribe(f"cim:{cim_id}"))["type"] == "snapshot"
@@ -345,33 +293,31 @@ async def test_service_key_acts_without_membership_and_on_behalf_of_users(
         assert (await ana.expect(type="patch"))["actor"] == "service:service_role"
     # On behalf of bob, who is not a member: refused as bob would be.
     headers = {**bearer(SERVICE_KEY), "x-cimhub-act-as": world.bob}
-    as_bob = await http.post(hub.url + "/v1/mutate", headers=headers, json={
-        "name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex})
+    as_bob = await http.post(
+        hub.url + "/v1/mutate",
+        headers=headers,
+        json={"name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex},
+    )
     assert as_bob.status_code == 404
     # A user token may not act for someone else.
     headers = {**bearer(mint(world.bob)), "x-cimhub-act-as": world.ana}
-    impostor = await http.post(hub.url + "/v1/mutate", headers=headers, json={
-        "name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex})
+    impostor = await http.post(
+        hub.url + "/v1/mutate",
+        headers=headers,
+        json={"name": "updateState", "args": {"cimId": cim_id, "title": "No"}, "mutationId": uuid.uuid4().hex},
+    )
     assert impostor.status_code == 403
 
 
 # -- the connection itself ------------------------------------------------------------
 
 
-async def close_code(ws: Any) -> int | None:
-    with contextlib.suppress(ConnectionClosed):
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                await ws.recv()
-    return ws.close_code  # type: ignore[no-any-return]
-
-
 async def test_foreign_origin_is_refused(hub: Hub, world: World) -> None:
     # The hub closes with 4406 before accepting; under ASGI a close before accept
     # becomes an HTTP 403 to the handshake, so a client sees one or the other.
     try:
-        async with websockets.connect(hub.ws_url, origin="https://evil.example", open_timeout=TIMEOUT) as ws:
-            assert await close_code(ws) == f.CLOSE_FORBIDDEN_ORIGIN
+        async with connect(hub, None, origin="https://evil.example") as refused:
+            assert (await refused.closed())[0] == CloseCode.FORBIDDEN_ORIGIN
     except InvalidStatus as exc:
         assert exc.response.status_code == 403
     async with connect(hub, mint(world.ana), origin=ALLOWED_ORIGIN) as ana:
@@ -380,16 +326,16 @@ async def test_foreign_origin_is_refused(hub: Hub, world: World) -> None:
 
 
 async def test_no_auth_frame_in_time_closes_with_4401(hub: Hub) -> None:
-    async with websockets.connect(hub.ws_url, open_timeout=TIMEOUT) as ws:
-        assert await close_code(ws) == f.CLOSE_AUTH_TIMEOUT
+    async with connect(hub, None) as client:
+        assert await client.closed() == (CloseCode.AUTH_TIMEOUT, [])
 
 
 async def test_bad_token_closes_with_4403(hub: Hub, world: World) -> None:
-    async with websockets.connect(hub.ws_url, open_timeout=TIMEOUT) as ws:
-        await ws.send(orjson.dumps({"type": "auth", "token": mint(world.ana, ttl_s=-5)}).decode())
-        frame = orjson.loads(await ws.recv())
-        assert error_code(frame) == "token_expired"
-        assert await close_code(ws) == f.CLOSE_AUTH_FAILED
+    async with connect(hub, None) as client:
+        await client.send({"type": "auth", "token": mint(world.ana, ttl_s=-5)})
+        code, frames = await client.closed()
+        assert [error_code(frame) for frame in frames] == ["token_expired"]
+        assert code == CloseCode.AUTH_FAILED
 
 
 # -- the legacy import (clients/migrate.py) through PostgREST and the hub -------------------
@@ -411,21 +357,37 @@ async def test_legacy_import_is_idempotent(hub: Hub, world: World, postgrest: Po
         await world.execute(
             "insert into cims (id, deal_id, project_id, user_id, title, workflow_state, created_at) "
             "values (%s, %s, %s, %s, %s, %s::jsonb, now() - interval '1 day')",
-            row_id, world.deal_a, world.project_a, world.ana, f"Legacy {n}",
+            row_id,
+            world.deal_a,
+            world.project_a,
+            world.ana,
+            f"Legacy {n}",
             '{"current_stage": "buyer_persona", "completed_stages": []}',
         )
     await world.execute(
-        "insert into cims (id, deal_id, project_id, user_id, title, workflow_state) values (%s, %s, %s, %s, 'Bad', %s::jsonb)",
-        bad, world.deal_a, world.project_a, world.ana, '{"current_stage": "drafting"}',
+        "insert into cims (id, deal_id, project_id, user_id, title, workflow_state)"
+        " values (%s, %s, %s, %s, 'Bad', %s::jsonb)",
+        bad,
+        world.deal_a,
+        world.project_a,
+        world.ana,
+        '{"current_stage": "drafting"}',
     )
     try:
+
         async def import_once(**kwargs: Any) -> migrate.Summary:
             async with asyncio.timeout(10):
                 while True:  # PostgREST reloads its schema cache asynchronously after the NOTIFY
                     try:
                         return await migrate.run(
-                            postgrest.url, legacy_service_key(), hub.url, SERVICE_KEY, batch=2,
-                            legacy_transport=RestPrefixTransport(), show_progress=False, **kwargs,
+                            postgrest.url,
+                            legacy_service_key(),
+                            hub.url,
+                            SERVICE_KEY,
+                            batch=2,
+                            legacy_transport=RestPrefixTransport(),
+                            show_progress=False,
+                            **kwargs,
                         )
                     except APIError as exc:
                         if "schema cache" not in str(exc):

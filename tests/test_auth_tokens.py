@@ -63,9 +63,7 @@ def user_claims(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-def sign(
-    claims: dict[str, Any], key: OctKey | ECKey | RSAKey | str = LEGACY_SECRET, alg: str = "HS256"
-) -> str:
+def sign(claims: dict[str, Any], key: OctKey | ECKey | RSAKey | str = LEGACY_SECRET, alg: str = "HS256") -> str:
     if isinstance(key, str):
         key = OctKey.import_key(key)
     header: dict[str, Any] = {"alg": alg}
@@ -86,16 +84,34 @@ class JwksEndpoint:
         self.extra: list[dict[str, Any]] = []
         self.status = 200
         self.requests = 0
+        self.drip_s: float | None = None
+        """Send the body one byte per `drip_s` seconds (a slow or malicious endpoint)."""
+        self.dripping = 0
         self.transport = httpx.MockTransport(self._handle)
 
-    def _handle(self, request: httpx.Request) -> httpx.Response:
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
         assert str(request.url) == JWKS_URL
         self.requests += 1
         if self.status != 200:
             return httpx.Response(self.status, text="upstream down")
-        return httpx.Response(
-            200, json={"keys": [k.as_dict(private=False) for k in self.keys] + self.extra}
-        )
+        body = json.dumps({"keys": [k.as_dict(private=False) for k in self.keys] + self.extra}).encode()
+        if self.drip_s is None:
+            return httpx.Response(200, content=body)
+        return httpx.Response(200, stream=_Drip(self, body, self.drip_s))
+
+
+class _Drip(httpx.AsyncByteStream):
+    def __init__(self, endpoint: JwksEndpoint, body: bytes, interval_s: float) -> None:
+        self.endpoint, self.body, self.interval_s = endpoint, body, interval_s
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self.endpoint.dripping += 1
+        try:
+            for byte in self.body:
+                await asyncio.sleep(self.interval_s)
+                yield bytes([byte])
+        finally:
+            self.endpoint.dripping -= 1
 
 
 @pytest.fixture
@@ -129,9 +145,7 @@ def verifier(make_verifier: Callable[..., TokenVerifier]) -> TokenVerifier:
     return make_verifier()
 
 
-async def refused(
-    verifier: TokenVerifier, token: str, code: ErrorCode = ErrorCode.UNAUTHENTICATED
-) -> Unauthenticated:
+async def refused(verifier: TokenVerifier, token: str, code: ErrorCode = ErrorCode.UNAUTHENTICATED) -> Unauthenticated:
     """Verify that `token` is refused with `code`, and that the message does not echo it."""
     with pytest.raises(Unauthenticated) as caught:
         await verifier.verify(token)
@@ -151,9 +165,7 @@ async def refused(
 async def test_legacy_hs256_user_token(verifier: TokenVerifier) -> None:
     claims = user_claims()
     identity = await verifier.verify(sign(claims))
-    assert identity == Identity(
-        user_id=USER, role="authenticated", is_service=False, expires_at=float(claims["exp"])
-    )
+    assert identity == Identity(user_id=USER, role="authenticated", is_service=False, expires_at=float(claims["exp"]))
     assert identity.claims["email"] == "ana@example.com"
 
 
@@ -209,9 +221,7 @@ async def test_missing_exp_or_sub(verifier: TokenVerifier) -> None:
 
 
 async def test_wrong_shared_secret(verifier: TokenVerifier) -> None:
-    error = await refused(
-        verifier, sign(user_claims(), "another-secret-that-is-also-32-chars-long")
-    )
+    error = await refused(verifier, sign(user_claims(), "another-secret-that-is-also-32-chars-long"))
     assert "signature" in error.message
 
 
@@ -231,9 +241,7 @@ async def test_alg_none_is_refused(verifier: TokenVerifier) -> None:
 
 
 @pytest.mark.parametrize("alg", ["HS384", "HS512", "PS256", "ES512", "EdDSA"])
-async def test_algorithms_outside_the_allow_list_are_refused(
-    verifier: TokenVerifier, alg: str
-) -> None:
+async def test_algorithms_outside_the_allow_list_are_refused(verifier: TokenVerifier, alg: str) -> None:
     header = b64(json.dumps({"alg": alg, "kid": "ec-1"}).encode())
     payload = b64(json.dumps(user_claims()).encode())
     error = await refused(verifier, f"{header}.{payload}.{b64(b'sig' * 20)}")
@@ -267,14 +275,10 @@ async def test_rs256_header_on_a_token_for_an_ec_key_is_refused(verifier: TokenV
     assert "does not verify RS256" in error.message
 
 
-async def test_symmetric_keys_in_the_jwks_are_ignored(
-    verifier: TokenVerifier, jwks: JwksEndpoint
-) -> None:
+async def test_symmetric_keys_in_the_jwks_are_ignored(verifier: TokenVerifier, jwks: JwksEndpoint) -> None:
     jwks.extra.append({"kty": "oct", "kid": "sym", "k": b64(b"k" * 32)})
     header = b64(json.dumps({"alg": "RS256", "kid": "sym"}).encode())
-    error = await refused(
-        verifier, f"{header}.{b64(json.dumps(user_claims()).encode())}.{b64(b's' * 32)}"
-    )
+    error = await refused(verifier, f"{header}.{b64(json.dumps(user_claims()).encode())}.{b64(b's' * 32)}")
     assert "does not publish" in error.message
 
 
@@ -286,9 +290,7 @@ async def test_tampered_payload(verifier: TokenVerifier) -> None:
         assert "signature" in error.message
 
 
-@pytest.mark.parametrize(
-    "token", ["", "abc", "a.b.c", "a.b", "eyJhbGciOiJIUzI1NiJ9.!!!.x", "x" * 20_000]
-)
+@pytest.mark.parametrize("token", ["", "abc", "a.b.c", "a.b", "eyJhbGciOiJIUzI1NiJ9.!!!.x", "x" * 20_000])
 async def test_malformed_credentials(verifier: TokenVerifier, token: str) -> None:
     await refused(verifier, token)
 
@@ -299,26 +301,57 @@ async def test_malformed_credentials(verifier: TokenVerifier, token: str) -> Non
 async def test_rotation_refetches_once_on_an_unknown_kid(
     make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
 ) -> None:
-    verifier = make_verifier(jwks_refresh_interval_s=0)
+    verifier = make_verifier(jwks_min_refetch_s=0)
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
     assert jwks.requests == 1
     jwks.keys = [EC_KEY_2]  # Supabase rotated: ec-1 revoked, ec-2 current
     identity = await verifier.verify(sign(user_claims(), EC_KEY_2, "ES256"))
     assert identity.user_id == USER and jwks.requests == 2
-    await refused(
-        verifier, sign(user_claims(), EC_KEY, "ES256")
-    )  # the revoked key is gone after the refresh
+    await refused(verifier, sign(user_claims(), EC_KEY, "ES256"))  # the revoked key is gone after the refresh
 
 
-async def test_unknown_kids_are_rate_limited(
+def stranger_token(n: int) -> str:
+    stranger = ECKey.generate_key("P-256", parameters={"kid": f"made-up-{n}", "alg": "ES256"})
+    return sign(user_claims(), stranger, "ES256")
+
+
+async def test_unknown_kids_within_the_refetch_interval_are_retryable_and_cost_no_fetch(
     make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
 ) -> None:
-    verifier = make_verifier(jwks_refresh_interval_s=60)
+    verifier = make_verifier(jwks_min_refetch_s=60)
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
     for n in range(5):
-        stranger = ECKey.generate_key("P-256", parameters={"kid": f"made-up-{n}", "alg": "ES256"})
-        await refused(verifier, sign(user_claims(), stranger, "ES256"))
+        with pytest.raises(Unavailable) as caught:
+            await verifier.verify(stranger_token(n))
+        assert caught.value.retryable is True
     assert jwks.requests == 1
+
+
+async def test_an_unknown_kid_is_refused_without_a_fetch_once_known_to_be_unknown(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_unknown_kid_ttl_s=60)
+    await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    token = stranger_token(1)
+    for _ in range(5):
+        await refused(verifier, token)
+    assert jwks.requests == 2  # one fetch looked for it; the other four were answered from the negative cache
+
+
+async def test_an_attackers_unknown_kid_does_not_delay_a_real_rotation(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0.2)
+    await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    await asyncio.sleep(0.25)
+    await refused(verifier, stranger_token(1))  # spends a fetch
+    jwks.keys = [EC_KEY, EC_KEY_2]  # Supabase rotates right after
+    token = sign(user_claims(), EC_KEY_2, "ES256")
+    with pytest.raises(Unavailable) as caught:  # within the refetch interval: retry, not "bad token"
+        await verifier.verify(token)
+    assert caught.value.retryable is True
+    await asyncio.sleep(0.25)
+    assert (await verifier.verify(token)).user_id == USER
 
 
 async def test_no_keys_ever_fetched_is_unavailable_not_unauthenticated(
@@ -333,18 +366,64 @@ async def test_no_keys_ever_fetched_is_unavailable_not_unauthenticated(
 async def test_a_failed_refresh_keeps_the_last_good_keys(
     make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
 ) -> None:
-    verifier = make_verifier(
-        jwks_refresh_interval_s=0, jwks_max_age_s=0
-    )  # stale at once: every call refreshes
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_max_age_s=0)  # stale at once: every call refreshes
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
     jwks.status = 500
     await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    await asyncio.sleep(0.05)  # the refresh runs in the background
     assert jwks.requests == 2
+    assert (await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))).user_id == USER
 
 
-async def test_concurrent_verifications_share_one_fetch(
-    verifier: TokenVerifier, jwks: JwksEndpoint
+async def test_a_removed_key_stops_working_after_the_max_age(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
 ) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_max_age_s=0.1)
+    token = sign(user_claims(), EC_KEY, "ES256")
+    await verifier.verify(token)
+    jwks.keys = [EC_KEY_2]  # ec-1 revoked in Supabase
+    await asyncio.sleep(0.15)
+    await verifier.verify(token)  # still known: answered at once, a background refresh starts
+    await asyncio.sleep(0.1)
+    await refused(verifier, token)
+
+
+async def test_a_dripping_jwks_endpoint_is_cut_at_the_fetch_deadline(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    jwks.drip_s = 0.05  # one byte every 50 ms: the whole set would take minutes
+    verifier = make_verifier(jwks_fetch_deadline_s=0.6)
+    started = time.monotonic()
+    with pytest.raises(Unavailable):
+        await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))
+    assert time.monotonic() - started < 10  # generous: without the deadline it takes minutes
+
+
+async def test_known_keys_do_not_wait_for_a_slow_refresh(
+    make_verifier: Callable[..., TokenVerifier], jwks: JwksEndpoint
+) -> None:
+    verifier = make_verifier(jwks_min_refetch_s=0, jwks_max_age_s=0, jwks_fetch_deadline_s=30)
+    token = sign(user_claims(), EC_KEY, "ES256")
+    await verifier.verify(token)
+    jwks.drip_s = 0.05
+    await verifier.verify(token)  # starts a refresh that drips for 30 s
+    await asyncio.sleep(0.1)
+    assert jwks.requests == 2 and jwks.dripping == 1
+    assert (await verifier.verify(token)).user_id == USER  # answered while that refresh still drips
+    assert jwks.dripping == 1
+
+
+@pytest.mark.parametrize("exp", [10**400, "1700000000", True, None])
+async def test_an_absurd_exp_is_a_clean_refusal(verifier: TokenVerifier, exp: Any) -> None:
+    claims = user_claims()
+    claims["exp"] = exp
+    header = b64(json.dumps({"alg": "HS256"}).encode())
+    signing_input = f"{header}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(LEGACY_SECRET.encode(), signing_input.encode(), hashlib.sha256).digest()
+    await refused(verifier, f"{signing_input}.{b64(signature)}")
+
+
+async def test_concurrent_verifications_share_one_fetch(verifier: TokenVerifier, jwks: JwksEndpoint) -> None:
     token = sign(user_claims(), RSA_KEY, "RS256")
     await asyncio.gather(*(verifier.verify(token) for _ in range(20)))
     assert jwks.requests == 1
@@ -437,11 +516,7 @@ async def test_dev_tokens_are_accepted_only_in_dev_mode(
     token = issuer.mint("dev-user", ttl_s=60)
     dev = TokenVerifier(dev_secret=DEV_SECRET)
     identity = await dev.verify(token)
-    assert (
-        identity.user_id == "dev-user"
-        and identity.role == "authenticated"
-        and not identity.is_service
-    )
+    assert identity.user_id == "dev-user" and identity.role == "authenticated" and not identity.is_service
     assert (await dev.verify(issuer.mint("worker", role="service_role"))).is_service
     await refused(dev, sign(user_claims()))  # no Supabase configured: its tokens are not accepted
     await refused(dev, DevTokenIssuer("another-dev-secret-of-sufficient-length").mint("dev-user"))
@@ -472,15 +547,11 @@ async def test_from_settings(jwks: JwksEndpoint) -> None:
     try:
         assert (await verifier.verify(SECRET_KEY)).is_service
         assert (await verifier.verify(sign(user_claims(), EC_KEY, "ES256"))).user_id == USER
-        await refused(
-            verifier, sign(user_claims(exp=int(time.time()) - 5)), ErrorCode.TOKEN_EXPIRED
-        )
+        await refused(verifier, sign(user_claims(exp=int(time.time()) - 5)), ErrorCode.TOKEN_EXPIRED)
         await refused(verifier, DevTokenIssuer(settings.dev_secret).mint("dev-user"))
     finally:
         await verifier.aclose()
     dev = TokenVerifier.from_settings(Settings(dev_mode=True))
-    assert (
-        await dev.verify(DevTokenIssuer(Settings().dev_secret).mint("dev-user"))
-    ).user_id == "dev-user"
+    assert (await dev.verify(DevTokenIssuer(Settings().dev_secret).mint("dev-user"))).user_id == "dev-user"
     with pytest.raises(ValueError, match="nothing to verify"):
         TokenVerifier.from_settings(Settings())

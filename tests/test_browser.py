@@ -22,7 +22,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 
 async def open_board(
-    chromium: Any, hub: HubProcess, path: str, token: str | None = None, *, context: Any = None, **options: Any,
+    chromium: Any,
+    hub: HubProcess,
+    path: str,
+    token: str | None = None,
+    *,
+    context: Any = None,
+    **options: Any,
 ) -> Any:
     """A page on the board, in a fresh browser context unless `context` is given (to share its localStorage)."""
     page = await (context or await chromium.new_context(**options)).new_page()
@@ -40,14 +46,23 @@ async def slide_title(page: Any, slide_id: str) -> str:
 async def test_board_shows_cli_changes_live_and_keeps_the_selection(redis_url: str, key_prefix: str) -> None:
     with start_hub(redis_url, key_prefix) as hub:
         token = hub.token("user-1")
-        async with httpx.AsyncClient(base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
             cim_id = await falcon(http)
             async with browser() as chromium:
                 # The list at / shows the user's deals' CIMs, live.
                 listing = await open_board(chromium, hub, "/", token)
                 row = listing.locator(f'li[data-cim-id="{cim_id}"]')
                 await row.locator(".cim-title").filter(has_text="Project Falcon").wait_for(timeout=WAIT_MS)
-                cli(hub.url, token, "mutate", "updateState", "--args", f'{{"cimId": "{cim_id}", "title": "Project Falcon II"}}')
+                cli(
+                    hub.url,
+                    token,
+                    "mutate",
+                    "updateState",
+                    "--args",
+                    f'{{"cimId": "{cim_id}", "title": "Project Falcon II"}}',
+                )
                 await row.locator(".cim-title").filter(has_text="Project Falcon II").wait_for(timeout=WAIT_MS)
                 await listing.screenshot(path=str(DOCS / "board-list.png"))
 
@@ -55,9 +70,11 @@ async def test_board_shows_cli_changes_live_and_keeps_the_selection(redis_url: s
                 await page.locator("#title").filter(has_text="Project Falcon II").wait_for(timeout=WAIT_MS)
                 assert await page.locator("#persona-type").text_content() == "Strategic acquirer"
                 assert await page.locator("#hero-text").text_content() == "Category leader in cold-chain logistics"
-                assert await page.locator('#stages').get_attribute("data-current") == "building_sections"
+                assert await page.locator("#stages").get_attribute("data-current") == "building_sections"
                 assert await page.locator('li[data-slide-id="slide-1"] .slide-body li').all_text_contents() == [
-                    "Founded 1998", "EUR 120m revenue", "14 depots",
+                    "Founded 1998",
+                    "EUR 120m revenue",
+                    "14 depots",
                 ]
                 progress = await page.locator('section[data-section-id="overview"] .progress').text_content()
                 assert progress == "in progress · 1 of 2 slides approved"
@@ -70,26 +87,48 @@ async def test_board_shows_cli_changes_live_and_keeps_the_selection(redis_url: s
                   getSelection().removeAllRanges(); getSelection().addRange(range);
                   window.slideOne = document.querySelector('li[data-slide-id="slide-1"]');
                 }""")
-                cli(hub.url, token, "mutate", "updateSlide", "--args",
-                    f'{{"cimId": "{cim_id}", "slide": {{"id": "slide-3", "title": "A market growing 7% a year"}}}}')
-                await page.locator('li[data-slide-id="slide-3"] .slide-title').filter(
-                    has_text="A market growing 7% a year").wait_for(timeout=WAIT_MS)
+                cli(
+                    hub.url,
+                    token,
+                    "mutate",
+                    "updateSlide",
+                    "--args",
+                    f'{{"cimId": "{cim_id}", "slide": {{"id": "slide-3", "title": "A market growing 7% a year"}}}}',
+                )
+                await (
+                    page.locator('li[data-slide-id="slide-3"] .slide-title')
+                    .filter(has_text="A market growing 7% a year")
+                    .wait_for(timeout=WAIT_MS)
+                )
                 assert await page.evaluate("getSelection().toString()") == "Company"
                 assert await page.evaluate(
-                    """() => window.slideOne === document.querySelector('li[data-slide-id="slide-1"]')""")
+                    """() => window.slideOne === document.querySelector('li[data-slide-id="slide-1"]')"""
+                )
                 # What changed, when and by whom.
                 assert await page.locator('li[data-slide-id="slide-3"]').get_attribute("data-changed-by") == "user-1"
                 assert "Edited a slide by user-1" in (await page.locator("#activity li").first.text_content() or "")
 
                 # Going back a stage marks the slides for review, with the reason shown.
-                cli(hub.url, token, "mutate", "navigateToStage", "--args", f'{{"cimId": "{cim_id}", "targetStage": "hero_concept"}}')
-                await page.locator('li[data-slide-id="slide-1"] .stale-reason').filter(
-                    has_text="Needs review: hero concept changed").wait_for(timeout=WAIT_MS)
+                cli(
+                    hub.url,
+                    token,
+                    "mutate",
+                    "navigateToStage",
+                    "--args",
+                    f'{{"cimId": "{cim_id}", "targetStage": "hero_concept"}}',
+                )
+                await (
+                    page.locator('li[data-slide-id="slide-1"] .stale-reason')
+                    .filter(has_text="Needs review: hero concept changed")
+                    .wait_for(timeout=WAIT_MS)
+                )
                 await page.locator("#outline-stale").wait_for(timeout=WAIT_MS)
                 await page.screenshot(path=str(DOCS / "board-cim.png"), full_page=True)
 
                 # A phone-sized screen: nothing overflows sideways.
-                phone = await open_board(chromium, hub, f"/?cim={cim_id}", token, viewport={"width": 375, "height": 800})
+                phone = await open_board(
+                    chromium, hub, f"/?cim={cim_id}", token, viewport={"width": 375, "height": 800}
+                )
                 await phone.locator("#title").filter(has_text="Project Falcon II").wait_for(timeout=WAIT_MS)
                 assert await phone.evaluate("document.documentElement.scrollWidth") <= 375
                 await phone.screenshot(path=str(DOCS / "board-phone.png"))
@@ -98,7 +137,9 @@ async def test_board_shows_cli_changes_live_and_keeps_the_selection(redis_url: s
 async def test_optimistic_edit_shows_at_once_and_a_refusal_rolls_back(redis_url: str, key_prefix: str) -> None:
     with start_hub(redis_url, key_prefix) as hub:
         token = hub.token("user-1")
-        async with httpx.AsyncClient(base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
             cim_id = await falcon(http)
             bare_id = await falcon(http, slides=False)
             async with browser() as chromium:
@@ -117,7 +158,8 @@ async def test_optimistic_edit_shows_at_once_and_a_refusal_rolls_back(redis_url:
                 }""")
                 assert shown == {"title": "Leadership team", "pending": "true"}
                 await page.wait_for_function(
-                    """() => !document.querySelector('li[data-slide-id="slide-2"]').dataset.pending""", timeout=WAIT_MS)
+                    """() => !document.querySelector('li[data-slide-id="slide-2"]').dataset.pending""", timeout=WAIT_MS
+                )
                 stored = (await http.post("/v1/query", json={"name": "get", "args": {"cimId": cim_id}})).json()
                 assert stored["result"]["cim"]["slides"][1]["title"] == "Leadership team"
 
@@ -129,8 +171,11 @@ async def test_optimistic_edit_shows_at_once_and_a_refusal_rolls_back(redis_url:
                   return document.querySelector('#stages').dataset.current;
                 }""")
                 assert current == "outline"
-                await bare.locator(".toast.error").filter(has_text="Couldn't go to Outline. That step isn't possible yet").wait_for(
-                    timeout=WAIT_MS)
+                await (
+                    bare.locator(".toast.error")
+                    .filter(has_text="Couldn't go to Outline. That step isn't possible yet")
+                    .wait_for(timeout=WAIT_MS)
+                )
                 assert await bare.locator("#stages").get_attribute("data-current") == "welcome"
 
                 # A CIM that does not exist: a sentence, not a blank page.
@@ -139,8 +184,11 @@ async def test_optimistic_edit_shows_at_once_and_a_refusal_rolls_back(redis_url:
 
                 # Reload restores everything from the hub.
                 await page.reload()
-                await page.locator('li[data-slide-id="slide-2"] .slide-title').filter(has_text="Leadership team").wait_for(
-                    timeout=WAIT_MS)
+                await (
+                    page.locator('li[data-slide-id="slide-2"] .slide-title')
+                    .filter(has_text="Leadership team")
+                    .wait_for(timeout=WAIT_MS)
+                )
                 assert await page.locator("#persona-type").text_content() == "Strategic acquirer"
 
 
@@ -148,7 +196,9 @@ async def test_hub_restart_under_the_page_keeps_a_queued_edit(redis_url: str, ke
     port = free_port()
     with start_hub(redis_url, key_prefix, port=port, shutdown_grace_s=0.5) as first:
         token = first.token("user-1")
-        async with httpx.AsyncClient(base_url=first.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=first.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
             cim_id = await falcon(http)
         async with browser() as chromium:
             page = await open_board(chromium, first, f"/?cim={cim_id}", token)
@@ -166,20 +216,30 @@ async def test_hub_restart_under_the_page_keeps_a_queued_edit(redis_url: str, ke
             with start_hub(redis_url, key_prefix, port=port) as second:
                 # A change made by someone else meanwhile, then the page catches up with both.
                 async with httpx.AsyncClient(
-                    base_url=second.url, headers={"authorization": f"Bearer {token}"}, timeout=10,
+                    base_url=second.url,
+                    headers={"authorization": f"Bearer {token}"},
+                    timeout=10,
                 ) as http:
                     await mutate(http, "updateSlide", cimId=cim_id, slide={"id": "slide-1", "title": "At a glance"})
-                    await page.locator('li[data-slide-id="slide-1"] .slide-title').filter(has_text="At a glance").wait_for(
-                        timeout=WAIT_MS * 2)
+                    await (
+                        page.locator('li[data-slide-id="slide-1"] .slide-title')
+                        .filter(has_text="At a glance")
+                        .wait_for(timeout=WAIT_MS * 2)
+                    )
                     await page.wait_for_function(
                         """() => !document.querySelector('li[data-slide-id="slide-3"]').dataset.pending""",
-                        timeout=WAIT_MS * 2)
+                        timeout=WAIT_MS * 2,
+                    )
                     assert await page.locator("#connection").is_hidden()
                     stored = (await http.post("/v1/query", json={"name": "get", "args": {"cimId": cim_id}})).json()
                     slide3 = stored["result"]["cim"]["slides"][2]
                     assert (slide3["title"], slide3["status"]) == ("Edited while offline", "approved")
                     patches = (await http.post("/v1/query", json={"name": "patches", "args": {"cimId": cim_id}})).json()
-                    edits = [p for p in patches["result"]["patches"] if any("Edited while offline" in str(op) for op in p["ops"])]
+                    edits = [
+                        p
+                        for p in patches["result"]["patches"]
+                        if any("Edited while offline" in str(op) for op in p["ops"])
+                    ]
                     assert len(edits) == 1, "the queued edit applied exactly once"
                 assert await slide_title(page, "slide-3") == "Edited while offline"
 
@@ -188,7 +248,9 @@ async def test_token_is_refreshed_before_expiry_without_a_reload(redis_url: str,
     # No leeway, so a token past its `exp` is refused at once and only a refresh keeps the page live.
     with start_hub(redis_url, key_prefix, jwt_leeway_s=0) as hub:
         token = hub.token("user-1")
-        async with httpx.AsyncClient(base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
             cim_id = await falcon(http)
             async with browser() as chromium:
                 # Dev sign-in with 6-second tokens: the board asks the hub for each one.
@@ -201,9 +263,14 @@ async def test_token_is_refreshed_before_expiry_without_a_reload(redis_url: str,
                 # Past the first token's expiry...
                 while time.time() < first_expiry + 1.5:
                     await page.wait_for_timeout(250)
-                await mutate(http, "updateSlide", cimId=cim_id, slide={"id": "slide-1", "title": "After the first token expired"})
-                await page.locator('li[data-slide-id="slide-1"] .slide-title').filter(
-                    has_text="After the first token expired").wait_for(timeout=WAIT_MS)
+                await mutate(
+                    http, "updateSlide", cimId=cim_id, slide={"id": "slide-1", "title": "After the first token expired"}
+                )
+                await (
+                    page.locator('li[data-slide-id="slide-1"] .slide-title')
+                    .filter(has_text="After the first token expired")
+                    .wait_for(timeout=WAIT_MS)
+                )
                 state = await page.evaluate("""() => ({
                   reloaded: !window.loadedOnce,
                   refreshes: window.cimhubBoard.client.refreshes,
@@ -221,7 +288,9 @@ async def test_an_edit_queued_offline_survives_closing_the_tab(redis_url: str, k
     port = free_port()
     with start_hub(redis_url, key_prefix, port=port, shutdown_grace_s=0.5) as first:
         token = first.token("user-1")
-        async with httpx.AsyncClient(base_url=first.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=first.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
             cim_id = await falcon(http)
         async with browser() as chromium:
             context = await chromium.new_context()
@@ -237,15 +306,27 @@ async def test_an_edit_queued_offline_survives_closing_the_tab(redis_url: str, k
 
             with start_hub(redis_url, key_prefix, port=port) as second:
                 again = await open_board(chromium, second, f"/?cim={cim_id}", token, context=context)
-                await again.locator('li[data-slide-id="slide-3"] .slide-title').filter(
-                    has_text="Edited before the tab closed").wait_for(timeout=WAIT_MS)
+                await (
+                    again.locator('li[data-slide-id="slide-3"] .slide-title')
+                    .filter(has_text="Edited before the tab closed")
+                    .wait_for(timeout=WAIT_MS)
+                )
                 await again.wait_for_function(
-                    """() => !document.querySelector('li[data-slide-id="slide-3"]').dataset.pending""", timeout=WAIT_MS)
-                assert await again.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('cimhub.board.outbox'))") == []
+                    """() => !document.querySelector('li[data-slide-id="slide-3"]').dataset.pending""", timeout=WAIT_MS
+                )
+                assert (
+                    await again.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('cimhub.board.outbox'))")
+                    == []
+                )
                 async with httpx.AsyncClient(
-                    base_url=second.url, headers={"authorization": f"Bearer {token}"}, timeout=10,
+                    base_url=second.url,
+                    headers={"authorization": f"Bearer {token}"},
+                    timeout=10,
                 ) as http:
                     patches = (await http.post("/v1/query", json={"name": "patches", "args": {"cimId": cim_id}})).json()
-                    edits = [p for p in patches["result"]["patches"]
-                             if any("Edited before the tab closed" in str(op) for op in p["ops"])]
+                    edits = [
+                        p
+                        for p in patches["result"]["patches"]
+                        if any("Edited before the tab closed" in str(op) for op in p["ops"])
+                    ]
                     assert len(edits) == 1, "the edit from the closed tab applied exactly once"

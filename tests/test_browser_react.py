@@ -37,7 +37,9 @@ APP = ROOT / "tests" / "js" / "react-app"
 
 def _run(argv: list[str], cwd: Path, timeout: float = 300) -> str:
     done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-    assert done.returncode == 0, f"{' '.join(argv)} exited with {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{' '.join(argv)} exited with {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
     return done.stdout
 
 
@@ -51,8 +53,22 @@ def react_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("App.tsx", "index.html", "tsconfig.json"):
         shutil.copy(APP / name, work / name)
     (work / "package.json").write_text('{"name": "cimhub-react-test-app", "private": true, "type": "module"}\n')
-    _run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error", f"./{tarball}",
-          "react@19", "react-dom@19", "@types/react@19", "@types/react-dom@19"], work, timeout=400)
+    _run(
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            f"./{tarball}",
+            "react@19",
+            "react-dom@19",
+            "@types/react@19",
+            "@types/react-dom@19",
+        ],
+        work,
+        timeout=400,
+    )
     installed = work / "node_modules" / "@cimhub" / "client"
     assert (installed / "dist" / "react.d.ts").exists(), "the tarball carries the built types"
     assert not (installed / "node_modules").exists(), "the core has no runtime dependencies"
@@ -61,8 +77,18 @@ def react_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     public = work / "public"
     public.mkdir()
     shutil.copy(work / "index.html", public / "index.html")
-    _run([str(PACKAGE / "node_modules" / ".bin" / "esbuild"), "App.tsx", "--bundle", "--format=esm",
-          "--jsx=automatic", f"--outfile={public / 'app.js'}", "--log-level=warning"], work)
+    _run(
+        [
+            str(PACKAGE / "node_modules" / ".bin" / "esbuild"),
+            "App.tsx",
+            "--bundle",
+            "--format=esm",
+            "--jsx=automatic",
+            f"--outfile={public / 'app.js'}",
+            "--log-level=warning",
+        ],
+        work,
+    )
     return public
 
 
@@ -82,11 +108,15 @@ def static_server(folder: Path) -> Iterator[str]:
 
 
 async def test_react_app_on_another_origin_shows_and_mutates_a_live_cim(
-    react_app: Path, redis_url: str, key_prefix: str,
+    react_app: Path,
+    redis_url: str,
+    key_prefix: str,
 ) -> None:
     with static_server(react_app) as origin, start_hub(redis_url, key_prefix, allowed_origins=[origin]) as hub:
         token = hub.token("user-1")
-        async with httpx.AsyncClient(base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
             cim_id = await falcon(http)
             async with browser() as chromium:
                 page = await chromium.new_page()
@@ -108,16 +138,23 @@ async def test_react_app_on_another_origin_shows_and_mutates_a_live_cim(
                   return [second.querySelector("li[data-slide-id='slide-1']").textContent, second.dataset.pending];
                 }""")
                 assert shown == ["Renamed by first", "1"]
-                await page.wait_for_function("document.querySelector('#second').dataset.pending === '0'", timeout=WAIT_MS)
+                await page.wait_for_function(
+                    "document.querySelector('#second').dataset.pending === '0'", timeout=WAIT_MS
+                )
                 stored = (await http.post("/v1/query", json={"name": "get", "args": {"cimId": cim_id}})).json()
                 assert stored["result"]["cim"]["slides"][0]["title"] == "Renamed by first"
 
                 # One component unmounts; the other, on the same topic, stays live.
                 await page.locator("#unmount-first").click()
                 await page.locator("#first").wait_for(state="detached", timeout=WAIT_MS)
-                await mutate(http, "updateSlide", cimId=cim_id, slide={"id": "slide-2", "title": "Changed after the unmount"})
-                await page.locator("#second li[data-slide-id='slide-2']").filter(
-                    has_text="Changed after the unmount").wait_for(timeout=WAIT_MS)
+                await mutate(
+                    http, "updateSlide", cimId=cim_id, slide={"id": "slide-2", "title": "Changed after the unmount"}
+                )
+                await (
+                    page.locator("#second li[data-slide-id='slide-2']")
+                    .filter(has_text="Changed after the unmount")
+                    .wait_for(timeout=WAIT_MS)
+                )
 
                 # The HTTP API across origins: allowed by the hub's CORS list.
                 await page.locator("#http").click()
@@ -129,7 +166,10 @@ async def test_cors_answers_only_the_listed_origins(redis_url: str, key_prefix: 
     allowed = "http://app.example.test:5173"
     with start_hub(redis_url, key_prefix, allowed_origins=[allowed]) as hub:
         async with httpx.AsyncClient(base_url=hub.url, timeout=10) as http:
-            preflight = {"access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type"}
+            preflight = {
+                "access-control-request-method": "POST",
+                "access-control-request-headers": "authorization,content-type",
+            }
             ok = await http.options("/v1/mutate", headers={"origin": allowed, **preflight})
             assert ok.status_code == 200
             assert ok.headers["access-control-allow-origin"] == allowed

@@ -77,13 +77,23 @@ def test_every_stage_has_an_artifact_and_a_requirement() -> None:
 def test_stage_order_and_successor() -> None:
     assert [cascade.stage_index(s) for s in STAGES] == [0, 1, 2, 3, 4]
     assert [cascade.next_stage(s) for s in STAGES] == [
-        "buyer_persona", "hero_concept", "outline", "building_sections", "building_sections",
+        "buyer_persona",
+        "hero_concept",
+        "outline",
+        "building_sections",
+        "building_sections",
     ]
 
 
 def full_cim() -> Cim:
     return Cim(
-        id="c1", dealId="d1", userId="u1", projectId="p1", title="T", createdAt=1, updatedAt=1,
+        id="c1",
+        dealId="d1",
+        userId="u1",
+        projectId="p1",
+        title="T",
+        createdAt=1,
+        updatedAt=1,
         stage="building_sections",
         buyerPersona=BuyerPersona(type="strategic", motivations=["m"], concerns=["c"]),
         heroContext=HeroContext(

@@ -44,9 +44,7 @@ def test_keys_carry_the_thread_as_hash_tag() -> None:
     assert keys.namespaces == "cimhub:cp:{cim-1}:ns"
 
 
-@pytest.mark.parametrize(
-    ("thread_id", "error"), [("", ValueError), ("a}b", ValueError), (None, TypeError)]
-)
+@pytest.mark.parametrize(("thread_id", "error"), [("", ValueError), ("a}b", ValueError), (None, TypeError)])
 def test_thread_ids_are_checked(thread_id: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
         check_thread_id(thread_id)
@@ -67,9 +65,7 @@ def test_writes_round_trip_in_writes_sort_key_order() -> None:
         [
             encode_write(serde, "t2", "p:b", write_index("messages", 0), "messages", ["hi"]),
             encode_write(serde, "t1", "p:a", write_index(ERROR, 0), ERROR, "boom"),
-            encode_write(
-                serde, "t1", "p:a", write_index(INTERRUPT, 1), INTERRUPT, [Interrupt("?")]
-            ),
+            encode_write(serde, "t1", "p:a", write_index(INTERRUPT, 1), INTERRUPT, [Interrupt("?")]),
             encode_write(serde, "t1", "p:a", write_index("x", 2), "x", {"n": 1}),
         ]
     )
@@ -98,9 +94,7 @@ def test_writes_round_trip_in_writes_sort_key_order() -> None:
         ({"a": 1}, None, True),
     ],
 )
-def test_metadata_filters_compare_as_json(
-    metadata: dict[str, Any], filter: Any, matches: bool
-) -> None:
+def test_metadata_filters_compare_as_json(metadata: dict[str, Any], filter: Any, matches: bool) -> None:
     assert metadata_matches(metadata, filter) is matches
 
 

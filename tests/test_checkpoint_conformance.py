@@ -1,6 +1,6 @@
 """LangGraph's own conformance suite (langgraph-checkpoint-conformance) against the Redis savers.
 
-The suite drives only the async methods. `RedisSaver`'s async methods run its
+The suite drives only the async methods. `CimhubRedisSaver`'s async methods run its
 sync methods in a worker thread, so running the suite against it exercises the
 sync code path too (the sync class also has its own tests with real graphs).
 Every capability, required or optional, must be detected and pass.
@@ -19,33 +19,33 @@ from langgraph.checkpoint.conformance import checkpointer_test, validate
 from langgraph.checkpoint.conformance.capabilities import BASE_CAPABILITIES, EXTENDED_CAPABILITIES
 from langgraph.checkpoint.conformance.report import ProgressCallbacks
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
 
 SaverFactory = Callable[[str, str], AbstractAsyncContextManager[BaseCheckpointSaver[Any]]]
 
 
 @asynccontextmanager
 async def async_saver(url: str, prefix: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    async with AsyncRedisSaver.from_url(url, key_prefix=prefix) as saver:
+    async with AsyncCimhubRedisSaver.from_url(url, key_prefix=prefix) as saver:
         yield saver
 
 
 @asynccontextmanager
 async def async_saver_with_ttl(url: str, prefix: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    async with AsyncRedisSaver.from_url(url, key_prefix=prefix, ttl_s=600) as saver:
+    async with AsyncCimhubRedisSaver.from_url(url, key_prefix=prefix, ttl_s=600) as saver:
         yield saver
 
 
 @asynccontextmanager
 async def sync_saver(url: str, prefix: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    with RedisSaver.from_url(url, key_prefix=prefix) as saver:
+    with CimhubRedisSaver.from_url(url, key_prefix=prefix) as saver:
         yield saver
 
 
 @pytest.mark.parametrize(
     "make_saver",
     [async_saver, async_saver_with_ttl, sync_saver],
-    ids=["AsyncRedisSaver", "AsyncRedisSaver-ttl", "RedisSaver"],
+    ids=["AsyncCimhubRedisSaver", "AsyncCimhubRedisSaver-ttl", "CimhubRedisSaver"],
 )
 async def test_conformance(make_saver: SaverFactory, redis_url: str, key_prefix: str) -> None:
     counter = itertools.count()
@@ -64,9 +64,7 @@ async def test_conformance(make_saver: SaverFactory, redis_url: str, key_prefix:
     assert not failures, f"conformance failures: {failures}"
     for capability in BASE_CAPABILITIES:
         result = results[capability.value]
-        assert result.detected and result.passed, (
-            f"required capability {capability.value}: {result}"
-        )
+        assert result.detected and result.passed, f"required capability {capability.value}: {result}"
     for capability in EXTENDED_CAPABILITIES:
         result = results[capability.value]
         assert result.detected, f"optional capability {capability.value} not implemented"

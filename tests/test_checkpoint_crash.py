@@ -16,7 +16,7 @@ from pathlib import Path
 
 from langchain_core.runnables import RunnableConfig
 
-from cimhub.server.checkpoint import RedisSaver
+from cimhub.server.checkpoint import CimhubRedisSaver
 
 CHILD = """
 import asyncio, json, operator, sys, time
@@ -25,7 +25,7 @@ from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from cimhub.server.checkpoint import AsyncRedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 
 url, prefix, workdir, mode = sys.argv[1:5]
 work = Path(workdir)
@@ -59,7 +59,7 @@ builder.add_edge("join", END)
 
 
 async def main():
-    async with AsyncRedisSaver.from_url(url, key_prefix=prefix) as saver:
+    async with AsyncCimhubRedisSaver.from_url(url, key_prefix=prefix) as saver:
         graph = builder.compile(checkpointer=saver)
         config = {"configurable": {"thread_id": "cim-crash"}}
         if mode == "first":
@@ -72,23 +72,19 @@ asyncio.run(main())
 """
 
 
-def test_resume_in_a_new_process_after_sigkill(
-    tmp_path: Path, redis_url: str, key_prefix: str
-) -> None:
+def test_resume_in_a_new_process_after_sigkill(tmp_path: Path, redis_url: str, key_prefix: str) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     args = [sys.executable, str(script), redis_url, key_prefix, str(tmp_path)]
     first = subprocess.Popen([*args, "first"])
     try:
-        with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             config: RunnableConfig = {"configurable": {"thread_id": "cim-crash"}}
             deadline = time.monotonic() + 60
             while True:
                 assert first.poll() is None, "the first process exited before it could be killed"
                 latest = saver.get_tuple(config)
-                stored = (
-                    [channel for _, channel, _ in (latest.pending_writes or [])] if latest else []
-                )
+                stored = [channel for _, channel, _ in (latest.pending_writes or [])] if latest else []
                 if (tmp_path / "slow.started").exists() and "steps" in stored:
                     break
                 assert time.monotonic() < deadline, "fast's pending write never reached Redis"
@@ -101,12 +97,8 @@ def test_resume_in_a_new_process_after_sigkill(
             first.wait()
     assert first.returncode == -signal.SIGKILL
 
-    second = subprocess.run(
-        [*args, "resume"], capture_output=True, text=True, timeout=120, check=False
-    )
+    second = subprocess.run([*args, "resume"], capture_output=True, text=True, timeout=120, check=False)
     assert second.returncode == 0, second.stderr
     result = json.loads(second.stdout.strip().splitlines()[-1])
     assert sorted(result["steps"]) == ["fast", "join", "slow", "start"]
-    assert (
-        tmp_path / "fast.runs"
-    ).read_text() == "x"  # the killed run's write was kept: fast ran once
+    assert (tmp_path / "fast.runs").read_text() == "x"  # the killed run's write was kept: fast ran once

@@ -23,7 +23,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, interrupt
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver
 
 Durability = Literal["exit", "async", "sync"]
 DURABILITIES: list[Durability] = ["exit", "async", "sync"]
@@ -39,13 +39,13 @@ def thread(thread_id: str) -> RunnableConfig:
 
 
 @pytest.fixture
-async def saver(redis_client: aioredis.Redis, key_prefix: str) -> AsyncIterator[AsyncRedisSaver]:
-    yield AsyncRedisSaver(redis_client, key_prefix=key_prefix)
+async def saver(redis_client: aioredis.Redis, key_prefix: str) -> AsyncIterator[AsyncCimhubRedisSaver]:
+    yield AsyncCimhubRedisSaver(redis_client, key_prefix=key_prefix)
 
 
 @pytest.fixture
-def sync_saver(redis_url: str, key_prefix: str) -> Iterator[RedisSaver]:
-    with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+def sync_saver(redis_url: str, key_prefix: str) -> Iterator[CimhubRedisSaver]:
+    with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
         yield saver
 
 
@@ -119,7 +119,7 @@ def fan_out_graph(
 
 @pytest.mark.parametrize("durability", DURABILITIES)
 async def test_interrupt_and_resume(
-    durability: Durability, saver: AsyncRedisSaver, redis_url: str, key_prefix: str
+    durability: Durability, saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
 ) -> None:
     graph = review_graph(saver)
     config = thread("cim-review")
@@ -128,25 +128,21 @@ async def test_interrupt_and_resume(
     assert first["__interrupt__"][0].value["question"] == "approve the outline?"
 
     # A new saver on a new connection sees the interrupted state: it is in Redis.
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as other:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as other:
         state = await review_graph(other).aget_state(config)
         assert state.next == ("review",)
         assert state.tasks[0].interrupts[0].value["steps"] == ["draft"]
-        final = await review_graph(other).ainvoke(
-            Command(resume="yes"), config, durability=durability
-        )
+        final = await review_graph(other).ainvoke(Command(resume="yes"), config, durability=durability)
     assert final == {"steps": ["draft", "review", "publish:yes"], "answer": "yes"}
     history = [snapshot async for snapshot in graph.aget_state_history(config)]
     assert history[0].values == final
     assert history[0].next == ()
     if durability != "exit":
-        assert [(h.metadata or {}).get("step") for h in history] == list(
-            range(len(history) - 2, -2, -1)
-        )
+        assert [(h.metadata or {}).get("step") for h in history] == list(range(len(history) - 2, -2, -1))
 
 
 @pytest.mark.parametrize("durability", DURABILITIES)
-def test_interrupt_and_resume_sync(durability: Durability, sync_saver: RedisSaver) -> None:
+def test_interrupt_and_resume_sync(durability: Durability, sync_saver: CimhubRedisSaver) -> None:
     graph = review_graph(sync_saver)
     config = thread("cim-review-sync")
     first = graph.invoke({"steps": []}, config, durability=durability)
@@ -160,7 +156,7 @@ def test_interrupt_and_resume_sync(durability: Durability, sync_saver: RedisSave
 # -- time travel -----------------------------------------------------------------
 
 
-async def test_time_travel_replay_and_fork(saver: AsyncRedisSaver) -> None:
+async def test_time_travel_replay_and_fork(saver: AsyncCimhubRedisSaver) -> None:
     graph = chain_graph(saver)
     config = thread("cim-travel")
     assert (await graph.ainvoke({"steps": []}, config))["steps"] == ["a", "b", "c"]
@@ -177,10 +173,7 @@ async def test_time_travel_replay_and_fork(saver: AsyncRedisSaver) -> None:
     fork_state = await graph.aget_state(forked)
     assert fork_state.values["steps"] == ["a", "edited"]
     assert fork_state.parent_config is not None
-    assert (
-        fork_state.parent_config["configurable"]["checkpoint_id"]
-        == before_b.config["configurable"]["checkpoint_id"]
-    )
+    assert fork_state.parent_config["configurable"]["checkpoint_id"] == before_b.config["configurable"]["checkpoint_id"]
     assert (await graph.ainvoke(None, forked))["steps"] == ["a", "edited", "b", "c"]
 
     # Every branch still reads back whole: values are shared per version, never overwritten.
@@ -191,9 +184,7 @@ async def test_time_travel_replay_and_fork(saver: AsyncRedisSaver) -> None:
     assert latest.values["steps"] == ["a", "edited", "b", "c"]
 
     # Paging through history with before/limit gives the same sequence as one pass.
-    full = [
-        h.config["configurable"]["checkpoint_id"] async for h in graph.aget_state_history(config)
-    ]
+    full = [h.config["configurable"]["checkpoint_id"] async for h in graph.aget_state_history(config)]
     paged: list[str] = []
     cursor: RunnableConfig | None = None
     while True:
@@ -205,7 +196,7 @@ async def test_time_travel_replay_and_fork(saver: AsyncRedisSaver) -> None:
     assert paged == full == sorted(full, reverse=True)
 
 
-def test_time_travel_sync(sync_saver: RedisSaver) -> None:
+def test_time_travel_sync(sync_saver: CimhubRedisSaver) -> None:
     graph = chain_graph(sync_saver)
     config = thread("cim-travel-sync")
     graph.invoke({"steps": []}, config)
@@ -218,9 +209,7 @@ def test_time_travel_sync(sync_saver: RedisSaver) -> None:
 # -- subgraphs -------------------------------------------------------------------
 
 
-async def test_subgraph_interrupt_resume_and_delete(
-    saver: AsyncRedisSaver, redis_client: aioredis.Redis
-) -> None:
+async def test_subgraph_interrupt_resume_and_delete(saver: AsyncCimhubRedisSaver, redis_client: aioredis.Redis) -> None:
     def ask(state: Outline) -> Outline:
         return {"answer": interrupt("hero context?"), "steps": ["ask"]}
 
@@ -254,9 +243,7 @@ async def test_subgraph_interrupt_resume_and_delete(
 
     await saver.adelete_thread("cim-sub")
     assert (await graph.aget_state(config)).values == {}
-    assert [
-        key async for key in redis_client.scan_iter(match=f"{saver.keys.thread('cim-sub').base}*")
-    ] == []
+    assert [key async for key in redis_client.scan_iter(match=f"{saver.keys.thread('cim-sub').base}*")] == []
 
 
 # -- parallel branches and pending writes -----------------------------------------------
@@ -264,7 +251,7 @@ async def test_subgraph_interrupt_resume_and_delete(
 
 @pytest.mark.parametrize("durability", DURABILITIES)
 async def test_parallel_branch_failure_keeps_the_other_branch(
-    durability: Durability, saver: AsyncRedisSaver
+    durability: Durability, saver: AsyncCimhubRedisSaver
 ) -> None:
     runs: dict[str, int] = {}
     graph = fan_out_graph(saver, runs)
@@ -288,7 +275,7 @@ async def test_parallel_branch_failure_keeps_the_other_branch(
     assert runs == {"steady": 1, "flaky": 2}  # steady's write was pending, so it did not run again
 
 
-def test_parallel_branch_failure_sync(sync_saver: RedisSaver) -> None:
+def test_parallel_branch_failure_sync(sync_saver: CimhubRedisSaver) -> None:
     runs: dict[str, int] = {}
     graph = fan_out_graph(sync_saver, runs)
     config = thread("cim-fan-sync")
@@ -302,29 +289,29 @@ def test_parallel_branch_failure_sync(sync_saver: RedisSaver) -> None:
 
 
 async def test_sync_and_async_savers_share_threads(
-    saver: AsyncRedisSaver, redis_url: str, key_prefix: str
+    saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
 ) -> None:
     config = thread("cim-shared")
     await review_graph(saver).ainvoke({"steps": []}, config)
-    with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
+    with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
         graph = review_graph(sync)
         final = await asyncio.to_thread(graph.invoke, Command(resume="ok"), config)
     assert final["steps"] == ["draft", "review", "publish:ok"]
     assert (await review_graph(saver).aget_state(config)).values == final
 
 
-async def test_async_saver_sync_methods_from_another_thread(saver: AsyncRedisSaver) -> None:
+async def test_async_saver_sync_methods_from_another_thread(saver: AsyncCimhubRedisSaver) -> None:
     graph = chain_graph(saver)
     config = thread("cim-bridge")
     await graph.ainvoke({"steps": []}, config)
     state = await asyncio.to_thread(graph.get_state, config)
     assert state.values["steps"] == ["a", "b", "c"]
     assert len(await asyncio.to_thread(lambda: list(graph.get_state_history(config)))) == 5
-    with pytest.raises(RuntimeError, match="another thread"):
+    with pytest.raises(asyncio.InvalidStateError, match="event loop's thread"):
         graph.get_state(config)  # on the event loop's own thread it would deadlock: refused
 
 
-async def test_delete_for_runs_keeps_values_other_runs_read(saver: AsyncRedisSaver) -> None:
+async def test_delete_for_runs_keeps_values_other_runs_read(saver: AsyncCimhubRedisSaver) -> None:
     graph = review_graph(saver)
     config: RunnableConfig = {
         "configurable": {"thread_id": "cim-runs"},

@@ -1,6 +1,6 @@
 """What the saver promises about Redis itself: layout, sharing, atomic units, TTL, prune, paging.
 
-Most tests run against both classes through the async API: `RedisSaver`'s
+Most tests run against both classes through the async API: `CimhubRedisSaver`'s
 async methods call its sync ones in a thread, so both code paths are covered.
 """
 
@@ -23,19 +23,18 @@ from langgraph.checkpoint.serde.types import ERROR
 from langgraph.graph import END, START, StateGraph
 from redis.crc import key_slot
 
-from cimhub.server.checkpoint import AsyncRedisSaver, RedisSaver
+from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, chunks
 from cimhub.server.checkpoint.base import RedisSaverBase
+from cimhub.server.checkpoint.codec import blob_field
 
 
 @pytest.fixture(params=["async", "sync"])
-async def saver(
-    request: pytest.FixtureRequest, redis_url: str, key_prefix: str
-) -> AsyncIterator[RedisSaverBase]:
+async def saver(request: pytest.FixtureRequest, redis_url: str, key_prefix: str) -> AsyncIterator[RedisSaverBase]:
     if request.param == "async":
-        async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
+        async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as saver:
             yield saver
     else:
-        with RedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
+        with CimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix) as sync:
             yield sync
 
 
@@ -73,17 +72,12 @@ async def put(
     return await saver.aput(cfg, checkpoint(values, versions), stored_metadata, new)
 
 
-async def listed(
-    saver: RedisSaverBase, cfg: RunnableConfig | None, **kwargs: Any
-) -> list[CheckpointTuple]:
+async def listed(saver: RedisSaverBase, cfg: RunnableConfig | None, **kwargs: Any) -> list[CheckpointTuple]:
     return [item async for item in saver.alist(cfg, **kwargs)]
 
 
 async def thread_keys(client: aioredis.Redis, saver: RedisSaverBase, thread_id: str) -> list[bytes]:
-    return [
-        key
-        async for key in client.scan_iter(match=f"{saver.keys.thread(thread_id).base}*", count=1000)
-    ]
+    return [key async for key in client.scan_iter(match=f"{saver.keys.thread(thread_id).base}*", count=1000)]
 
 
 # -- layout --------------------------------------------------------------------------
@@ -92,13 +86,9 @@ async def thread_keys(client: aioredis.Redis, saver: RedisSaverBase, thread_id: 
 async def test_every_key_of_a_thread_is_in_the_slot_of_its_cim(
     saver: RedisSaverBase, redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
-    first = await put(
-        saver, "cim-1", {"outline": [1]}, {"outline": 1}, {"outline": 1}, run_id="run-a"
-    )
+    first = await put(saver, "cim-1", {"outline": [1]}, {"outline": 1}, {"outline": 1}, run_id="run-a")
     await saver.aput_writes(first, [("outline", [2])], "task-1")
-    await put(
-        saver, "cim-1", {"slide": "x"}, {"slide": 1}, {"slide": 1}, ns="section:1", run_id="run-a"
-    )
+    await put(saver, "cim-1", {"slide": "x"}, {"slide": 1}, {"slide": 1}, ns="section:1", run_id="run-a")
     await saver.aput_writes(config("cim-1", "", str(uuid6())), [("slide", "early")], "task-2")
     keys = await thread_keys(redis_client, saver, "cim-1")
     assert len(keys) >= 10
@@ -107,9 +97,7 @@ async def test_every_key_of_a_thread_is_in_the_slot_of_its_cim(
 
 
 @pytest.mark.parametrize("bad", ["", "a{b", "a}b"])
-async def test_thread_ids_that_would_break_the_hash_tag_are_refused(
-    saver: RedisSaverBase, bad: str
-) -> None:
+async def test_thread_ids_that_would_break_the_hash_tag_are_refused(saver: RedisSaverBase, bad: str) -> None:
     with pytest.raises(ValueError, match="thread_id"):
         await saver.aget_tuple(config(bad))
 
@@ -117,16 +105,14 @@ async def test_thread_ids_that_would_break_the_hash_tag_are_refused(
 def test_a_client_that_decodes_replies_is_refused(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     with pytest.raises(ValueError, match="decode_responses"):
-        RedisSaver(client)
+        CimhubRedisSaver(client)
     client.close()
 
 
 # -- values stored once per version ------------------------------------------------------
 
 
-async def test_unchanged_channels_are_not_stored_again(
-    saver: RedisSaverBase, redis_client: aioredis.Redis
-) -> None:
+async def test_unchanged_channels_are_not_stored_again(saver: RedisSaverBase, redis_client: aioredis.Redis) -> None:
     deal = {f"field{i}": "x" * 200 for i in range(100)}  # ~20 KB
     messages: list[str] = []
     parent = None
@@ -146,9 +132,7 @@ async def test_unchanged_channels_are_not_stored_again(
             one = await redis_client.memory_usage(blobs, samples=0)
     assert await redis_client.hlen(blobs) == 11  # 1 deal version + 10 messages versions
     ten = await redis_client.memory_usage(blobs, samples=0)
-    assert (
-        one is not None and ten is not None and ten - one < 5_000
-    )  # nine puts, no second copy of the deal
+    assert one is not None and ten is not None and ten - one < 5_000  # nine puts, no second copy of the deal
     latest = await saver.aget_tuple(config("cim-big"))
     assert latest is not None and latest.checkpoint["channel_values"] == {
         "deal": deal,
@@ -157,6 +141,56 @@ async def test_unchanged_channels_are_not_stored_again(
 
 
 # -- pending writes ----------------------------------------------------------------------
+
+
+async def test_a_large_value_is_stored_in_chunks_that_live_as_long_as_it(
+    saver: RedisSaverBase, redis_client: aioredis.Redis
+) -> None:
+    big = "x" * (chunks.CHUNK_BYTES * 2 + 10)  # three chunks
+    first = await put(saver, "cim-big", {"doc": big, "n": 1}, {"doc": 1, "n": 1}, {"doc": 1, "n": 1})
+    blobs = saver.keys.thread("cim-big").blobs("")
+    fields = await redis_client.hgetall(blobs)
+    doc_field = blob_field("doc", 1).encode()
+    assert chunks.count(fields[doc_field]) == 3  # a marker, not the value
+    parts = [k for k in fields if k.startswith(doc_field + b"\x1f")]
+    assert len(parts) == 3 and all(len(fields[k]) <= chunks.CHUNK_BYTES for k in parts)
+
+    second = await put(saver, "cim-big", {"doc": big, "n": 2}, {"doc": 1, "n": 2}, {"n": 2}, first)
+    for tuple_ in [await saver.aget_tuple(second), *await listed(saver, config("cim-big"))]:
+        assert tuple_ is not None and tuple_.checkpoint["channel_values"]["doc"] == big
+    await saver.aprune(["cim-big"], keep=1)  # the kept checkpoint still reads doc version 1
+    assert len(await redis_client.hkeys(blobs)) == 5  # doc marker + 3 chunks + n version 2
+    latest = await saver.aget_tuple(config("cim-big"))
+    assert latest is not None and latest.checkpoint["channel_values"]["doc"] == big
+
+    await put(saver, "cim-big", {"doc": "small", "n": 3}, {"doc": 2, "n": 3}, {"doc": 2, "n": 3})
+    await saver.aprune(["cim-big"], keep=1)  # now nothing reads the big version: chunks go too
+    assert sorted(await redis_client.hkeys(blobs)) == sorted(
+        [blob_field("doc", 2).encode(), blob_field("n", 3).encode()]
+    )
+
+
+async def test_a_large_pending_write_is_stored_in_chunks_beside_it(
+    saver: RedisSaverBase, redis_client: aioredis.Redis
+) -> None:
+    big = ["y" * 1000] * (chunks.CHUNK_BYTES // 500)  # about two chunks once serialized
+    first = await put(saver, "cim-bigw", {"n": 1}, {"n": 1}, {"n": 1})
+    await saver.aput_writes(first, [("doc", big), ("n", 2)], "task-1", "path")
+    await saver.aput_writes(first, [("doc", ["retry"])], "task-1", "path")  # kept: the first
+    key = saver.keys.thread("cim-bigw").checkpoint("", first["configurable"]["checkpoint_id"])
+    names = await redis_client.hkeys(key)
+    assert len([n for n in names if n.startswith(b"x:task-1:0")]) >= 2
+    sizes = [len(await redis_client.hget(key, n) or b"") for n in names]
+    assert max(sizes) <= chunks.CHUNK_BYTES
+
+    latest = await saver.aget_tuple(config("cim-bigw"))
+    assert latest is not None and latest.pending_writes == [
+        ("task-1", "doc", big),
+        ("task-1", "n", 2),
+    ]
+    second = await put(saver, "cim-bigw", {"n": 2}, {"n": 2}, {"n": 2}, first)
+    history = await saver.aget_delta_channel_history(config=second, channels=["doc"])
+    assert history["doc"]["writes"] == [("task-1", "doc", big)]
 
 
 async def test_writes_that_arrive_before_their_checkpoint_are_kept(
@@ -229,10 +263,7 @@ async def test_list_pages_and_merges_namespaces_by_id(saver: RedisSaverBase) -> 
 async def test_list_filters_any_metadata_key_by_json_equality(saver: RedisSaverBase) -> None:
     await put(saver, "cim-f", {}, {}, {}, deal={"id": "d1", "stage": "draft"}, flag=True)
     await put(saver, "cim-f", {}, {}, {}, deal={"id": "d2", "stage": "draft"}, flag=1)
-    assert (
-        len(await listed(saver, config("cim-f"), filter={"deal": {"stage": "draft", "id": "d1"}}))
-        == 1
-    )
+    assert len(await listed(saver, config("cim-f"), filter={"deal": {"stage": "draft", "id": "d1"}})) == 1
     # Equality, not containment: a part of the stored dict does not match.
     assert len(await listed(saver, config("cim-f"), filter={"deal": {"id": "d1"}})) == 0
     flagged = await listed(saver, config("cim-f"), filter={"flag": True})
@@ -281,23 +312,13 @@ async def test_copy_thread_is_independent_of_its_source(saver: RedisSaverBase) -
     await saver.adelete_thread("cim-src")
     copied = await listed(saver, config("cim-dst"))
     assert [t.checkpoint["channel_values"] for t in copied] == [{"x": "a", "y": "b"}, {"x": "a"}]
-    assert copied[0].parent_config == config(
-        "cim-dst", checkpoint_id=first["configurable"]["checkpoint_id"]
-    )
+    assert copied[0].parent_config == config("cim-dst", checkpoint_id=first["configurable"]["checkpoint_id"])
 
 
-async def test_prune_keeps_values_a_kept_checkpoint_reads(
-    saver: RedisSaverBase, redis_client: aioredis.Redis
-) -> None:
-    root = await put(
-        saver, "cim-p", {"deal": "big", "msgs": [1]}, {"deal": 1, "msgs": 1}, {"deal": 1, "msgs": 1}
-    )
-    await put(
-        saver, "cim-p", {"deal": "big", "msgs": [1, 2]}, {"deal": 1, "msgs": 2}, {"msgs": 2}, root
-    )
-    fork = await put(
-        saver, "cim-p", {"deal": "big", "msgs": [1, 3]}, {"deal": 1, "msgs": 3}, {"msgs": 3}, root
-    )
+async def test_prune_keeps_values_a_kept_checkpoint_reads(saver: RedisSaverBase, redis_client: aioredis.Redis) -> None:
+    root = await put(saver, "cim-p", {"deal": "big", "msgs": [1]}, {"deal": 1, "msgs": 1}, {"deal": 1, "msgs": 1})
+    await put(saver, "cim-p", {"deal": "big", "msgs": [1, 2]}, {"deal": 1, "msgs": 2}, {"msgs": 2}, root)
+    fork = await put(saver, "cim-p", {"deal": "big", "msgs": [1, 3]}, {"deal": 1, "msgs": 3}, {"msgs": 3}, root)
     await saver.aput_writes(fork, [("msgs", [4])], "task")
     await saver.aprune(["cim-p"], strategy="keep_latest")
     kept = await listed(saver, config("cim-p"))
@@ -319,9 +340,7 @@ async def test_prune_keeps_the_chain_a_delta_channel_replays(saver: RedisSaverBa
         turn: int
 
     builder = StateGraph(Conversation)
-    builder.add_node(
-        "speak", lambda state: {"messages": [f"m{state['turn']}"], "turn": state["turn"] + 1}
-    )
+    builder.add_node("speak", lambda state: {"messages": [f"m{state['turn']}"], "turn": state["turn"] + 1})
     builder.add_edge(START, "speak")
     builder.add_conditional_edges("speak", lambda state: END if state["turn"] >= 10 else "speak")
     graph = builder.compile(checkpointer=saver)
@@ -337,20 +356,25 @@ async def test_prune_keeps_the_chain_a_delta_channel_replays(saver: RedisSaverBa
     assert after["messages"] == [*before["messages"], "more", "m10"]
 
 
-async def test_ttl_renews_every_key_on_write_and_the_thread_expires(
+async def test_ttl_gives_every_key_a_life_and_the_namespace_set_the_shortest(
     redis_url: str, key_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=30) as saver:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=30) as saver:
         stored = await put(saver, "cim-ttl", {"x": 1}, {"x": 1}, {"x": 1}, run_id="run-t")
         await saver.aput_writes(stored, [("x", 2)], "task")
         keys = [
             *await thread_keys(redis_client, saver, "cim-ttl"),
             saver.keys.run_threads("run-t").encode(),
         ]
-        ttls = [await redis_client.pttl(key) for key in keys]
-        assert all(0 < ttl <= 30_000 for ttl in ttls), dict(zip(keys, ttls, strict=True))
+        ttls = dict(zip(keys, [await redis_client.pttl(key) for key in keys], strict=True))
+        assert all(25_000 < ttl <= 37_500 for ttl in ttls.values()), ttls
+        # the thread expires whole: its namespace set, which get/list read first, goes first
+        own = await thread_keys(redis_client, saver, "cim-ttl")
+        ends = {key: await redis_client.execute_command("PEXPIRETIME", key) for key in own}
+        namespaces = saver.keys.thread("cim-ttl").namespaces.encode()
+        assert ends[namespaces] == min(ends.values()), ends
 
-    async with AsyncRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=0.2) as short:
+    async with AsyncCimhubRedisSaver.from_url(redis_url, key_prefix=key_prefix, ttl_s=0.2) as short:
         await put(short, "cim-short", {"x": 1}, {"x": 1}, {"x": 1})
         deadline = time.monotonic() + 10
         while await thread_keys(redis_client, short, "cim-short"):
@@ -373,9 +397,7 @@ def _run_ids(items: Sequence[CheckpointTuple]) -> set[Any]:
     return {t.metadata.get("run_id") for t in items}
 
 
-async def test_delete_for_runs_spans_threads(
-    saver: RedisSaverBase, redis_client: aioredis.Redis
-) -> None:
+async def test_delete_for_runs_spans_threads(saver: RedisSaverBase, redis_client: aioredis.Redis) -> None:
     run = str(uuid.uuid4())
     for thread_id in ("cim-r1", "cim-r2"):
         await put(saver, thread_id, {"x": 1}, {"x": 1}, {"x": 1}, run_id=run)

@@ -20,7 +20,9 @@ from cimhub.clients.replica import Change
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), input=input, env={"CIMHUB_URL": None, "CIMHUB_TOKEN": None, **(env or {})})
+    return CliRunner().invoke(
+        cli, list(args), input=input, env={"CIMHUB_URL": None, "CIMHUB_TOKEN": None, **(env or {})}
+    )
 
 
 def closed_port() -> int:
@@ -38,16 +40,44 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         body = json.loads(request.content)
         bodies.append({"path": request.url.path, "auth": request.headers.get("authorization"), **body})
         if body.get("name") == "missing":
-            return httpx.Response(404, json={"error": {"code": "not_found", "message": "CIM 'x' not found", "retryable": False, "path": "args.cimId"}})
+            return httpx.Response(
+                404,
+                json={
+                    "error": {
+                        "code": "not_found",
+                        "message": "CIM 'x' not found",
+                        "retryable": False,
+                        "path": "args.cimId",
+                    }
+                },
+            )
         if body.get("name") == "denied":
-            return httpx.Response(403, json={"error": {"code": "access_denied", "message": "not your deal", "retryable": False}})
+            return httpx.Response(
+                403, json={"error": {"code": "access_denied", "message": "not your deal", "retryable": False}}
+            )
         if request.url.path == "/v1/mutate":
-            return httpx.Response(200, json={"result": {"changed": True}, "cimId": "c1", "revision": 2, "duplicate": False})
+            return httpx.Response(
+                200, json={"result": {"changed": True}, "cimId": "c1", "revision": 2, "duplicate": False}
+            )
         results = {
             "get": {"cim": {"id": "c1", "title": "Acme"}, "revision": 1, "epoch": "e"},
-            "listByDeal": {"items": [{"id": "c1", "title": "Acme", "status": "draft", "stage": "welcome", "updatedAt": 0}], "nextCursor": "n2"},
-            "patches": {"patches": [{"rev": 2, "epoch": "e", "ops": [{"op": "replace", "path": "/stage", "value": "outline"}],
-                                     "mutation": "navigateToStage", "actor": "u1", "ts": 1}], "truncated": True},
+            "listByDeal": {
+                "items": [{"id": "c1", "title": "Acme", "status": "draft", "stage": "welcome", "updatedAt": 0}],
+                "nextCursor": "n2",
+            },
+            "patches": {
+                "patches": [
+                    {
+                        "rev": 2,
+                        "epoch": "e",
+                        "ops": [{"op": "replace", "path": "/stage", "value": "outline"}],
+                        "mutation": "navigateToStage",
+                        "actor": "u1",
+                        "ts": 1,
+                    }
+                ],
+                "truncated": True,
+            },
         }
         return httpx.Response(200, json={"result": results.get(body["name"], {"echo": body["args"]})})
 
@@ -76,7 +106,9 @@ def test_args_from_text_stdin_and_file(tmp_path: Path) -> None:
 
 
 def test_mutate_sends_args_and_mutation_id(fake_hub: list[dict[str, Any]]) -> None:
-    result = run(*TOKEN, "mutate", "navigateToStage", "--args", '{"cimId": "c1", "stage": "outline"}', "--mutation-id", "m-1")
+    result = run(
+        *TOKEN, "mutate", "navigateToStage", "--args", '{"cimId": "c1", "stage": "outline"}', "--mutation-id", "m-1"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"result": {"changed": True}, "cimId": "c1", "revision": 2, "duplicate": False}
     assert fake_hub[0]["args"] == {"cimId": "c1", "stage": "outline"} and fake_hub[0]["mutationId"] == "m-1"
@@ -89,10 +121,13 @@ def test_mutate_reads_args_from_stdin(fake_hub: list[dict[str, Any]]) -> None:
     assert fake_hub[0]["args"] == {"cimId": "c1"}
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+    ],
+)
 def test_bad_args_are_a_usage_error(fake_hub: list[dict[str, Any]], args: str, message: str) -> None:
     result = run(*TOKEN, "mutate", "create", "--args", args)
     assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
@@ -171,7 +206,7 @@ def test_patches_prints_lines_and_warns_when_truncated(fake_hub: list[dict[str, 
     result = run(*TOKEN, "patches", "c1", "--from", "1", "--to", "5")
     assert result.exit_code == 0
     assert "no longer reaches back to revision 1" in result.output
-    assert "r2 navigateToStage by u1: replace /stage \"outline\"" in result.output
+    assert 'r2 navigateToStage by u1: replace /stage "outline"' in result.output
     assert fake_hub[0]["args"] == {"cimId": "c1", "fromRevision": 1, "toRevision": 5}
     as_json = run(*TOKEN, "patches", "c1", "--from", "1", "--json")
     assert json.loads(as_json.output.splitlines()[-1])["rev"] == 2
@@ -219,11 +254,28 @@ def test_ops_summary_hides_bookkeeping_and_counts_the_rest() -> None:
 
 
 def test_change_records_for_jq() -> None:
-    patch = Change("cim:c1", 5, "e", {"stage": "outline"}, ops=[{"op": "replace", "path": "/stage", "value": "outline"}],
-                   mutation="navigateToStage", mutation_id="m", actor="u1", ts=1)
+    patch = Change(
+        "cim:c1",
+        5,
+        "e",
+        {"stage": "outline"},
+        ops=[{"op": "replace", "path": "/stage", "value": "outline"}],
+        mutation="navigateToStage",
+        mutation_id="m",
+        actor="u1",
+        ts=1,
+    )
     assert render.change_record(patch) == {
-        "type": "patch", "topic": "cim:c1", "revision": 5, "epoch": "e", "mutation": "navigateToStage",
-        "mutationId": "m", "actor": "u1", "ts": 1, "deleted": False, "ops": patch.ops,
+        "type": "patch",
+        "topic": "cim:c1",
+        "revision": 5,
+        "epoch": "e",
+        "mutation": "navigateToStage",
+        "mutationId": "m",
+        "actor": "u1",
+        "ts": 1,
+        "deleted": False,
+        "ops": patch.ops,
     }
     snapshot = Change("cim:c1", 9, "e2", {"stage": "outline"}, snapshot=True, reset=True)
     assert render.change_record(snapshot)["document"] == {"stage": "outline"}
@@ -231,7 +283,17 @@ def test_change_records_for_jq() -> None:
 
 
 def test_event_lines_and_records() -> None:
-    events: list[Event] = [Connected("u1", None, True), Disconnected("closed", 1012, 1.5), Resumed("cim:c1", 3, 7), TokenRefreshed(9)]
-    assert [render.event_record(e)["type"] for e in events] == ["connected", "disconnected", "resumed", "tokenRefreshed"]
+    events: list[Event] = [
+        Connected("u1", None, True),
+        Disconnected("closed", 1012, 1.5),
+        Resumed("cim:c1", 3, 7),
+        TokenRefreshed(9),
+    ]
+    assert [render.event_record(e)["type"] for e in events] == [
+        "connected",
+        "disconnected",
+        "resumed",
+        "tokenRefreshed",
+    ]
     assert "reconnecting in 1.5 s" in render.event_line(events[1])
     assert "(4 missed)" in render.event_line(events[2])

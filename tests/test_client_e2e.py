@@ -20,6 +20,7 @@ import orjson
 import pytest
 from click.testing import CliRunner
 from hubproc import HubProcess, start_hub
+from support.waiting import eventually
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.cli import cli
@@ -45,14 +46,11 @@ def create_cim(http: HttpClient, title: str = "Acme") -> str:
 
 
 async def wait_for_event(events: list[Event], kind: type, timeout: float = 15.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        found = [e for e in events if isinstance(e, kind)]
-        if found:
-            return found[-1]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"no {kind.__name__} event; got {events}")
-        await asyncio.sleep(0.02)
+    """The latest event of `kind`, once there is one."""
+    found = await eventually(
+        lambda: [e for e in events if isinstance(e, kind)], timeout, what=f"a {kind.__name__} event"
+    )
+    return found[-1]
 
 
 @pytest.mark.parametrize("codec", ["json", "msgpack"])
@@ -64,7 +62,12 @@ async def test_subscribe_mutate_and_see_the_patch(hub: HubProcess, codec: str) -
         assert sub.document["title"] == "Acme" and sub.revision == created.revision
         result = await client.mutate("updateState", {"cimId": cim_id, "title": "Acme II"}, mutation_id="m-1")
         change = await asyncio.wait_for(sub.__anext__(), 10)
-        assert (change.revision, change.mutation, change.mutation_id, change.actor) == (result.revision, "updateState", "m-1", "u1")
+        assert (change.revision, change.mutation, change.mutation_id, change.actor) == (
+            result.revision,
+            "updateState",
+            "m-1",
+            "u1",
+        )
         assert change.document["title"] == "Acme II" == sub.document["title"]
         again = await client.mutate("updateState", {"cimId": cim_id, "title": "Acme II"}, mutation_id="m-1")
         assert again.duplicate and again.revision == result.revision
@@ -99,7 +102,11 @@ async def test_resume_after_losing_the_hub_and_the_outbox_applies_once(redis_url
         with HttpClient(hub_b.url, hub_b.token("u1")) as http:
             cim_id = create_cim(http)
             async with Client(
-                hub_a.url, token=hub_a.token("u1"), connector=connector, backoff=Backoff(0.05, 0.2), on_event=events.append,
+                hub_a.url,
+                token=hub_a.token("u1"),
+                connector=connector,
+                backoff=Backoff(0.05, 0.2),
+                on_event=events.append,
             ) as client:
                 sub = await client.subscribe(f"cim:{cim_id}")
                 start = sub.revision
@@ -171,14 +178,18 @@ def test_http_client_against_the_hub(hub: HubProcess) -> None:
 def test_cli_against_the_hub(hub: HubProcess) -> None:
     runner = CliRunner()
     env = {"CIMHUB_URL": hub.url, "CIMHUB_TOKEN": hub.token("u1")}
-    created = runner.invoke(cli, ["mutate", "create", "--args", '{"dealId": "d-cli", "projectId": "p", "title": "Acme"}'], env=env)
+    created = runner.invoke(
+        cli, ["mutate", "create", "--args", '{"dealId": "d-cli", "projectId": "p", "title": "Acme"}'], env=env
+    )
     assert created.exit_code == 0, created.output
     cim_id = orjson.loads(created.output)["cimId"]
     got = runner.invoke(cli, ["get", cim_id], env=env)
     assert got.exit_code == 0 and orjson.loads(got.output)["title"] == "Acme"
     listed = runner.invoke(cli, ["ls", "--deal", "d-cli"], env=env)
     assert listed.exit_code == 0 and cim_id in listed.output
-    runner.invoke(cli, ["mutate", "updateState", "--args", orjson.dumps({"cimId": cim_id, "title": "B"}).decode()], env=env)
+    runner.invoke(
+        cli, ["mutate", "updateState", "--args", orjson.dumps({"cimId": cim_id, "title": "B"}).decode()], env=env
+    )
     log = runner.invoke(cli, ["patches", cim_id, "--from", "1", "--json"], env=env)
     assert log.exit_code == 0 and orjson.loads(log.output.splitlines()[0])["mutation"] == "updateState"
     missing = runner.invoke(cli, ["get", "nope"], env=env)
@@ -193,7 +204,8 @@ def test_cli_subscribe_streams_json_lines(hub: HubProcess) -> None:
         cim_id = create_cim(http)
         process = subprocess.Popen(
             [sys.executable, "-m", "cimhub.clients", "--url", hub.url, "--token", token, "subscribe", cim_id, "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         try:
             assert process.stdout is not None

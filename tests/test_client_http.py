@@ -19,8 +19,13 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def client(handler: Handler, retries: int = 3, token: str | None = "tok") -> tuple[HttpClient, list[float]]:
     slept: list[float] = []
     return HttpClient(
-        "http://hub.test/", token, act_as="u9", retries=retries, backoff=Backoff(0.1, 1.0),
-        transport=httpx.MockTransport(handler), sleep=slept.append,
+        "http://hub.test/",
+        token,
+        act_as="u9",
+        retries=retries,
+        backoff=Backoff(0.1, 1.0),
+        transport=httpx.MockTransport(handler),
+        sleep=slept.append,
     ), slept
 
 
@@ -96,13 +101,15 @@ def test_retries_give_up_with_the_last_error() -> None:
 
 
 def test_answers_that_are_not_the_hubs() -> None:
-    responses = iter([
-        httpx.Response(404, text="Not Found"),
-        httpx.Response(401, text="nope"),
-        httpx.Response(502, text="<html>bad gateway</html>"),
-        httpx.Response(200, text="[1, 2]"),
-        error("conflict", "stale revision", False, 409),
-    ])
+    responses = iter(
+        [
+            httpx.Response(404, text="Not Found"),
+            httpx.Response(401, text="nope"),
+            httpx.Response(502, text="<html>bad gateway</html>"),
+            httpx.Response(200, text="[1, 2]"),
+            error("conflict", "stale revision", False, 409),
+        ]
+    )
     hub, _ = client(lambda request: next(responses), retries=0)
     with pytest.raises(NotFound, match="is the URL a cimhub hub"):
         hub.query("get")

@@ -18,12 +18,22 @@ from cimhub.protocol.errors import AccessDenied, NotFound, Unauthenticated, Unav
 from cimhub.protocol.frames import PatchFrame, ResultFrame, SnapshotFrame
 
 
-def snapshot(topic: str = "cim:c1", revision: int = 3, epoch: str = "e1", data: Any = None, reset: bool = False) -> SnapshotFrame:
-    return SnapshotFrame(type="snapshot", topic=topic, revision=revision, epoch=epoch,
-                         data={"stage": "welcome", "slides": []} if data is None else data, reset=reset)
+def snapshot(
+    topic: str = "cim:c1", revision: int = 3, epoch: str = "e1", data: Any = None, reset: bool = False
+) -> SnapshotFrame:
+    return SnapshotFrame(
+        type="snapshot",
+        topic=topic,
+        revision=revision,
+        epoch=epoch,
+        data={"stage": "welcome", "slides": []} if data is None else data,
+        reset=reset,
+    )
 
 
-def patch(revision: int, ops: list[dict[str, Any]], topic: str = "cim:c1", epoch: str = "e1", **extra: Any) -> PatchFrame:
+def patch(
+    revision: int, ops: list[dict[str, Any]], topic: str = "cim:c1", epoch: str = "e1", **extra: Any
+) -> PatchFrame:
     return PatchFrame(type="patch", topic=topic, revision=revision, epoch=epoch, ops=ops, **extra)
 
 
@@ -165,13 +175,16 @@ def test_backoff_refuses_nonsense() -> None:
 # -- URLs and close codes ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
-    ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/v1/ws"),
-    ("https://hub.example.com/cimhub/", "wss://hub.example.com/cimhub/v1/ws"),
-    ("ws://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
-    ("wss://hub.example.com/custom/ws", "wss://hub.example.com/custom/ws"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("http://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
+        ("http://127.0.0.1:8000/", "ws://127.0.0.1:8000/v1/ws"),
+        ("https://hub.example.com/cimhub/", "wss://hub.example.com/cimhub/v1/ws"),
+        ("ws://127.0.0.1:8000", "ws://127.0.0.1:8000/v1/ws"),
+        ("wss://hub.example.com/custom/ws", "wss://hub.example.com/custom/ws"),
+    ],
+)
 def test_ws_url(given: str, expected: str) -> None:
     assert ws_url(given) == expected
 
@@ -184,7 +197,15 @@ def test_ws_url_refuses_what_is_not_a_hub_url(bad: str) -> None:
 
 def test_stop_codes() -> None:
     assert [is_stop_code(c) for c in (None, 1000, 1012, 4000, 4008, 4401, 4403, 4499, 4500)] == [
-        False, False, False, False, False, True, True, True, False,
+        False,
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        False,
     ]
     assert isinstance(close_error(4403, "bad", "token signature invalid"), Unauthenticated)
     assert "token signature invalid" in close_error(4403, "bad", "token signature invalid").message

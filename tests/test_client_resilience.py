@@ -19,6 +19,7 @@ import uuid
 import pytest
 from conftest import RedisServer
 from hubproc import start_hub
+from support.waiting import eventually
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.client import Client
@@ -50,12 +51,12 @@ async def test_a_hub_restart_mid_stream_loses_and_repeats_nothing(redis_url: str
         for n in range(6, 11):
             await asyncio.to_thread(http.mutate, "updateState", {"cimId": cim, "title": f"t{n}"})
         final = await asyncio.to_thread(http.query, "get", {"cimId": cim})
-        deadline = time.monotonic() + 15
-        while sub.revision < final["revision"] and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        watcher.cancel()
-        await client.aclose()
-        http.close()
+        try:
+            await eventually(lambda: sub.revision >= final["revision"], 15, what="the subscription caught up")
+        finally:
+            watcher.cancel()
+            await client.aclose()
+            http.close()
     assert seen == list(range(seen[0], final["revision"] + 1)), "every revision once, in order"
     assert sub.document == final["cim"]
 
@@ -75,8 +76,12 @@ async def test_redis_restarted_while_mutating_applies_each_mutation_exactly_once
                 if n == 8:
                     private_redis.start()
                 try:
-                    await client.mutate("updateState", {"cimId": cim, "gatheredContext": {f"k{n}": n}},
-                                        mutation_id=mutation_id, timeout=5)
+                    await client.mutate(
+                        "updateState",
+                        {"cimId": cim, "gatheredContext": {f"k{n}": n}},
+                        mutation_id=mutation_id,
+                        timeout=5,
+                    )
                 except CimhubError as exc:
                     assert exc.retryable, exc  # the outage is reported as retryable, never as a refusal
                     failed.append(mutation_id)
@@ -86,8 +91,12 @@ async def test_redis_restarted_while_mutating_applies_each_mutation_exactly_once
                 n = ids.index(mutation_id)
                 for _attempt in range(50):
                     try:
-                        await client.mutate("updateState", {"cimId": cim, "gatheredContext": {f"k{n}": n}},
-                                            mutation_id=mutation_id, timeout=5)
+                        await client.mutate(
+                            "updateState",
+                            {"cimId": cim, "gatheredContext": {f"k{n}": n}},
+                            mutation_id=mutation_id,
+                            timeout=5,
+                        )
                         break
                     except CimhubError as exc:
                         assert exc.retryable, exc
@@ -107,7 +116,10 @@ def test_cli_subscribe_in_a_terminal_shows_a_live_change(redis_url: str, key_pre
             leader, follower = pty.openpty()
             process = subprocess.Popen(
                 [sys.executable, "-m", "cimhub.clients", "--url", hub.url, "--token", token, "subscribe", str(cim)],
-                stdin=follower, stdout=follower, stderr=follower, env={**os.environ, "TERM": "xterm"},
+                stdin=follower,
+                stdout=follower,
+                stderr=follower,
+                env={**os.environ, "TERM": "xterm"},
             )
             os.close(follower)
             try:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from support.waiting import eventually
 
 from cimhub.clients.backoff import Backoff
 from cimhub.clients.client import Client
@@ -103,7 +104,12 @@ class FakeHub:
         kind = frame["type"]
         if kind == "auth":
             if self.refuse_auth:
-                conn.push({"type": "error", "error": {"code": "unauthenticated", "message": "bad signature", "retryable": False}})
+                conn.push(
+                    {
+                        "type": "error",
+                        "error": {"code": "unauthenticated", "message": "bad signature", "retryable": False},
+                    }
+                )
                 conn.close_from_hub(4403, "auth failed")
                 return
             conn.authed, conn.token = True, frame["token"]
@@ -115,7 +121,13 @@ class FakeHub:
         elif kind == "ping":
             conn.push({"type": "pong", "ts": frame.get("ts")})
         elif conn.paused and kind in ("mutate", "subscribe", "query"):
-            conn.push({"type": "error", "id": frame["id"], "error": {"code": "token_expired", "message": "expired", "retryable": True}})
+            conn.push(
+                {
+                    "type": "error",
+                    "id": frame["id"],
+                    "error": {"code": "token_expired", "message": "expired", "retryable": True},
+                }
+            )
         elif kind == "subscribe":
             self._subscribe(conn, frame)
         elif kind == "unsubscribe":
@@ -129,13 +141,31 @@ class FakeHub:
     def _subscribe(self, conn: FakeTransport, frame: dict[str, Any]) -> None:
         topic, request_id = frame["topic"], frame["id"]
         if topic in conn.subs:
-            conn.push({"type": "error", "id": request_id, "error": {"code": "invalid_args", "message": "already subscribed", "retryable": False}})
+            conn.push(
+                {
+                    "type": "error",
+                    "id": request_id,
+                    "error": {"code": "invalid_args", "message": "already subscribed", "retryable": False},
+                }
+            )
             return
         if topic in self.deny_topics:
-            conn.push({"type": "error", "id": request_id, "error": {"code": "access_denied", "message": "no", "retryable": False}})
+            conn.push(
+                {
+                    "type": "error",
+                    "id": request_id,
+                    "error": {"code": "access_denied", "message": "no", "retryable": False},
+                }
+            )
             return
         if topic not in self.docs:
-            conn.push({"type": "error", "id": request_id, "error": {"code": "not_found", "message": f"{topic} not found", "retryable": False}})
+            conn.push(
+                {
+                    "type": "error",
+                    "id": request_id,
+                    "error": {"code": "not_found", "message": f"{topic} not found", "retryable": False},
+                }
+            )
             return
         resume = frame.get("resume")
         log = self.log[topic]
@@ -143,12 +173,28 @@ class FakeHub:
         if resume and resume["epoch"] == self.epoch[topic] and oldest <= resume["revision"] <= self.revision[topic]:
             conn.subs[topic] = resume["revision"]
             self._catch_up(conn, topic)
-            conn.push({"type": "subscribed", "topic": topic, "id": request_id,
-                       "revision": self.revision[topic], "epoch": self.epoch[topic]})
+            conn.push(
+                {
+                    "type": "subscribed",
+                    "topic": topic,
+                    "id": request_id,
+                    "revision": self.revision[topic],
+                    "epoch": self.epoch[topic],
+                }
+            )
             return
         conn.subs[topic] = self.revision[topic]
-        conn.push({"type": "snapshot", "topic": topic, "id": request_id, "revision": self.revision[topic],
-                   "epoch": self.epoch[topic], "data": self.docs[topic], "reset": resume is not None})
+        conn.push(
+            {
+                "type": "snapshot",
+                "topic": topic,
+                "id": request_id,
+                "revision": self.revision[topic],
+                "epoch": self.epoch[topic],
+                "data": self.docs[topic],
+                "reset": resume is not None,
+            }
+        )
 
     def _catch_up(self, conn: FakeTransport, topic: str) -> None:
         for entry in self.log[topic]:
@@ -167,7 +213,13 @@ class FakeHub:
             args = frame["args"]
             topic = f"cim:{args['cimId']}"
             if topic not in self.docs:
-                conn.push({"type": "error", "id": frame["id"], "error": {"code": "not_found", "message": "no CIM", "retryable": False}})
+                conn.push(
+                    {
+                        "type": "error",
+                        "id": frame["id"],
+                        "error": {"code": "not_found", "message": "no CIM", "retryable": False},
+                    }
+                )
                 return
             self.applied += 1
             op = {"op": "add", "path": f"/{args['key']}", "value": args["value"]}
@@ -184,8 +236,17 @@ class FakeHub:
     def commit(self, topic: str, ops: list[dict[str, Any]], *, mutation: str = "set", mutation_id: str = "x") -> int:
         self.docs[topic] = apply(self.docs[topic], ops)
         self.revision[topic] += 1
-        entry = {"type": "patch", "topic": topic, "revision": self.revision[topic], "epoch": self.epoch[topic],
-                 "ops": ops, "mutation": mutation, "mutationId": mutation_id, "actor": "u2", "ts": 1}
+        entry = {
+            "type": "patch",
+            "topic": topic,
+            "revision": self.revision[topic],
+            "epoch": self.epoch[topic],
+            "ops": ops,
+            "mutation": mutation,
+            "mutationId": mutation_id,
+            "actor": "u2",
+            "ts": 1,
+        }
         self.log[topic].append(entry)
         for conn in self.connections:
             if topic in conn.subs and not conn.paused and not conn.closed:
@@ -206,21 +267,16 @@ class FakeHub:
         self.conn.push({"type": "error", "error": {"code": "token_expired", "message": "expired", "retryable": True}})
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
-
-
 def make_client(hub: FakeHub, **kwargs: Any) -> Client:
     events: list[Event] = kwargs.pop("events", [])
     if "token_provider" not in kwargs:
         kwargs.setdefault("token", "t1")
     return Client(
-        "http://hub.invalid", connector=hub.connect, backoff=Backoff(0.001, 0.01),
-        on_event=events.append, **kwargs,
+        "http://hub.invalid",
+        connector=hub.connect,
+        backoff=Backoff(0.001, 0.01),
+        on_event=events.append,
+        **kwargs,
     )
 
 
@@ -325,8 +381,13 @@ async def test_the_hub_ending_a_subscription_ends_the_loop_with_its_reason() -> 
     hub = FakeHub()
     async with make_client(hub) as client:
         sub = await client.subscribe("cim:c1")
-        hub.conn.push({"type": "unsubscribed", "topic": "cim:c1",
-                       "error": {"code": "access_denied", "message": "removed from the deal", "retryable": False}})
+        hub.conn.push(
+            {
+                "type": "unsubscribed",
+                "topic": "cim:c1",
+                "error": {"code": "access_denied", "message": "removed from the deal", "retryable": False},
+            }
+        )
         with pytest.raises(AccessDenied, match="removed from the deal"):
             await asyncio.wait_for(sub.__anext__(), 1)
         assert sub.ended
@@ -337,8 +398,13 @@ async def test_a_retryable_end_resubscribes() -> None:
     async with make_client(hub) as client:
         sub = await client.subscribe("cim:c1")
         hub.conn.subs.pop("cim:c1")
-        hub.conn.push({"type": "unsubscribed", "topic": "cim:c1",
-                       "error": {"code": "unavailable", "message": "lost track", "retryable": True}})
+        hub.conn.push(
+            {
+                "type": "unsubscribed",
+                "topic": "cim:c1",
+                "error": {"code": "unavailable", "message": "lost track", "retryable": True},
+            }
+        )
         await eventually(lambda: "cim:c1" in hub.conn.subs)
         hub.commit("cim:c1", [{"op": "add", "path": "/a", "value": 1}])
         assert (await asyncio.wait_for(sub.__anext__(), 1)).revision == 2
@@ -516,7 +582,7 @@ async def test_token_provider_timeout() -> None:
         await asyncio.sleep(10)
         return "never"
 
-    with pytest.raises(TokenUnavailable, match="within 0.05 s"):
+    with pytest.raises(TokenUnavailable, match=r"within 0\.05 s"):
         async with make_client(hub, token_provider=stuck, token_timeout=0.05):
             pass
     assert hub.connections == []

@@ -27,6 +27,7 @@ async def echo(ws: ServerConnection) -> None:
 def refuse(status: int) -> Any:
     def process_request(connection: ServerConnection, request: Request) -> Response:
         return Response(status, "refused", Headers(), b"")
+
     return process_request
 
 

@@ -11,6 +11,7 @@ import pytest
 from cluster import RedisClusterProcess, move_slot
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
+from support.waiting import eventually
 
 from cimhub.server.connect import cluster_seeds, connect, is_cluster_url
 from cimhub.server.hub.broker import ClusterBroker, alive_channel_for
@@ -28,21 +29,11 @@ class Recorder:
         self.resyncs += 1
 
 
-async def eventually(check: object, timeout_s: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not check():  # type: ignore[operator]
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
-
-
 def channels_on_every_primary(prefix: str, count: int = 12) -> list[str]:
     return [f"{prefix}:ch:cim:{{{uuid.uuid4()}}}" for _ in range(count)]
 
 
-async def publish_until_seen(
-    publisher: RedisCluster, recorder: Recorder, channel: str, payload: bytes
-) -> None:
+async def publish_until_seen(publisher: RedisCluster, recorder: Recorder, channel: str, payload: bytes) -> None:
     """SPUBLISH until it arrives: right after a failover the first publish may land nowhere."""
 
     async def seen() -> bool:
@@ -69,13 +60,13 @@ def test_cluster_urls_name_their_seeds() -> None:
 
 
 def test_alive_channel_lies_in_the_node_slots() -> None:
-    name = alive_channel_for([(5461, 10922)])
+    name = alive_channel_for("t:ch:alive", [(5461, 10922)])
     assert 5461 <= key_slot(name.encode()) <= 10922
 
 
 async def test_notifications_from_every_shard_arrive(redis_cluster: RedisClusterProcess) -> None:
     client = cast(RedisCluster, connect(redis_cluster.url))
-    broker, recorder = ClusterBroker(client), Recorder()
+    broker, recorder = ClusterBroker(client, alive_channel="t:ch:alive"), Recorder()
     await broker.start(recorder.on_message, recorder.on_resync)
     try:
         channels = channels_on_every_primary(f"t{uuid.uuid4().hex[:8]}")
@@ -85,12 +76,12 @@ async def test_notifications_from_every_shard_arrive(redis_cluster: RedisCluster
         assert len(owners) == 3, "the channels should spread over all three primaries"
         for channel in channels:
             await client.execute_command("SPUBLISH", channel, channel.encode())
-        await eventually(lambda: all(recorder.messages[c] == [c.encode()] for c in channels))
+        await eventually(lambda: all(recorder.messages[c] == [c.encode()] for c in channels), 30)
         assert broker.healthy
         await broker.unsubscribe(channels[0])
         await client.execute_command("SPUBLISH", channels[0], b"after")
         await client.execute_command("SPUBLISH", channels[1], b"after")
-        await eventually(lambda: recorder.messages[channels[1]][-1] == b"after")
+        await eventually(lambda: recorder.messages[channels[1]][-1] == b"after", 30)
         assert recorder.messages[channels[0]] == [channels[0].encode()]
     finally:
         await broker.aclose()
@@ -102,7 +93,7 @@ async def test_a_killed_primary_moves_its_channels_to_the_promoted_replica(
 ) -> None:
     client = cast(RedisCluster, connect(private_cluster.url))
     publisher = cast(RedisCluster, connect(private_cluster.url))
-    broker, recorder = ClusterBroker(client), Recorder()
+    broker, recorder = ClusterBroker(client, alive_channel="t:ch:alive"), Recorder()
     await broker.start(recorder.on_message, recorder.on_resync)
     try:
         channels = channels_on_every_primary("fo")
@@ -112,11 +103,11 @@ async def test_a_killed_primary_moves_its_channels_to_the_promoted_replica(
         doomed = [c for c in channels if private_cluster.owner_of(c) is victim]
         victim.kill()
         private_cluster.wait_healthy()
-        await eventually(lambda: recorder.resyncs >= 1)
+        await eventually(lambda: recorder.resyncs >= 1, 30)
         for channel in channels:
             await publish_until_seen(publisher, recorder, channel, b"after failover")
         assert doomed and all(b"after failover" in recorder.messages[c] for c in doomed)
-        await eventually(lambda: broker.healthy)
+        await eventually(lambda: broker.healthy, 30)
     finally:
         await broker.aclose()
         await client.aclose()
@@ -128,7 +119,7 @@ async def test_a_migrated_slot_takes_its_channel_along(
 ) -> None:
     client = cast(RedisCluster, connect(private_cluster.url))
     publisher = cast(RedisCluster, connect(private_cluster.url))
-    broker, recorder = ClusterBroker(client), Recorder()
+    broker, recorder = ClusterBroker(client, alive_channel="t:ch:alive"), Recorder()
     await broker.start(recorder.on_message, recorder.on_resync)
     try:
         channel = channels_on_every_primary("mig", 1)[0]
@@ -137,7 +128,7 @@ async def test_a_migrated_slot_takes_its_channel_along(
         target = next(n for n in private_cluster.primaries() if n is not source)
         move_slot(private_cluster, key_slot(channel.encode()), target)
         assert private_cluster.owner_of(channel) is target
-        await eventually(lambda: recorder.resyncs >= 1)
+        await eventually(lambda: recorder.resyncs >= 1, 30)
         await publish_until_seen(publisher, recorder, channel, b"after migration")
     finally:
         await broker.aclose()

@@ -18,6 +18,7 @@ import websockets
 from cluster import RedisClusterProcess, move_slot
 from hubproc import HubProcess, start_hub
 from redis.crc import key_slot
+from support.waiting import eventually
 
 from cimhub.protocol.patch import apply
 
@@ -160,12 +161,7 @@ class Replica:
 async def more_acks(load: Load, cim: str, count: int) -> None:
     """Wait until `count` more mutations of `cim` are acknowledged (bounded: a stuck writer fails the test)."""
     target = len(load.acked[cim]) + count
-    try:
-        async with asyncio.timeout(90):
-            while len(load.acked[cim]) < target:
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(f"no progress on {cim}; last refusals: {load.refusals[-5:]}") from None
+    await eventually(lambda: len(load.acked[cim]) >= target, 90, what=f"progress on {cim} ({load.refusals[-3:]})")
 
 
 def check(doc: dict[str, Any], acked: list[int]) -> None:

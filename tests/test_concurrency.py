@@ -35,12 +35,19 @@ def engine(redis_client: aioredis.Redis, keys: Keys) -> MutationEngine:
 
 async def built(engine: MutationEngine) -> tuple[str, int]:
     """A CIM with an outline; returns its id and revision."""
-    result = await engine.mutate("create", {"dealId": "d1", "projectId": "p1", "title": "T"},
-                                 actor="u1", mutation_id="setup-create", user_id="u1")
+    result = await engine.mutate(
+        "create",
+        {"dealId": "d1", "projectId": "p1", "title": "T"},
+        actor="u1",
+        mutation_id="setup-create",
+        user_id="u1",
+    )
     cim_id = result.cim_id
-    setup: list[tuple[str, dict[str, Any]]] = [("saveBuyerPersona", {"persona": PERSONA}),
-                                                ("saveHeroContext", {"heroContext": HERO}),
-                                                ("createOutline", {"outline": OUTLINE})]
+    setup: list[tuple[str, dict[str, Any]]] = [
+        ("saveBuyerPersona", {"persona": PERSONA}),
+        ("saveHeroContext", {"heroContext": HERO}),
+        ("createOutline", {"outline": OUTLINE}),
+    ]
     for i, (name, args) in enumerate(setup):
         result = await engine.mutate(name, {"cimId": cim_id, **args}, actor="u1", mutation_id=f"setup-{i}")
     return cim_id, result.revision
@@ -50,8 +57,9 @@ def new_slide(cim_id: str, i: int) -> dict[str, Any]:
     return {"cimId": cim_id, "slide": {"id": f"w{i}", "sectionId": f"s{1 + i % 2}", "title": f"by writer {i}"}}
 
 
-async def assert_no_lost_update(store: CimStore, cim_id: str, base: int, results: list[CommitResult],
-                                writers: int, base_doc: dict[str, Any]) -> None:
+async def assert_no_lost_update(
+    store: CimStore, cim_id: str, base: int, results: list[CommitResult], writers: int, base_doc: dict[str, Any]
+) -> None:
     """Every writer's slide is there, revisions base+1.. are contiguous, and the log replays to the doc."""
     stored = await store.get(cim_id)
     assert sorted(s["id"] for s in stored.doc["slides"]) == sorted(f"w{i}" for i in range(writers))
@@ -71,18 +79,18 @@ async def test_a_hundred_writers_in_one_engine_lose_nothing(engine: MutationEngi
     cim_id, base = await built(engine)
     base_doc = (await engine.store.get(cim_id)).doc
     writers = 100
-    results = await asyncio.gather(*(
-        engine.mutate("updateSlide", new_slide(cim_id, i), actor=f"u{i}", mutation_id=f"w-{i}")
-        for i in range(writers)
-    ))
+    results = await asyncio.gather(
+        *(
+            engine.mutate("updateSlide", new_slide(cim_id, i), actor=f"u{i}", mutation_id=f"w-{i}")
+            for i in range(writers)
+        )
+    )
     await assert_no_lost_update(engine.store, cim_id, base, results, writers, base_doc)
     assert not any(r.duplicate for r in results)
     assert not engine._locks._locks  # per-CIM locks are dropped once no writer waits
 
 
-async def test_writers_in_two_engines_lose_nothing(
-    engine: MutationEngine, redis_url: str, keys: Keys
-) -> None:
+async def test_writers_in_two_engines_lose_nothing(engine: MutationEngine, redis_url: str, keys: Keys) -> None:
     other_client = aioredis.from_url(redis_url)
     other = MutationEngine(CimStore(other_client, keys))
     try:
@@ -90,10 +98,14 @@ async def test_writers_in_two_engines_lose_nothing(
         base_doc = (await engine.store.get(cim_id)).doc
         await other.store.get(cim_id)
         writers = 60
-        results = await asyncio.gather(*(
-            (engine if i % 2 else other).mutate("updateSlide", new_slide(cim_id, i), actor="u1", mutation_id=f"w-{i}")
-            for i in range(writers)
-        ))
+        results = await asyncio.gather(
+            *(
+                (engine if i % 2 else other).mutate(
+                    "updateSlide", new_slide(cim_id, i), actor="u1", mutation_id=f"w-{i}"
+                )
+                for i in range(writers)
+            )
+        )
         await assert_no_lost_update(engine.store, cim_id, base, results, writers, base_doc)
     finally:
         await other_client.aclose()
@@ -132,8 +144,17 @@ async def test_writers_in_a_second_process_lose_nothing(
     base_doc = (await engine.store.get(cim_id)).doc
     ours, theirs = 40, 40
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WRITER_PROCESS, redis_url, key_prefix, cim_id, str(ours), str(theirs),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ},
+        sys.executable,
+        "-c",
+        WRITER_PROCESS,
+        redis_url,
+        key_prefix,
+        cim_id,
+        str(ours),
+        str(theirs),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ},
     )
     assert proc.stdin is not None and proc.stdout is not None
     try:
@@ -141,10 +162,9 @@ async def test_writers_in_a_second_process_lose_nothing(
         await engine.store.get(cim_id)  # warm our cache: it goes stale as soon as the other process writes
         proc.stdin.write(b"go\n")
         await proc.stdin.drain()
-        local = await asyncio.gather(*(
-            engine.mutate("updateSlide", new_slide(cim_id, i), actor="u1", mutation_id=f"w-{i}")
-            for i in range(ours)
-        ))
+        local = await asyncio.gather(
+            *(engine.mutate("updateSlide", new_slide(cim_id, i), actor="u1", mutation_id=f"w-{i}") for i in range(ours))
+        )
         line = await asyncio.wait_for(proc.stdout.readline(), 60)
         assert await asyncio.wait_for(proc.wait(), 60) == 0
     finally:
@@ -156,16 +176,19 @@ async def test_writers_in_a_second_process_lose_nothing(
     await assert_no_lost_update(engine.store, cim_id, base, list(local) + remote, ours + theirs, base_doc)
 
 
-async def test_concurrent_retries_of_one_mutation_commit_once(engine: MutationEngine, redis_url: str,
-                                                              keys: Keys) -> None:
+async def test_concurrent_retries_of_one_mutation_commit_once(
+    engine: MutationEngine, redis_url: str, keys: Keys
+) -> None:
     cim_id, base = await built(engine)
     other_client = aioredis.from_url(redis_url)
     other = MutationEngine(CimStore(other_client, keys))
     try:
-        results = await asyncio.gather(*(
-            (engine if i % 2 else other).mutate("updateSlide", new_slide(cim_id, 0), actor="u1", mutation_id="once")
-            for i in range(20)
-        ))
+        results = await asyncio.gather(
+            *(
+                (engine if i % 2 else other).mutate("updateSlide", new_slide(cim_id, 0), actor="u1", mutation_id="once")
+                for i in range(20)
+            )
+        )
     finally:
         await other_client.aclose()
     assert {r.revision for r in results} == {base + 1}
@@ -176,10 +199,13 @@ async def test_concurrent_retries_of_one_mutation_commit_once(engine: MutationEn
 
 async def test_of_writers_expecting_one_revision_exactly_one_wins(engine: MutationEngine) -> None:
     cim_id, base = await built(engine)
-    outcomes = await asyncio.gather(*(
-        engine.mutate("updateSlide", new_slide(cim_id, i), actor="u1", mutation_id=f"x-{i}", expected_revision=base)
-        for i in range(30)
-    ), return_exceptions=True)
+    outcomes = await asyncio.gather(
+        *(
+            engine.mutate("updateSlide", new_slide(cim_id, i), actor="u1", mutation_id=f"x-{i}", expected_revision=base)
+            for i in range(30)
+        ),
+        return_exceptions=True,
+    )
     winners = [o for o in outcomes if isinstance(o, CommitResult)]
     losers = [o for o in outcomes if not isinstance(o, CommitResult)]
     assert len(winners) == 1 and winners[0].revision == base + 1
@@ -189,11 +215,18 @@ async def test_of_writers_expecting_one_revision_exactly_one_wins(engine: Mutati
 
 
 async def test_concurrent_creates_each_make_one_cim_in_the_indexes(engine: MutationEngine) -> None:
-    results = await asyncio.gather(*(
-        engine.mutate("create", {"dealId": "d1", "projectId": "p1", "title": f"T{i}"}, actor="u1",
-                      mutation_id=f"c-{i}", user_id="u1")
-        for i in range(50)
-    ))
+    results = await asyncio.gather(
+        *(
+            engine.mutate(
+                "create",
+                {"dealId": "d1", "projectId": "p1", "title": f"T{i}"},
+                actor="u1",
+                mutation_id=f"c-{i}",
+                user_id="u1",
+            )
+            for i in range(50)
+        )
+    )
     ids = {r.cim_id for r in results}
     assert len(ids) == 50 and {r.revision for r in results} == {1}
     listed: list[str] = []

@@ -33,9 +33,14 @@ def client(hub: HubProcess) -> httpx.Client:
 
 
 def create(http: httpx.Client) -> str:
-    response = http.post("/v1/mutate", json={
-        "name": "create", "args": {"dealId": "d1", "projectId": "p1", "title": "T"}, "mutationId": uuid.uuid4().hex,
-    })
+    response = http.post(
+        "/v1/mutate",
+        json={
+            "name": "create",
+            "args": {"dealId": "d1", "projectId": "p1", "title": "T"},
+            "mutationId": uuid.uuid4().hex,
+        },
+    )
     assert response.status_code == 200, response.text
     return str(response.json()["cimId"])
 
@@ -47,9 +52,14 @@ def test_a_redis_crash_loses_no_acknowledged_mutation_with_fsync_always(fsync_al
         acknowledged = []
         for n in range(40):
             mutation_id = f"m{n}"
-            response = http.post("/v1/mutate", json={
-                "name": "updateState", "args": {"cimId": cim, "gatheredContext": {f"k{n}": n}}, "mutationId": mutation_id,
-            })
+            response = http.post(
+                "/v1/mutate",
+                json={
+                    "name": "updateState",
+                    "args": {"cimId": cim, "gatheredContext": {f"k{n}": n}},
+                    "mutationId": mutation_id,
+                },
+            )
             assert response.status_code == 200, response.text
             acknowledged.append(mutation_id)
         fsync_always_redis.kill()  # SIGKILL: no shutdown, no final fsync
@@ -73,9 +83,14 @@ def test_killing_the_hub_mid_stream_loses_no_acknowledged_mutation(redis_url: st
                 for n in range(10_000):
                     mutation_id = f"w{n}"
                     try:
-                        response = http.post("/v1/mutate", json={
-                            "name": "updateState", "args": {"cimId": cim, "title": f"t{n}"}, "mutationId": mutation_id,
-                        })
+                        response = http.post(
+                            "/v1/mutate",
+                            json={
+                                "name": "updateState",
+                                "args": {"cimId": cim, "title": f"t{n}"},
+                                "mutationId": mutation_id,
+                            },
+                        )
                     except httpx.HTTPError:
                         return  # the hub died under us: this one was never acknowledged
                     if response.status_code == 200:

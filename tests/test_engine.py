@@ -17,9 +17,9 @@ import jsonpatch
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import Clock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.clock import Clock
 
 from cimhub.protocol.errors import (
     CimhubError,
@@ -105,7 +105,9 @@ async def nothing_written(client: aioredis.Redis, prefix: str) -> AsyncIterator[
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
-async def committed_as_patch(store: CimStore, cim_id: str, before: dict[str, Any], result: CommitResult) -> dict[str, Any]:
+async def committed_as_patch(
+    store: CimStore, cim_id: str, before: dict[str, Any], result: CommitResult
+) -> dict[str, Any]:
     """Asserts `result` committed one revision whose logged patch turns `before` into the stored doc."""
     stored = await store.get(cim_id)
     assert stored.revision == result.revision == before["revision"] + 1
@@ -125,7 +127,11 @@ async def test_create_stores_revision_one_and_logs_the_whole_document(
     assert result.cim_id == derived_cim_id("u1", "c-1") and result.result == {"cimId": result.cim_id}
     stored = await store.get(result.cim_id)
     assert (stored.revision, stored.doc["status"], stored.doc["stage"], stored.doc["userId"]) == (
-        1, "draft", "welcome", "u1")
+        1,
+        "draft",
+        "welcome",
+        "u1",
+    )
     assert len(stored.epoch) == 16
     entries = await store.patches_since(result.cim_id, 0)
     assert entries is not None and entries[0]["ops"] == [{"op": "replace", "path": "", "value": stored.doc}]
@@ -166,8 +172,11 @@ async def test_save_buyer_persona_hero_context_and_outline(engine: MutationEngin
 async def test_update_slide_and_navigate_to_slide(engine: MutationEngine, store: CimStore) -> None:
     cim_id = await built(engine)
     before = (await store.get(cim_id)).doc
-    result = await mutate(engine, "updateSlide", {"cimId": cim_id, "slide": {"id": "x", "sectionId": "s2",
-                                                                              "title": "X", "components": [1]}})
+    result = await mutate(
+        engine,
+        "updateSlide",
+        {"cimId": cim_id, "slide": {"id": "x", "sectionId": "s2", "title": "X", "components": [1]}},
+    )
     assert result.result == {"slideId": "x", "created": True}
     doc = await committed_as_patch(store, cim_id, before, result)
     assert doc["sectionProgress"]["s2"] == {"status": "in_progress", "slideIds": ["x"]}
@@ -187,9 +196,14 @@ async def test_navigate_to_stage(engine: MutationEngine, store: CimStore) -> Non
 
 async def test_import_from_supabase_is_idempotent_by_source_id(engine: MutationEngine, store: CimStore) -> None:
     legacy = {
-        "sourceId": "row-7", "dealId": "d1", "projectId": "p1", "userId": "u9", "title": "Legacy",
+        "sourceId": "row-7",
+        "dealId": "d1",
+        "projectId": "p1",
+        "userId": "u9",
+        "title": "Legacy",
         "workflowState": {"current_stage": "outline", "completed_stages": ["buyer_persona", "hero_concept"]},
-        "buyerPersona": PERSONA, "heroContext": HERO,
+        "buyerPersona": PERSONA,
+        "heroContext": HERO,
     }
     first = await mutate(engine, "importFromSupabase", legacy, actor="service:migrate", user_id=None)
     assert first.cim_id == imported_cim_id("row-7") and first.result["imported"] is True
@@ -273,8 +287,10 @@ async def test_seed_row_changed_hero_invalidates_outline_and_slides(engine: Muta
 
 async def test_seed_row_create_outline_initialises_section_progress(engine: MutationEngine, store: CimStore) -> None:
     doc = (await store.get(await built(engine))).doc
-    assert doc["sectionProgress"] == {"s1": {"status": "pending", "slideIds": []},
-                                      "s2": {"status": "pending", "slideIds": []}}
+    assert doc["sectionProgress"] == {
+        "s1": {"status": "pending", "slideIds": []},
+        "s2": {"status": "pending", "slideIds": []},
+    }
 
 
 async def test_seed_row_update_slide_cascades_nothing(engine: MutationEngine, store: CimStore) -> None:
@@ -298,10 +314,14 @@ async def test_seed_section_9_backward_navigation_marks_approved_slides(
     engine: MutationEngine, store: CimStore
 ) -> None:
     cim_id = await built(engine)
-    await mutate(engine, "updateSlide", {"cimId": cim_id, "slide": {"id": "a", "sectionId": "s1", "title": "A",
-                                                                     "status": "approved"}})
-    await mutate(engine, "navigateToStage",
-                 {"cimId": cim_id, "targetStage": "buyer_persona", "reason": "User requested change"})
+    await mutate(
+        engine,
+        "updateSlide",
+        {"cimId": cim_id, "slide": {"id": "a", "sectionId": "s1", "title": "A", "status": "approved"}},
+    )
+    await mutate(
+        engine, "navigateToStage", {"cimId": cim_id, "targetStage": "buyer_persona", "reason": "User requested change"}
+    )
     cim = (await store.get(cim_id)).doc
     assert cim["slides"][0]["status"] == "needs_review"
     assert cim["slides"][0]["staleReason"] == "buyer_persona_changed"
@@ -341,14 +361,20 @@ async def test_a_mutation_id_reused_with_other_arguments_is_refused(
 ) -> None:
     cim_id = await create(engine)
     await mutate(engine, "updateState", {"cimId": cim_id, "title": "one"}, mutation_id="dup")
-    for name, args in (("updateState", {"cimId": cim_id, "title": "two"}),
-                       ("navigateToStage", {"cimId": cim_id, "targetStage": "buyer_persona"})):
+    for name, args in (
+        ("updateState", {"cimId": cim_id, "title": "two"}),
+        ("navigateToStage", {"cimId": cim_id, "targetStage": "buyer_persona"}),
+    ):
         async with nothing_written(redis_client, key_prefix):
             with pytest.raises(Conflict) as info:
                 await mutate(engine, name, args, mutation_id="dup")
         assert info.value.code == ErrorCode.MUTATION_ID_REUSED
-        assert info.value.to_wire() == {"code": "mutation_id_reused", "message": info.value.message,
-                                        "retryable": False, "path": "mutationId"}
+        assert info.value.to_wire() == {
+            "code": "mutation_id_reused",
+            "message": info.value.message,
+            "retryable": False,
+            "path": "mutationId",
+        }
     await mutate(engine, "create", {"dealId": "d1", "projectId": "p1", "title": "One"}, mutation_id="c-dup")
     async with nothing_written(redis_client, key_prefix):
         with pytest.raises(Conflict) as info:
@@ -400,21 +426,46 @@ async def test_expected_revision_is_judged_by_redis_not_a_stale_cache(
 BAD_INPUT = [
     ("unknown mutation", "dropTable", {"cimId": "{cim}"}, ErrorCode.UNKNOWN_MUTATION, "name"),
     ("wrong type", "updateState", {"cimId": "{cim}", "title": 42}, ErrorCode.INVALID_ARGS, "args.title"),
-    ("wrong type nested", "updateSlide", {"cimId": "{cim}", "slide": {"id": "a", "components": "no"}},
-     ErrorCode.INVALID_ARGS, "args.slide.components"),
+    (
+        "wrong type nested",
+        "updateSlide",
+        {"cimId": "{cim}", "slide": {"id": "a", "components": "no"}},
+        ErrorCode.INVALID_ARGS,
+        "args.slide.components",
+    ),
     ("unknown field", "updateState", {"cimId": "{cim}", "colour": "red"}, ErrorCode.INVALID_ARGS, "args.colour"),
     ("not an object", "updateState", ["{cim}"], ErrorCode.INVALID_ARGS, "args"),
-    ("unknown stage", "navigateToStage", {"cimId": "{cim}", "targetStage": "drafting"},
-     ErrorCode.INVALID_ARGS, "args.targetStage"),
-    ("unknown stage in updateState", "updateState", {"cimId": "{cim}", "stage": "drafting"},
-     ErrorCode.INVALID_ARGS, "args.stage"),
+    (
+        "unknown stage",
+        "navigateToStage",
+        {"cimId": "{cim}", "targetStage": "drafting"},
+        ErrorCode.INVALID_ARGS,
+        "args.targetStage",
+    ),
+    (
+        "unknown stage in updateState",
+        "updateState",
+        {"cimId": "{cim}", "stage": "drafting"},
+        ErrorCode.INVALID_ARGS,
+        "args.stage",
+    ),
     ("missing CIM", "updateState", {"cimId": "no-such-cim", "title": "x"}, ErrorCode.NOT_FOUND, "args.cimId"),
     ("missing CIM delete", "delete", {"cimId": "no-such-cim"}, ErrorCode.NOT_FOUND, "args.cimId"),
     ("oversize field", "updateState", {"cimId": "{cim}", "title": "x" * 1_001}, ErrorCode.INVALID_ARGS, "args.title"),
-    ("oversize document", "updateState", {"cimId": "{cim}", "gatheredContext": {"blob": "x" * 5_000}},
-     ErrorCode.PAYLOAD_TOO_LARGE, None),
-    ("backward updateState", "updateState", {"cimId": "{cim}", "stage": "welcome"},
-     ErrorCode.INVALID_TRANSITION, "args.stage"),
+    (
+        "oversize document",
+        "updateState",
+        {"cimId": "{cim}", "gatheredContext": {"blob": "x" * 5_000}},
+        ErrorCode.PAYLOAD_TOO_LARGE,
+        None,
+    ),
+    (
+        "backward updateState",
+        "updateState",
+        {"cimId": "{cim}", "stage": "welcome"},
+        ErrorCode.INVALID_TRANSITION,
+        "args.stage",
+    ),
 ]
 
 
@@ -424,8 +475,15 @@ def _fill(value: Any, cim_id: str) -> Any:
 
 @pytest.mark.parametrize(("case", "name", "args", "code", "path"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
 async def test_bad_input_is_a_structured_error_and_writes_nothing(
-    store: CimStore, clock: Clock, redis_client: aioredis.Redis, key_prefix: str,
-    case: str, name: str, args: Any, code: ErrorCode, path: str | None,
+    store: CimStore,
+    clock: Clock,
+    redis_client: aioredis.Redis,
+    key_prefix: str,
+    case: str,
+    name: str,
+    args: Any,
+    code: ErrorCode,
+    path: str | None,
 ) -> None:
     engine = MutationEngine(store, clock=clock, max_document_bytes=4_000)
     cim_id = await create(engine)
@@ -474,8 +532,11 @@ async def test_two_engines_with_stale_caches_lose_no_update(
         for i in range(6):
             writer = a if i % 2 == 0 else b
             # Each engine's cache is one revision behind when it writes.
-            await mutate(writer, "updateSlide", {"cimId": cim_id, "slide": {"id": f"x{i}", "sectionId": "s1",
-                                                                             "title": f"by {i}"}})
+            await mutate(
+                writer,
+                "updateSlide",
+                {"cimId": cim_id, "slide": {"id": f"x{i}", "sectionId": "s1", "title": f"by {i}"}},
+            )
         stored = await a.store.get(cim_id)
         assert [s["id"] for s in stored.doc["slides"]] == [f"x{i}" for i in range(6)]
         assert stored.doc["gatheredContext"] == {"warm": True}
@@ -545,8 +606,13 @@ SECTIONS = [
     {"id": "s2", "title": "Market", "description": "d"},
     {"id": "s3", "title": "Numbers", "description": "d"},
 ]
-leaves = st.one_of(st.none(), st.booleans(), st.integers(-2, 2), st.sampled_from([0.0, -0.0, 1.0, 2.5]),
-                   st.text(alphabet="ab/~", max_size=3))
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.sampled_from([0.0, -0.0, 1.0, 2.5]),
+    st.text(alphabet="ab/~", max_size=3),
+)
 json_values = st.recursive(
     leaves,
     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["x", "y", "a/b", "~0"]), c, max_size=3),
@@ -557,34 +623,65 @@ confusable = st.lists(st.sampled_from([0, 1, True, False, 0.0, 1.0, -0.0, "a", "
 components = st.one_of(confusable, st.lists(json_values, max_size=3))
 slide_ids = st.sampled_from(["a", "b", "c"])
 section_ids = st.sampled_from(["s1", "s2", "s3"])
-new_or_moved_slide = st.tuples(st.just("updateSlide"), st.fixed_dictionaries({"slide": st.fixed_dictionaries(
-        {"id": slide_ids, "sectionId": section_ids, "title": st.sampled_from(["A", "B"])},
-        optional={"components": components,
-                  "status": st.sampled_from(["draft", "needs_review", "approved"]),
-                  "layoutType": st.sampled_from(["title", "chart"])},
-    )}))
-edited_slide = st.tuples(st.just("updateSlide"), st.fixed_dictionaries({"slide": st.fixed_dictionaries(
-        {"id": slide_ids, "components": components}, optional={"status": st.sampled_from(["draft", "approved"])},
-    )}))
+new_or_moved_slide = st.tuples(
+    st.just("updateSlide"),
+    st.fixed_dictionaries(
+        {
+            "slide": st.fixed_dictionaries(
+                {"id": slide_ids, "sectionId": section_ids, "title": st.sampled_from(["A", "B"])},
+                optional={
+                    "components": components,
+                    "status": st.sampled_from(["draft", "needs_review", "approved"]),
+                    "layoutType": st.sampled_from(["title", "chart"]),
+                },
+            )
+        }
+    ),
+)
+edited_slide = st.tuples(
+    st.just("updateSlide"),
+    st.fixed_dictionaries(
+        {
+            "slide": st.fixed_dictionaries(
+                {"id": slide_ids, "components": components},
+                optional={"status": st.sampled_from(["draft", "approved"])},
+            )
+        }
+    ),
+)
 operations = st.one_of(
     new_or_moved_slide,
     edited_slide,
     edited_slide,
     edited_slide,
-    st.tuples(st.just("updateState"), st.fixed_dictionaries({}, optional={
-        "title": st.sampled_from(["T1", "T2"]),
-        "gatheredContext": st.dictionaries(st.sampled_from(["k1", "k2"]), json_values, max_size=2),
-        "currentSectionId": section_ids,
-        "status": st.sampled_from(["in_progress", "complete"]),
-        "stage": st.sampled_from(STAGES),
-    })),
+    st.tuples(
+        st.just("updateState"),
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "title": st.sampled_from(["T1", "T2"]),
+                "gatheredContext": st.dictionaries(st.sampled_from(["k1", "k2"]), json_values, max_size=2),
+                "currentSectionId": section_ids,
+                "status": st.sampled_from(["in_progress", "complete"]),
+                "stage": st.sampled_from(STAGES),
+            },
+        ),
+    ),
     st.tuples(st.just("navigateToStage"), st.fixed_dictionaries({"targetStage": st.sampled_from(STAGES)})),
-    st.tuples(st.just("saveBuyerPersona"), st.fixed_dictionaries({"persona": st.sampled_from([PERSONA, OTHER_PERSONA])})),
+    st.tuples(
+        st.just("saveBuyerPersona"), st.fixed_dictionaries({"persona": st.sampled_from([PERSONA, OTHER_PERSONA])})
+    ),
     st.tuples(st.just("saveHeroContext"), st.fixed_dictionaries({"heroContext": st.sampled_from([HERO, OTHER_HERO])})),
-    st.tuples(st.just("createOutline"), st.fixed_dictionaries({"outline": st.lists(
-        st.sampled_from(SECTIONS), min_size=1, max_size=3, unique_by=lambda s: s["id"])})),
-    st.tuples(st.just("navigateToSlide"), st.one_of(st.fixed_dictionaries({"slideId": slide_ids}),
-                                                     st.fixed_dictionaries({"sectionId": section_ids}))),
+    st.tuples(
+        st.just("createOutline"),
+        st.fixed_dictionaries(
+            {"outline": st.lists(st.sampled_from(SECTIONS), min_size=1, max_size=3, unique_by=lambda s: s["id"])}
+        ),
+    ),
+    st.tuples(
+        st.just("navigateToSlide"),
+        st.one_of(st.fixed_dictionaries({"slideId": slide_ids}), st.fixed_dictionaries({"sectionId": section_ids})),
+    ),
 )
 
 
@@ -605,8 +702,10 @@ async def _replay_property(redis_url: str, plan: list[tuple[tuple[str, dict[str,
     engines = [MutationEngine(CimStore(c, keys), clock=clock) for c in (client_a, client_b)]
     store = engines[0].store
     setup: list[tuple[str, dict[str, Any]]] = [
-        ("saveBuyerPersona", {"persona": PERSONA}), ("saveHeroContext", {"heroContext": HERO}),
-             ("createOutline", {"outline": OUTLINE})]
+        ("saveBuyerPersona", {"persona": PERSONA}),
+        ("saveHeroContext", {"heroContext": HERO}),
+        ("createOutline", {"outline": OUTLINE}),
+    ]
     try:
         cim_id = await create(engines[0])
         snapshots: dict[int, Any] = {0: None, 1: (await store.get(cim_id)).doc}
@@ -641,8 +740,11 @@ async def test_a_type_change_python_equality_hides_still_reaches_the_patch_log(
     engine: MutationEngine, store: CimStore
 ) -> None:
     cim_id = await built(engine)
-    await mutate(engine, "updateSlide", {"cimId": cim_id, "slide": {"id": "a", "sectionId": "s1", "title": "A",
-                                                                     "components": [1, "a"]}})
+    await mutate(
+        engine,
+        "updateSlide",
+        {"cimId": cim_id, "slide": {"id": "a", "sectionId": "s1", "title": "A", "components": [1, "a"]}},
+    )
     before = (await store.get(cim_id)).doc
     result = await mutate(engine, "updateSlide", {"cimId": cim_id, "slide": {"id": "a", "components": [True, "b"]}})
     doc = await committed_as_patch(store, cim_id, before, result)

@@ -33,9 +33,14 @@ def test_http_calls_during_a_redis_outage_get_structured_503s(private_redis: Red
     with start_hub(private_redis.url, f"t{uuid.uuid4().hex[:8]}") as hub:
         headers = {"authorization": f"Bearer {hub.token('u1')}"}
         with httpx.Client(base_url=hub.url, headers=headers, timeout=20) as http:
-            created = http.post("/v1/mutate", json={
-                "name": "create", "args": {"dealId": "d1", "projectId": "p1", "title": "T"}, "mutationId": "c1",
-            })
+            created = http.post(
+                "/v1/mutate",
+                json={
+                    "name": "create",
+                    "args": {"dealId": "d1", "projectId": "p1", "title": "T"},
+                    "mutationId": "c1",
+                },
+            )
             cim = created.json()["cimId"]
             private_redis.stop()
             try:
@@ -50,8 +55,12 @@ def test_http_calls_during_a_redis_outage_get_structured_503s(private_redis: Red
                     assert "Traceback" not in response.text
             finally:
                 private_redis.start()
-            retried = http.post("/v1/mutate", json={
-                "name": "updateState", "args": {"cimId": cim, "title": "x"}, "mutationId": "u1",
-            })
+            retried = http.post(
+                "/v1/mutate",
+                json={
+                    "name": "updateState",
+                    "args": {"cimId": cim, "title": "x"},
+                    "mutationId": "u1",
+                },
+            )
             assert retried.status_code == 200 and retried.json()["revision"] == 2
-

@@ -91,11 +91,17 @@ def test_deal_patches_replay_to_the_expected_list() -> None:
     assert document == load(GOLDEN / "replay" / "deal.json")
 
 
+def test_presence_patches_replay_to_the_expected_members() -> None:
+    """Join, update, leave: one op each on the members map, named by `mutation`."""
+    document = load(GOLDEN / "server" / "snapshot.presence.json")["data"]
+    for name in ("join", "update", "leave"):
+        frame = load(GOLDEN / "server" / f"patch.presence-{name}.json")
+        assert frame["mutation"] == name and len(frame["ops"]) == 1 and frame["revision"] == 0
+        document = apply(document, frame["ops"])
+    assert document == load(GOLDEN / "replay" / "presence.json")
+
+
 def test_golden_patches_use_only_the_ops_the_browser_client_implements() -> None:
     """server/static/cimhub.js applies add/remove/replace only; protocol/patch.py emits nothing else."""
-    ops = {
-        op["op"]
-        for path in golden_files("server")
-        for op in load(path).get("ops", [])
-    }
+    ops = {op["op"] for path in golden_files("server") for op in load(path).get("ops", [])}
     assert ops == {"add", "remove", "replace"}

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import math
 import re
 import secrets
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -26,14 +24,14 @@ import redis.asyncio as aioredis
 import websockets
 from conftest import RedisServer
 from hubproc import HubProcess, start_hub
-from websockets.exceptions import ConnectionClosed
+from support import wire
+from support.waiting import eventually
+from support.wire import TIMEOUT, RawClient
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, Codec
 from cimhub.protocol.patch import apply
-
-TIMEOUT = 10.0
-"""Longest any single step may take before the test fails."""
 
 CODECS: dict[str, Codec] = {"json": JSON, "msgpack": MSGPACK}
 
@@ -57,8 +55,9 @@ def prefix(redis_server: RedisServer) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def hub(redis_server: RedisServer, prefix: str) -> Iterator[HubProcess]:
-    """The shared hub: a short patch log so both sides of retention are cheap to reach."""
-    with start_hub(redis_server.url, prefix, patch_log_retention=20) as process:
+    """The shared hub: a short patch log (history snapshots every 5 revisions, so the log is trimmed
+    in steps of 5) so both sides of retention are cheap to reach."""
+    with start_hub(redis_server.url, prefix, patch_log_retention=20, history_snapshot_every=5) as process:
         yield process
 
 
@@ -77,97 +76,19 @@ def timeouts_hub(redis_server: RedisServer, prefix: str) -> Iterator[HubProcess]
         yield process
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        yield client
-
-
-# -- a raw protocol client -------------------------------------------------------
-
-
-class Client:
-    """One socket speaking the hub protocol with one codec. Answers pings unless told not to."""
-
-    def __init__(self, ws: Any, codec: Codec) -> None:
-        self.ws = ws
-        self.codec = codec
-        self.auto_pong = True
-        self.backlog: deque[dict[str, Any]] = deque()
-        self._ids = itertools.count(1)
-
-    def new_id(self) -> str:
-        return f"r{next(self._ids)}"
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send(self.codec.encode(frame))
-
-    async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
-        """The next frame not yet consumed (pings answered and skipped)."""
-        if self.backlog:
-            return self.backlog.popleft()
-        return await self._read(timeout)
-
-    async def _read(self, timeout: float) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                data = await self.ws.recv()
-                # The codec decides the frame kind: msgpack is binary, JSON is text.
-                assert isinstance(data, bytes) == self.codec.binary, f"{self.codec.name} got {type(data).__name__}"
-                frame = self.codec.decode(data)
-                if self.auto_pong and frame.get("type") == "ping":
-                    await self.send({"type": "pong", "ts": frame.get("ts")})
-                    continue
-                return frame  # type: ignore[no-any-return]
-
-    async def request(self, frame: dict[str, Any], timeout: float = TIMEOUT) -> dict[str, Any]:
-        """Send `frame` (given an id) and return the first frame answering it; others wait in the backlog."""
-        request_id = frame.setdefault("id", self.new_id())
-        await self.send(frame)
-        async with asyncio.timeout(timeout):
-            while True:
-                got = await self._read(timeout)
-                if got.get("id") == request_id:
-                    return got
-                self.backlog.append(got)
-
-    async def subscribe(self, topic: str, resume: dict[str, Any] | None = None) -> dict[str, Any]:
-        frame: dict[str, Any] = {"type": "subscribe", "topic": topic}
-        if resume is not None:
-            frame["resume"] = resume
-        return await self.request(frame)
-
-    async def mutate(self, name: str, args: dict[str, Any], mutation_id: str | None = None) -> dict[str, Any]:
-        return await self.request({"type": "mutate", "name": name, "args": args, "mutationId": mutation_id or new_mid()})
-
-    async def closed(self, timeout: float = TIMEOUT) -> tuple[int | None, list[dict[str, Any]]]:
-        """Read until the hub closes the socket: (close code, frames received before)."""
-        frames = list(self.backlog)
-        self.backlog.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    frames.append(await self._read(timeout))
-        except ConnectionClosed as exc:
-            return (exc.rcvd.code if exc.rcvd is not None else None), frames
+# -- a raw protocol client (tests/support/wire.py; every frame read is checked against /v1/schema) ----
 
 
 @contextlib.asynccontextmanager
 async def connect(
     hub: HubProcess, user: str | None = "user-1", codec: str = "json", **kwargs: Any
-) -> AsyncIterator[Client]:
+) -> AsyncIterator[RawClient]:
     """A client that has authenticated as `user` (None: not authenticated yet)."""
     chosen = CODECS[codec]
-    async with websockets.connect(
-        hub.ws_url, subprotocols=[chosen.subprotocol], open_timeout=TIMEOUT, close_timeout=2, **kwargs
-    ) as ws:
-        assert ws.subprotocol == chosen.subprotocol
-        client = Client(ws, chosen)
-        if user is not None:
-            await client.send({"type": "auth", "token": hub.token(user)})
-            ready = await client.recv()
-            assert ready["type"] == "ready", ready
-            assert ready["userId"] == user
+    token = hub.token(user) if user is not None else None
+    async with wire.connect(hub.ws_url, token, codec=chosen, subprotocols=[chosen.subprotocol], **kwargs) as client:
+        if client.ready is not None:
+            assert client.ready["userId"] == user
         yield client
 
 
@@ -184,12 +105,14 @@ class Replica:
     def apply(self, frame: dict[str, Any]) -> None:
         assert frame["type"] == "patch", frame
         assert frame["epoch"] == self.epoch
-        assert frame["revision"] == self.revision + 1, f"at {self.revision}, got {frame['revision']}: a gap or duplicate"
+        assert frame["revision"] == self.revision + 1, (
+            f"at {self.revision}, got {frame['revision']}: a gap or duplicate"
+        )
         self.doc = apply(self.doc, frame["ops"])
         self.revision = frame["revision"]
         self.patches.append(frame)
 
-    async def follow(self, client: Client, revision: int, timeout: float = TIMEOUT) -> None:
+    async def follow(self, client: RawClient, revision: int, timeout: float = TIMEOUT) -> None:
         """Apply patches from `client` until `revision` is reached."""
         async with asyncio.timeout(timeout):
             while self.revision < revision:
@@ -205,8 +128,14 @@ def auth(hub: HubProcess, user: str = "user-1", **kwargs: Any) -> dict[str, str]
 
 
 async def http_mutate(
-    http: httpx.AsyncClient, hub: HubProcess, name: str, args: dict[str, Any], *,
-    mutation_id: str | None = None, headers: dict[str, str] | None = None, expected_revision: int | None = None,
+    http: httpx.AsyncClient,
+    hub: HubProcess,
+    name: str,
+    args: dict[str, Any],
+    *,
+    mutation_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    expected_revision: int | None = None,
 ) -> httpx.Response:
     body: dict[str, Any] = {"name": name, "args": args, "mutationId": mutation_id or new_mid()}
     if expected_revision is not None:
@@ -214,16 +143,25 @@ async def http_mutate(
     return await http.post(hub.url + "/v1/mutate", json=body, headers=auth(hub) if headers is None else headers)
 
 
-async def mutate_ok(http: httpx.AsyncClient, hub: HubProcess, name: str, args: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+async def mutate_ok(
+    http: httpx.AsyncClient, hub: HubProcess, name: str, args: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
     response = await http_mutate(http, hub, name, args, **kwargs)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
 
 
 async def create_cim(http: httpx.AsyncClient, hub: HubProcess, deal: str | None = None) -> str:
-    result = await mutate_ok(http, hub, "create", {
-        "dealId": deal or f"deal-{uuid.uuid4().hex[:8]}", "projectId": "project-1", "title": "Project Falcon",
-    })
+    result = await mutate_ok(
+        http,
+        hub,
+        "create",
+        {
+            "dealId": deal or f"deal-{uuid.uuid4().hex[:8]}",
+            "projectId": "project-1",
+            "title": "Project Falcon",
+        },
+    )
     return str(result["cimId"])
 
 
@@ -232,7 +170,9 @@ async def retitle(http: httpx.AsyncClient, hub: HubProcess, cim_id: str, title: 
 
 
 async def stored(http: httpx.AsyncClient, hub: HubProcess, cim_id: str) -> dict[str, Any]:
-    response = await http.post(hub.url + "/v1/query", json={"name": "get", "args": {"cimId": cim_id}}, headers=auth(hub))
+    response = await http.post(
+        hub.url + "/v1/query", json={"name": "get", "args": {"cimId": cim_id}}, headers=auth(hub)
+    )
     assert response.status_code == 200, response.text
     return response.json()["result"]  # type: ignore[no-any-return]
 
@@ -249,19 +189,6 @@ async def metrics(http: httpx.AsyncClient, hub: HubProcess) -> dict[str, float]:
     return samples
 
 
-async def eventually(check: Callable[[], Any], timeout: float = TIMEOUT, what: str = "condition") -> Any:
-    """Poll an async `check` until it returns something truthy; fails naming `what` after `timeout`."""
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                value = await check()
-                if value:
-                    return value
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"{what}: not reached within {timeout:.0f} s") from None
-
-
 def assert_error(frame: dict[str, Any], code: str, *, retryable: bool, request_id: str | None = None) -> None:
     assert frame["type"] == "error", frame
     error = frame["error"]
@@ -275,7 +202,9 @@ def assert_error(frame: dict[str, Any], code: str, *, retryable: bool, request_i
 # -- subscribe, snapshot, patches ------------------------------------------------
 
 
-async def test_subscribers_joining_during_writes_converge_without_gaps(hub: HubProcess, http: httpx.AsyncClient) -> None:
+async def test_subscribers_joining_during_writes_converge_without_gaps(
+    hub: HubProcess, http: httpx.AsyncClient
+) -> None:
     """Subscribers join while two writers commit: each gets a snapshot, then every later revision once, in order."""
     cim = await create_cim(http, hub)
     writes_per_writer, subscribers = 40, 10
@@ -286,8 +215,13 @@ async def test_subscribers_joining_during_writes_converge_without_gaps(hub: HubP
         async with connect(hub, f"writer-{n}") as client:
             ids = []
             for i in range(writes_per_writer):  # pipelined: the next frame goes out before the last commits
-                frame = {"type": "mutate", "id": f"w{i}", "name": "updateState",
-                         "args": {"cimId": cim, "title": f"writer {n} edit {i} " + "x" * 100}, "mutationId": new_mid()}
+                frame = {
+                    "type": "mutate",
+                    "id": f"w{i}",
+                    "name": "updateState",
+                    "args": {"cimId": cim, "title": f"writer {n} edit {i} " + "x" * 100},
+                    "mutationId": new_mid(),
+                }
                 await client.send(frame)
                 ids.append(frame["id"])
             for _ in ids:
@@ -326,9 +260,16 @@ async def test_json_and_msgpack_clients_see_identical_frames(hub: HubProcess, ht
         for snapshot in snapshots:
             snapshot.pop("id")
         assert snapshots[0] == snapshots[1]
-        await mutate_ok(http, hub, "updateState", {
-            "cimId": cim, "title": "Ünïcødé ✓ \u2028", "gatheredContext": {"n": 2**53, "f": 1.5, "nested": [None, True, {"a": []}]},
-        })
+        await mutate_ok(
+            http,
+            hub,
+            "updateState",
+            {
+                "cimId": cim,
+                "title": "Ünïcødé ✓ \u2028",
+                "gatheredContext": {"n": 2**53, "f": 1.5, "nested": [None, True, {"a": []}]},
+            },
+        )
         patches = [await client.recv() for client in (as_json, as_msgpack)]
         assert patches[0] == patches[1]
         assert patches[0]["type"] == "patch" and patches[0]["revision"] == snapshots[0]["revision"] + 1
@@ -336,6 +277,13 @@ async def test_json_and_msgpack_clients_see_identical_frames(hub: HubProcess, ht
         errors = [await client.request({"type": "query", "name": "nope"}) for client in (as_json, as_msgpack)]
         assert errors[0]["error"] == errors[1]["error"]
         assert_error(errors[0], "unknown_query", retryable=False)
+
+
+async def test_the_served_schema_is_the_protocols(hub: HubProcess, http: httpx.AsyncClient) -> None:
+    """The raw client checks every frame against /v1/schema: it must be the schema of protocol/frames.py."""
+    response = await http.get(f"{hub.url}/v1/schema")
+    assert response.status_code == 200
+    assert response.json() == f.json_schema()
 
 
 async def test_no_subprotocol_means_json(hub: HubProcess) -> None:
@@ -353,16 +301,27 @@ async def test_resume_within_retention_sends_only_missed_patches(hub: HubProcess
         await retitle(http, hub, cim, f"while away {i}")
     async with connect(hub, codec="msgpack") as client:
         request_id = client.new_id()
-        await client.send({"type": "subscribe", "id": request_id, "topic": f"cim:{cim}",
-                           "resume": {"revision": replica.revision, "epoch": replica.epoch}})
+        await client.send(
+            {
+                "type": "subscribe",
+                "id": request_id,
+                "topic": f"cim:{cim}",
+                "resume": {"revision": replica.revision, "epoch": replica.epoch},
+            }
+        )
         frames: list[dict[str, Any]] = []
         while not frames or frames[-1]["type"] != "subscribed":
             frames.append(await client.recv())
         assert [frame["type"] for frame in frames] == ["patch"] * 5 + ["subscribed"]
         for frame in frames[:-1]:
             replica.apply(frame)
-        assert frames[-1] == {"type": "subscribed", "topic": f"cim:{cim}", "id": request_id,
-                              "revision": replica.revision, "epoch": replica.epoch}
+        assert frames[-1] == {
+            "type": "subscribed",
+            "topic": f"cim:{cim}",
+            "id": request_id,
+            "revision": replica.revision,
+            "epoch": replica.epoch,
+        }
         # Then live, from the next revision on.
         revision = await retitle(http, hub, cim, "live again")
         await replica.follow(client, revision)
@@ -384,13 +343,25 @@ async def test_resume_past_retention_gets_reset_snapshot(hub: HubProcess, http: 
         snapshot = await client.subscribe(f"cim:{cim}", {"revision": replica.revision, "epoch": replica.epoch})
         current = await stored(http, hub, cim)
         assert snapshot["type"] == "snapshot" and snapshot["reset"] is True
-        assert (snapshot["revision"], snapshot["epoch"], snapshot["data"]) == (current["revision"], current["epoch"], current["cim"])
+        assert (snapshot["revision"], snapshot["epoch"], snapshot["data"]) == (
+            current["revision"],
+            current["epoch"],
+            current["cim"],
+        )
         assert not client.backlog
 
 
-async def test_epoch_change_resets_a_resuming_client(hub: HubProcess, http: httpx.AsyncClient, redis_server: RedisServer, prefix: str) -> None:
+async def test_epoch_change_resets_a_resuming_client(
+    hub: HubProcess, http: httpx.AsyncClient, redis_server: RedisServer, prefix: str
+) -> None:
     service = auth(hub, "importer", role="service_role")
-    row = {"sourceId": f"legacy-{uuid.uuid4().hex[:8]}", "dealId": "deal-epoch", "projectId": "p", "userId": "user-1", "title": "Old"}
+    row = {
+        "sourceId": f"legacy-{uuid.uuid4().hex[:8]}",
+        "dealId": "deal-epoch",
+        "projectId": "p",
+        "userId": "user-1",
+        "title": "Old",
+    }
     cim = (await mutate_ok(http, hub, "importFromSupabase", row, headers=service))["result"]["cimId"]
     await retitle(http, hub, cim, "edited once")
     async with connect(hub) as watcher, connect(hub) as client:
@@ -400,7 +371,9 @@ async def test_epoch_change_resets_a_resuming_client(hub: HubProcess, http: http
         # Delete, then import again: the same CIM id, a new history (epoch).
         await mutate_ok(http, hub, "delete", {"cimId": cim})
         deleted = await watcher.recv()
-        assert deleted["type"] == "patch" and deleted.get("deleted") is True and deleted["revision"] == live.revision + 1
+        assert (
+            deleted["type"] == "patch" and deleted.get("deleted") is True and deleted["revision"] == live.revision + 1
+        )
         reimported = await mutate_ok(http, hub, "importFromSupabase", row, headers=service)
         assert reimported["result"] == {"cimId": cim, "imported": True}
     current = await stored(http, hub, cim)
@@ -408,7 +381,11 @@ async def test_epoch_change_resets_a_resuming_client(hub: HubProcess, http: http
     async with connect(hub) as client:
         snapshot = await client.subscribe(f"cim:{cim}", {"revision": replica.revision, "epoch": replica.epoch})
         assert snapshot["type"] == "snapshot" and snapshot["reset"] is True
-        assert (snapshot["epoch"], snapshot["revision"], snapshot["data"]) == (current["epoch"], current["revision"], current["cim"])
+        assert (snapshot["epoch"], snapshot["revision"], snapshot["data"]) == (
+            current["epoch"],
+            current["revision"],
+            current["cim"],
+        )
     # An epoch changed under the hub's feet (an operator's restore) is caught the same way.
     with redis_server.sync_client() as raw:
         raw.hset(f"{prefix}:cim:{{{cim}}}", "epoch", "restored")
@@ -417,7 +394,9 @@ async def test_epoch_change_resets_a_resuming_client(hub: HubProcess, http: http
         assert snapshot["type"] == "snapshot" and snapshot["reset"] is True and snapshot["epoch"] == "restored"
 
 
-async def test_mutation_on_one_hub_reaches_subscriber_on_another(hub: HubProcess, http: httpx.AsyncClient, redis_server: RedisServer, prefix: str) -> None:
+async def test_mutation_on_one_hub_reaches_subscriber_on_another(
+    hub: HubProcess, http: httpx.AsyncClient, redis_server: RedisServer, prefix: str
+) -> None:
     with start_hub(redis_server.url, prefix) as other:
         cim = await create_cim(http, hub)
         async with connect(other, codec="msgpack") as on_b, connect(hub) as on_a:
@@ -450,7 +429,9 @@ async def test_deal_topic_streams_cim_list_changes(hub: HubProcess, http: httpx.
         await mutate_ok(http, hub, "delete", {"cimId": first})
         rows = apply(rows, (await client.recv())["ops"])
         assert set(rows) == {second}
-        listed = await http.post(hub.url + "/v1/query", json={"name": "listByDeal", "args": {"dealId": deal}}, headers=auth(hub))
+        listed = await http.post(
+            hub.url + "/v1/query", json={"name": "listByDeal", "args": {"dealId": deal}}, headers=auth(hub)
+        )
         assert {item["id"]: item for item in listed.json()["result"]["items"]} == rows
 
 
@@ -474,7 +455,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             for client in slow:
                 await client.send({"type": "subscribe", "id": "s1", "topic": f"cim:{cim}"})
             final: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-            readers = [asyncio.create_task(keep_up(c, r, final)) for c, r in zip(fast, replicas)]
+            readers = [asyncio.create_task(keep_up(c, r, final)) for c, r in zip(fast, replicas, strict=True)]
             overflowed = False
             for i in range(500):  # at most ~32 MB of patches; the slow readers overflow long before
                 blob = secrets.token_urlsafe(49_152)  # 64 KB that permessage-deflate cannot shrink
@@ -485,7 +466,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             assert overflowed, "the slow readers' queues never overflowed"
             # The reader that reads again finds the close code that says "reconnect and resume".
             code, frames = await slow[0].closed()
-            assert code == f.CLOSE_QUEUE_OVERFLOW, (code, [frame["type"] for frame in frames][-3:])
+            assert code == CloseCode.QUEUE_OVERFLOW, (code, [frame["type"] for frame in frames][-3:])
             current = await stored(http, hub, cim)
             final.set_result(current["revision"])
             # Fast readers have everything, in order, and nothing else.
@@ -497,7 +478,7 @@ async def test_slow_consumer_is_closed_with_4008_and_fast_ones_keep_everything(
             assert (await metrics(http, hub))["cimhub_queue_overflows_total"] == 2
 
 
-async def keep_up(client: Client, replica: Replica, final: asyncio.Future[int]) -> None:
+async def keep_up(client: RawClient, replica: Replica, final: asyncio.Future[int]) -> None:
     """Apply patches as they come until the revision `final` will name is reached."""
     while not (final.done() and replica.revision >= final.result()):
         try:
@@ -514,27 +495,48 @@ async def _connections_are(http: httpx.AsyncClient, hub: HubProcess, count: int)
 # -- bad input ----------------------------------------------------------------------
 
 
-async def test_malformed_frames_get_structured_errors_and_change_nothing(hub: HubProcess, http: httpx.AsyncClient) -> None:
+async def test_malformed_frames_get_structured_errors_and_change_nothing(
+    hub: HubProcess, http: httpx.AsyncClient
+) -> None:
     cim = await create_cim(http, hub)
     async with connect(hub, codec="json") as as_json, connect(hub, codec="msgpack") as as_msgpack:
         replicas = [Replica(await client.subscribe(f"cim:{cim}")) for client in (as_json, as_msgpack)]
         before = await stored(http, hub, cim)
 
-        async def answer(client: Client, raw: str | bytes) -> dict[str, Any]:
+        async def answer(client: RawClient, raw: str | bytes) -> dict[str, Any]:
             await client.ws.send(raw)
             return await client.recv()
 
         assert_error(await answer(as_json, "{not json"), "bad_frame", retryable=False)
         assert_error(await answer(as_json, "[1, 2]"), "bad_frame", retryable=False)
-        assert_error(await answer(as_json, '{"type": "teleport", "id": "t1"}'), "bad_frame", retryable=False, request_id="t1")
+        assert_error(
+            await answer(as_json, '{"type": "teleport", "id": "t1"}'), "bad_frame", retryable=False, request_id="t1"
+        )
         missing = await answer(as_json, '{"type": "subscribe", "id": "t2"}')
         assert_error(missing, "bad_frame", retryable=False, request_id="t2")
         assert "topic" in missing["error"]["path"]
-        assert_error(await answer(as_json, JSON.encode({
-            "type": "mutate", "id": "t3", "name": "updateState", "args": {"cimId": cim, "title": "no id"},
-        })), "bad_frame", retryable=False, request_id="t3")
-        assert_error(await answer(as_json, JSON.encode({"type": "subscribe", "id": "t4", "topic": "cim:{bad}"})),
-                     "bad_frame", retryable=False, request_id="t4")
+        assert_error(
+            await answer(
+                as_json,
+                JSON.encode(
+                    {
+                        "type": "mutate",
+                        "id": "t3",
+                        "name": "updateState",
+                        "args": {"cimId": cim, "title": "no id"},
+                    }
+                ),
+            ),
+            "bad_frame",
+            retryable=False,
+            request_id="t3",
+        )
+        assert_error(
+            await answer(as_json, JSON.encode({"type": "subscribe", "id": "t4", "topic": "cim:{bad}"})),
+            "bad_frame",
+            retryable=False,
+            request_id="t4",
+        )
         bad_args = await as_json.mutate("updateState", {"cimId": cim, "title": 42})
         assert_error(bad_args, "invalid_args", retryable=False)
         assert bad_args["error"]["path"] == "args.title"
@@ -542,14 +544,18 @@ async def test_malformed_frames_get_structured_errors_and_change_nothing(hub: Hu
         assert_error(await answer(as_msgpack, b"\xc1"), "bad_frame", retryable=False)
         assert_error(await answer(as_msgpack, b"\x93\x01\x02\x03"), "bad_frame", retryable=False)
         assert_error(await answer(as_msgpack, "text on a msgpack socket"), "bad_frame", retryable=False)
-        assert_error(await answer(as_msgpack, MSGPACK.encode({"type": "query", "id": "m1"})),
-                     "bad_frame", retryable=False, request_id="m1")
+        assert_error(
+            await answer(as_msgpack, MSGPACK.encode({"type": "query", "id": "m1"})),
+            "bad_frame",
+            retryable=False,
+            request_id="m1",
+        )
 
         after = await stored(http, hub, cim)
         assert after == before
         # Both sockets are still subscribed: the next commit reaches them.
         revision = await retitle(http, hub, cim, "after the noise")
-        for replica, client in zip(replicas, (as_json, as_msgpack)):
+        for replica, client in zip(replicas, (as_json, as_msgpack), strict=True):
             await replica.follow(client, revision)
             assert replica.doc == (await stored(http, hub, cim))["cim"]
 
@@ -559,22 +565,39 @@ async def test_msgpack_values_json_cannot_carry_are_refused(hub: HubProcess, htt
     cim = await create_cim(http, hub)
     async with connect(hub, codec="msgpack") as client:
         for value in (b"\xff\xfe", b"utf-8 but still bytes", msgpack.ExtType(5, b"x"), math.nan, math.inf):
-            await client.ws.send(msgpack.packb({"type": "mutate", "id": "m", "name": "updateState", "mutationId": new_mid(),
-                                                "args": {"cimId": cim, "gatheredContext": {"v": value}}}, use_bin_type=True))
+            await client.ws.send(
+                msgpack.packb(
+                    {
+                        "type": "mutate",
+                        "id": "m",
+                        "name": "updateState",
+                        "mutationId": new_mid(),
+                        "args": {"cimId": cim, "gatheredContext": {"v": value}},
+                    },
+                    use_bin_type=True,
+                )
+            )
             assert_error(await client.recv(), "bad_frame", retryable=False)
         after = await client.mutate("updateState", {"cimId": cim, "title": "still served"})
         assert after["type"] == "result" and after["revision"] == 2, after
     assert "v" not in (await stored(http, hub, cim))["cim"].get("gatheredContext", {})
 
 
-async def test_oversize_frame_is_refused_and_subscription_survives(strict_hub: HubProcess, http: httpx.AsyncClient) -> None:
+async def test_oversize_frame_is_refused_and_subscription_survives(
+    strict_hub: HubProcess, http: httpx.AsyncClient
+) -> None:
     hub = strict_hub
     cim = await create_cim(http, hub)
     for codec in ("json", "msgpack"):
         async with connect(hub, codec=codec) as client:
             replica = Replica(await client.subscribe(f"cim:{cim}"))
-            huge = {"type": "mutate", "id": "big", "name": "updateState", "mutationId": new_mid(),
-                    "args": {"cimId": cim, "gatheredContext": {"blob": "z" * 5000}}}
+            huge = {
+                "type": "mutate",
+                "id": "big",
+                "name": "updateState",
+                "mutationId": new_mid(),
+                "args": {"cimId": cim, "gatheredContext": {"blob": "z" * 5000}},
+            }
             await client.ws.send(client.codec.encode(huge))
             assert_error(await client.recv(), "payload_too_large", retryable=False)
             revision = await retitle(http, hub, cim, f"after the big one ({codec})")
@@ -593,14 +616,23 @@ async def test_too_many_subscriptions(strict_hub: HubProcess) -> None:
         assert (await client.subscribe("deal:many-3"))["type"] == "snapshot"
 
 
-async def test_mutation_rate_limit_is_retryable_and_changes_nothing(strict_hub: HubProcess, http: httpx.AsyncClient) -> None:
+async def test_mutation_rate_limit_is_retryable_and_changes_nothing(
+    strict_hub: HubProcess, http: httpx.AsyncClient
+) -> None:
     hub = strict_hub
     cim = await create_cim(http, hub)
     start = (await stored(http, hub, cim))["revision"]
     async with connect(hub) as client:
         for i in range(12):  # all at once: the burst is 5, the rate 1/s
-            await client.send({"type": "mutate", "id": f"m{i}", "name": "updateState",
-                               "args": {"cimId": cim, "title": f"burst {i}"}, "mutationId": f"burst-{cim}-{i}"})
+            await client.send(
+                {
+                    "type": "mutate",
+                    "id": f"m{i}",
+                    "name": "updateState",
+                    "args": {"cimId": cim, "title": f"burst {i}"},
+                    "mutationId": f"burst-{cim}-{i}",
+                }
+            )
         answers = [await client.recv() for _ in range(12)]
     results = [a for a in answers if a["type"] == "result"]
     limited = [a for a in answers if a["type"] == "error"]
@@ -617,10 +649,14 @@ async def test_mutation_rate_limit_is_retryable_and_changes_nothing(strict_hub: 
 async def test_http_mutate_and_query(hub: HubProcess, http: httpx.AsyncClient) -> None:
     deal = f"deal-{uuid.uuid4().hex[:8]}"
     create_id = new_mid()
-    created = await mutate_ok(http, hub, "create", {"dealId": deal, "projectId": "p", "title": "T"}, mutation_id=create_id)
+    created = await mutate_ok(
+        http, hub, "create", {"dealId": deal, "projectId": "p", "title": "T"}, mutation_id=create_id
+    )
     cim = created["cimId"]
     assert created == {"result": {"cimId": cim}, "cimId": cim, "revision": 1, "duplicate": False}
-    again = await mutate_ok(http, hub, "create", {"dealId": deal, "projectId": "p", "title": "T"}, mutation_id=create_id)
+    again = await mutate_ok(
+        http, hub, "create", {"dealId": deal, "projectId": "p", "title": "T"}, mutation_id=create_id
+    )
     assert again == {**created, "duplicate": True}
 
     edit_id = new_mid()
@@ -635,30 +671,52 @@ async def test_http_mutate_and_query(hub: HubProcess, http: httpx.AsyncClient) -
         assert error["message"]
         return error  # type: ignore[no-any-return]
 
-    await error_of(await http_mutate(http, hub, "updateState", {"cimId": cim, "title": "Other"}, mutation_id=edit_id),
-                   409, "mutation_id_reused")
-    await error_of(await http_mutate(http, hub, "updateState", {"cimId": cim, "title": "Stale"}, expected_revision=1),
-                   409, "conflict")
+    await error_of(
+        await http_mutate(http, hub, "updateState", {"cimId": cim, "title": "Other"}, mutation_id=edit_id),
+        409,
+        "mutation_id_reused",
+    )
+    await error_of(
+        await http_mutate(http, hub, "updateState", {"cimId": cim, "title": "Stale"}, expected_revision=1),
+        409,
+        "conflict",
+    )
     await error_of(await http_mutate(http, hub, "teleport", {}), 400, "unknown_mutation")
-    bad = await error_of(await http_mutate(http, hub, "updateState", {"cimId": cim, "stage": "nowhere"}), 400, "invalid_args")
+    bad = await error_of(
+        await http_mutate(http, hub, "updateState", {"cimId": cim, "stage": "nowhere"}), 400, "invalid_args"
+    )
     assert bad["path"] == "args.stage"
     await error_of(await http_mutate(http, hub, "updateState", {"cimId": "nope", "title": "x"}), 404, "not_found")
     await error_of(await http_mutate(http, hub, "updateState", {"cimId": cim}, headers={}), 401, "unauthenticated")
     await error_of(await http.post(hub.url + "/v1/mutate", content=b"{oops", headers=auth(hub)), 400, "bad_frame")
-    await error_of(await http_mutate(http, hub, "updateState", {"cimId": cim, "title": "x"},
-                                     headers=auth(hub, ttl_s=-120)), 401, "token_expired", retryable=True)
+    await error_of(
+        await http_mutate(http, hub, "updateState", {"cimId": cim, "title": "x"}, headers=auth(hub, ttl_s=-120)),
+        401,
+        "token_expired",
+        retryable=True,
+    )
 
     got = await stored(http, hub, cim)
     assert (got["revision"], got["cim"]["title"]) == (2, "Once")
-    listed = await http.post(hub.url + "/v1/query", json={"name": "listByDeal", "args": {"dealId": deal}}, headers=auth(hub))
+    listed = await http.post(
+        hub.url + "/v1/query", json={"name": "listByDeal", "args": {"dealId": deal}}, headers=auth(hub)
+    )
     assert [item["id"] for item in listed.json()["result"]["items"]] == [cim]
-    patches = await http.post(hub.url + "/v1/query", json={"name": "patches", "args": {"cimId": cim}}, headers=auth(hub))
+    patches = await http.post(
+        hub.url + "/v1/query", json={"name": "patches", "args": {"cimId": cim}}, headers=auth(hub)
+    )
     assert [p["rev"] for p in patches.json()["result"]["patches"]] == [1, 2]
-    await error_of(await http.post(hub.url + "/v1/query", json={"name": "nope"}, headers=auth(hub)), 400, "unknown_query")
-    await error_of(await http.post(hub.url + "/v1/query", json={"name": "get", "args": {"cimId": "nope"}}, headers=auth(hub)),
-                   404, "not_found")
-    await error_of(await http.post(hub.url + "/v1/query", json={"name": "get", "args": {}}, headers=auth(hub)),
-                   400, "invalid_args")
+    await error_of(
+        await http.post(hub.url + "/v1/query", json={"name": "nope"}, headers=auth(hub)), 400, "unknown_query"
+    )
+    await error_of(
+        await http.post(hub.url + "/v1/query", json={"name": "get", "args": {"cimId": "nope"}}, headers=auth(hub)),
+        404,
+        "not_found",
+    )
+    await error_of(
+        await http.post(hub.url + "/v1/query", json={"name": "get", "args": {}}, headers=auth(hub)), 400, "invalid_args"
+    )
 
 
 async def test_health_readiness_and_metrics(hub: HubProcess, http: httpx.AsyncClient) -> None:
@@ -667,9 +725,16 @@ async def test_health_readiness_and_metrics(hub: HubProcess, http: httpx.AsyncCl
     assert ready.status_code == 200 and ready.json()["ready"] is True
     text = (await http.get(hub.url + "/metrics")).text
     for name in (
-        "cimhub_connections", "cimhub_subscriptions", "cimhub_topics", "cimhub_mutations_total",
-        "cimhub_deliveries_total", "cimhub_commit_to_delivery_seconds", "cimhub_queue_overflows_total",
-        "cimhub_resyncs_total", "cimhub_broker_reconnects_total", "cimhub_client_errors_total",
+        "cimhub_connections",
+        "cimhub_subscriptions",
+        "cimhub_topics",
+        "cimhub_mutations_total",
+        "cimhub_deliveries_total",
+        "cimhub_commit_to_delivery_seconds",
+        "cimhub_queue_overflows_total",
+        "cimhub_resyncs_total",
+        "cimhub_broker_reconnects_total",
+        "cimhub_client_errors_total",
     ):
         assert f"# TYPE {name} " in text, name
 
@@ -732,14 +797,16 @@ async def test_broker_listener_dropped_by_redis_catches_up(private_redis: RedisS
             await admin.aclose()
 
 
-async def test_sigterm_closes_clients_with_1012(redis_server: RedisServer, prefix: str, http: httpx.AsyncClient) -> None:
+async def test_sigterm_closes_clients_with_1012(
+    redis_server: RedisServer, prefix: str, http: httpx.AsyncClient
+) -> None:
     with start_hub(redis_server.url, prefix) as hub:
         cim = await create_cim(http, hub)
         async with connect(hub) as subscribed, connect(hub, codec="msgpack") as idle:
             await subscribed.subscribe(f"cim:{cim}")
             stopping = asyncio.create_task(asyncio.to_thread(hub.terminate))
             codes = [(await client.closed())[0] for client in (subscribed, idle)]
-            assert codes == [f.CLOSE_RESTART, f.CLOSE_RESTART]
+            assert codes == [CloseCode.RESTART, CloseCode.RESTART]
             assert await stopping == 0
 
 
@@ -750,7 +817,7 @@ async def test_heartbeat_pings_then_idle_close(timeouts_hub: HubProcess) -> None
     async with connect(timeouts_hub) as client:
         client.auto_pong = False
         code, frames = await client.closed()
-    assert code == f.CLOSE_HEARTBEAT_TIMEOUT
+    assert code == CloseCode.HEARTBEAT_TIMEOUT
     pings = [frame for frame in frames if frame["type"] == "ping"]
     assert pings and all(isinstance(ping["ts"], int) for ping in pings)
     assert {frame["type"] for frame in frames} == {"ping"}
@@ -772,18 +839,21 @@ async def test_client_answering_pings_is_not_idle(timeouts_hub: HubProcess) -> N
 async def test_auth_timeout_closes_with_4401(timeouts_hub: HubProcess) -> None:
     async with connect(timeouts_hub, user=None) as client:
         code, frames = await client.closed()
-    assert (code, frames) == (f.CLOSE_AUTH_TIMEOUT, [])
+    assert (code, frames) == (CloseCode.AUTH_TIMEOUT, [])
 
 
-@pytest.mark.parametrize("first", [
-    {"type": "subscribe", "id": "s", "topic": "deal:x"},
-    {"type": "auth", "token": "not-a-jwt"},
-    {"type": "ping"},
-])
+@pytest.mark.parametrize(
+    "first",
+    [
+        {"type": "subscribe", "id": "s", "topic": "deal:x"},
+        {"type": "auth", "token": "not-a-jwt"},
+        {"type": "ping"},
+    ],
+)
 async def test_first_frame_must_be_a_valid_auth(hub: HubProcess, first: dict[str, Any]) -> None:
     async with connect(hub, user=None) as client:
         await client.send(first)
         code, frames = await client.closed()
-    assert code == f.CLOSE_AUTH_FAILED
+    assert code == CloseCode.AUTH_FAILED
     assert len(frames) == 1
     assert_error(frames[0], "unauthenticated", retryable=False)

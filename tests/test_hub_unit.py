@@ -14,33 +14,29 @@ from typing import Any
 
 import msgpack
 import pytest
+from support.clock import Clock
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, codec_for
 from cimhub.protocol.errors import RETRYABLE, CimhubError, ErrorCode, InvalidInput
 from cimhub.server.http import HTTP_STATUS
 from cimhub.server.hub import ratelimit
+from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.feeds import DealFeed, Snapshot, patch_frame
 from cimhub.server.hub.hub import Hub, State
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.session import Session
 from cimhub.server.metrics import Metrics
+from cimhub.server.settings import Settings
 
 # -- TokenBucket -------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(monotonic=fake.monotonic))
+    monkeypatch.setattr(ratelimit, "time", fake)
     return fake
 
 
@@ -73,27 +69,67 @@ def test_bucket_fractional_tokens_accumulate(clock: Clock) -> None:
 
 SERVER_FRAMES: list[dict[str, Any]] = [
     {"type": "ready", "userId": "u-1", "expiresAt": 1_800_000_000, "protocol": 1, "heartbeat": 15.0},
-    {"type": "snapshot", "topic": "cim:c-1", "id": "r1", "revision": 7, "epoch": "ab12", "reset": False,
-     "data": {"title": "Ünïcødé ✓", "slides": [], "n": 2**53, "neg": -(2**63), "big": 2**64 - 1, "f": 0.1,
-              "nested": {"a": [None, True, False, {"b": []}]}, "empty": ""}},
-    {"type": "patch", "topic": "cim:c-1", "revision": 8, "epoch": "ab12", "ops": [
-        {"op": "replace", "path": "/title", "value": "x" * 1000},
-        {"op": "add", "path": "/slides/0", "value": {"id": "s~1/2"}},
-        {"op": "remove", "path": "/currentSlideId"},
-    ], "mutation": "updateState", "mutationId": "m-1", "actor": "u-1", "ts": 1_700_000_000_123},
+    {
+        "type": "snapshot",
+        "topic": "cim:c-1",
+        "id": "r1",
+        "revision": 7,
+        "epoch": "ab12",
+        "reset": False,
+        "data": {
+            "title": "Ünïcødé ✓",
+            "slides": [],
+            "n": 2**53,
+            "neg": -(2**63),
+            "big": 2**64 - 1,
+            "f": 0.1,
+            "nested": {"a": [None, True, False, {"b": []}]},
+            "empty": "",
+        },
+    },
+    {
+        "type": "patch",
+        "topic": "cim:c-1",
+        "revision": 8,
+        "epoch": "ab12",
+        "ops": [
+            {"op": "replace", "path": "/title", "value": "x" * 1000},
+            {"op": "add", "path": "/slides/0", "value": {"id": "s~1/2"}},
+            {"op": "remove", "path": "/currentSlideId"},
+        ],
+        "mutation": "updateState",
+        "mutationId": "m-1",
+        "actor": "u-1",
+        "ts": 1_700_000_000_123,
+    },
     {"type": "subscribed", "topic": "cim:c-1", "id": "r2", "revision": 8, "epoch": "ab12"},
-    {"type": "unsubscribed", "topic": "deal:d-1", "error": {"code": "not_found", "message": "gone", "retryable": False}},
+    {
+        "type": "unsubscribed",
+        "topic": "deal:d-1",
+        "error": {"code": "not_found", "message": "gone", "retryable": False},
+    },
     {"type": "result", "id": "r3", "result": {"cimId": "c-1"}, "cimId": "c-1", "revision": 1, "duplicate": True},
-    {"type": "error", "id": "r4", "error": {"code": "rate_limited", "message": "slow down", "retryable": True, "path": "x"}},
-    {"type": "ping", "ts": 1}, {"type": "pong", "ts": None},
+    {
+        "type": "error",
+        "id": "r4",
+        "error": {"code": "rate_limited", "message": "slow down", "retryable": True, "path": "x"},
+    },
+    {"type": "ping", "ts": 1},
+    {"type": "pong", "ts": None},
 ]
 
 CLIENT_FRAMES: list[dict[str, Any]] = [
     {"type": "auth", "token": "t.t.t", "actAs": "u-2"},
     {"type": "subscribe", "id": "r1", "topic": "cim:c-1", "resume": {"revision": 3, "epoch": "ab12"}},
     {"type": "unsubscribe", "id": "r2", "topic": "deal:d-1"},
-    {"type": "mutate", "id": "r3", "name": "updateState", "args": {"cimId": "c-1", "title": "T"},
-     "mutationId": "m-1", "expectedRevision": 3},
+    {
+        "type": "mutate",
+        "id": "r3",
+        "name": "updateState",
+        "args": {"cimId": "c-1", "title": "T"},
+        "mutationId": "m-1",
+        "expectedRevision": 3,
+    },
     {"type": "query", "id": "r4", "name": "get", "args": {"cimId": "c-1"}},
     {"type": "ping", "ts": 5},
 ]
@@ -129,16 +165,19 @@ def test_codecs_frame_kinds() -> None:
     assert JSON.decode(b'{"type": "ping"}') == {"type": "ping"}
 
 
-@pytest.mark.parametrize("codec, data", [
-    (JSON, "{not json"),
-    (JSON, b"\xff\xfe"),
-    (JSON, ""),
-    (MSGPACK, b"\xc1"),  # a byte msgpack never uses
-    (MSGPACK, b"\x92\x01"),  # an array cut short
-    (MSGPACK, b"\x81\x01\xa1x"),  # {1: "x"}: JSON cannot have a non-string key, so neither may msgpack
-    (MSGPACK, MSGPACK.encode({"type": "ping"}) + b"\x00"),  # trailing bytes
-    (MSGPACK, "text on a binary codec"),
-])
+@pytest.mark.parametrize(
+    "codec, data",
+    [
+        (JSON, "{not json"),
+        (JSON, b"\xff\xfe"),
+        (JSON, ""),
+        (MSGPACK, b"\xc1"),  # a byte msgpack never uses
+        (MSGPACK, b"\x92\x01"),  # an array cut short
+        (MSGPACK, b"\x81\x01\xa1x"),  # {1: "x"}: JSON cannot have a non-string key, so neither may msgpack
+        (MSGPACK, MSGPACK.encode({"type": "ping"}) + b"\x00"),  # trailing bytes
+        (MSGPACK, "text on a binary codec"),
+    ],
+)
 def test_undecodable_frames_are_bad_frame(codec: Any, data: str | bytes) -> None:
     with pytest.raises(InvalidInput) as raised:
         codec.decode(data)
@@ -148,8 +187,16 @@ def test_undecodable_frames_are_bad_frame(codec: Any, data: str | bytes) -> None
 
 @pytest.mark.parametrize("value", [b"\xff\xfe", msgpack.ExtType(5, b"x"), math.nan, math.inf])
 def test_msgpack_values_json_cannot_carry_are_bad_frame(value: Any) -> None:
-    data = msgpack.packb({"type": "mutate", "id": "m", "name": "updateState", "mutationId": "m",
-                          "args": {"cimId": "c", "gatheredContext": {"v": value}}}, use_bin_type=True)
+    data = msgpack.packb(
+        {
+            "type": "mutate",
+            "id": "m",
+            "name": "updateState",
+            "mutationId": "m",
+            "args": {"cimId": "c", "gatheredContext": {"v": value}},
+        },
+        use_bin_type=True,
+    )
     with pytest.raises(InvalidInput):
         MSGPACK.decode(data)
 
@@ -164,21 +211,27 @@ def test_codec_for_picks_the_first_offered_known_subprotocol() -> None:
 # -- frame validation ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("decoded, path", [
-    ({"type": "teleport"}, None),
-    ({"id": "x"}, None),
-    ([], None),
-    ("ping", None),
-    ({"type": "subscribe", "id": "r1"}, "subscribe.topic"),
-    ({"type": "subscribe", "id": "r1", "topic": "cim:{braces}"}, "subscribe.topic"),
-    ({"type": "subscribe", "id": "r1", "topic": "chat:room"}, "subscribe.topic"),
-    ({"type": "subscribe", "id": "r1", "topic": "cim:c", "resume": {"revision": -1, "epoch": "e"}}, "subscribe.resume.revision"),
-    ({"type": "subscribe", "id": "x" * 65, "topic": "cim:c"}, "subscribe.id"),
-    ({"type": "mutate", "id": "r1", "name": "updateState", "args": {}}, "mutate.mutationId"),
-    ({"type": "mutate", "id": "r1", "name": "updateState", "args": [], "mutationId": "m"}, "mutate.args"),
-    ({"type": "query", "id": "r1", "name": "get", "sneaky": True}, "query.sneaky"),
-    ({"type": "auth", "token": ""}, "auth.token"),
-])
+@pytest.mark.parametrize(
+    "decoded, path",
+    [
+        ({"type": "teleport"}, None),
+        ({"id": "x"}, None),
+        ([], None),
+        ("ping", None),
+        ({"type": "subscribe", "id": "r1"}, "subscribe.topic"),
+        ({"type": "subscribe", "id": "r1", "topic": "cim:{braces}"}, "subscribe.topic"),
+        ({"type": "subscribe", "id": "r1", "topic": "chat:room"}, "subscribe.topic"),
+        (
+            {"type": "subscribe", "id": "r1", "topic": "cim:c", "resume": {"revision": -1, "epoch": "e"}},
+            "subscribe.resume.revision",
+        ),
+        ({"type": "subscribe", "id": "x" * 65, "topic": "cim:c"}, "subscribe.id"),
+        ({"type": "mutate", "id": "r1", "name": "updateState", "args": {}}, "mutate.mutationId"),
+        ({"type": "mutate", "id": "r1", "name": "updateState", "args": [], "mutationId": "m"}, "mutate.args"),
+        ({"type": "query", "id": "r1", "name": "get", "sneaky": True}, "query.sneaky"),
+        ({"type": "auth", "token": ""}, "auth.token"),
+    ],
+)
 def test_invalid_frames_are_bad_frame_naming_the_field(decoded: Any, path: str | None) -> None:
     with pytest.raises(InvalidInput) as raised:
         Session._validate(decoded)
@@ -197,7 +250,11 @@ def test_every_error_code_has_a_retry_rule_and_an_http_status() -> None:
     assert set(RETRYABLE) == set(ErrorCode)
     assert set(HTTP_STATUS) == set(ErrorCode)
     assert {code for code, retry in RETRYABLE.items() if retry} == {
-        ErrorCode.RATE_LIMITED, ErrorCode.TOKEN_EXPIRED, ErrorCode.OVERLOADED, ErrorCode.UNAVAILABLE, ErrorCode.INTERNAL,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.TOKEN_EXPIRED,
+        ErrorCode.OVERLOADED,
+        ErrorCode.UNAVAILABLE,
+        ErrorCode.INTERNAL,
     }
 
 
@@ -208,7 +265,12 @@ def test_errors_cross_the_wire_and_back(code: ErrorCode) -> None:
     assert wire == {"code": code.value, "message": "what went wrong", "retryable": RETRYABLE[code], "path": "args.x"}
     for codec in (JSON, MSGPACK):
         back = CimhubError.from_wire(codec.decode(codec.encode({"error": wire}))["error"])
-        assert (back.code, back.message, back.retryable, back.path) == (code, "what went wrong", RETRYABLE[code], "args.x")
+        assert (back.code, back.message, back.retryable, back.path) == (
+            code,
+            "what went wrong",
+            RETRYABLE[code],
+            "args.x",
+        )
 
 
 def test_unknown_wire_code_becomes_internal() -> None:
@@ -238,15 +300,23 @@ class StuckSocket:
         self.closed = (code, reason or "")
 
 
-def make_session(
-    socket: StuckSocket, *, queue_bytes: int = 1024, grace: float = 30.0, requests: Any = None
-) -> Session:
+def make_session(socket: StuckSocket, *, queue_bytes: int = 1024, grace: float = 30.0, requests: Any = None) -> Session:
     settings = SimpleNamespace(
-        send_queue_bytes=queue_bytes, shutdown_grace_s=grace, mutations_per_second=10.0, mutation_burst=10,
+        send_queue_bytes=queue_bytes,
+        shutdown_grace_s=grace,
+        mutations_per_second=10.0,
+        mutation_burst=10,
     )
     return Session(
-        socket, JSON, settings=settings, connections=None, hub=None, requests=requests, verifier=None,  # type: ignore[arg-type]
+        socket,
+        JSON,
+        settings=settings,
+        connections=None,
+        hub=None,
+        requests=requests,
+        verifier=None,  # type: ignore[arg-type]
         metrics=Metrics(),
+        admission=Admission(Settings()),
     )
 
 
@@ -269,7 +339,7 @@ async def test_overflow_frees_the_queue_and_closes_with_4008_next() -> None:
     await asyncio.wait_for(sender, 5)
     # The frame already on its way went out; the queued one was dropped; then the close.
     assert socket.sent == [f"{0:0>600}"]
-    assert socket.closed == (f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
+    assert socket.closed == (CloseCode.QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
 
 
 async def test_a_client_that_never_reads_is_dropped_after_the_grace_period() -> None:
@@ -292,16 +362,18 @@ async def test_close_waits_for_what_is_queued() -> None:
     sender = session.sender.start()
     session.send_encoded("a")
     session.send_encoded(b"b")
-    session.close(f.CLOSE_RESTART, "bye")
+    session.close(CloseCode.RESTART, "bye")
     session.send_encoded("after close")
     await asyncio.wait_for(sender, 5)
     assert socket.sent == ["a", b"b"]
-    assert socket.closed == (f.CLOSE_RESTART, "bye")
+    assert socket.closed == (CloseCode.RESTART, "bye")
 
 
 async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_still_run() -> None:
-    outcomes: list[Any] = [RuntimeError("a bug, or Redis answering something unexpected"),
-                           SimpleNamespace(result={}, cim_id="c", revision=2, duplicate=False)]
+    outcomes: list[Any] = [
+        RuntimeError("a bug, or Redis answering something unexpected"),
+        SimpleNamespace(result={}, cim_id="c", revision=2, duplicate=False),
+    ]
 
     async def mutate(*args: Any) -> Any:
         outcome = outcomes.pop(0)
@@ -310,6 +382,7 @@ async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_stil
         return outcome
 
     session = make_session(StuckSocket(), queue_bytes=1 << 20, requests=SimpleNamespace(mutate=mutate))
+    session.identity = SimpleNamespace(user_id="user-1", role="authenticated", is_service=False)
     for n in range(2):
         session._dispatch(f.MutateFrame(type="mutate", id=f"m{n}", name="updateState", args={}, mutationId=f"id{n}"))
     for _ in range(50):
@@ -372,7 +445,11 @@ class FakeFeed:
 
     def commit(self) -> bytes:
         self.revision += 1
-        entry = {"rev": self.revision, "epoch": self.epoch, "ops": [{"op": "replace", "path": "/n", "value": self.revision}]}
+        entry = {
+            "rev": self.revision,
+            "epoch": self.epoch,
+            "ops": [{"op": "replace", "path": "/n", "value": self.revision}],
+        }
         self.log.append(entry)
         return JSON.encode(entry).encode()
 
@@ -526,8 +603,11 @@ async def test_a_reconnect_storm_is_paced_by_sync_concurrency() -> None:
     feed = CountingFeed()
     hub = Hub({"cim": feed}, Metrics(), FakeBroker(), sync_concurrency=4)
     conns = [FakeConnection() for _ in range(200)]
-    await asyncio.wait_for(asyncio.gather(*(
-        hub.subscribe(conn, f"cim:c{i % 20}", request_id="r", resume=None) for i, conn in enumerate(conns)
-    )), 30)
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(hub.subscribe(conn, f"cim:c{i % 20}", request_id="r", resume=None) for i, conn in enumerate(conns))
+        ),
+        30,
+    )
     assert feed.most_in_flight == 4
     assert all(conn.frames[0]["type"] == "snapshot" for conn in conns)

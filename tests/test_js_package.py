@@ -49,17 +49,17 @@ def test_generated_types_match_the_schema(tmp_path: Path) -> None:
 
 
 def test_generated_types_name_every_mutation_and_close_code() -> None:
-    from cimhub.protocol import frames
+    from cimhub.protocol.close import STOP_RANGE, CloseCode
     from cimhub.protocol.mutations import MUTATIONS
 
     generated = (PACKAGE / "src" / "generated.ts").read_text()
-    table = generated[generated.index("export interface MutationArgsByName"):]
+    table = generated[generated.index("export interface MutationArgsByName") :]
     table = table[: table.index("}")]
     for name in MUTATIONS:
         assert f"  {name}: " in table, f"MutationArgsByName has no {name}"
-    for name, value in vars(frames).items():
-        if name.startswith("CLOSE_") and isinstance(value, int):
-            assert f'"{name.removeprefix("CLOSE_")}": {value}' in generated
+    for code in CloseCode:
+        assert f'"{code.name}": {code.value}' in generated
+    assert f"CLOSE_STOP_RANGE = [{STOP_RANGE[0]},{STOP_RANGE[-1]}]" in generated
 
 
 def test_built_files_match_the_sources(tmp_path: Path) -> None:
@@ -67,7 +67,9 @@ def test_built_files_match_the_sources(tmp_path: Path) -> None:
     _run("node", PACKAGE / "tools" / "build.mjs", "--out", tmp_path)
     built = sorted(p.name for p in (tmp_path / "dist").iterdir())
     assert built == sorted(p.name for p in (PACKAGE / "dist").iterdir()), f"clients/js/dist is {STALE}"
-    stale = [name for name in built if not filecmp.cmp(tmp_path / "dist" / name, PACKAGE / "dist" / name, shallow=False)]
+    stale = [
+        name for name in built if not filecmp.cmp(tmp_path / "dist" / name, PACKAGE / "dist" / name, shallow=False)
+    ]
     for name in ("cimhub.js", "board.js"):
         if not filecmp.cmp(tmp_path / "static" / name, ROOT / "server" / "static" / name, shallow=False):
             stale.append(f"server/static/{name}")

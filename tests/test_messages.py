@@ -105,9 +105,7 @@ async def test_concurrent_adds_get_distinct_contiguous_seqs(store: MessageStore)
     assert len({m.message.id for m in added}) == 50
 
 
-async def test_add_refuses_a_missing_cim_and_writes_nothing(
-    redis_client: aioredis.Redis, keys: Keys
-) -> None:
+async def test_add_refuses_a_missing_cim_and_writes_nothing(redis_client: aioredis.Redis, keys: Keys) -> None:
     store = MessageStore(redis_client, keys, dimension=8)
     with pytest.raises(NotFound) as caught:
         await store.add("no-such-cim", "user", "hello", embedding=[1.0] * 8)
@@ -149,7 +147,9 @@ async def test_live_topic_streams_appended_messages_and_read_since_resumes(
     assert all(b"embedding" not in payload for payload in payloads)
     events = [parse_event(payload) for payload in payloads]
     assert [(e.seq, e.epoch, e.message.content) for e in events] == [
-        (1, "e1", "one"), (2, "e1", "two"), (3, "e2", "three"),
+        (1, "e1", "one"),
+        (2, "e1", "two"),
+        (3, "e2", "three"),
     ]
     assert [m.message.content for m in await store.read_since(CIM, 1)] == ["two", "three"]
     assert await store.read_since(CIM, 3) == []

@@ -46,12 +46,14 @@ async def test_added_messages_stream_to_subscribers_in_order_and_resume(hub: Hub
         assert sub.revision == 1
         for i in range(5):
             await writer.mutate("addMessage", {"cimId": cim, "role": "assistant", "content": f"reply {i}"})
+
         async def five() -> None:
             seen = 0
-            async for change in sub:
+            async for _change in sub:
                 seen += 1
                 if seen == 5:
                     return
+
         await asyncio.wait_for(five(), 10)
         assert sub.revision == 6
         assert [m["content"] for m in sub.document["messages"]] == ["hello"] + [f"reply {i}" for i in range(5)]
@@ -60,8 +62,12 @@ async def test_added_messages_stream_to_subscribers_in_order_and_resume(hub: Hub
 async def test_add_message_is_exactly_once_by_mutation_id(hub: HubProcess) -> None:
     async with Client(hub.ws_url, token=hub.token("u1")) as client:
         cim = await new_cim(client)
-        first = await client.mutate("addMessage", {"cimId": cim, "role": "user", "content": "once"}, mutation_id="msg-1")
-        again = await client.mutate("addMessage", {"cimId": cim, "role": "user", "content": "once"}, mutation_id="msg-1")
+        first = await client.mutate(
+            "addMessage", {"cimId": cim, "role": "user", "content": "once"}, mutation_id="msg-1"
+        )
+        again = await client.mutate(
+            "addMessage", {"cimId": cim, "role": "user", "content": "once"}, mutation_id="msg-1"
+        )
         assert first.result == again.result and again.duplicate and not first.duplicate
         page = await client.query("messages", {"cimId": cim, "order": "oldest"})
         assert [m["content"] for m in page["items"]] == ["once"]
@@ -109,7 +115,9 @@ async def test_deleting_the_cim_deletes_its_messages(hub: HubProcess) -> None:
 def test_the_cli_adds_and_searches_messages(hub: HubProcess) -> None:
     runner = CliRunner()
     base = ["--url", hub.url, "--token", hub.token("u1")]
-    created = runner.invoke(cli, [*base, "mutate", "create", "--args", '{"dealId":"d1","projectId":"p1","title":"CLI"}'])
+    created = runner.invoke(
+        cli, [*base, "mutate", "create", "--args", '{"dealId":"d1","projectId":"p1","title":"CLI"}']
+    )
     assert created.exit_code == 0, created.output
     cim = orjson.loads(created.output)["cimId"]
     args = orjson.dumps({"cimId": cim, "role": "user", "content": "remember EBITDA", "embedding": unit(7)}).decode()

@@ -43,8 +43,16 @@ class Step:
     changed: bool
 
 
-def step(name: str, cim: Cim | None, args: dict[str, Any], *, now: int = NOW, mutation_id: str = "m1",
-         actor: str = "u1", user_id: str | None = "u1") -> Step:
+def step(
+    name: str,
+    cim: Cim | None,
+    args: dict[str, Any],
+    *,
+    now: int = NOW,
+    mutation_id: str = "m1",
+    actor: str = "u1",
+    user_id: str | None = "u1",
+) -> Step:
     """Parse `args`, run mutation `name` on a copy of `cim` and finalize, as the engine does."""
     spec = get_mutation(name)
     parsed = spec.parse_args(args)
@@ -93,8 +101,17 @@ def raises(code: ErrorCode, name: str, cim: Cim | None, args: dict[str, Any], **
 
 def test_the_mutation_set_is_the_one_these_tests_cover() -> None:
     assert set(MUTATIONS) == {
-        "create", "updateState", "navigateToStage", "saveBuyerPersona", "saveHeroContext",
-        "createOutline", "updateSlide", "navigateToSlide", "delete", "importFromSupabase",
+        "create",
+        "updateState",
+        "navigateToStage",
+        "saveBuyerPersona",
+        "saveHeroContext",
+        "createOutline",
+        "updateSlide",
+        "navigateToSlide",
+        "delete",
+        "importFromSupabase",
+        "restoreRevision",  # tests/test_history_unit.py
     }
 
 
@@ -253,8 +270,11 @@ def test_navigating_back_marks_downstream_with_the_target_stage_as_reason(
 def test_forward_navigation_invalidates_nothing() -> None:
     cim = with_outline()
     cim = apply("navigateToStage", cim, {"cimId": cim.id, "targetStage": "hero_concept"})
-    cim = apply("updateSlide", cim, {"cimId": cim.id, "slide": {"id": "a", "sectionId": "s1", "title": "A",
-                                                                    "status": "approved"}})
+    cim = apply(
+        "updateSlide",
+        cim,
+        {"cimId": cim.id, "slide": {"id": "a", "sectionId": "s1", "title": "A", "status": "approved"}},
+    )
     s = step("navigateToStage", cim, {"cimId": cim.id, "targetStage": "building_sections"})
     assert s.cim is not None and s.result["invalidated"] == []
     assert s.cim.stage == "building_sections"
@@ -280,8 +300,9 @@ def test_navigating_back_reopens_a_complete_cim() -> None:
 
 def test_seed_section_9_backward_navigation_marks_an_approved_slide() -> None:
     cim = with_slides("approved")
-    cim = apply("navigateToStage", cim, {"cimId": cim.id, "targetStage": "buyer_persona",
-                                         "reason": "User requested change"})
+    cim = apply(
+        "navigateToStage", cim, {"cimId": cim.id, "targetStage": "buyer_persona", "reason": "User requested change"}
+    )
     assert cim.slides[0].status == "needs_review"
     assert cim.slides[0].staleReason == "buyer_persona_changed"
 
@@ -351,8 +372,11 @@ def test_create_outline_initialises_section_progress() -> None:
 
 def test_new_outline_marks_slides_of_changed_and_removed_sections_only() -> None:
     cim = with_slides("approved", "approved", "approved")  # sl0, sl2 in s1; sl1 in s2
-    cim = apply("updateSlide", cim, {"cimId": cim.id, "slide": {"id": "sl3", "sectionId": "s3", "title": "x",
-                                                                    "status": "approved"}})
+    cim = apply(
+        "updateSlide",
+        cim,
+        {"cimId": cim.id, "slide": {"id": "sl3", "sectionId": "s3", "title": "x", "status": "approved"}},
+    )
     outline = [
         {**OUTLINE[0], "title": "Overview, rewritten"},  # s1 changed
         OUTLINE[2],  # s3 unchanged; s2 removed
@@ -401,8 +425,11 @@ def test_section_progress_follows_its_slides() -> None:
     cim = with_outline()
     cim = apply("updateSlide", cim, {"cimId": cim.id, "slide": {"id": "a", "sectionId": "s1", "title": "A"}})
     assert cim.sectionProgress["s1"] == SectionProgress(status="in_progress", slideIds=["a"])
-    cim = apply("updateSlide", cim, {"cimId": cim.id, "slide": {"id": "b", "sectionId": "s1", "title": "B",
-                                                                    "status": "approved"}})
+    cim = apply(
+        "updateSlide",
+        cim,
+        {"cimId": cim.id, "slide": {"id": "b", "sectionId": "s1", "title": "B", "status": "approved"}},
+    )
     assert cim.sectionProgress["s1"].status == "in_progress"
     cim = apply("updateSlide", cim, {"cimId": cim.id, "slide": {"id": "a", "status": "approved"}})
     assert cim.sectionProgress["s1"] == SectionProgress(status="complete", slideIds=["a", "b"])
@@ -432,12 +459,20 @@ def test_slide_review_status_and_reason() -> None:
 
 
 def test_update_slide_refusals() -> None:
-    raises(ErrorCode.INVALID_TRANSITION, "updateSlide", new_cim(),
-           {"cimId": "x", "slide": {"id": "a", "sectionId": "s1", "title": "A"}})
+    raises(
+        ErrorCode.INVALID_TRANSITION,
+        "updateSlide",
+        new_cim(),
+        {"cimId": "x", "slide": {"id": "a", "sectionId": "s1", "title": "A"}},
+    )
     cim = with_outline()
     raises(ErrorCode.INVALID_ARGS, "updateSlide", cim, {"cimId": cim.id, "slide": {"id": "a", "sectionId": "s1"}})
-    err = raises(ErrorCode.INVALID_ARGS, "updateSlide", cim,
-                 {"cimId": cim.id, "slide": {"id": "a", "sectionId": "s9", "title": "A"}})
+    err = raises(
+        ErrorCode.INVALID_ARGS,
+        "updateSlide",
+        cim,
+        {"cimId": cim.id, "slide": {"id": "a", "sectionId": "s9", "title": "A"}},
+    )
     assert err.path == "args.slide.sectionId"
 
 
@@ -508,8 +543,17 @@ LEGACY = {
         "gathered_context": {"revenue": 12},
         "ignored_legacy_field": True,
     },
-    "slides": [{"id": "a", "section_id": "s1", "title": "A", "layout_type": "title", "components": [],
-                "status": "needs_review", "stale_reason": "buyer_persona_changed"}],
+    "slides": [
+        {
+            "id": "a",
+            "section_id": "s1",
+            "title": "A",
+            "layout_type": "title",
+            "components": [],
+            "status": "needs_review",
+            "stale_reason": "buyer_persona_changed",
+        }
+    ],
     "buyerPersona": PERSONA,
     "heroContext": HERO,
     "outline": OUTLINE,
@@ -521,14 +565,22 @@ def test_import_maps_snake_case_legacy_json() -> None:
     cim = s.cim
     assert cim is not None and s.result == {"cimId": imported_cim_id("legacy-42"), "imported": True}
     assert cim.id == imported_cim_id("legacy-42")
-    assert (cim.userId, cim.status, cim.stage, cim.createdAt) == ("u7", "in_progress", "building_sections",
-                                                                   1_600_000_000_000)
+    assert (cim.userId, cim.status, cim.stage, cim.createdAt) == (
+        "u7",
+        "in_progress",
+        "building_sections",
+        1_600_000_000_000,
+    )
     assert cim.completedStages == ["buyer_persona", "hero_concept", "outline"]
     assert cim.currentSectionId == "s1" and cim.gatheredContext == {"revenue": 12}
     assert cim.sectionProgress["s1"] == SectionProgress(status="in_progress", slideIds=["a"])
     slide = cim.slides[0]
     assert (slide.sectionId, slide.layoutType, slide.status, slide.staleReason) == (
-        "s1", "title", "needs_review", "buyer_persona_changed")
+        "s1",
+        "title",
+        "needs_review",
+        "buyer_persona_changed",
+    )
 
 
 def test_import_is_idempotent_by_source_id() -> None:
@@ -546,3 +598,11 @@ def test_import_of_a_bad_legacy_row_is_invalid_args() -> None:
 
 def test_conflict_errors_are_not_retryable() -> None:
     assert Conflict("x").to_wire() == {"code": "conflict", "message": "x", "retryable": False}
+
+
+def test_each_mutation_declares_who_may_run_it() -> None:
+    # The authorizer reads only this field (never a mutation's name): a new mutation is CIM-scoped unless it says so.
+    assert {name: spec.access for name, spec in MUTATIONS.items() if spec.access != "cim"} == {
+        "create": "deal_in_project",
+        "importFromSupabase": "service",
+    }

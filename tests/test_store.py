@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 import redis.asyncio as aioredis
-from conftest import Clock
+from support.clock import Clock
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.patch import apply
@@ -51,12 +51,22 @@ def commit_of(doc: dict[str, Any], *, expected: tuple[int, str], epoch: str, mut
     """A hand-built commit of `doc` (the engine normally builds these)."""
     rev = doc["revision"]
     return Commit(
-        cim_id=doc["id"], kind="commit", expected_revision=expected[0], expected_epoch=expected[1],
-        epoch=epoch, revision=rev, doc_json=orjson.dumps(doc), updated_at=doc["updatedAt"],
+        cim_id=doc["id"],
+        kind="commit",
+        expected_revision=expected[0],
+        expected_epoch=expected[1],
+        epoch=epoch,
+        revision=rev,
+        doc_json=orjson.dumps(doc),
+        updated_at=doc["updatedAt"],
         entry_json=orjson.dumps({"cimId": doc["id"], "rev": rev, "epoch": epoch, "ops": []}),
         record_json=orjson.dumps({"name": "x", "argsHash": "h", "cimId": doc["id"], "result": {}, "revision": rev}),
-        deal_id=doc["dealId"], user_id=doc["userId"], old_status=doc["status"], new_status=doc["status"],
-        deal_event_json=b"", mutation_id=mutation_id,
+        deal_id=doc["dealId"],
+        user_id=doc["userId"],
+        old_status=doc["status"],
+        new_status=doc["status"],
+        deal_event_json=b"",
+        mutation_id=mutation_id,
     )
 
 
@@ -108,8 +118,11 @@ async def test_a_committed_mutation_id_returns_its_first_record(engine: Mutation
     doc = {**stored.doc, "title": "two", "revision": 2}
     first = await store.commit(commit_of(doc, expected=(1, stored.epoch), epoch=stored.epoch, mutation_id="same"))
     assert first == Committed(2, stored.epoch)
-    again = await store.commit(commit_of({**doc, "title": "three", "revision": 3},
-                                         expected=(2, stored.epoch), epoch=stored.epoch, mutation_id="same"))
+    again = await store.commit(
+        commit_of(
+            {**doc, "title": "three", "revision": 3}, expected=(2, stored.epoch), epoch=stored.epoch, mutation_id="same"
+        )
+    )
     assert isinstance(again, Duplicate) and again.record["revision"] == 2
     assert (await store.get(cim_id)).doc["title"] == "two"
     assert await store.mutation_record(cim_id, "same") == again.record
@@ -120,8 +133,9 @@ async def test_idempotency_records_expire_after_the_window(
 ) -> None:
     store = CimStore(redis_client, keys, idempotency_window_s=60)
     engine = MutationEngine(store, clock=clock)
-    result = await engine.mutate("create", {"dealId": "d", "projectId": "p", "title": "T"},
-                                 actor="u1", mutation_id="c1", user_id="u1")
+    result = await engine.mutate(
+        "create", {"dealId": "d", "projectId": "p", "title": "T"}, actor="u1", mutation_id="c1", user_id="u1"
+    )
     ttl = await redis_client.ttl(keys.mutation(result.cim_id, "c1"))
     assert 0 < ttl <= 60
 
@@ -174,8 +188,14 @@ async def test_readers_never_see_a_document_and_its_indexes_disagree(
             seen += 1
 
     await mutate(engine, "saveBuyerPersona", {"cimId": cim_id, "persona": PERSONA})
-    await mutate(engine, "saveHeroContext", {"cimId": cim_id, "heroContext": {
-        "selectedHero": "h", "investmentThesis": {"asset": "a", "timing": "t", "opportunity": "o"}}})
+    await mutate(
+        engine,
+        "saveHeroContext",
+        {
+            "cimId": cim_id,
+            "heroContext": {"selectedHero": "h", "investmentThesis": {"asset": "a", "timing": "t", "opportunity": "o"}},
+        },
+    )
     await mutate(engine, "createOutline", {"cimId": cim_id, "outline": [{"id": "s1", "title": "S", "description": ""}]})
     task = asyncio.create_task(read())
     try:
@@ -206,8 +226,9 @@ async def collect(store: CimStore, index: IndexKind, value: str, limit: int) -> 
 
 
 @pytest.mark.parametrize("limit", [1, 3, 4, 50])
-async def test_paging_returns_every_cim_once_newest_first(engine: MutationEngine, store: CimStore, clock: Clock,
-                                                          limit: int) -> None:
+async def test_paging_returns_every_cim_once_newest_first(
+    engine: MutationEngine, store: CimStore, clock: Clock, limit: int
+) -> None:
     expected: dict[str, list[tuple[int, str]]] = {"d1": [], "u1": [], "draft": []}
     for i in range(13):
         clock.ms = 1_700_000_000_000 + (i // 4) * 1_000  # runs of 4 CIMs share one updatedAt
@@ -280,18 +301,44 @@ async def test_patch_log_keeps_the_last_entries_and_says_when_it_no_longer_reach
     assert limited is not None and [p["rev"] for p in limited] == [10, 11]
 
 
+async def test_patch_log_is_bounded_by_bytes_as_well_as_entries(
+    redis_client: aioredis.Redis, keys: Keys, clock: Clock
+) -> None:
+    """The attack: big patches on one CIM filling Redis although the entry count is within retention."""
+    store = CimStore(redis_client, keys, patch_log_retention=1_000, patch_log_max_bytes=200_000)
+    engine = MutationEngine(store, clock=clock)
+    cim_id = await create(engine)
+    for i in range(12):
+        await mutate(engine, "updateState", {"cimId": cim_id, "gatheredContext": {"blob": f"{i:02d}" * 25_000}})
+    entries = await redis_client.xrange(keys.log(cim_id))
+    kept = sum(len(fields[b"p"]) for _id, fields in entries)
+    assert kept <= 200_000 and len(entries) == 3  # ~50 kB each after the first; the newest always stays
+    assert int(await redis_client.hget(keys.cim(cim_id), "logbytes")) == kept
+    tail = await store.patches_since(cim_id, 10)
+    assert tail is not None and [p["rev"] for p in tail] == [11, 12, 13]
+    assert await store.patches_since(cim_id, 9) is None  # trimmed away: the subscriber needs a snapshot
+    await mutate(engine, "updateState", {"cimId": cim_id, "gatheredContext": {"blob": "x" * 300_000}})
+    assert await redis_client.xlen(keys.log(cim_id)) == 1  # one entry over the bound is kept alone
+
+
 async def test_patch_log_entries_name_the_mutation_and_replay_to_the_document(
     engine: MutationEngine, store: CimStore
 ) -> None:
     cim_id = await create(engine)
     first = (await store.get(cim_id)).doc
-    result = await engine.mutate("updateState", {"cimId": cim_id, "title": "Renamed"}, actor="u1",
-                                 mutation_id="rename-1")
+    result = await engine.mutate(
+        "updateState", {"cimId": cim_id, "title": "Renamed"}, actor="u1", mutation_id="rename-1"
+    )
     (entry,) = await store.patches_since(cim_id, 1) or [None]
     assert entry is not None
     stored = await store.get(cim_id)
     assert (entry["rev"], entry["epoch"], entry["mutation"], entry["mutationId"], entry["actor"]) == (
-        result.revision, stored.epoch, "updateState", "rename-1", "u1")
+        result.revision,
+        stored.epoch,
+        "updateState",
+        "rename-1",
+        "u1",
+    )
     assert {"op": "replace", "path": "/title", "value": "Renamed"} in entry["ops"]
     assert apply(first, entry["ops"]) == stored.doc
 
@@ -315,8 +362,14 @@ async def test_delete_removes_document_log_index_entries_and_extra_keys(
     result = await engine.mutate("delete", {"cimId": cim_id}, actor="u1", mutation_id="del-1")
     assert result.revision == 3 and result.result == {"deleted": True}
     assert await store.load(cim_id) is None
-    gone = [keys.cim(cim_id), keys.log(cim_id), keys.cim(cim_id) + ":msg",
-            keys.by_deal("d1"), keys.by_user("u1"), keys.by_status("draft")]
+    gone = [
+        keys.cim(cim_id),
+        keys.log(cim_id),
+        keys.cim(cim_id) + ":msg",
+        keys.by_deal("d1"),
+        keys.by_user("u1"),
+        keys.by_status("draft"),
+    ]
     assert await redis_client.exists(*gone) == 0
     remaining = {key.decode() async for key in redis_client.scan_iter(match=f"{key_prefix}:*")}
     # Only idempotency records stay (they expire): a retried delete must find its own.

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from cimhub.protocol.errors import CimhubError, ErrorCode, Unavailable
 from cimhub.server.settings import Settings
 
 logger = logging.getLogger("cimhub.auth")
@@ -78,6 +79,13 @@ class CachedAccess:
       added to a project is not locked out for long). Errors are never kept.
     * Concurrent identical questions share one backend call (single flight);
       a caller that is cancelled does not cancel the call for the others.
+    * Bounded load on the source: at most `max_concurrency` backend calls run
+      at once in this process (others wait up to `queue_timeout_s`, then get
+      Unavailable, retryable), and at most `max_per_user` distinct questions
+      about one user are in flight at once (more are refused at once with
+      ``rate_limited``, retryable). One user flooding checks with made-up deal
+      ids therefore cannot hold more than `max_per_user` of the slots that
+      everyone else's logins need.
     * :meth:`invalidate` forgets answers at once, including answers still in
       flight, which are then not cached either.
     * At most `max_entries` answers are kept; the oldest go first.
@@ -93,10 +101,15 @@ class CachedAccess:
         ttl_s: float = 30.0,
         denied_ttl_s: float = 5.0,
         max_entries: int = 100_000,
+        max_concurrency: int = 32,
+        max_per_user: int = 4,
+        queue_timeout_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_s < 0 or denied_ttl_s < 0 or max_entries < 1:
             raise ValueError("ttl_s and denied_ttl_s must be >= 0 and max_entries >= 1")
+        if max_concurrency < 1 or max_per_user < 1 or queue_timeout_s <= 0:
+            raise ValueError("max_concurrency and max_per_user must be >= 1 and queue_timeout_s > 0")
         self.backend = backend
         self._ttl_s = ttl_s
         self._denied_ttl_s = denied_ttl_s
@@ -105,11 +118,13 @@ class CachedAccess:
         self._decisions: dict[_DealKey, _Decision] = {}
         self._in_flight: dict[_DealKey, asyncio.Task[bool]] = {}
         self._generation = 0
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._max_per_user = max_per_user
+        self._per_user: dict[str, int] = {}
+        self._queue_timeout_s = queue_timeout_s
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
-        return await self._decide(
-            ("deal", user_id, deal_id), lambda: self.backend.may_access_deal(user_id, deal_id)
-        )
+        return await self._decide(("deal", user_id, deal_id), lambda: self.backend.may_access_deal(user_id, deal_id))
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
         return await self._decide(
@@ -134,9 +149,7 @@ class CachedAccess:
                 return True
             kind, first, second = key
             if kind == "deal":
-                return (user_id is None or first == user_id) and (
-                    deal_id is None or second == deal_id
-                )
+                return (user_id is None or first == user_id) and (deal_id is None or second == deal_id)
             return user_id is None and first == deal_id
 
         self._generation += 1
@@ -156,6 +169,14 @@ class CachedAccess:
             return decision.allowed
         task = self._in_flight.get(key)
         if task is None:
+            user = key[1] if key[0] == "deal" else None
+            if user is not None:
+                if self._per_user.get(user, 0) >= self._max_per_user:
+                    raise CimhubError(
+                        f"over {self._max_per_user} access checks in flight for this user; retry shortly",
+                        code=ErrorCode.RATE_LIMITED,
+                    )
+                self._per_user[user] = self._per_user.get(user, 0) + 1
             task = asyncio.ensure_future(self._lookup(key, ask))
             task.add_done_callback(_retrieve_exception)
             self._in_flight[key] = task
@@ -164,19 +185,37 @@ class CachedAccess:
     async def _lookup(self, key: _DealKey, ask: Callable[[], Awaitable[bool]]) -> bool:
         generation = self._generation
         try:
-            allowed = await ask()
+            allowed = await self._ask_within_slots(ask)
         finally:
             if self._in_flight.get(key) is asyncio.current_task():
                 del self._in_flight[key]
-        if (
-            generation == self._generation
-        ):  # else invalidate() ran meanwhile: this answer may predate it
+            if key[0] == "deal":
+                left = self._per_user.get(key[1], 1) - 1
+                if left > 0:
+                    self._per_user[key[1]] = left
+                else:
+                    self._per_user.pop(key[1], None)
+        if generation == self._generation:  # else invalidate() ran meanwhile: this answer may predate it
             ttl = self._ttl_s if allowed else self._denied_ttl_s
             self._decisions.pop(key, None)
             self._decisions[key] = _Decision(allowed, self._clock() + ttl)
             while len(self._decisions) > self._max_entries:
                 del self._decisions[next(iter(self._decisions))]
         return allowed
+
+    async def _ask_within_slots(self, ask: Callable[[], Awaitable[bool]]) -> bool:
+        # Waiting on our own semaphore may be cut short safely; the backend
+        # call itself is never cancelled here (its own timeouts end it), since
+        # cancelling an httpx request can leak a pooled connection.
+        try:
+            async with asyncio.timeout(self._queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise Unavailable("too many access checks waiting for the source of truth; try again") from None
+        try:
+            return await ask()
+        finally:
+            self._slots.release()
 
 
 def _retrieve_exception(task: asyncio.Task[bool]) -> None:
@@ -195,11 +234,20 @@ def access_from_settings(settings: Settings) -> CachedAccess:
     if settings.database_url:
         from cimhub.server.auth.postgres_access import PostgresAccess
 
-        backend = PostgresAccess(settings.database_url)
+        backend = PostgresAccess(
+            settings.database_url,
+            max_connections=settings.access_max_concurrency,
+            timeout_s=settings.access_timeout_s,
+        )
     elif settings.supabase_url and settings.supabase_service_key:
         from cimhub.server.auth.supabase_access import SupabaseAccess
 
-        backend = SupabaseAccess(settings.supabase_url, settings.supabase_service_key)
+        backend = SupabaseAccess(
+            settings.supabase_url,
+            settings.supabase_service_key,
+            timeout_s=settings.access_timeout_s,
+            max_connections=settings.access_max_concurrency,
+        )
     elif settings.dev_mode:
         backend = DevAccess()
     else:
@@ -208,5 +256,10 @@ def access_from_settings(settings: Settings) -> CachedAccess:
             "CIMHUB_SUPABASE_SERVICE_KEY, or turn on dev mode"
         )
     return CachedAccess(
-        backend, ttl_s=settings.access_cache_ttl_s, denied_ttl_s=settings.access_denied_cache_ttl_s
+        backend,
+        ttl_s=settings.access_cache_ttl_s,
+        denied_ttl_s=settings.access_denied_cache_ttl_s,
+        max_concurrency=settings.access_max_concurrency,
+        max_per_user=settings.access_max_checks_per_user,
+        queue_timeout_s=settings.access_queue_timeout_s,
     )

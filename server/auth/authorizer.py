@@ -16,9 +16,10 @@ service acting on behalf of a user is checked as that user.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from cimhub.protocol.errors import AccessDenied, NotFound
+from cimhub.protocol.mutations import MutationSpec
 from cimhub.server.store.cims import CimStore
 
 
@@ -88,16 +89,46 @@ class Authorizer:
             raise NotFound(f"CIM {cim_id!r} not found", path="cimId")
         return deal
 
-    async def require_mutation(self, caller: Caller, name: str, args: Any) -> None:
-        """Check a mutation before it runs (its arguments have passed validation)."""
-        if name == "create":
-            await self.require_deal(caller, args.dealId)
-            if not self.trusted(caller) and not await self.access.deal_in_project(args.dealId, args.projectId):
-                raise AccessDenied(
-                    f"deal {args.dealId!r} does not belong to project {args.projectId!r}", path="args.projectId"
-                )
-        elif name == "importFromSupabase":
+    async def require_mutation(self, caller: Caller, spec: MutationSpec[Any], args: Any) -> None:
+        """Check a mutation by the access rule its spec declares, before it runs (`args` passed validation)."""
+        if spec.access == "deal_in_project":
+            await self._require_filing(caller, args.dealId, args.projectId)
+        elif spec.access == "service":
             if not caller.is_service:
-                raise AccessDenied("importFromSupabase needs a service credential", path="name")
-        else:
+                raise AccessDenied(f"{spec.name} needs a service credential", path="name")
+            # A service acting for a user is that user here too: it may file CIMs
+            # only into deals the user can see, and only as that user.
+            if not self.trusted(caller):
+                if args.userId != caller.user_id:
+                    raise AccessDenied("a service acting for a user imports only that user's CIMs", path="args.userId")
+                await self._require_filing(caller, args.dealId, args.projectId)
+        elif spec.access == "cim":
             await self.require_cim(caller, args.cimId)
+        else:
+            assert_never(spec.access)
+
+    async def _require_filing(self, caller: Caller, deal_id: str, project_id: str) -> None:
+        """May `caller` file a CIM under this deal and project (the deal must belong to the project)?"""
+        await self.require_deal(caller, deal_id)
+        if not self.trusted(caller) and not await self.access.deal_in_project(deal_id, project_id):
+            raise AccessDenied(f"deal {deal_id!r} does not belong to project {project_id!r}", path="args.projectId")
+
+    async def visible(self, caller: Caller, cim_ids: list[str]) -> set[str]:
+        """Those of `cim_ids` the caller may see now (by current access to each CIM's deal, not by ownership).
+
+        One access check per distinct deal, one after another: a long list
+        costs no more than `max_per_user` concurrent checks.
+        """
+        if self.trusted(caller):
+            return set(cim_ids)
+        allowed: dict[str, bool] = {}
+        seen: set[str] = set()
+        for cim_id in cim_ids:
+            deal = await self.deal_of(cim_id)
+            if deal is None:
+                continue
+            if deal not in allowed:
+                allowed[deal] = await self.may_see_deal(caller, deal)
+            if allowed[deal]:
+                seen.add(cim_id)
+        return seen

@@ -27,9 +27,7 @@ class PostgresAccess:
     one; everything must finish within `timeout_s`, else Unavailable (retryable).
     """
 
-    def __init__(
-        self, database_url: str, *, max_connections: int = 4, timeout_s: float = 5.0
-    ) -> None:
+    def __init__(self, database_url: str, *, max_connections: int = 4, timeout_s: float = 5.0) -> None:
         if max_connections < 1 or timeout_s <= 0:
             raise ValueError("max_connections must be >= 1 and timeout_s > 0")
         # prepare_threshold=None: no server-side prepared statements, which
@@ -49,9 +47,7 @@ class PostgresAccess:
         return await self._ask("select public.cimhub_may_access_deal(%s, %s)", (user_id, deal_id))
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
-        return await self._ask(
-            "select public.cimhub_deal_in_project(%s, %s)", (deal_id, project_id)
-        )
+        return await self._ask("select public.cimhub_deal_in_project(%s, %s)", (deal_id, project_id))
 
     async def aclose(self) -> None:
         await self._pool.close()
@@ -62,13 +58,9 @@ class PostgresAccess:
                 try:
                     answer = await self._query(query, params)
                 except psycopg.OperationalError:
-                    answer = await self._query(
-                        query, params
-                    )  # the pooled connection may have been dropped
+                    answer = await self._query(query, params)  # the pooled connection may have been dropped
         except TimeoutError:
-            raise Unavailable(
-                f"the access check did not finish within {self._timeout_s} s; try again"
-            ) from None
+            raise Unavailable(f"the access check did not finish within {self._timeout_s} s; try again") from None
         except pg_errors.UndefinedFunction:
             raise Unavailable(
                 f"the access check function is missing: apply {_MIGRATION} to the database",
@@ -80,13 +72,9 @@ class PostgresAccess:
                 retryable=False,
             ) from None
         except psycopg.Error as exc:
-            raise Unavailable(
-                f"the access check failed in the database ({type(exc).__name__}); try again"
-            ) from None
+            raise Unavailable(f"the access check failed in the database ({type(exc).__name__}); try again") from None
         if not isinstance(answer, bool):
-            raise Unavailable(
-                f"the access check returned {type(answer).__name__}, not a boolean", retryable=False
-            )
+            raise Unavailable(f"the access check returned {type(answer).__name__}, not a boolean", retryable=False)
         return answer
 
     async def _query(self, query: LiteralString, params: tuple[str, str]) -> object:

@@ -3,16 +3,23 @@
 Runs every `interval_s`; each check goes through the access cache, so
 Supabase is asked again only once a decision is older than its TTL.
 Revocation therefore takes effect within access_cache_ttl_s + access_recheck_s.
+
+Fail closed: while a subscription's access cannot be checked (the access
+backend is down or refuses to answer), it lives on for `outage_grace_s` from
+the first failed check, then ends with a retryable ``unavailable`` (the
+client subscribes again, which is refused as ``unavailable`` until the
+backend answers). So a user revoked during an outage stops receiving within
+access_cache_ttl_s + outage_grace_s + access_recheck_s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import time
 from typing import Any, Protocol
 
-from cimhub.protocol.errors import AccessDenied, CimhubError
+from cimhub.protocol.errors import AccessDenied, CimhubError, Unavailable
 from cimhub.protocol.frames import topic_parts
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.hub.connections import Connections
@@ -30,13 +37,21 @@ class AccessRecheck:
     """A background task over every live session's topics; start() once, aclose() at shutdown."""
 
     def __init__(
-        self, connections: Connections, authorizer: Authorizer, hub: Subscriptions, *, interval_s: float
+        self,
+        connections: Connections,
+        authorizer: Authorizer,
+        hub: Subscriptions,
+        *,
+        interval_s: float,
+        outage_grace_s: float = 30.0,
     ) -> None:
         self.connections = connections
         self.authorizer = authorizer
         self.hub = hub
         self.interval_s = interval_s
+        self.outage_grace_s = outage_grace_s
         self._task: asyncio.Task[None] | None = None
+        self._unsure_since: dict[tuple[int, str], float] = {}  # (session, topic) -> first failed check
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="cimhub-access-recheck")
@@ -44,8 +59,8 @@ class AccessRecheck:
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait(), not suppress(CancelledError): a cancel of aclose itself must still propagate.
+            await asyncio.wait([self._task])
 
     async def _run(self) -> None:
         while True:
@@ -53,7 +68,8 @@ class AccessRecheck:
             await self.check_all()
 
     async def check_all(self) -> None:
-        """One round: end every subscription whose user may no longer see its deal."""
+        """One round: end every subscription whose user may no longer see its deal, or unconfirmed past the grace."""
+        unsure: dict[tuple[int, str], float] = {}
         for session in list(self.connections.sessions):
             identity = session.identity
             if identity is None or self.authorizer.trusted(identity):
@@ -63,11 +79,23 @@ class AccessRecheck:
                 try:
                     deal = ident if kind == "deal" else await self.authorizer.deal_of(ident)
                     allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
-                except CimhubError:
-                    continue  # Supabase unreachable: keep what was allowed, ask again next round
-                except Exception:
-                    log.exception("access re-check failed")
+                except Exception as exc:  # any failure to confirm counts against the grace
+                    if not isinstance(exc, CimhubError):
+                        log.exception("access re-check failed")
+                    key = (id(session), topic)
+                    since = unsure[key] = self._unsure_since.get(key, time.monotonic())
+                    if time.monotonic() - since >= self.outage_grace_s:
+                        session.topics.pop(topic, None)
+                        self.hub.end(
+                            session,
+                            topic,
+                            Unavailable(
+                                f"access to {topic} could not be confirmed for {self.outage_grace_s:g} s; "
+                                "subscribe again"
+                            ),
+                        )
                     continue
                 if not allowed:
                     session.topics.pop(topic, None)
                     self.hub.end(session, topic, AccessDenied(f"access to {topic} was revoked"))
+        self._unsure_since = unsure

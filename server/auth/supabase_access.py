@@ -49,28 +49,32 @@ class SupabaseAccess:
         service_key: str,
         *,
         timeout_s: float = 5.0,
+        max_connections: int = 32,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if timeout_s <= 0:
-            raise ValueError("timeout_s must be > 0")
+        if timeout_s <= 0 or max_connections < 1:
+            raise ValueError("timeout_s must be > 0 and max_connections >= 1")
         self._url = supabase_url
         self._service_key = service_key
         self._timeout_s = timeout_s
+        # httpx's own timeouts (connect, read, write, and the wait for a pooled
+        # connection) end a slow check. Never asyncio.timeout around a request:
+        # cancelling httpcore mid-request can leak pool slots until every check
+        # fails (the hub then answered `unavailable` without sending anything).
         self._http = httpx.AsyncClient(
-            transport=transport, timeout=timeout_s, event_hooks={"response": [_raise_for_status]}
+            transport=transport,
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            event_hooks={"response": [_raise_for_status]},
         )
         self._client: AsyncClient | None = None
         self._client_lock = asyncio.Lock()
 
     async def may_access_deal(self, user_id: str, deal_id: str) -> bool:
-        return await self._ask(
-            "cimhub_may_access_deal", {"p_user_id": user_id, "p_deal_id": deal_id}
-        )
+        return await self._ask("cimhub_may_access_deal", {"p_user_id": user_id, "p_deal_id": deal_id})
 
     async def deal_in_project(self, deal_id: str, project_id: str) -> bool:
-        return await self._ask(
-            "cimhub_deal_in_project", {"p_deal_id": deal_id, "p_project_id": project_id}
-        )
+        return await self._ask("cimhub_deal_in_project", {"p_deal_id": deal_id, "p_project_id": project_id})
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -82,7 +86,10 @@ class SupabaseAccess:
             if self._client is None:
                 # No user session: the service key is the only credential, never refreshed.
                 options = AsyncClientOptions(
-                    httpx_client=self._http, auto_refresh_token=False, persist_session=False
+                    httpx_client=self._http,
+                    auto_refresh_token=False,
+                    persist_session=False,
+                    postgrest_client_retry=False,
                 )
                 self._client = await acreate_client(self._url, self._service_key, options=options)
             return self._client
@@ -90,19 +97,15 @@ class SupabaseAccess:
     async def _ask(self, function: str, params: dict[str, str]) -> bool:
         client = await self._supabase()
         try:
-            # httpx times each phase (connect, read...) apart; this bounds the whole check.
-            async with asyncio.timeout(self._timeout_s):
-                response = await client.rpc(function, params).execute()
-        except (TimeoutError, httpx.TimeoutException):
+            response = await client.rpc(function, params).execute()
+        except httpx.TimeoutException:
             raise Unavailable(
                 f"Supabase did not answer the access check within {self._timeout_s} s; try again"
             ) from None
         except httpx.HTTPStatusError as exc:
             raise _status_error(function, exc.response) from None
         except httpx.TransportError as exc:
-            raise Unavailable(
-                f"cannot reach Supabase for the access check ({type(exc).__name__}); try again"
-            ) from None
+            raise Unavailable(f"cannot reach Supabase for the access check ({type(exc).__name__}); try again") from None
         if not isinstance(response.data, bool):
             raise Unavailable(
                 f"Supabase answered {function} with {type(response.data).__name__}, not a boolean",

@@ -42,6 +42,7 @@ from joserfc.jwk import ECKey, OctKey, RSAKey
 from joserfc.jwt import ClaimsOption, JWTClaimsRegistry
 
 from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, Unauthenticated
+from cimhub.protocol.schema import MAX_SAFE_INTEGER, canonical_id
 from cimhub.server.auth.jwks import JwksCache
 from cimhub.server.settings import Settings
 
@@ -55,7 +56,16 @@ HUB_KEY_PREFIX = "cimhub_sk_"
 # `iss` of the legacy anon/service_role API keys, which predate the Auth issuer URL.
 LEGACY_API_KEY_ISSUER = "supabase"
 MAX_TOKEN_CHARS = 16_384
-MAX_USER_ID_CHARS = 128
+
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def _is_timestamp(value: object) -> bool:
+    """A JSON number a clock can be compared with: `exp` = 10**400 or NaN must be a 401, not a 500."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) <= MAX_SAFE_INTEGER  # False for NaN and infinities too
+
 
 # The only algorithms accepted, each with the one key type that may check it.
 _KEY_TYPE_FOR_ALG: dict[str, type[OctKey | RSAKey | ECKey]] = {
@@ -81,9 +91,7 @@ class Identity:
     is_service: bool
     on_behalf_of: str | None = None
     expires_at: float | None = None
-    claims: Mapping[str, Any] = field(
-        default_factory=lambda: MappingProxyType({}), compare=False, repr=False
-    )
+    claims: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), compare=False, repr=False)
 
 
 def new_service_key() -> str:
@@ -133,14 +141,13 @@ class TokenVerifier:
         allow_anonymous: bool = False,
         dev_secret: str | None = None,
         jwks_transport: httpx.AsyncBaseTransport | None = None,
-        jwks_refresh_interval_s: float = 30.0,
-        jwks_max_age_s: float = 600.0,
-        http_timeout_s: float = 5.0,
+        jwks_min_refetch_s: float = 1.0,
+        jwks_max_age_s: float = 60.0,
+        jwks_fetch_deadline_s: float = 5.0,
+        jwks_unknown_kid_ttl_s: float = 10.0,
     ) -> None:
         if jwt_secret is not None and supabase_url is None:
-            raise ValueError(
-                "a Supabase JWT secret needs the Supabase URL too (it gives the token issuer)"
-            )
+            raise ValueError("a Supabase JWT secret needs the Supabase URL too (it gives the token issuer)")
         keys = list(service_keys)
         for key in keys:
             if not key.startswith((SUPABASE_SECRET_KEY_PREFIX, HUB_KEY_PREFIX)) or len(key) < 32:
@@ -149,9 +156,7 @@ class TokenVerifier:
                     "and be at least 32 characters long"
                 )
         if supabase_url is None and dev_secret is None and not keys:
-            raise ValueError(
-                "nothing to verify credentials with: set the Supabase URL, or dev mode, or service keys"
-            )
+            raise ValueError("nothing to verify credentials with: set the Supabase URL, or dev mode, or service keys")
         self._audience = audience
         self._leeway_s = leeway_s
         self._allow_anonymous = allow_anonymous
@@ -164,14 +169,14 @@ class TokenVerifier:
             self._issuer = supabase_url.rstrip("/") + "/auth/v1"
             self._jwks = JwksCache(
                 self._issuer + "/.well-known/jwks.json",
-                client=httpx.AsyncClient(transport=jwks_transport, timeout=http_timeout_s),
-                refresh_interval_s=jwks_refresh_interval_s,
+                client=httpx.AsyncClient(transport=jwks_transport),
+                min_refetch_s=jwks_min_refetch_s,
                 max_age_s=jwks_max_age_s,
+                fetch_deadline_s=jwks_fetch_deadline_s,
+                unknown_kid_ttl_s=jwks_unknown_kid_ttl_s,
             )
         if dev_secret is not None:
-            logger.warning(
-                "dev mode: accepting self-minted tokens signed with the dev secret; never in production"
-            )
+            logger.warning("dev mode: accepting self-minted tokens signed with the dev secret; never in production")
 
     @classmethod
     def from_settings(
@@ -184,9 +189,7 @@ class TokenVerifier:
     ) -> TokenVerifier:
         """The verifier the settings describe. A ``sb_secret_`` Supabase service key is also accepted from callers."""
         keys = list(service_keys)
-        if settings.supabase_service_key and settings.supabase_service_key.startswith(
-            SUPABASE_SECRET_KEY_PREFIX
-        ):
+        if settings.supabase_service_key and settings.supabase_service_key.startswith(SUPABASE_SECRET_KEY_PREFIX):
             keys.append(settings.supabase_service_key)
         return cls(
             supabase_url=settings.supabase_url,
@@ -197,6 +200,10 @@ class TokenVerifier:
             allow_anonymous=allow_anonymous,
             dev_secret=settings.dev_secret if settings.dev_mode else None,
             jwks_transport=jwks_transport,
+            jwks_min_refetch_s=settings.jwks_min_refetch_s,
+            jwks_max_age_s=settings.jwks_max_age_s,
+            jwks_fetch_deadline_s=settings.jwks_fetch_deadline_s,
+            jwks_unknown_kid_ttl_s=settings.jwks_unknown_kid_ttl_s,
         )
 
     async def aclose(self) -> None:
@@ -217,31 +224,23 @@ class TokenVerifier:
         if token.startswith((SUPABASE_SECRET_KEY_PREFIX, HUB_KEY_PREFIX)):
             identity = self._verify_service_key(token)
         elif token.startswith("sb_publishable_"):
-            raise Unauthenticated(
-                "a publishable key identifies an app, not a user: send the user's access token"
-            )
+            raise Unauthenticated("a publishable key identifies an app, not a user: send the user's access token")
         else:
             identity = await self._verify_jwt(token)
         if on_behalf_of is None:
             return identity
         if not identity.is_service:
             raise AccessDenied("only a service credential may act on behalf of a user")
-        if (
-            not isinstance(on_behalf_of, str)
-            or not 0 < len(on_behalf_of) <= MAX_USER_ID_CHARS
-            or not on_behalf_of.isprintable()
-        ):
-            raise InvalidInput(
-                f"on_behalf_of must be a user id of 1 to {MAX_USER_ID_CHARS} printable characters"
-            )
+        try:
+            on_behalf_of = canonical_id(on_behalf_of)
+        except ValueError as exc:
+            raise InvalidInput(f"on_behalf_of must be a user id: {exc}", path="actAs") from None
         return dataclasses.replace(identity, user_id=on_behalf_of, on_behalf_of=on_behalf_of)
 
     def _verify_service_key(self, token: str) -> Identity:
         digest = hashlib.sha256(token.encode()).digest()
         matched = False
-        for known in (
-            self._service_key_digests
-        ):  # no early exit: the time taken says nothing about which key
+        for known in self._service_key_digests:  # no early exit: the time taken says nothing about which key
             matched |= hmac.compare_digest(digest, known)
         if not matched:
             raise Unauthenticated("unknown service key")
@@ -253,30 +252,22 @@ class TokenVerifier:
             header = unverified.headers()
             unverified_claims = json.loads(unverified.payload or b"")
         except (JoseError, ValueError):
-            raise Unauthenticated(
-                "malformed credential: expected a JWT (header.payload.signature)"
-            ) from None
+            raise Unauthenticated("malformed credential: expected a JWT (header.payload.signature)") from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in _KEY_TYPE_FOR_ALG:
             shown = alg[:16] if isinstance(alg, str) else type(alg).__name__
-            raise Unauthenticated(
-                f"unsupported signing algorithm {shown!r}; accepted: {', '.join(_KEY_TYPE_FOR_ALG)}"
-            )
+            raise Unauthenticated(f"unsupported signing algorithm {shown!r}; accepted: {', '.join(_KEY_TYPE_FOR_ALG)}")
 
         key: OctKey | RSAKey | ECKey
         if alg == "HS256":
-            claimed_issuer = (
-                unverified_claims.get("iss") if isinstance(unverified_claims, dict) else None
-            )
+            claimed_issuer = unverified_claims.get("iss") if isinstance(unverified_claims, dict) else None
             if claimed_issuer == DEV_ISSUER and self._dev_key is not None:
                 key, user_issuers, service_issuers = self._dev_key, [DEV_ISSUER], [DEV_ISSUER]
             elif self._legacy_key is not None and self._issuer is not None:
                 key, user_issuers = self._legacy_key, [self._issuer]
                 service_issuers = [self._issuer, LEGACY_API_KEY_ISSUER]
             else:
-                raise Unauthenticated(
-                    "HS256 tokens are not accepted: no shared JWT secret is configured"
-                )
+                raise Unauthenticated("HS256 tokens are not accepted: no shared JWT secret is configured")
         elif self._jwks is not None and self._issuer is not None:
             key = await self._jwks_key(self._jwks, header.get("kid"), alg)
             user_issuers = service_issuers = [self._issuer]
@@ -288,9 +279,7 @@ class TokenVerifier:
         try:
             claims = jwt.decode(token, key, algorithms=[alg]).claims
         except BadSignatureError:
-            raise Unauthenticated(
-                "signature does not verify: the token was altered or signed by another key"
-            ) from None
+            raise Unauthenticated("signature does not verify: the token was altered or signed by another key") from None
         except JoseError:
             raise Unauthenticated("malformed credential: the JWT could not be decoded") from None
         return self._identity_from_claims(claims, user_issuers, service_issuers)
@@ -331,6 +320,10 @@ class TokenVerifier:
             raise Unauthenticated(
                 f"role {shown!r} may not connect: expected {USER_ROLE!r} (a signed-in user) or {SERVICE_ROLE!r}"
             )
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if value is not None and not _is_timestamp(value):
+                raise Unauthenticated(f"token has an invalid {name!r} claim (not a time in seconds)")
         try:
             registry.validate(claims)
         except ExpiredTokenError:
@@ -349,7 +342,7 @@ class TokenVerifier:
             }.get(claim, "")
             raise Unauthenticated(f"token has an invalid {claim!r} claim{expected}") from None
 
-        expires_at = float(claims["exp"])
+        expires_at = float(claims["exp"])  # a bounded number: checked before validation
         if role == SERVICE_ROLE:
             return Identity(
                 user_id=None,

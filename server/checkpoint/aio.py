@@ -1,9 +1,10 @@
-"""AsyncRedisSaver: the saver for async graphs (ainvoke, astream), on redis.asyncio."""
+"""AsyncCimhubRedisSaver: the saver for async graphs (ainvoke, astream), on redis.asyncio."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
+import copy
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -14,25 +15,29 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import NoScriptError
 
 from cimhub.server.checkpoint.base import RedisSaverBase, check_client
+from cimhub.server.checkpoint.connect import PoolOptions, async_client
+from cimhub.server.checkpoint.layout import ThreadId
 from cimhub.server.checkpoint.scripts import SCRIPTS
 from cimhub.server.checkpoint.steps import Emit, Plan, Run
 
 T = TypeVar("T")
 
 
-class AsyncRedisSaver(RedisSaverBase):
+class AsyncCimhubRedisSaver(RedisSaverBase):
     """LangGraph checkpointer on plain Redis hashes, for async graphs.
 
     Guarantees:
 
     * ``aput`` is atomic: the checkpoint, the values of its new channel
       versions, its index entry and run entry are written by one Lua script, or
-      not at all. ``aput_writes`` is atomic per call.
+      not at all (chunks of a value over 256 KB go just before it, unread until
+      it runs). ``aput_writes`` is atomic per call.
     * Pending writes may arrive before their checkpoint; they are kept and show
       up once the checkpoint is stored.
     * ``alist`` returns checkpoints newest first by id (uuid6, so creation
@@ -40,14 +45,17 @@ class AsyncRedisSaver(RedisSaverBase):
       JSON equality.
     * ``adelete_thread`` removes every key of the thread, in all namespaces,
       atomically, finding them through the thread's own registries.
-    * With ``ttl_s``, every key a put or put_writes touches lives ``ttl_s``
-      after that write: an idle thread disappears whole; in a busy thread,
-      checkpoints not written for ``ttl_s`` drop out of the history.
+    * With ``ttl_s``, a thread expires whole, between ``ttl_s`` and
+      1.25 ``ttl_s`` after its last read (``aget_tuple``) or write; a thread in
+      use keeps all of its history (DeltaChannels included).
+    * ``aget_delta_channel_history`` walks the parent chain in Redis, up to
+      256 ancestors or 1 MB per round trip.
 
-    The sync methods (``get_tuple``, ``put``...) work only from a thread other
-    than the event loop's, while that loop runs; sync graphs should use
-    `RedisSaver`. The caller owns ``client`` unless the saver came from
-    `from_url`.
+    The sync methods (``get_tuple``, ``put``...) work from any thread but the
+    event loop's own: from another thread they run on the loop the saver was
+    made on (or last used on); with no such loop running, on a short-lived
+    connection of their own. The caller owns ``client`` unless the saver came
+    from `from_conn_string` (alias `from_url`).
     """
 
     def __init__(
@@ -62,21 +70,31 @@ class AsyncRedisSaver(RedisSaverBase):
         check_client(client)
         self.client = client
         self._owns_client = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # Like LangGraph's own async savers: the loop the saver is made on runs
+        # its sync methods when they are called from another thread.
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     @classmethod
     @asynccontextmanager
-    async def from_url(
+    async def from_conn_string(
         cls,
-        url: str,
+        conn_string: str,
         *,
         key_prefix: str = "cimhub",
         ttl_s: float | None = None,
         serde: SerializerProtocol | None = None,
-        **client_kwargs: Any,
-    ) -> AsyncIterator[AsyncRedisSaver]:
-        """A saver with its own client for `url`, closed when the block exits."""
-        client = aioredis.from_url(url, **{**client_kwargs, "decode_responses": False})
+        pool: PoolOptions | None = None,
+    ) -> AsyncIterator[AsyncCimhubRedisSaver]:
+        """A saver with its own client for a ``redis://`` URL, closed when the block exits.
+
+        The client waits for a free connection rather than failing (a
+        `BlockingConnectionPool`) and retries connection errors with backoff;
+        `pool` sets the sizes and times (see connect.PoolOptions).
+        """
+        client = async_client(conn_string, pool or PoolOptions())
         saver = cls(client, key_prefix=key_prefix, ttl_s=ttl_s, serde=serde)
         saver._owns_client = True
         try:
@@ -84,8 +102,23 @@ class AsyncRedisSaver(RedisSaverBase):
         finally:
             await saver.aclose()
 
+    from_url = from_conn_string
+
+    async def setup(self) -> None:
+        """Load the Lua scripts. Optional: Redis needs no schema and no module, and a
+        missing script is loaded on first use anyway.
+
+        A coroutine, as on LangGraph's own async savers (``await checkpointer.setup()``).
+        """
+        for script in SCRIPTS.all():
+            await self.client.script_load(script.source)
+
+    async def asetup(self) -> None:
+        """The same as `setup` (the name langgraph-checkpoint-redis uses)."""
+        await self.setup()
+
     async def aclose(self) -> None:
-        """Close the client if the saver created it (`from_url`)."""
+        """Close the client if the saver created it (`from_conn_string`)."""
         if self._owns_client:
             await self.client.aclose()
 
@@ -146,9 +179,7 @@ class AsyncRedisSaver(RedisSaverBase):
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
         """Checkpoints newest first; see `RedisSaverBase._plan_list` for the rules."""
-        async for item in self._stream(
-            self._plan_list(config, filter=filter, before=before, limit=limit)
-        ):
+        async for item in self._stream(self._plan_list(config, filter=filter, before=before, limit=limit)):
             yield item
 
     async def aput(
@@ -171,7 +202,13 @@ class AsyncRedisSaver(RedisSaverBase):
         """Store a task's pending writes atomically, before or after their checkpoint."""
         await self._drive(self._plan_put_writes(config, writes, task_id, task_path))
 
-    async def adelete_thread(self, thread_id: str) -> None:
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Writes and seed of each channel along the parent chain, a few round trips in all."""
+        return await self._drive(self._plan_delta_history(config, channels))
+
+    async def adelete_thread(self, thread_id: ThreadId) -> None:
         """Delete every checkpoint, write and value of the thread, in all namespaces."""
         await self._drive(self._plan_delete_thread(thread_id))
 
@@ -179,13 +216,11 @@ class AsyncRedisSaver(RedisSaverBase):
         """Delete the checkpoints (and their writes) the given runs created, in every thread."""
         await self._drive(self._plan_delete_for_runs(run_ids))
 
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+    async def acopy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> None:
         """Copy the whole source thread (every namespace, writes, values) into the target, atomically."""
         await self._drive(self._plan_copy_thread(source_thread_id, target_thread_id))
 
-    async def aprune(
-        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    async def aprune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         """Bound growth: "keep_latest" keeps the newest `keep` checkpoints per namespace, "delete" all.
 
         Channel values still read by a kept checkpoint stay, and so do the
@@ -193,24 +228,44 @@ class AsyncRedisSaver(RedisSaverBase):
         """
         await self._drive(self._plan_prune(thread_ids, strategy, keep))
 
-    # -- BaseCheckpointSaver, sync (from another thread only) ---------------
+    # -- BaseCheckpointSaver, sync (from another thread) ----------------------
 
-    def _sync(self, coro: Coroutine[Any, Any, T]) -> T:
+    def _sync(self, call: Callable[[AsyncCimhubRedisSaver], Coroutine[Any, Any, T]]) -> T:
+        """Run ``call(saver)`` to completion from sync code.
+
+        On the saver's loop when it runs in another thread (as LangGraph's own
+        async savers do); refused on that loop's own thread, where waiting
+        would deadlock it. With no loop running, on a twin saver with a
+        client of its own for this one call: the saver's client and its
+        connections belong to the loop they were made on.
+        """
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         loop = self._loop
-        if loop is None or loop.is_closed() or running is loop:
-            coro.close()
-            raise RuntimeError(
-                "AsyncRedisSaver's sync methods run on its event loop from another thread; "
-                "in async code await the a* methods (graph.ainvoke), in sync code use RedisSaver"
+        if running is not None and (running is loop or loop is None or not loop.is_running()):
+            raise asyncio.InvalidStateError(
+                "AsyncCimhubRedisSaver's sync methods cannot run on its event loop's thread; "
+                "in async code await the a* methods (graph.ainvoke, graph.aget_state), "
+                "in sync code use CimhubRedisSaver"
             )
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
+        if loop is not None and loop.is_running():
+            return asyncio.run_coroutine_threadsafe(call(self), loop).result()
+        return asyncio.run(self._once(call))
+
+    async def _once(self, call: Callable[[AsyncCimhubRedisSaver], Coroutine[Any, Any, T]]) -> T:
+        pool = self.client.connection_pool
+        client = aioredis.Redis.from_pool(type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs))
+        twin = copy.copy(self)
+        twin.client = client
+        try:
+            return await call(twin)
+        finally:
+            await client.aclose()
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        return self._sync(self.aget_tuple(config))
+        return self._sync(lambda saver: saver.aget_tuple(config))
 
     def list(
         self,
@@ -220,12 +275,10 @@ class AsyncRedisSaver(RedisSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
-        async def collect() -> list[CheckpointTuple]:
-            return [
-                item async for item in self.alist(config, filter=filter, before=before, limit=limit)
-            ]
+        async def collect(saver: AsyncCimhubRedisSaver) -> list[CheckpointTuple]:
+            return [item async for item in saver.alist(config, filter=filter, before=before, limit=limit)]
 
-        yield from self._sync(collect())
+        yield from self._sync(collect)
 
     def put(
         self,
@@ -234,7 +287,7 @@ class AsyncRedisSaver(RedisSaverBase):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        return self._sync(self.aput(config, checkpoint, metadata, new_versions))
+        return self._sync(lambda saver: saver.aput(config, checkpoint, metadata, new_versions))
 
     def put_writes(
         self,
@@ -243,18 +296,21 @@ class AsyncRedisSaver(RedisSaverBase):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        self._sync(self.aput_writes(config, writes, task_id, task_path))
+        self._sync(lambda saver: saver.aput_writes(config, writes, task_id, task_path))
 
-    def delete_thread(self, thread_id: str) -> None:
-        self._sync(self.adelete_thread(thread_id))
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return self._sync(lambda saver: saver.aget_delta_channel_history(config=config, channels=channels))
+
+    def delete_thread(self, thread_id: ThreadId) -> None:
+        self._sync(lambda saver: saver.adelete_thread(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        self._sync(self.adelete_for_runs(run_ids))
+        self._sync(lambda saver: saver.adelete_for_runs(run_ids))
 
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        self._sync(self.acopy_thread(source_thread_id, target_thread_id))
+    def copy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> None:
+        self._sync(lambda saver: saver.acopy_thread(source_thread_id, target_thread_id))
 
-    def prune(
-        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
-        self._sync(self.aprune(thread_ids, strategy=strategy, keep=keep))
+    def prune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
+        self._sync(lambda saver: saver.aprune(thread_ids, strategy=strategy, keep=keep))

@@ -19,12 +19,13 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
     get_checkpoint_id,
     get_checkpoint_metadata,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
-from cimhub.server.checkpoint import maintenance
+from cimhub.server.checkpoint import chunks, history, maintenance
 from cimhub.server.checkpoint.codec import (
     blob_field,
     blob_refs,
@@ -36,7 +37,7 @@ from cimhub.server.checkpoint.codec import (
     pack_typed,
     write_index,
 )
-from cimhub.server.checkpoint.layout import CheckpointKeys, check_thread_id, encode_ns
+from cimhub.server.checkpoint.layout import CheckpointKeys, ThreadId, check_thread_id, encode_ns
 from cimhub.server.checkpoint.listing import Listing
 from cimhub.server.checkpoint.scripts import SCRIPTS, Command
 from cimhub.server.checkpoint.steps import Plan, Run
@@ -68,9 +69,7 @@ class Seen:
 def check_client(client: Any) -> None:
     """Refuse a client that decodes replies: stored values are binary."""
     if client.get_connection_kwargs().get("decode_responses"):
-        raise ValueError(
-            "the Redis client must be created with decode_responses=False (values are binary)"
-        )
+        raise ValueError("the Redis client must be created with decode_responses=False (values are binary)")
 
 
 class Located:
@@ -81,14 +80,12 @@ class Located:
     def __init__(self, config: RunnableConfig) -> None:
         configurable = config["configurable"]
         self.thread_id = check_thread_id(configurable["thread_id"])
-        self.checkpoint_ns: str = check_name(
-            "checkpoint_ns", configurable.get("checkpoint_ns") or ""
-        )
+        self.checkpoint_ns: str = check_name("checkpoint_ns", configurable.get("checkpoint_ns") or "")
         self.ns = encode_ns(self.checkpoint_ns)
 
 
 class RedisSaverBase(BaseCheckpointSaver[str]):
-    """Layout, encoding and plans shared by `RedisSaver` and `AsyncRedisSaver`."""
+    """Layout, encoding and plans shared by `CimhubRedisSaver` and `AsyncCimhubRedisSaver`."""
 
     def __init__(
         self,
@@ -104,6 +101,10 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         self.key_prefix = key_prefix
         self.ttl_s = ttl_s
         self.ttl_ms = 0 if ttl_s is None else max(1, round(ttl_s * 1000))
+        # Keys get the TTL plus a quarter, and the whole thread is refreshed once
+        # less than the TTL is left: so an idle thread lives between ttl_s and
+        # 1.25 ttl_s, and a whole-thread refresh happens at most every ttl_s / 4.
+        self.expiry_ms = self.ttl_ms + self.ttl_ms // 4
         self._seen = Seen()
 
     def get_next_version(self, current: str | None, channel: None) -> str:
@@ -129,8 +130,9 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         checkpoint: Checkpoint,
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
-    ) -> tuple[Located, str, Command, RunnableConfig]:
-        """The put script call, the run id ("" for none), and the config to return."""
+    ) -> tuple[Located, str, list[Command], RunnableConfig]:
+        """The commands of a put (chunks of large values, then the script), the run id
+        ("" for none), and the config to return."""
         at = Located(config)
         tk = self.keys.thread(at.thread_id)
         checkpoint_id = checkpoint["id"]
@@ -139,10 +141,13 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         run_id = str(run) if run else ""
         values = checkpoint["channel_values"]
         blobs: list[Any] = []
+        pieces: list[Command] = []
         for channel, version in new_versions.items():
             if channel in values:
-                blobs.append(blob_field(channel, version))
-                blobs.append(pack_typed(self.serde.dumps_typed(values[channel])))
+                field = blob_field(channel, version)
+                stored, parts = chunks.split(field, pack_typed(self.serde.dumps_typed(values[channel])))
+                blobs += [field, stored]
+                pieces += [("HSET", tk.blobs(at.ns), *part) for part in parts]
         keys = [
             tk.namespaces,
             tk.ids(at.ns),
@@ -158,7 +163,7 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
             [
                 at.ns,
                 checkpoint_id,
-                self.ttl_ms,
+                self.expiry_ms,
                 encode_checkpoint(self.serde, checkpoint),
                 pack_typed(self.serde.dumps_typed(stored_metadata)),
                 config["configurable"].get("checkpoint_id") or "",
@@ -167,7 +172,12 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
                 *blobs,
             ],
         )
-        return at, run_id, command, config_of(at.thread_id, at.checkpoint_ns, checkpoint_id)
+        return (
+            at,
+            run_id,
+            [*pieces, command],
+            config_of(at.thread_id, at.checkpoint_ns, checkpoint_id),
+        )
 
     def _put_writes_command(
         self,
@@ -175,19 +185,33 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         writes: Sequence[tuple[str, Any]],
         task_id: str,
         task_path: str,
-    ) -> tuple[Located, Command] | None:
+    ) -> tuple[Located, list[Command]] | None:
+        """The commands of a put_writes: chunks of large writes, then the script."""
         if not writes:
             return None
         at = Located(config)
         tk = self.keys.thread(at.thread_id)
         checkpoint_id = config["configurable"]["checkpoint_id"]
-        args: list[Any] = [at.ns, checkpoint_id, self.ttl_ms]
+        args: list[Any] = [at.ns, checkpoint_id, self.expiry_ms]
+        hash_key = tk.checkpoint(at.ns, checkpoint_id)
+        pieces: list[Command] = []
         for position, (channel, value) in enumerate(writes):
             idx = write_index(channel, position)
             field, encoded = encode_write(self.serde, task_id, task_path, idx, channel, value)
-            args += [field, encoded, b"1" if idx < 0 else b"0"]
-        keys = [tk.namespaces, tk.checkpoint(at.ns, checkpoint_id), tk.early(at.ns)]
-        return at, SCRIPTS.put_writes.call(keys, args)
+            stored, parts = chunks.split_write(field, encoded)
+            # A regular write already stored is kept, its chunks too; a special one replaced.
+            write = "HSET" if idx < 0 else "HSETNX"
+            pieces += [(write, hash_key, *part) for part in parts]
+            args += [field, stored, b"1" if idx < 0 else b"0"]
+        keys = [
+            tk.namespaces,
+            tk.checkpoint(at.ns, checkpoint_id),
+            tk.early(at.ns),
+            tk.ids(at.ns),
+        ]
+        if pieces:  # tells the scripts this hash holds chunks, to read around (common.lua)
+            pieces.append(("HSET", hash_key, "x", "1"))
+        return at, [*pieces, SCRIPTS.put_writes.call(keys, args)]
 
     def _registry_commands(self, thread_id: str, run_id: str) -> list[Command]:
         """Global registry entries for a thread (and run) seen for the first time."""
@@ -195,15 +219,15 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         if run_id:
             commands.append(("SADD", self.keys.run_threads(run_id), thread_id))
             if self.ttl_ms:
-                commands.append(("PEXPIRE", self.keys.run_threads(run_id), self.ttl_ms))
+                commands.append(("PEXPIRE", self.keys.run_threads(run_id), self.expiry_ms))
         return commands
 
     def _get_command(self, config: RunnableConfig) -> tuple[Located, Command]:
         at = Located(config)
         tk = self.keys.thread(at.thread_id)
         checkpoint_id = get_checkpoint_id(config)
-        args = [tk.checkpoint_prefix(at.ns)] + ([checkpoint_id] if checkpoint_id else [])
-        return at, SCRIPTS.get.call([tk.ids(at.ns), tk.blobs(at.ns)], args)
+        args = [tk.checkpoint_prefix(at.ns), at.ns] + ([checkpoint_id] if checkpoint_id else [])
+        return at, SCRIPTS.get.call([tk.ids(at.ns), tk.blobs(at.ns), tk.namespaces], args)
 
     def _decode_get(self, at: Located, reply: Sequence[Any]) -> CheckpointTuple | None:
         if not reply:
@@ -228,15 +252,17 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         and the thread is registered again. With a TTL the registries are
         always refreshed with the put.
         """
-        at, run_id, command, stored = self._put_command(config, checkpoint, metadata, new_versions)
+        at, run_id, commands, stored = self._put_command(config, checkpoint, metadata, new_versions)
         seen = (at.thread_id, run_id)
         if seen in self._seen and not self.ttl_ms:
-            (flags,) = yield Run([command])
+            flags = (yield Run(commands))[-1]
             if flags[0] or flags[1]:
                 yield Run(self._registry_commands(at.thread_id, run_id))
         else:
-            yield Run([*self._registry_commands(at.thread_id, run_id), command])
+            replies = yield Run([*self._registry_commands(at.thread_id, run_id), *commands])
+            flags = replies[-1]
             self._seen.add(seen)
+        yield from self._plan_keep_alive(at.thread_id, flags[2])
         return stored
 
     def _plan_put_writes(
@@ -250,20 +276,50 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         built = self._put_writes_command(config, writes, task_id, task_path)
         if built is None:
             return
-        at, command = built
+        at, commands = built
         seen = (at.thread_id, "")
         if seen in self._seen and not self.ttl_ms:
-            (new_namespace,) = yield Run([command])
-            if new_namespace:
+            flags = (yield Run(commands))[-1]
+            if flags[0]:
                 yield Run(self._registry_commands(at.thread_id, ""))
         else:
-            yield Run([*self._registry_commands(at.thread_id, ""), command])
+            replies = yield Run([*self._registry_commands(at.thread_id, ""), *commands])
+            flags = replies[-1]
             self._seen.add(seen)
+        yield from self._plan_keep_alive(at.thread_id, flags[1])
 
     def _plan_get(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
+        """One round trip; with a TTL, reading a thread keeps it alive like writing does."""
         at, command = self._get_command(config)
-        (reply,) = yield Run([command])
+        tk = self.keys.thread(at.thread_id)
+        blobs, prefix = tk.blobs(at.ns), tk.checkpoint_prefix(at.ns)
+        if not self.ttl_ms:
+            (reply,) = yield Run([command])
+            yield from chunks.plan_join(blobs, prefix, reply)
+            return self._decode_get(at, reply)
+        reply, left_ms = yield Run([command, ("PTTL", self.keys.thread(at.thread_id).namespaces)])
+        if reply:
+            yield from chunks.plan_join(blobs, prefix, reply)
+            yield from self._plan_keep_alive(at.thread_id, left_ms)
         return self._decode_get(at, reply)
+
+    def _plan_keep_alive(self, thread_id: str, left_ms: int) -> Plan[None]:
+        """Refresh the whole thread's expiry once less than the TTL is left (never with no TTL).
+
+        `left_ms` is the PTTL of the thread's namespace set, which expires
+        first; -2 (gone) means there is nothing to keep.
+        """
+        if self.ttl_ms and -2 < left_ms < self.ttl_ms:
+            yield from maintenance.plan_touch(self.keys, thread_id, self.expiry_ms)
+
+    def _plan_delta_history(
+        self, config: RunnableConfig, channels: Sequence[str]
+    ) -> Plan[dict[str, DeltaChannelHistory]]:
+        """The writes and seed of each channel along the parent chain (see history.py)."""
+        at = Located(config)
+        return history.plan_delta_history(
+            self.keys, self.serde, at.thread_id, at.ns, get_checkpoint_id(config) or "", channels
+        )
 
     def _plan_list(
         self,
@@ -275,16 +331,18 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
     ) -> Plan[None]:
         return Listing(self.keys, self.serde, filter, limit).plan(config, before)
 
-    def _plan_delete_thread(self, thread_id: str) -> Plan[None]:
+    def _plan_delete_thread(self, thread_id: ThreadId) -> Plan[None]:
         return maintenance.plan_delete_thread(self.keys, thread_id)
 
     def _plan_delete_for_runs(self, run_ids: Sequence[str]) -> Plan[None]:
         return maintenance.plan_delete_for_runs(self.keys, run_ids)
 
-    def _plan_copy_thread(self, source_thread_id: str, target_thread_id: str) -> Plan[None]:
-        return maintenance.plan_copy_thread(
-            self.keys, source_thread_id, target_thread_id, self.ttl_ms
-        )
+    def _plan_copy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> Plan[None]:
+        """The copy, then (with a TTL) one expiry for the whole target, old keys included."""
+        yield from maintenance.plan_copy_thread(self.keys, source_thread_id, target_thread_id, self.expiry_ms)
+        if self.ttl_ms:
+            target = check_thread_id(target_thread_id)
+            yield from maintenance.plan_touch(self.keys, target, self.expiry_ms)
 
-    def _plan_prune(self, thread_ids: Sequence[str], strategy: str, keep: int) -> Plan[None]:
+    def _plan_prune(self, thread_ids: Sequence[ThreadId], strategy: str, keep: int) -> Plan[None]:
         return maintenance.plan_prune(self.keys, self.serde, thread_ids, strategy, keep)

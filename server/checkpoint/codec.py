@@ -39,9 +39,7 @@ _FORBIDDEN = ("\x00", UNIT_SEPARATOR, RECORD_SEPARATOR)
 def check_name(kind: str, name: str) -> str:
     """Refuse a channel, task or namespace name that would make a stored field ambiguous."""
     if any(sep in name for sep in _FORBIDDEN):
-        raise ValueError(
-            f"{kind} must not contain the control characters \\x00, \\x1e or \\x1f: {name!r}"
-        )
+        raise ValueError(f"{kind} must not contain the control characters \\x00, \\x1e or \\x1f: {name!r}")
     return name
 
 
@@ -77,9 +75,7 @@ def encode_write(
     """Field and value of one pending write."""
     check_name("task id", task_id)
     field = b"%s%s:%d" % (WRITE_FIELD_PREFIX, task_id.encode(), idx)
-    head = _NUL.join(
-        (check_name("channel name", channel).encode(), check_name("task path", task_path).encode())
-    )
+    head = _NUL.join((check_name("channel name", channel).encode(), check_name("task path", task_path).encode()))
     return field, head + _NUL + pack_typed(serde.dumps_typed(value))
 
 
@@ -88,12 +84,12 @@ def write_index(channel: str, position: int) -> int:
     return WRITES_IDX_MAP.get(channel, position)
 
 
-def decode_writes(serde: SerializerProtocol, fields: Mapping[bytes, bytes]) -> list[PendingWrite]:
+def decode_writes(serde: SerializerProtocol, fields: Mapping[bytes, bytes | None]) -> list[PendingWrite]:
     """The pending writes among a checkpoint hash's fields, in `writes_sort_key` order."""
     keyed: list[tuple[tuple[str, str, int], PendingWrite]] = []
     for field, raw in fields.items():
-        if not field.startswith(WRITE_FIELD_PREFIX):
-            continue
+        if not field.startswith(WRITE_FIELD_PREFIX) or raw is None:
+            continue  # not a write, or a chunked write whose chunks are gone
         task_b, _, idx_b = field[len(WRITE_FIELD_PREFIX) :].rpartition(b":")
         channel_b, task_path_b, typed = raw.split(_NUL, 2)
         task_id = task_b.decode()
@@ -128,9 +124,7 @@ def decode_metadata(serde: SerializerProtocol, raw: bytes) -> CheckpointMetadata
     return metadata
 
 
-def decode_tuple(
-    serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any]
-) -> CheckpointTuple:
+def decode_tuple(serde: SerializerProtocol, thread_id: str, ns: str, entry: Sequence[Any]) -> CheckpointTuple:
     """One entry of checkpoint_get.lua's reply as a CheckpointTuple.
 
     `ns` is the encoded namespace; `entry` is ``[id, hash as flat list, blob values]``.
@@ -144,9 +138,7 @@ def decode_tuple(
     if refs:
         for ref, raw in zip(refs.split(_RS), values, strict=True):
             if raw is not None:
-                channel_values[ref.partition(_US)[0].decode()] = serde.loads_typed(
-                    unpack_typed(raw)
-                )
+                channel_values[ref.partition(_US)[0].decode()] = serde.loads_typed(unpack_typed(raw))
     checkpoint["channel_values"] = channel_values
     checkpoint_ns = decode_ns(ns)
     parent = fields[b"p"].decode()

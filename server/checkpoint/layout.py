@@ -13,12 +13,15 @@ keys::
                                           uuid6 order, which is creation order
     <prefix>:cp:{T}:blobs:<ns>      HASH  "<channel>\\x1f<version>" -> channel value, one field
                                           per channel version, shared by every checkpoint
-                                          that holds that version
+                                          that holds that version; a value over
+                                          chunks.CHUNK_BYTES is a marker there, its bytes
+                                          in "<channel>\\x1f<version>\\x1f<i>" fields beside it
     <prefix>:cp:{T}:early:<ns>      SET   ids whose pending writes arrived before the checkpoint
     <prefix>:cp:{T}:c:<ns>:<id>     HASH  one checkpoint: c (checkpoint without values),
                                           m (metadata), p (parent id), b (blob fields it
                                           reads), r (run id), and one "w:<task>:<idx>" field
-                                          per pending write
+                                          per pending write (plus "x:<task>:<idx>\\x1f<i>"
+                                          chunks of a large one)
 
 Two registries live outside any thread's slot, like the store's secondary
 indexes (cimhub runs on one primary; see docs/checkpointer.md)::
@@ -31,6 +34,8 @@ parts of a key can always be told apart; the root namespace is the empty string.
 """
 
 from __future__ import annotations
+
+from uuid import UUID
 
 # Separates channel from version in blob fields, and namespace from id in run
 # sets. Neither LangGraph channel names nor namespaces use control characters;
@@ -50,10 +55,18 @@ def decode_ns(encoded: str) -> str:
     return encoded.replace("%3A", ":").replace("%25", "%")
 
 
+ThreadId = str | int | UUID
+"""What LangGraph accepts as a thread id; stored as its text."""
+
+
 def check_thread_id(thread_id: object) -> str:
-    """The thread id as a string; refuses ids that would break the hash tag."""
-    if not isinstance(thread_id, str | int) or isinstance(thread_id, bool):
-        raise TypeError(f"thread_id must be a str, got {type(thread_id).__name__}")
+    """The thread id as a string; refuses ids that would break the hash tag.
+
+    LangGraph passes thread ids through as given: str, int and uuid.UUID are
+    stored by their text, so UUID("…") and "…" name the same thread.
+    """
+    if not isinstance(thread_id, str | int | UUID) or isinstance(thread_id, bool):
+        raise TypeError(f"thread_id must be a str, int or uuid.UUID, got {type(thread_id).__name__}")
     text = str(thread_id)
     if not text:
         raise ValueError("thread_id must not be empty: '{}' would not be a hash tag")

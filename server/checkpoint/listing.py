@@ -9,6 +9,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import get_checkpoint_id
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
+from cimhub.server.checkpoint import chunks
 from cimhub.server.checkpoint.codec import as_text, decode_metadata, decode_tuple, metadata_matches
 from cimhub.server.checkpoint.layout import CheckpointKeys, check_thread_id, encode_ns
 from cimhub.server.checkpoint.scripts import SCRIPTS
@@ -82,12 +83,7 @@ class Listing:
         while True:
             empty = [ns for ns in namespaces if ns in unread and not buffers[ns]]
             if empty:
-                replies = yield Run(
-                    [
-                        ("ZREVRANGEBYLEX", tk.ids(ns), upper[ns], "-", "LIMIT", 0, PAGE)
-                        for ns in empty
-                    ]
-                )
+                replies = yield Run([("ZREVRANGEBYLEX", tk.ids(ns), upper[ns], "-", "LIMIT", 0, PAGE) for ns in empty])
                 for ns, reply in zip(empty, replies, strict=True):
                     ids = as_text(reply)
                     buffers[ns].extend(ids)
@@ -118,8 +114,7 @@ class Listing:
             page = [
                 item
                 for item, raw in zip(page, metadata, strict=True)
-                if raw is not None
-                and metadata_matches(decode_metadata(self.serde, raw), self.filter)
+                if raw is not None and metadata_matches(decode_metadata(self.serde, raw), self.filter)
             ]
         if not page:
             return
@@ -129,12 +124,16 @@ class Listing:
         order = list(by_ns)
         replies = yield Run(
             [
-                SCRIPTS.get.call([tk.ids(ns), tk.blobs(ns)], [tk.checkpoint_prefix(ns), *by_ns[ns]])
+                SCRIPTS.get.call(
+                    [tk.ids(ns), tk.blobs(ns), tk.namespaces],
+                    [tk.checkpoint_prefix(ns), ns, *by_ns[ns]],
+                )
                 for ns in order
             ]
         )
         found: dict[tuple[str, str], Any] = {}
         for ns, reply in zip(order, replies, strict=True):
+            yield from chunks.plan_join(tk.blobs(ns), tk.checkpoint_prefix(ns), reply)
             for entry in reply:
                 found[(entry[0].decode(), ns)] = entry
         for cid, ns in page:

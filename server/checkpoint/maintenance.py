@@ -16,7 +16,12 @@ from typing import Any, cast
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from cimhub.server.checkpoint.codec import as_text, decode_metadata, pairs
-from cimhub.server.checkpoint.layout import UNIT_SEPARATOR, CheckpointKeys, check_thread_id
+from cimhub.server.checkpoint.layout import (
+    UNIT_SEPARATOR,
+    CheckpointKeys,
+    ThreadId,
+    check_thread_id,
+)
 from cimhub.server.checkpoint.scripts import SCRIPTS, Command
 from cimhub.server.checkpoint.steps import Plan, Run
 
@@ -29,7 +34,7 @@ def _leave_runs(keys: CheckpointKeys, thread_id: str, runs: Sequence[Any]) -> li
     return commands
 
 
-def plan_delete_thread(keys: CheckpointKeys, thread_id: str) -> Plan[None]:
+def plan_delete_thread(keys: CheckpointKeys, thread_id: ThreadId) -> Plan[None]:
     """Delete every key of the thread (all namespaces, writes, values, run sets)."""
     thread_id = check_thread_id(thread_id)
     tk = keys.thread(thread_id)
@@ -62,7 +67,7 @@ def plan_delete_for_runs(keys: CheckpointKeys, run_ids: Sequence[str]) -> Plan[N
     yield Run(cleanup)
 
 
-def plan_copy_thread(keys: CheckpointKeys, source: str, target: str, ttl_ms: int) -> Plan[None]:
+def plan_copy_thread(keys: CheckpointKeys, source: ThreadId, target: ThreadId, ttl_ms: int) -> Plan[None]:
     """Copy every checkpoint, pending write and value of `source` into `target`, in one MULTI/EXEC.
 
     Checkpoint ids, parents and metadata are kept, so the copy lists in the same
@@ -118,7 +123,7 @@ def plan_copy_thread(keys: CheckpointKeys, source: str, target: str, ttl_ms: int
 def plan_prune(
     keys: CheckpointKeys,
     serde: SerializerProtocol,
-    thread_ids: Sequence[str],
+    thread_ids: Sequence[ThreadId],
     strategy: str,
     keep: int,
 ) -> Plan[None]:
@@ -139,16 +144,12 @@ def plan_prune(
         thread_id = check_thread_id(thread_id)
         tk = keys.thread(thread_id)
         pinned = yield from _delta_chains(keys, serde, thread_id, keep)
-        (gone,) = yield Run(
-            [SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])]
-        )
+        (gone,) = yield Run([SCRIPTS.prune.call([tk.namespaces, tk.runs], [tk.base, keep, *sorted(pinned)])])
         if gone:
             yield Run(_leave_runs(keys, thread_id, gone))
 
 
-def _delta_chains(
-    keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int
-) -> Plan[set[str]]:
+def _delta_chains(keys: CheckpointKeys, serde: SerializerProtocol, thread_id: str, keep: int) -> Plan[set[str]]:
     """ "<ns>\\x1f<id>" of the ancestors the kept checkpoints' DeltaChannels replay from."""
     tk = keys.thread(thread_id)
     (namespaces,) = yield Run([("SMEMBERS", tk.namespaces)])
@@ -175,3 +176,38 @@ def _delta_channels(serde: SerializerProtocol, raw_metadata: bytes) -> set[str]:
     """DeltaChannels written since their last snapshot, per a checkpoint's metadata."""
     counters = cast(dict[str, Any], decode_metadata(serde, raw_metadata)).get(_DELTA_COUNTERS)
     return set(counters) if isinstance(counters, dict) else set()
+
+
+# Checkpoint hashes one touch.lua call refreshes at most.
+TOUCH_PAGE = 1000
+
+
+def plan_touch(keys: CheckpointKeys, thread_id: str, expiry_ms: int) -> Plan[None]:
+    """Give every key of the thread `expiry_ms` to live, the namespace set last.
+
+    The namespace set carries the thread's expiry and every other key must
+    outlive it; refreshing it last keeps that true if this plan stops halfway.
+    A page of TOUCH_PAGE checkpoints per script call bounds each call's work.
+    """
+    tk = keys.thread(thread_id)
+    namespaces, runs = yield Run([("SMEMBERS", tk.namespaces), ("SMEMBERS", tk.runs)])
+    for ns in sorted(as_text(namespaces)):
+        start = 0
+        while True:
+            (start,) = yield Run(
+                [
+                    SCRIPTS.touch.call(
+                        [tk.ids(ns), tk.blobs(ns), tk.early(ns)],
+                        [tk.checkpoint_prefix(ns), expiry_ms, start, TOUCH_PAGE],
+                    )
+                ]
+            )
+            if not start:
+                break
+    yield Run(
+        [
+            *(("PEXPIRE", tk.run(run), expiry_ms) for run in as_text(runs)),
+            ("PEXPIRE", tk.runs, expiry_ms),
+            ("PEXPIRE", tk.namespaces, expiry_ms),
+        ]
+    )

@@ -50,6 +50,8 @@ class Scripts:
         self.delete_runs = _load("delete_runs", common)
         self.prune = _load("prune", common)
         self.export = _load("export", common)
+        self.touch = _load("touch", common)
+        self.delta_history = _load("delta_history", common)
 
     def all(self) -> list[Script]:
         return [
@@ -60,6 +62,8 @@ class Scripts:
             self.delete_runs,
             self.prune,
             self.export,
+            self.touch,
+            self.delta_history,
         ]
 
 

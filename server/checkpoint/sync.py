@@ -1,9 +1,9 @@
-"""RedisSaver: the saver for sync graphs (invoke, stream), on the blocking redis client."""
+"""CimhubRedisSaver: the saver for sync graphs (invoke, stream), on the blocking redis client."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -14,29 +14,34 @@ from langgraph.checkpoint.base import (
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    DeltaChannelHistory,
 )
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import NoScriptError
 
 from cimhub.server.checkpoint.base import RedisSaverBase, check_client
+from cimhub.server.checkpoint.connect import PoolOptions, sync_client
+from cimhub.server.checkpoint.layout import ThreadId
 from cimhub.server.checkpoint.scripts import SCRIPTS
 from cimhub.server.checkpoint.steps import Emit, Plan, Run
 
 T = TypeVar("T")
 
 
-class RedisSaver(RedisSaverBase):
+class CimhubRedisSaver(RedisSaverBase):
     """LangGraph checkpointer on plain Redis hashes, for sync graphs.
 
-    Same storage, layout and guarantees as `AsyncRedisSaver` (the two read
-    each other's threads): ``put`` is one atomic Lua script, pending writes may
-    precede their checkpoint, ``delete_thread`` removes every key of the thread
-    atomically, ``ttl_s`` renews on every write. Safe to share between threads
-    (redis-py's connection pool is).
+    Same storage, layout and guarantees as `AsyncCimhubRedisSaver` (the two
+    read each other's threads): ``put`` is one atomic Lua script, pending
+    writes may precede their checkpoint, ``delete_thread`` removes every key of
+    the thread atomically, with ``ttl_s`` a thread expires whole after
+    ``ttl_s`` to 1.25 ``ttl_s`` without reads or writes. Safe to share between
+    threads (redis-py's connection pool is).
 
     The async methods run the sync ones in a worker thread (`asyncio.to_thread`),
-    so this class also works under ``ainvoke``; `AsyncRedisSaver` is cheaper
-    there. The caller owns ``client`` unless the saver came from `from_url`.
+    so this class also works under ``ainvoke``; `AsyncCimhubRedisSaver` is
+    cheaper there. The caller owns ``client`` unless the saver came from
+    `from_conn_string` (alias `from_url`).
     """
 
     def __init__(
@@ -54,17 +59,22 @@ class RedisSaver(RedisSaverBase):
 
     @classmethod
     @contextmanager
-    def from_url(
+    def from_conn_string(
         cls,
-        url: str,
+        conn_string: str,
         *,
         key_prefix: str = "cimhub",
         ttl_s: float | None = None,
         serde: SerializerProtocol | None = None,
-        **client_kwargs: Any,
-    ) -> Iterator[RedisSaver]:
-        """A saver with its own client for `url`, closed when the block exits."""
-        client = redis.Redis.from_url(url, **{**client_kwargs, "decode_responses": False})
+        pool: PoolOptions | None = None,
+    ) -> Iterator[CimhubRedisSaver]:
+        """A saver with its own client for a ``redis://`` URL, closed when the block exits.
+
+        The client waits for a free connection rather than failing (a
+        `BlockingConnectionPool`) and retries connection errors with backoff;
+        `pool` sets the sizes and times (see connect.PoolOptions).
+        """
+        client = sync_client(conn_string, pool or PoolOptions())
         saver = cls(client, key_prefix=key_prefix, ttl_s=ttl_s, serde=serde)
         saver._owns_client = True
         try:
@@ -72,8 +82,19 @@ class RedisSaver(RedisSaverBase):
         finally:
             saver.close()
 
+    from_url = from_conn_string
+
+    def setup(self) -> None:
+        """Load the Lua scripts. Optional: Redis needs no schema and no module, and a
+        missing script is loaded on first use anyway."""
+        for script in SCRIPTS.all():
+            self.client.script_load(script.source)
+
+    async def asetup(self) -> None:
+        await asyncio.to_thread(self.setup)
+
     def close(self) -> None:
-        """Close the client if the saver created it (`from_url`)."""
+        """Close the client if the saver created it (`from_conn_string`)."""
         if self._owns_client:
             self.client.close()
 
@@ -153,7 +174,13 @@ class RedisSaver(RedisSaverBase):
         """Store a task's pending writes atomically, before or after their checkpoint."""
         self._drive(self._plan_put_writes(config, writes, task_id, task_path))
 
-    def delete_thread(self, thread_id: str) -> None:
+    def get_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        """Writes and seed of each channel along the parent chain, a few round trips in all."""
+        return self._drive(self._plan_delta_history(config, channels))
+
+    def delete_thread(self, thread_id: ThreadId) -> None:
         """Delete every checkpoint, write and value of the thread, in all namespaces."""
         self._drive(self._plan_delete_thread(thread_id))
 
@@ -161,13 +188,11 @@ class RedisSaver(RedisSaverBase):
         """Delete the checkpoints (and their writes) the given runs created, in every thread."""
         self._drive(self._plan_delete_for_runs(run_ids))
 
-    def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+    def copy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> None:
         """Copy the whole source thread (every namespace, writes, values) into the target, atomically."""
         self._drive(self._plan_copy_thread(source_thread_id, target_thread_id))
 
-    def prune(
-        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    def prune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         """Bound growth: "keep_latest" keeps the newest `keep` checkpoints per namespace, "delete" all.
 
         Channel values still read by a kept checkpoint stay, and so do the
@@ -188,9 +213,7 @@ class RedisSaver(RedisSaverBase):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        items = await asyncio.to_thread(
-            lambda: list(self.list(config, filter=filter, before=before, limit=limit))
-        )
+        items = await asyncio.to_thread(lambda: list(self.list(config, filter=filter, before=before, limit=limit)))
         for item in items:
             yield item
 
@@ -212,16 +235,19 @@ class RedisSaver(RedisSaverBase):
     ) -> None:
         await asyncio.to_thread(self.put_writes, config, writes, task_id, task_path)
 
-    async def adelete_thread(self, thread_id: str) -> None:
+    async def aget_delta_channel_history(
+        self, *, config: RunnableConfig, channels: Sequence[str]
+    ) -> Mapping[str, DeltaChannelHistory]:
+        return await asyncio.to_thread(lambda: self.get_delta_channel_history(config=config, channels=channels))
+
+    async def adelete_thread(self, thread_id: ThreadId) -> None:
         await asyncio.to_thread(self.delete_thread, thread_id)
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
         await asyncio.to_thread(self.delete_for_runs, run_ids)
 
-    async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+    async def acopy_thread(self, source_thread_id: ThreadId, target_thread_id: ThreadId) -> None:
         await asyncio.to_thread(self.copy_thread, source_thread_id, target_thread_id)
 
-    async def aprune(
-        self, thread_ids: Sequence[str], *, strategy: str = "keep_latest", keep: int = 1
-    ) -> None:
+    async def aprune(self, thread_ids: Sequence[ThreadId], *, strategy: str = "keep_latest", keep: int = 1) -> None:
         await asyncio.to_thread(self.prune, thread_ids, strategy=strategy, keep=keep)

@@ -1,1 +1,1 @@
-"""Live connections: the hub (who watches what), feeds, the Redis pub/sub broker, the per-connection session and sender."""
+"""Live connections: the hub (who watches what), feeds, the Redis pub/sub broker, per-connection session and sender."""

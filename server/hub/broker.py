@@ -40,8 +40,6 @@ from redis.crc import key_slot
 
 log = logging.getLogger("cimhub.broker")
 
-ALIVE_CHANNEL = "cimhub:broker:alive"
-
 OnMessage = Callable[[str, bytes], None]
 OnResync = Callable[[], None]
 
@@ -79,15 +77,13 @@ class ShardListener:
         return self._connected.is_set()
 
     def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
-        self._task = asyncio.create_task(
-            self._supervise(on_message, on_resync), name="cimhub-broker"
-        )
+        self._task = asyncio.create_task(self._supervise(on_message, on_resync), name="cimhub-broker")
 
     async def aclose(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # wait(), not suppress(CancelledError): a cancel of aclose itself must still propagate.
+            await asyncio.wait([self._task])
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -172,9 +168,7 @@ class ShardListener:
                 if resync and not unconfirmed:
                     resync = False
                     self.reconnects += 1
-                    log.info(
-                        "pub/sub listener reconnected; resyncing %d channels", len(self.channels)
-                    )
+                    log.info("pub/sub listener reconnected; resyncing %d channels", len(self.channels))
                     on_resync()
             elif kind == "sunsubscribe" and channel in self.channels:
                 # Not ours to drop: Redis moved the channel's slot to another node.
@@ -184,11 +178,9 @@ class ShardListener:
 class Broker:
     """One supervised listener on a single Redis node."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str, *, alive_channel: str) -> None:
         pool = aioredis.ConnectionPool.from_url(redis_url)
-        self._listener = ShardListener(
-            _listener_client(connection_pool=pool), alive_channel=ALIVE_CHANNEL
-        )
+        self._listener = ShardListener(_listener_client(connection_pool=pool), alive_channel=alive_channel)
 
     @property
     def healthy(self) -> bool:
@@ -213,11 +205,11 @@ class Broker:
         await self._listener.unsubscribe(channel)
 
 
-def alive_channel_for(slots: Iterable[tuple[int, int]]) -> str:
+def alive_channel_for(base: str, slots: Iterable[tuple[int, int]]) -> str:
     """A channel name whose slot lies in `slots`, so a node's listener always has one channel it owns."""
     ranges = list(slots)
     for n in range(100_000):
-        name = f"{ALIVE_CHANNEL}:{{{n}}}"
+        name = f"{base}:{{{n}}}"
         slot = key_slot(name.encode())
         if any(start <= slot <= end for start, end in ranges):
             return name
@@ -227,8 +219,9 @@ def alive_channel_for(slots: Iterable[tuple[int, int]]) -> str:
 class ClusterBroker:
     """One listener per primary of a Redis Cluster; channels follow their slot's owner."""
 
-    def __init__(self, cluster: RedisCluster) -> None:
+    def __init__(self, cluster: RedisCluster, *, alive_channel: str) -> None:
         self._cluster = cluster
+        self._alive_base = alive_channel
         self._listeners: dict[str, ShardListener] = {}  # node name -> listener
         self._owner: dict[str, str] = {}  # channel -> node name
         self._handlers: tuple[OnMessage, OnResync] | None = None
@@ -239,9 +232,7 @@ class ClusterBroker:
 
     @property
     def healthy(self) -> bool:
-        return not self._refresh.is_set() and all(
-            listener.healthy for listener in self._listeners.values()
-        )
+        return not self._refresh.is_set() and all(listener.healthy for listener in self._listeners.values())
 
     async def start(self, on_message: OnMessage, on_resync: OnResync) -> None:
         self._handlers = (on_message, on_resync)
@@ -293,7 +284,7 @@ class ClusterBroker:
             slots = self._slots_of(node_name)
             listener = ShardListener(
                 _listener_client(host=node.host, port=node.port, **self._auth()),
-                alive_channel=alive_channel_for(slots),
+                alive_channel=alive_channel_for(self._alive_base, slots),
                 on_lost=lambda _: self._refresh.set(),
                 on_moved=lambda _: self._refresh.set(),
             )
@@ -308,9 +299,7 @@ class ClusterBroker:
     def _slots_of(self, node_name: str) -> list[tuple[int, int]]:
         """The slot ranges `node_name` owns as primary, from the client's slot table."""
         table = self._cluster.nodes_manager.slots_cache
-        owned = sorted(
-            slot for slot, nodes in table.items() if nodes and nodes[0].name == node_name
-        )
+        owned = sorted(slot for slot, nodes in table.items() if nodes and nodes[0].name == node_name)
         ranges: list[tuple[int, int]] = []
         for slot in owned:
             if ranges and ranges[-1][1] == slot - 1:
@@ -350,9 +339,7 @@ class ClusterBroker:
             move.add_done_callback(self._moves.discard)
             moved = True
         primaries = {node.name for node in self._cluster.get_primaries()}
-        for name in [
-            n for n in self._listeners if n not in primaries or not self._listeners[n].channels
-        ]:
+        for name in [n for n in self._listeners if n not in primaries or not self._listeners[n].channels]:
             if name not in set(self._owner.values()):
                 await self._listeners.pop(name).aclose()
         if moved and self._handlers is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 
 
 class LiveConnection(Protocol):
@@ -41,7 +41,7 @@ class Connections:
         """The waiting connection authenticated, failed or went away."""
         self.unauthenticated -= 1
 
-    def drain(self, code: int = f.CLOSE_RESTART, reason: str = "hub restarting: reconnect and resume") -> None:
+    def drain(self, code: int = CloseCode.RESTART, reason: str = "hub restarting: reconnect and resume") -> None:
         """Tell every client to reconnect elsewhere, after sending what is queued; refuse newcomers."""
         self.draining = True
         for session in list(self.sessions):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.websockets import WebSocket
 
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import codec_for
 from cimhub.server.hub.session import Session
 
@@ -16,11 +16,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     origin = websocket.headers.get("origin")
     if origin is not None and settings.allowed_origins and origin not in settings.allowed_origins:
         # Closing before accepting refuses the handshake: the browser sees HTTP 403.
-        await websocket.close(f.CLOSE_FORBIDDEN_ORIGIN, "origin not allowed")
+        await websocket.close(CloseCode.FORBIDDEN_ORIGIN, "origin not allowed")
         return
     if services.connections.draining:
         await websocket.accept()
-        await websocket.close(f.CLOSE_RESTART, "hub restarting: connect to another")
+        await websocket.close(CloseCode.RESTART, "hub restarting: connect to another")
         return
     offered = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     codec = codec_for(offered)
@@ -34,5 +34,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         requests=services.dispatcher,
         verifier=services.verifier,
         metrics=services.metrics,
+        admission=services.admission,
+        presence=services.presence,
     )
     await session.run()

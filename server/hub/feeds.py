@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from cimhub.protocol.frames import PatchOut
 from cimhub.server.store.cims import CimStore
 from cimhub.server.store.keys import Keys
 
@@ -44,15 +45,15 @@ class Feed(Protocol):
 
     def decode(self, data: bytes) -> Entry: ...
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         """The patch frame of `entry` (the same for every subscriber of the topic)."""
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
         """Unsequenced feeds: whether a subscriber who has `seen` these rows should get `entry`."""
 
 
-def patch_frame(topic: str, entry: Entry) -> dict[str, Any]:
-    frame = {
+def patch_frame(topic: str, entry: Entry) -> PatchOut:
+    frame: PatchOut = {
         "type": "patch",
         "topic": topic,
         "revision": entry["rev"],
@@ -97,7 +98,7 @@ class DocumentFeed:
     def decode(self, data: bytes) -> Entry:
         return orjson.loads(data)  # type: ignore[no-any-return]
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         return patch_frame(topic, entry)
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
@@ -141,7 +142,7 @@ class DealFeed:
         cim_id = summary["id"]
         return {"rev": 0, "epoch": "", "cimId": cim_id, "ops": [{"op": "add", "path": f"/{cim_id}", "value": summary}]}
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         return patch_frame(topic, entry)
 
     def accept(self, seen: set[str], entry: Entry) -> bool:
@@ -154,4 +155,3 @@ class DealFeed:
         else:
             seen.add(cim_id)
         return True
-

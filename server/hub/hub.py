@@ -20,14 +20,13 @@ the epoch changed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
-from cimhub.protocol.frames import topic_parts
+from cimhub.protocol.frames import Outbound, SnapshotOut, SubscribedOut, UnsubscribedOut, topic_parts
 from cimhub.server.hub.feeds import Entry, Feed
 from cimhub.server.metrics import Metrics
 
@@ -46,9 +45,9 @@ class Connection(Protocol):
 
     def send_encoded(self, data: str | bytes) -> None: ...
 
-    def send(self, frame: dict[str, Any]) -> None: ...
+    def send(self, frame: Outbound) -> None: ...
 
-    def encode(self, frame: dict[str, Any]) -> str | bytes: ...
+    def encode(self, frame: Outbound) -> str | bytes: ...
 
 
 class State(Enum):
@@ -106,6 +105,9 @@ class Hub:
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
         self.sync_slots = asyncio.Semaphore(sync_concurrency)
         self._deliveries = 0
+        # Broker unsubscribes run in the background (fan-out never awaits); held here so
+        # none is garbage-collected mid-flight and aclose() can wait for them.
+        self._unsubscribing: set[asyncio.Task[None]] = set()
 
     # -- subscribing -------------------------------------------------------
 
@@ -119,6 +121,10 @@ class Hub:
                 path="topic",
             )
         return feed, ident
+
+    def idents_of(self, kind: str) -> list[str]:
+        """The identifiers of the topics of one kind that local connections watch (e.g. presence's CIM ids)."""
+        return [topic.ident for topic in self.topics.values() if topic.feed.kind == kind]
 
     async def subscribe(
         self, connection: Connection, topic_name: str, *, request_id: str, resume: tuple[int, str] | None
@@ -177,7 +183,16 @@ class Hub:
             del self.topics[topic.name]
             self.by_channel.pop(topic.channel, None)
             self.metrics.topics.set(len(self.topics))
-            asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+            task = asyncio.ensure_future(self.broker.unsubscribe(topic.channel))
+            self._unsubscribing.add(task)
+            task.add_done_callback(self._unsubscribed)
+
+    def _unsubscribed(self, task: asyncio.Task[None]) -> None:
+        self._unsubscribing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The broker resubscribes from its own list after a reconnect: a failed
+            # unsubscribe costs a few stray notifications, which the hub ignores.
+            log.warning("broker unsubscribe failed: %s", task.exception())
 
     # -- catching up ---------------------------------------------------------
 
@@ -203,10 +218,14 @@ class Hub:
                         if entry["rev"] > sub.revision:
                             self._send_entry(sub, entry, None)
                     if request_id is not None:
-                        conn.send({
-                            "type": "subscribed", "topic": topic.name, "id": request_id,
-                            "revision": sub.revision, "epoch": sub.epoch,
-                        })
+                        subscribed: SubscribedOut = {
+                            "type": "subscribed",
+                            "topic": topic.name,
+                            "id": request_id,
+                            "revision": sub.revision,
+                            "epoch": sub.epoch,
+                        }
+                        conn.send(subscribed)
                 else:
                     snapshot = await feed.snapshot(topic.ident)
                     if snapshot is None:
@@ -216,9 +235,13 @@ class Hub:
                         return
                     if resuming:
                         self.metrics.resyncs.labels("snapshot").inc()
-                    frame: dict[str, Any] = {
-                        "type": "snapshot", "topic": topic.name, "revision": snapshot.revision,
-                        "epoch": snapshot.epoch, "data": snapshot.data, "reset": resuming,
+                    frame: SnapshotOut = {
+                        "type": "snapshot",
+                        "topic": topic.name,
+                        "revision": snapshot.revision,
+                        "epoch": snapshot.epoch,
+                        "data": snapshot.data,
+                        "reset": resuming,
                     }
                     if request_id is not None:
                         frame["id"] = request_id
@@ -252,12 +275,15 @@ class Hub:
             self._end(sub, exc)
         except Exception as exc:  # noqa: BLE001 - Redis down: end it, the client resubscribes
             log.warning("catch-up of %s failed: %s", sub.topic.name, exc)
-            self._end(sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE))
+            self._end(
+                sub, CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE)
+            )
 
     def _end(self, sub: Subscription, error: CimhubError) -> None:
         """End a subscription from the hub's side, telling the client why."""
         if sub.topic.subscriptions.get(sub.connection) is sub:
-            sub.connection.send({"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()})
+            ended: UnsubscribedOut = {"type": "unsubscribed", "topic": sub.topic.name, "error": error.to_wire()}
+            sub.connection.send(ended)
             self._remove(sub)
 
     # -- delivering ------------------------------------------------------------
@@ -365,10 +391,12 @@ class Hub:
             self._end(sub, error)
 
     async def aclose(self) -> None:
-        for topic in list(self.topics.values()):
-            for sub in list(topic.subscriptions.values()):
-                if sub.task is not None:
-                    sub.task.cancel()
-                    with contextlib.suppress(BaseException):
-                        await sub.task
-
+        """Stop every catch-up and wait for pending broker unsubscribes; a cancel of aclose itself propagates."""
+        tasks = [
+            sub.task for topic in self.topics.values() for sub in topic.subscriptions.values() if sub.task is not None
+        ]
+        for task in tasks:
+            task.cancel()
+        tasks.extend(self._unsubscribing)
+        # return_exceptions collects the tasks' own CancelledErrors; cancelling aclose still raises here.
+        await asyncio.gather(*tasks, return_exceptions=True)

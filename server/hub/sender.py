@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 
 log = logging.getLogger("cimhub.sender")
 
@@ -73,7 +73,7 @@ class FrameSender:
             self.on_overflow()
             self.queue.clear()
             self.queued_bytes = 0
-            self.close(f.CLOSE_QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
+            self.close(CloseCode.QUEUE_OVERFLOW, "send queue overflow: reconnect and resume")
             return
         self.queue.append(data)
         self.queued_bytes += size

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocket
 
 from cimhub.protocol import frames as f
+from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import Codec
 from cimhub.protocol.errors import (
     CimhubError,
@@ -28,9 +29,13 @@ from cimhub.protocol.errors import (
     Unauthenticated,
     from_validation_error,
 )
+from cimhub.protocol.presence import parse_state
+from cimhub.server.dispatch import actor_of
 from cimhub.server.faults import client_error
+from cimhub.server.hub.admission import Action, Admission, Ticket, user_key
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.hub import Hub
+from cimhub.server.hub.presence_tracker import PresenceTracker
 from cimhub.server.hub.ratelimit import TokenBucket
 from cimhub.server.hub.sender import FrameSender
 from cimhub.server.metrics import Metrics
@@ -77,8 +82,13 @@ class Session:
         requests: Requests,
         verifier: Verifier,
         metrics: Metrics,
+        admission: Admission,
+        presence: PresenceTracker | None = None,
     ) -> None:
         self.id = next(_ids)
+        self.presence = presence
+        self.admission = admission
+        self._ticket: Ticket | None = None
         self.ws = websocket
         self.codec = codec
         self.codec_name = codec.name
@@ -110,10 +120,10 @@ class Session:
 
     # -- sending (never awaits a socket) ---------------------------------------
 
-    def encode(self, frame: dict[str, Any]) -> str | bytes:
+    def encode(self, frame: f.Outbound) -> str | bytes:
         return self.codec.encode(frame)
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: f.Outbound) -> None:
         self.send_encoded(self.codec.encode(frame))
 
     def send_encoded(self, data: str | bytes) -> None:
@@ -121,7 +131,7 @@ class Session:
 
     def send_error(self, error: CimhubError, request_id: str | None = None) -> None:
         self.metrics.errors.labels(error.code.value).inc()
-        frame: dict[str, Any] = {"type": "error", "error": error.to_wire()}
+        frame: f.ErrorOut = {"type": "error", "error": error.to_wire()}
         if request_id is not None:
             frame["id"] = request_id
         self.send(frame)
@@ -134,9 +144,20 @@ class Session:
 
     async def run(self) -> None:
         """Serve the connection until it closes. Never raises for a client's mistake."""
+        ticket = self.admission.enter(self.ws.client.host if self.ws.client else "?")
+        if isinstance(ticket, str):
+            await self.ws.close(CloseCode.TOO_MANY_UNAUTHENTICATED, ticket)
+            return
+        self._ticket = ticket
+        try:
+            await self._serve()
+        finally:
+            ticket.release()
+
+    async def _serve(self) -> None:
         connections = self.connections
         if not connections.admit_unauthenticated():
-            await self.ws.close(f.CLOSE_TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
+            await self.ws.close(CloseCode.TOO_MANY_UNAUTHENTICATED, "too many connections waiting to authenticate")
             return
         try:
             authenticated = await self._authenticate()
@@ -166,6 +187,8 @@ class Session:
                 self._expiry.cancel()
             self.sender.stop()
             self.hub.drop(self, list(self.topics))
+            if self.presence is not None:
+                await self.presence.drop(self)
             connections.sessions.discard(self)
             self.metrics.connections.dec()
 
@@ -173,7 +196,7 @@ class Session:
         try:
             raw = await asyncio.wait_for(self.ws.receive(), self.settings.auth_timeout_s)
         except TimeoutError:
-            await self.ws.close(f.CLOSE_AUTH_TIMEOUT, "authenticate within the time allowed")
+            await self.ws.close(CloseCode.AUTH_TIMEOUT, "authenticate within the time allowed")
             return False
         if raw["type"] == "websocket.disconnect":
             return False
@@ -184,14 +207,19 @@ class Session:
             await self._accept_token(frame)
         except CimhubError as exc:
             self.send_error(exc)
-            await self.sender.flush_then_close(f.CLOSE_AUTH_FAILED, exc.message[:120])
+            await self.sender.flush_then_close(CloseCode.AUTH_FAILED, exc.message[:120])
+            return False
+        if self._ticket is not None and (refusal := self._ticket.authenticate(user_key(self.identity))):
+            self.send_error(CimhubError(refusal, code=ErrorCode.RATE_LIMITED))
+            await self.sender.flush_then_close(CloseCode.TOO_MANY_UNAUTHENTICATED, refusal[:120])
             return False
         return True
 
     async def _accept_token(self, frame: f.AuthFrame) -> None:
         identity = await self.verifier.verify(frame.token, on_behalf_of=frame.actAs)
         if self.identity is not None and (identity.user_id, identity.is_service) != (
-            self.identity.user_id, self.identity.is_service
+            self.identity.user_id,
+            self.identity.is_service,
         ):
             raise Unauthenticated("a refreshed token must be for the same user; reconnect to switch users")
         self.identity = identity
@@ -201,13 +229,14 @@ class Session:
         if identity.expires_at is not None:
             delay = max(0.0, identity.expires_at - time.time())
             self._expiry = asyncio.get_running_loop().call_later(delay, self._token_expired)
-        self.send({
+        ready: f.ReadyOut = {
             "type": "ready",
             "userId": identity.user_id,
             "expiresAt": int(identity.expires_at) if identity.expires_at is not None else None,
             "protocol": f.PROTOCOL_VERSION,
             "heartbeat": self.settings.heartbeat_s,
-        })
+        }
+        self.send(ready)
         if self.paused:
             self.paused = False
             self.hub.resume(self, list(self.topics))
@@ -216,10 +245,12 @@ class Session:
         """Stop delivering until the client sends a fresh token (the seed's 'auth token expires')."""
         self.paused = True
         self.hub.pause(self, list(self.topics))
-        self.send_error(CimhubError(
-            "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
-            code=ErrorCode.TOKEN_EXPIRED,
-        ))
+        self.send_error(
+            CimhubError(
+                "your token expired: send an auth frame with a fresh one; deliveries resume where they stopped",
+                code=ErrorCode.TOKEN_EXPIRED,
+            )
+        )
 
     def _heartbeat(self) -> None:
         """Every `heartbeat_s`: a ping, or the close of a client silent past the idle timeout.
@@ -229,9 +260,10 @@ class Session:
         if self.sender.closing is not None:
             return
         if time.monotonic() - self._last_seen > self.settings.idle_timeout_s:
-            self.close(f.CLOSE_HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
+            self.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the client within the idle timeout")
             return
-        self.send({"type": "ping", "ts": int(time.time() * 1000)})
+        ping: f.PingOut = {"type": "ping", "ts": int(time.time() * 1000)}
+        self.send(ping)
         self._heartbeat_timer = asyncio.get_running_loop().call_later(self.settings.heartbeat_s, self._heartbeat)
 
     # -- receiving ----------------------------------------------------------------
@@ -268,33 +300,61 @@ class Session:
             try:
                 decoded = self._decode(raw)
             except CimhubError as exc:
-                self.send_error(exc)
+                self.send_error(exc, self._request_id_of(raw) if exc.code is ErrorCode.PAYLOAD_TOO_LARGE else None)
                 continue
             try:
                 frame = self._validate(decoded)
             except CimhubError as exc:
                 # Answer the request the client meant, if it named one, so it is not left waiting.
-                request_id = decoded.get("id") if isinstance(decoded, dict) else None
-                self.send_error(exc, request_id if isinstance(request_id, str) else None)
+                self.send_error(exc, f.valid_request_id(decoded.get("id") if isinstance(decoded, dict) else None))
                 continue
             self._dispatch(frame)
 
+    def _request_id_of(self, raw: Any) -> str | None:
+        """The id of an oversized request, so its error names it (the frame was capped by ws_max_size)."""
+        try:
+            decoded = self.codec.decode(raw.get("text") or raw.get("bytes") or "")
+        except CimhubError:
+            return None
+        return f.valid_request_id(decoded.get("id") if isinstance(decoded, dict) else None)
+
+    def _over_rate(self, action: Action, request_id: str) -> bool:
+        """Spend one of this user's `action` tokens; answer `rate_limited` and return True when none is left."""
+        if self.admission.allow(user_key(self.identity), action):
+            return False
+        self.send_error(
+            CimhubError(
+                f"over {self.admission.rate_of(action):g} {action}s/s for this user; retry shortly",
+                code=ErrorCode.RATE_LIMITED,
+            ),
+            request_id,
+        )
+        return True
+
     def _dispatch(self, frame: f.ClientFrame) -> None:
         if isinstance(frame, f.PingFrame):
-            self.send({"type": "pong", "ts": frame.ts})
+            pong: f.PongOut = {"type": "pong", "ts": frame.ts}
+            self.send(pong)
         elif isinstance(frame, f.PongFrame):
             pass
         elif isinstance(frame, f.AuthFrame):
             self._spawn(self._reauthenticate(frame))
         elif self.paused:
             request_id = getattr(frame, "id", None)
-            self.send_error(CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id)
+            self.send_error(
+                CimhubError("your token expired: send a fresh one first", code=ErrorCode.TOKEN_EXPIRED), request_id
+            )
         elif isinstance(frame, f.MutateFrame):
-            if not self._bucket.take():
-                self.send_error(CimhubError(
-                    f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
-                    code=ErrorCode.RATE_LIMITED,
-                ), frame.id)
+            if self._over_rate("mutation", frame.id):
+                pass
+            elif not self._bucket.take():
+                self.send_error(
+                    CimhubError(
+                        f"over {self.settings.mutations_per_second:g} mutations/s on this connection; retry shortly",
+                        code=ErrorCode.RATE_LIMITED,
+                    ),
+                    frame.id,
+                )
             else:
                 if self._mutations is None:
                     self._mutations = asyncio.Queue(MAX_PENDING_MUTATIONS)
@@ -302,15 +362,33 @@ class Session:
                 try:
                     self._mutations.put_nowait(frame)
                 except asyncio.QueueFull:
-                    self.send_error(CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED), frame.id)
+                    self.send_error(
+                        CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED),
+                        frame.id,
+                    )
         elif isinstance(frame, f.SubscribeFrame):
-            self._subscribe(frame)
+            if not self._over_rate("subscribe", frame.id):
+                self._subscribe(frame)
         elif isinstance(frame, f.UnsubscribeFrame):
             self.topics.pop(frame.topic, None)
             self.hub.unsubscribe(self, frame.topic)
-            self.send({"type": "unsubscribed", "topic": frame.topic, "id": frame.id})
-        elif isinstance(frame, f.QueryFrame):
+            unsubscribed: f.UnsubscribedOut = {"type": "unsubscribed", "topic": frame.topic, "id": frame.id}
+            self.send(unsubscribed)
+        elif isinstance(frame, f.QueryFrame) and not self._over_rate("query", frame.id):
             self._spawn(self._query(frame))
+        elif isinstance(frame, f.PresenceFrame):
+            # Each change is published to every watcher of the CIM: paced like mutations.
+            if not self._bucket.take():
+                self.send_error(
+                    CimhubError(
+                        f"over {self.settings.mutations_per_second:g} mutations and presence changes/s "
+                        "on this connection",
+                        code=ErrorCode.RATE_LIMITED,
+                    ),
+                    frame.id,
+                )
+            else:
+                self._spawn(self._set_presence(frame))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -328,10 +406,13 @@ class Session:
             self.send_error(InvalidInput(f"already subscribed to {frame.topic}", path="topic"), frame.id)
             return
         if len(self.topics) >= self.settings.max_subscriptions:
-            self.send_error(CimhubError(
-                f"at most {self.settings.max_subscriptions} subscriptions per connection",
-                code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
-            ), frame.id)
+            self.send_error(
+                CimhubError(
+                    f"at most {self.settings.max_subscriptions} subscriptions per connection",
+                    code=ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                ),
+                frame.id,
+            )
             return
         self.topics[frame.topic] = None
         self._spawn(self._run_subscribe(frame))
@@ -361,7 +442,27 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - reported as unavailable/internal, never a traceback
                 self.send_error(client_error(exc, f"running query {frame.name!r}"), frame.id)
                 return
-            self.send({"type": "result", "id": frame.id, "result": result})
+            answer: f.ResultOut = {"type": "result", "id": frame.id, "result": result}
+            self.send(answer)
+
+    async def _set_presence(self, frame: f.PresenceFrame) -> None:
+        """Join, update or leave a CIM's presence, after the same access check as watching the CIM."""
+        async with self._requests:
+            try:
+                if self.presence is None:
+                    raise CimhubError("this hub does not keep presence", code=ErrorCode.UNKNOWN_TOPIC)
+                state = parse_state(frame.state) if frame.state is not None else None
+                await self.requests.authorize_topic(self.identity, "presence", frame.cimId)
+                presence_id = await self.presence.set(
+                    self, frame.cimId, user_id=self.identity.user_id, actor=actor_of(self.identity), state=state
+                )
+            except CimhubError as exc:
+                self.send_error(exc, frame.id)
+                return
+            except Exception as exc:  # noqa: BLE001 - Redis trouble is reported, never a traceback
+                self.send_error(client_error(exc, "setting presence"), frame.id)
+                return
+            self.send({"type": "result", "id": frame.id, "result": {"presenceId": presence_id}})
 
     async def _mutation_worker(self, mutations: asyncio.Queue[f.MutateFrame]) -> None:
         while True:
@@ -376,8 +477,12 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
                 self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
                 continue
-            self.send({
-                "type": "result", "id": frame.id, "result": outcome.result, "cimId": outcome.cim_id,
-                "revision": outcome.revision, "duplicate": outcome.duplicate,
-            })
-
+            answer: f.ResultOut = {
+                "type": "result",
+                "id": frame.id,
+                "result": outcome.result,
+                "cimId": outcome.cim_id,
+                "revision": outcome.revision,
+                "duplicate": outcome.duplicate,
+            }
+            self.send(answer)

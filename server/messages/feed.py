@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cimhub.protocol.frames import PatchOut
+from cimhub.protocol.messages import ADD_MESSAGE
 from cimhub.server.hub.feeds import Entry, Snapshot, patch_frame
 from cimhub.server.messages.store import MessageStore, parse_event
 from cimhub.server.store.cims import CimStore
@@ -65,11 +67,11 @@ class MessageFeed:
             "rev": seq,
             "epoch": epoch,
             "ops": [{"op": "add", "path": "/messages/-", "value": message}],
-            "mutation": "addMessage",
+            "mutation": ADD_MESSAGE,
             "ts": message.get("timestamp"),
         }
 
-    def frame(self, topic: str, entry: Entry) -> dict[str, Any]:
+    def frame(self, topic: str, entry: Entry) -> PatchOut:
         return patch_frame(topic, entry)
 
     def accept(self, seen: set[str], entry: Entry) -> bool:

@@ -14,35 +14,17 @@ the hits. Measured choices (docs/messages.md):
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import redis.asyncio as aioredis
 
 from cimhub.protocol.errors import InvalidInput, Unavailable
 from cimhub.server.lua import load_script
 from cimhub.server.messages.vectors import ROW_DTYPE, VectorCache, VectorSet
-from cimhub.server.store.keys import Keys
+from cimhub.server.store.keys import MessageKeys
 
 CHUNK_BYTES = 1024 * 1024
 """Largest vector reply; a cold cache is filled with GETRANGEs of this size."""
 READ_ATTEMPTS = 3
 """Reads retried when a CIM's messages are deleted and rewritten while being read."""
-
-
-
-class MessageKeys(NamedTuple):
-    """The fixed set of keys holding one CIM's messages, all in the CIM's hash slot."""
-
-    meta: str
-    body: str
-    ids: str
-    vec: str
-    rows: str
-
-    @classmethod
-    def of(cls, keys: Keys, cim_id: str) -> MessageKeys:
-        base = f"{keys.cim(cim_id)}:msg"
-        return cls(f"{base}:meta", f"{base}:body", f"{base}:ids", f"{base}:vec", f"{base}:rows")
 
 
 class VectorReader:
@@ -115,9 +97,7 @@ class VectorReader:
             return None
         return list(bodies)
 
-    async def _read_rows(
-        self, names: MessageKeys, gen: str, start: int, rows: int
-    ) -> list[tuple[bytes, bytes]] | None:
+    async def _read_rows(self, names: MessageKeys, gen: str, start: int, rows: int) -> list[tuple[bytes, bytes]] | None:
         """Rows start..rows-1 as (vectors, records) pieces of CHUNK_BYTES; None if `gen` is gone.
 
         One MULTI, so the gen read with the rows proves they belong to it.

@@ -62,7 +62,7 @@ from cimhub.protocol.errors import (
 )
 from cimhub.protocol.schema import Id, Message, MessageRole
 from cimhub.server.lua import load_script
-from cimhub.server.messages.reader import READ_ATTEMPTS, MessageKeys, VectorReader
+from cimhub.server.messages.reader import READ_ATTEMPTS, VectorReader
 from cimhub.server.messages.vectors import ROLE_CODES, check_vector
 from cimhub.server.store.keys import Keys
 
@@ -199,14 +199,11 @@ class MessageStore:
 
     def key_names(self, cim_id: str) -> list[str]:
         """Every key the messages of `cim_id` may use (a fixed set), for the CIM store's delete script."""
-        return list(MessageKeys.of(self.keys, cim_id))
+        return list(self.keys.messages(cim_id))
 
     def channel(self, cim_id: str) -> str:
-        """Sharded channel of the messages appended to `cim_id` (payloads: see `parse_event`).
-
-        Tagged like the CIM's keys, so the add script can SPUBLISH it on a Redis Cluster.
-        """
-        return f"{self.keys.prefix}:ch:msg:{{{cim_id}}}"
+        """Sharded channel of the messages appended to `cim_id` (payloads: see `parse_event`)."""
+        return self.keys.message_channel(cim_id)
 
     # -- writes -----------------------------------------------------------
 
@@ -239,13 +236,15 @@ class MessageStore:
         if timestamp is not None and (isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0):
             raise InvalidInput(f"timestamp: expected milliseconds >= 0, got {timestamp!r}", path="timestamp")
         try:
-            message = Message.model_validate({
-                "id": message_id or uuid.uuid4().hex,
-                "cimId": cim_id,
-                "role": role,
-                "content": content,
-                "timestamp": int(time.time() * 1000) if timestamp is None else timestamp,
-            })
+            message = Message.model_validate(
+                {
+                    "id": message_id or uuid.uuid4().hex,
+                    "cimId": cim_id,
+                    "role": role,
+                    "content": content,
+                    "timestamp": int(time.time() * 1000) if timestamp is None else timestamp,
+                }
+            )
         except ValidationError as exc:
             raise from_validation_error(exc) from None
         if embedding is None and self.embedder is not None:
@@ -257,8 +256,14 @@ class MessageStore:
 
         keys = [self.keys.cim(cim_id), *self.key_names(cim_id)]
         args: list[str | bytes | int] = [
-            message.id, message.model_dump_json(exclude={"embedding"}), ROLE_CODES[message.role],
-            vector_bytes, norm_bytes, self.dimension, uuid.uuid4().hex, self.channel(cim_id),
+            message.id,
+            message.model_dump_json(exclude={"embedding"}),
+            ROLE_CODES[message.role],
+            vector_bytes,
+            norm_bytes,
+            self.dimension,
+            uuid.uuid4().hex,
+            self.channel(cim_id),
             self.max_vector_rows,
         ]
         outcome = await self._add_script(keys=keys, args=args)
@@ -274,14 +279,16 @@ class MessageStore:
         if kind == "full":
             raise InvalidInput(
                 f"embedding: CIM {cim_id!r} already holds {self.max_vector_rows} embedded messages",
-                code=ErrorCode.PAYLOAD_TOO_LARGE, path="embedding",
+                code=ErrorCode.PAYLOAD_TOO_LARGE,
+                path="embedding",
             )
         stored = _stored(outcome[2])
         previous = stored.message
         if kind == "exists" and (previous.role, previous.content) != (message.role, message.content):
             raise Conflict(
                 f"id: message {message.id!r} already exists with another role or content",
-                code=ErrorCode.MUTATION_ID_REUSED, path="id",
+                code=ErrorCode.MUTATION_ID_REUSED,
+                path="id",
             )
         return AddedMessage(stored.seq, previous, duplicate=kind == "exists")
 
@@ -301,7 +308,7 @@ class MessageStore:
     async def latest_seq(self, cim_id: str) -> int:
         """Seq of the newest message, 0 when the CIM has none."""
         _check_id(cim_id, "cimId")
-        value = await self.redis.hget(MessageKeys.of(self.keys, cim_id).meta, "seq")
+        value = await self.redis.hget(self.keys.messages(cim_id).meta, "seq")
         return int(value) if value is not None else 0
 
     async def read_since(self, cim_id: str, after_seq: int, limit: int = MAX_PAGE) -> list[StoredMessage]:
@@ -344,7 +351,7 @@ class MessageStore:
             query = (await self.embedder.embed([query]))[0]
         vector, _ = check_vector(query, self.dimension, "query")
         role_code = None if role is None else ROLE_CODES[role]
-        names = MessageKeys.of(self.keys, cim_id)
+        names = self.keys.messages(cim_id)
         for _attempt in range(READ_ATTEMPTS):
             vectors, rows = await self.reader.read(cim_id, names)
             ranked = vectors.top_k(vector, k, rows=rows, role=role_code)
@@ -396,7 +403,7 @@ class MessageStore:
     async def _page(
         self, cim_id: str, order: Order, bound: int, limit: int, *, with_vectors: bool
     ) -> tuple[int, builtins.list[StoredMessage]]:
-        names = MessageKeys.of(self.keys, cim_id)
+        names = self.keys.messages(cim_id)
         row_bytes = self.dimension * 4 if with_vectors else 0
         last, stored_dim, bodies, vectors = await self._page_script(
             keys=[names.meta, names.body, names.vec],

@@ -14,8 +14,6 @@ var STAGES = [
 ];
 var CloseCode = {
   "NORMAL": 1e3,
-  "GOING_AWAY": 1001,
-  "POLICY": 1008,
   "TOO_BIG": 1009,
   "INTERNAL": 1011,
   "RESTART": 1012,
@@ -26,6 +24,7 @@ var CloseCode = {
   "FORBIDDEN_ORIGIN": 4406,
   "TOO_MANY_UNAUTHENTICATED": 4429
 };
+var CLOSE_STOP_RANGE = [4400, 4499];
 var ErrorCode = {
   "BAD_FRAME": "bad_frame",
   "INVALID_ARGS": "invalid_args",
@@ -347,7 +346,6 @@ var OPEN = 1;
 var WATCHDOG_HEARTBEATS = 2.5;
 var RETRY_LIMIT = 5;
 var MAX_TIMER_MS = 2 ** 31 - 1;
-var STOP_RANGE = [4400, 4499];
 var jsonCodec = {
   subprotocol: JSON_SUBPROTOCOL,
   encode: (frame) => JSON.stringify(frame),
@@ -761,7 +759,7 @@ var CimhubClient = class {
       this.refresh().then(() => this.scheduleReconnect(), (error) => this.stop("stopped", error));
       return;
     }
-    if (code >= STOP_RANGE[0] && code <= STOP_RANGE[1]) {
+    if (code >= CLOSE_STOP_RANGE[0] && code <= CLOSE_STOP_RANGE[1]) {
       this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
       return;
     }
@@ -1121,6 +1119,7 @@ var CimhubClient = class {
   }
 };
 export {
+  CLOSE_STOP_RANGE,
   CimhubClient,
   CimhubError,
   CloseCode,

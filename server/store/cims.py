@@ -12,7 +12,14 @@ Guarantees (each relies on the commit being one Lua script on one Redis primary)
   from; if either moved on, nothing is written and the current document comes
   back (see `CommitConflict`).
 * **Bounded.** The patch log keeps the last `patch_log_retention` entries; a
-  subscriber further behind must take a fresh snapshot.
+  subscriber further behind must take a fresh snapshot. With history snapshots
+  on (`snapshot_every` K > 0) entry 1 and every K-th entry also hold the whole
+  document and the log is trimmed only at those entries: it keeps at least
+  `patch_log_retention` and at most `patch_log_retention + K - 1` entries, and
+  `history_max_age_ms` drops whole snapshot intervals older than that
+  (cimhub.server.store.history reads them).
+  The log also holds no more than `patch_log_max_bytes` (the newest entry,
+  and with snapshots the newest snapshot interval, always stays).
 
 The store knows nothing of mutations: cimhub.server.store.engine decides what to commit.
 """
@@ -30,6 +37,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from cimhub.protocol.errors import InvalidInput, NotFound
+from cimhub.protocol.queries import MAX_PAGE
 from cimhub.protocol.schema import CimSummary
 from cimhub.server.lua import load_script
 from cimhub.server.store.keys import Keys
@@ -37,8 +45,6 @@ from cimhub.server.store.replicas import ReplicatedCommits
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]
-
-MAX_PAGE = 200
 
 
 @dataclass(frozen=True)
@@ -112,14 +118,20 @@ class CimStore:
         keys: Keys,
         *,
         patch_log_retention: int = 1_000,
+        patch_log_max_bytes: int = 16 * 1024 * 1024,
         idempotency_window_s: int = 86_400,
+        snapshot_every: int = 0,
+        history_max_age_ms: int = 0,
         extra_keys: Callable[[str], Sequence[str]] = lambda cim_id: (),
         replicated: ReplicatedCommits | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.patch_log_retention = patch_log_retention
+        self.patch_log_max_bytes = patch_log_max_bytes
         self.idempotency_window_s = idempotency_window_s
+        self.snapshot_every = snapshot_every
+        self.history_max_age_ms = history_max_age_ms
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
         self._commit = load_script(redis, "cimhub.server.store", "commit")
@@ -174,6 +186,9 @@ class CimStore:
             k.deal_channel(commit.deal_id),
             commit.deal_event_json,
             commit.kind,
+            self.snapshot_every,
+            self.history_max_age_ms,
+            self.patch_log_max_bytes,
             "0" if k.cluster else "1",
         ]
         if self._replicated is not None:

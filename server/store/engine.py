@@ -17,6 +17,7 @@ arguments is refused as `mutation_id_reused`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import re
 import time
@@ -29,7 +30,14 @@ import orjson
 import redis.exceptions
 from pydantic import ValidationError
 
-from cimhub.protocol.errors import CimhubError, Conflict, ErrorCode, InvalidInput, Unavailable
+from cimhub.protocol.errors import (
+    CimhubError,
+    Conflict,
+    ErrorCode,
+    InvalidInput,
+    NotFound,
+    Unavailable,
+)
 from cimhub.protocol.mutations import MutationContext, MutationSpec, finalize, get_mutation
 from cimhub.protocol.schema import Cim
 from cimhub.server.store.cims import (
@@ -41,6 +49,7 @@ from cimhub.server.store.cims import (
     new_epoch,
     summary_json,
 )
+from cimhub.server.store.history import History, PastCim
 
 MUTATION_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 
@@ -132,8 +141,13 @@ class MutationEngine:
         cache_size: int = 10_000,
         clock: Callable[[], float] = time.time,
         on_delete: Sequence[Callable[[str], Awaitable[None]]] = (),
+        history: History | None = None,
     ) -> None:
-        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches)."""
+        """`on_delete` hooks finish a delete outside the CIM's commit (its LangGraph thread, caches).
+
+        `history` reads past revisions for mutations that need one (restoreRevision).
+        """
+        self.history = history
         self.store = store
         self.max_retries = max_retries
         self.max_document_bytes = max_document_bytes
@@ -160,8 +174,14 @@ class MutationEngine:
         mutation id again) when Redis cannot be reached or contention persists.
         """
         spec = get_mutation(name)
-        return await self.run(spec, spec.parse_args(args), actor=actor, mutation_id=mutation_id,
-                              expected_revision=expected_revision, user_id=user_id)
+        return await self.run(
+            spec,
+            spec.parse_args(args),
+            actor=actor,
+            mutation_id=mutation_id,
+            expected_revision=expected_revision,
+            user_id=user_id,
+        )
 
     async def run(
         self,
@@ -175,10 +195,10 @@ class MutationEngine:
     ) -> CommitResult:
         """Like `mutate`, for arguments already parsed by `spec.parse_args` (and authorized)."""
         if not isinstance(mutation_id, str) or not MUTATION_ID.match(mutation_id):
-            raise InvalidInput(
-                "mutationId must be 1-128 characters of letters, digits and _.:-", path="mutationId"
-            )
-        args_hash = hashlib.sha256(orjson.dumps(parsed.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+            raise InvalidInput("mutationId must be 1-128 characters of letters, digits and _.:-", path="mutationId")
+        args_hash = hashlib.sha256(
+            orjson.dumps(parsed.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()[:32]
         try:
             ctx = MutationContext(actor=actor, now=int(self.clock() * 1000), mutation_id=mutation_id, user_id=user_id)
             result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision)
@@ -216,6 +236,16 @@ class MutationEngine:
         cim_id: str,
     ) -> CommitResult:
         mutation_id = ctx.mutation_id
+        past: PastCim | None = None
+        if spec.past_revision is not None:
+            try:
+                past = await self._read_past(cim_id, spec.past_revision(parsed))
+            except CimhubError:
+                duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
+                if duplicate is not None:
+                    return duplicate
+                raise
+            ctx = dataclasses.replace(ctx, past=past.doc)
         stored = self.cache.get(cim_id)
         cached = stored is not None
         if stored is None:
@@ -235,7 +265,15 @@ class MutationEngine:
                     f"expectedRevision {expected_revision} is stale: the CIM is at {current}",
                     path="expectedRevision",
                 )
+            if past is not None and stored is not None and stored.epoch != past.epoch and cached:
+                # The cache may hold an earlier history of this CIM: judge by Redis, not the cache.
+                stored, cached = await self.store.load(cim_id), False
+                continue
             try:
+                if past is not None and stored is not None and stored.epoch != past.epoch:
+                    raise NotFound(
+                        f"revision {past.revision} belongs to an earlier history of this CIM", path="args.revision"
+                    )
                 commit, result, doc = self._prepare(spec, parsed, ctx, cim_id, stored, args_hash)
             except CimhubError:
                 duplicate = await self._duplicate(cim_id, mutation_id, spec.name, args_hash)
@@ -290,21 +328,48 @@ class MutationEngine:
             rev = expected_rev + 1
             entry = self._entry(cim_id, rev, expected_epoch, [], spec.name, ctx, deleted=True)
             record["revision"] = rev
-            return Commit(
-                kind="delete", epoch=expected_epoch, revision=rev, doc_json=b"", updated_at=ctx.now,
-                entry_json=entry, record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
-                old_status=base["status"], new_status=base["status"],
-                deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}), **common,
-            ), result, None
+            return (
+                Commit(
+                    kind="delete",
+                    epoch=expected_epoch,
+                    revision=rev,
+                    doc_json=b"",
+                    updated_at=ctx.now,
+                    entry_json=entry,
+                    record_json=orjson.dumps(record),
+                    deal_id=base["dealId"],
+                    user_id=base["userId"],
+                    old_status=base["status"],
+                    new_status=base["status"],
+                    deal_event_json=orjson.dumps({"type": "remove", "cimId": cim_id}),
+                    **common,
+                ),
+                result,
+                None,
+            )
         stamped = finalize(base, outcome.cim, ctx.now)
         if stamped is None:
             assert base is not None
             record["revision"] = expected_rev
-            return Commit(
-                kind="noop", epoch=expected_epoch, revision=expected_rev, doc_json=b"", updated_at=ctx.now,
-                entry_json=b"", record_json=orjson.dumps(record), deal_id=base["dealId"], user_id=base["userId"],
-                old_status=base["status"], new_status=base["status"], deal_event_json=b"", **common,
-            ), result, None
+            return (
+                Commit(
+                    kind="noop",
+                    epoch=expected_epoch,
+                    revision=expected_rev,
+                    doc_json=b"",
+                    updated_at=ctx.now,
+                    entry_json=b"",
+                    record_json=orjson.dumps(record),
+                    deal_id=base["dealId"],
+                    user_id=base["userId"],
+                    old_status=base["status"],
+                    new_status=base["status"],
+                    deal_event_json=b"",
+                    **common,
+                ),
+                result,
+                None,
+            )
         doc = stamped.doc
         doc_json = orjson.dumps(doc)
         if len(doc_json) > self.max_document_bytes:
@@ -317,25 +382,55 @@ class MutationEngine:
         record["revision"] = stamped.revision
         summary_changed = base is None or summary_json(base) != summary_json(doc)
         deal_event = orjson.dumps({"type": "upsert", "summary": summary_json(doc)}) if summary_changed else b""
-        return Commit(
-            kind="commit", epoch=epoch, revision=stamped.revision, doc_json=doc_json, updated_at=doc["updatedAt"],
-            entry_json=entry, record_json=orjson.dumps(record), deal_id=doc["dealId"], user_id=doc["userId"],
-            old_status=base["status"] if base is not None else doc["status"], new_status=doc["status"],
-            deal_event_json=deal_event, **common,
-        ), result, doc
+        return (
+            Commit(
+                kind="commit",
+                epoch=epoch,
+                revision=stamped.revision,
+                doc_json=doc_json,
+                updated_at=doc["updatedAt"],
+                entry_json=entry,
+                record_json=orjson.dumps(record),
+                deal_id=doc["dealId"],
+                user_id=doc["userId"],
+                old_status=base["status"] if base is not None else doc["status"],
+                new_status=doc["status"],
+                deal_event_json=deal_event,
+                **common,
+            ),
+            result,
+            doc,
+        )
 
     @staticmethod
     def _entry(
-        cim_id: str, rev: int, epoch: str, ops: list[dict[str, Any]], name: str, ctx: MutationContext,
-        *, deleted: bool = False,
+        cim_id: str,
+        rev: int,
+        epoch: str,
+        ops: list[dict[str, Any]],
+        name: str,
+        ctx: MutationContext,
+        *,
+        deleted: bool = False,
     ) -> bytes:
         entry: dict[str, Any] = {
-            "cimId": cim_id, "rev": rev, "epoch": epoch, "ops": ops, "mutation": name,
-            "mutationId": ctx.mutation_id, "actor": ctx.actor, "ts": ctx.now,
+            "cimId": cim_id,
+            "rev": rev,
+            "epoch": epoch,
+            "ops": ops,
+            "mutation": name,
+            "mutationId": ctx.mutation_id,
+            "actor": ctx.actor,
+            "ts": ctx.now,
         }
         if deleted:
             entry["deleted"] = True
         return orjson.dumps(entry)
+
+    async def _read_past(self, cim_id: str, revision: int) -> PastCim:
+        if self.history is None:
+            raise CimhubError("this hub keeps no history (no History given to the engine)", code=ErrorCode.INTERNAL)
+        return await self.history.at(cim_id, revision)
 
     async def _duplicate(self, cim_id: str, mutation_id: str, name: str, args_hash: str) -> CommitResult | None:
         """A mutation that fails now may have committed before: then its first result stands."""

@@ -6,8 +6,19 @@ cluster slot and one Lua script can change them together:
     <prefix>:cim:{<id>}            hash   doc (JSON), rev, epoch
     <prefix>:cim:{<id>}:log        stream patch log, entry id "<revision>-1"
     <prefix>:cim:{<id>}:mut:<mid>  string idempotency record, expires
-    <prefix>:cim:{<id>}:msg...     conversation messages (cimhub.server.messages.store)
+    <prefix>:cim:{<id>}:msg:<part> conversation messages (`messages`; cimhub.server.messages.store)
+    <prefix>:cim:{<id>}:presence   hash   presence id -> member JSON (cimhub.server.hub.presence)
+    <prefix>:cim:{<id>}:presence:exp  sorted set  presence id -> expires at (ms)
     <prefix>:cp:{<thread>}...      LangGraph checkpoints; the CIM agent's thread id is the CIM id
+                                   (cimhub.server.checkpoint.layout keeps its own names, so the
+                                   checkpointer stays importable without the hub)
+
+Sharded pub/sub channels (SPUBLISH/SSUBSCRIBE; not keys, but names under the same prefix):
+
+    <prefix>:ch:cim:{<id>}         each committed patch of one CIM
+    <prefix>:ch:deal:{<id>}        summary changes of a deal's CIM list
+    <prefix>:ch:msg:{<id>}         each message appended to a CIM's conversation
+    <prefix>:ch:alive              never published: keeps an idle broker connection readable
 
 The secondary indexes are sorted sets scored by updatedAt, one per deal, user
 and status. They are shared by many CIMs, so they live outside the CIM's slot.
@@ -19,6 +30,18 @@ right after the commit, before acknowledging it. See docs/scaling.md.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class MessageKeys(NamedTuple):
+    """The fixed set of keys holding one CIM's messages, all in the CIM's hash slot."""
+
+    meta: str
+    body: str
+    ids: str
+    vec: str
+    rows: str
 
 
 class Keys:
@@ -55,10 +78,37 @@ class Keys:
         """The hash beside a cluster index: CIM id -> last revision applied, so a late older write is ignored."""
         return f"{index_key}:rev"
 
+    def presence(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:presence"
+
+    def presence_expiry(self, cim_id: str) -> str:
+        return f"{self.prefix}:cim:{{{cim_id}}}:presence:exp"
+
+    def presence_channel(self, cim_id: str) -> str:
+        """Sharded channel of one CIM's presence joins, updates and leaves (in the CIM's slot)."""
+        return f"{self.prefix}:ch:presence:{{{cim_id}}}"
+
     def cim_channel(self, cim_id: str) -> str:
-        """Sharded channel carrying each committed patch of one CIM: in the CIM's slot, so commit.lua can SPUBLISH it."""
+        """Sharded channel of each committed patch of one CIM: in the CIM's slot, so commit.lua can SPUBLISH it."""
         return f"{self.prefix}:ch:cim:{{{cim_id}}}"
 
     def deal_channel(self, deal_id: str) -> str:
         """Sharded channel carrying summary changes of a deal's CIM list (in the deal's own slot)."""
         return f"{self.prefix}:ch:deal:{{{deal_id}}}"
+
+    def messages(self, cim_id: str) -> MessageKeys:
+        base = f"{self.cim(cim_id)}:msg"
+        return MessageKeys(f"{base}:meta", f"{base}:body", f"{base}:ids", f"{base}:vec", f"{base}:rows")
+
+    def message_channel(self, cim_id: str) -> str:
+        """Sharded channel carrying each message appended to one CIM's conversation (in the CIM's slot)."""
+        return f"{self.prefix}:ch:msg:{{{cim_id}}}"
+
+    @property
+    def alive_channel(self) -> str:
+        """The channel the broker always holds, so an idle pub/sub connection still notices a drop.
+
+        On a Redis Cluster each primary's listener holds its own, tagged into a slot it owns
+        (cimhub.server.hub.broker.alive_channel_for).
+        """
+        return f"{self.prefix}:ch:alive"

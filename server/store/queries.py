@@ -2,57 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput, from_validation_error
-from cimhub.protocol.schema import CimStatus, Id
+from cimhub.protocol.errors import AccessDenied, ErrorCode, InvalidInput
+from cimhub.protocol.queries import (
+    GetArgs,
+    ListByDealArgs,
+    ListByStatusArgs,
+    ListByUserArgs,
+    PatchesArgs,
+    parse_query_args,
+)
 from cimhub.server.auth.authorizer import Authorizer, Caller
-from cimhub.server.store.cims import MAX_PAGE, CimStore
-
-
-class QueryArgs(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GetArgs(QueryArgs):
-    cimId: Id
-
-
-class PageArgs(QueryArgs):
-    cursor: str | None = None
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
-
-
-class ListByDealArgs(PageArgs):
-    dealId: Id
-
-
-class ListByUserArgs(PageArgs):
-    userId: Id
-
-
-class ListByStatusArgs(PageArgs):
-    status: CimStatus
-
-
-class PatchesArgs(QueryArgs):
-    cimId: Id
-    fromRevision: int = Field(default=0, ge=0)
-    """Patches after this revision."""
-    toRevision: int | None = Field(default=None, ge=0)
-    limit: int = Field(default=1_000, ge=1, le=10_000)
-
-
-QueryName = Literal["get", "listByDeal", "listByUser", "listByStatus", "patches"]
-ARGS: dict[str, type[QueryArgs]] = {
-    "get": GetArgs,
-    "listByDeal": ListByDealArgs,
-    "listByUser": ListByUserArgs,
-    "listByStatus": ListByStatusArgs,
-    "patches": PatchesArgs,
-}
+from cimhub.server.store.cims import CimStore
 
 
 class Queries:
@@ -61,16 +24,8 @@ class Queries:
         self.authorizer = authorizer
 
     async def run(self, caller: Caller, name: str, raw: Any) -> dict[str, Any]:
-        """Answer query `name`; raises InvalidInput, NotFound or AccessDenied."""
-        model = ARGS.get(name)
-        if model is None:
-            raise InvalidInput(
-                f"unknown query {name!r}; known: {', '.join(sorted(ARGS))}", code=ErrorCode.UNKNOWN_QUERY, path="name"
-            )
-        try:
-            args = model.model_validate(raw)
-        except ValidationError as exc:
-            raise from_validation_error(exc, prefix="args") from None
+        """Answer query `name` (arguments: cimhub.protocol.queries); raises InvalidInput, NotFound or AccessDenied."""
+        args = parse_query_args(name, raw)
         if isinstance(args, GetArgs):
             await self.authorizer.require_cim(caller, args.cimId)
             stored = await self.store.get(args.cimId)
@@ -82,13 +37,15 @@ class Queries:
             if not self.authorizer.trusted(caller) and caller.user_id != args.userId:
                 raise AccessDenied("you may list only your own CIMs", path="args.userId")
             page = await self.store.list("user", args.userId, cursor=args.cursor, limit=args.limit)
+            # Own CIMs in deals the caller has since lost are left out: access, not ownership, decides.
+            visible = await self.authorizer.visible(caller, [item.id for item in page.items])
+            page = dataclasses.replace(page, items=[item for item in page.items if item.id in visible])
         elif isinstance(args, ListByStatusArgs):
             # Spans every deal: filtering it per row would cost an access check each, so services only.
             if not self.authorizer.trusted(caller):
                 raise AccessDenied("listByStatus spans every deal and needs a service credential", path="name")
             page = await self.store.list("status", args.status, cursor=args.cursor, limit=args.limit)
-        else:
-            assert isinstance(args, PatchesArgs)
+        elif isinstance(args, PatchesArgs):
             await self.authorizer.require_cim(caller, args.cimId)
             patches = await self.store.patches_since(args.cimId, args.fromRevision, args.limit)
             if patches is None:
@@ -96,4 +53,6 @@ class Queries:
             if args.toRevision is not None:
                 patches = [p for p in patches if p["rev"] <= args.toRevision]
             return {"patches": patches, "truncated": False}
+        else:
+            raise InvalidInput(f"{name!r} is not a query about CIMs", code=ErrorCode.UNKNOWN_QUERY, path="name")
         return {"items": [item.model_dump(mode="json") for item in page.items], "nextCursor": page.next_cursor}

@@ -27,9 +27,7 @@ from cimhub.protocol.errors import Unavailable
 class ReplicatedCommits:
     """Runs a script and then WAIT for `replicas` replicas, on the connection that ran the script."""
 
-    def __init__(
-        self, redis: aioredis.Redis | RedisCluster, *, replicas: int, timeout_ms: int
-    ) -> None:
+    def __init__(self, redis: aioredis.Redis | RedisCluster, *, replicas: int, timeout_ms: int) -> None:
         self.redis = redis
         self.replicas = replicas
         self.timeout_ms = timeout_ms
@@ -40,16 +38,12 @@ class ReplicatedCommits:
         cluster = self.redis
         if isinstance(cluster, RedisCluster):
             try:
-                reply, acked = await self._pipeline(
-                    self._primary_for(cluster, keys[0]), script, keys, args
-                )
+                reply, acked = await self._pipeline(self._primary_for(cluster, keys[0]), script, keys, args)
             except redis.exceptions.ResponseError as exc:
                 if not str(exc).startswith(("MOVED", "ASK")):
                     raise
                 await cluster.nodes_manager.initialize()
-                reply, acked = await self._pipeline(
-                    self._primary_for(cluster, keys[0]), script, keys, args
-                )
+                reply, acked = await self._pipeline(self._primary_for(cluster, keys[0]), script, keys, args)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
                 # The primary may be gone (a failover under way): forget it and re-read the slot table,
                 # so the caller's retry (same mutation id) goes to whoever owns the slot by then.
@@ -82,9 +76,7 @@ class ReplicatedCommits:
         client = self._primaries.get(node.name)
         if client is None:
             kwargs = cluster.nodes_manager.connection_kwargs
-            auth = {
-                k: kwargs[k] for k in ("username", "password", "ssl") if kwargs.get(k) is not None
-            }
+            auth = {k: kwargs[k] for k in ("username", "password", "ssl") if kwargs.get(k) is not None}
             client = aioredis.Redis(host=node.host, port=int(node.port), **auth)
             self._primaries[node.name] = client
         return client

@@ -21,16 +21,13 @@
 //   refused again); any other close reconnects with jittered backoff.
 import { backoffDelay, hubUrl, newMutationId } from "./backoff.js";
 import { CimhubError, ReplicaGap } from "./errors.js";
-import { CloseCode, JSON_SUBPROTOCOL, } from "./generated.js";
+import { CLOSE_STOP_RANGE, CloseCode, JSON_SUBPROTOCOL, } from "./generated.js";
 import { applyPending, cimUpdates } from "./optimistic.js";
 import { Replica } from "./replica.js";
 const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import time
 const WATCHDOG_HEARTBEATS = 2.5; // no frame (not even the hub's ping) for this long: presume the socket dead
 const RETRY_LIMIT = 5;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-// RFC 6455 §7.4 leaves 4000-4999 to the application; protocol/frames.py puts the
-// codes after which reconnecting unchanged is pointless in this range.
-const STOP_RANGE = [4400, 4499];
 export const jsonCodec = {
     subprotocol: JSON_SUBPROTOCOL,
     encode: (frame) => JSON.stringify(frame),
@@ -454,7 +451,7 @@ export class CimhubClient {
             this.refresh().then(() => this.scheduleReconnect(), (error) => this.stop("stopped", error));
             return;
         }
-        if (code >= STOP_RANGE[0] && code <= STOP_RANGE[1]) {
+        if (code >= CLOSE_STOP_RANGE[0] && code <= CLOSE_STOP_RANGE[1]) {
             this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
             return;
         }

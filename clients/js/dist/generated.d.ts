@@ -4,7 +4,7 @@
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
  * via the `definition` "ClientFrame".
  */
-export type ClientFrame = AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PingFrame | PongFrame;
+export type ClientFrame = AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PresenceFrame | PingFrame | PongFrame;
 /**
  * A frame the hub sends.
  *
@@ -21,6 +21,9 @@ export interface CimhubSchema {
     BuyerPersona?: BuyerPersona;
     Cim?: Cim;
     CimArgs?: CimArgs;
+    CimAtArgs?: CimAtQueryArgs;
+    CimDiffArgs?: CimDiffQueryArgs;
+    CimHistoryArgs?: CimHistoryQueryArgs;
     CimSummary?: CimSummary;
     ClientFrame?: ClientFrame;
     CreateArgs?: CreateArgs;
@@ -44,9 +47,12 @@ export interface CimhubSchema {
     PatchesArgs?: PatchesQueryArgs;
     PingFrame?: PingFrame;
     PongFrame?: PongFrame;
+    PresenceFrame?: PresenceFrame;
+    PresenceState?: PresenceState;
     QueryArgsByName?: QueryArgsByName;
     QueryFrame?: QueryFrame;
     ReadyFrame?: ReadyFrame;
+    RestoreRevisionArgs?: RestoreRevisionArgs;
     ResultFrame?: ResultFrame;
     Resume?: Resume;
     SaveBuyerPersonaArgs?: SaveBuyerPersonaArgs;
@@ -205,6 +211,33 @@ export interface CimArgs {
     cimId: string;
 }
 /**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "CimAtArgs".
+ */
+export interface CimAtQueryArgs {
+    cimId: string;
+    revision: number;
+}
+/**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "CimDiffArgs".
+ */
+export interface CimDiffQueryArgs {
+    cimId: string;
+    from: number;
+    to?: number | null;
+    limit?: number;
+}
+/**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "CimHistoryArgs".
+ */
+export interface CimHistoryQueryArgs {
+    cimId: string;
+    before?: number | null;
+    limit?: number;
+}
+/**
  * One row of a deal's CIM list (the `deal` topic and list queries).
  *
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -269,6 +302,20 @@ export interface QueryFrame {
     args?: {
         [k: string]: unknown;
     };
+}
+/**
+ * Join a CIM's presence with `state`, change it, or leave it (`state` null); answered by `result`.
+ *
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "PresenceFrame".
+ */
+export interface PresenceFrame {
+    type: "presence";
+    id: string;
+    cimId: string;
+    state?: {
+        [k: string]: unknown;
+    } | null;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -421,6 +468,7 @@ export interface MutationArgsByName {
     importFromSupabase: ImportFromSupabaseArgs;
     navigateToSlide: NavigateToSlideArgs;
     navigateToStage: NavigateToStageArgs;
+    restoreRevision: RestoreRevisionArgs;
     saveBuyerPersona: SaveBuyerPersonaArgs;
     saveHeroContext: SaveHeroContextArgs;
     updateSlide: UpdateSlideArgs;
@@ -443,6 +491,14 @@ export interface NavigateToStageArgs {
     cimId: string;
     targetStage: "welcome" | "buyer_persona" | "hero_concept" | "outline" | "building_sections";
     reason?: string;
+}
+/**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "RestoreRevisionArgs".
+ */
+export interface RestoreRevisionArgs {
+    cimId: string;
+    revision: number;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -528,12 +584,27 @@ export interface PatchesQueryArgs {
     limit?: number;
 }
 /**
+ * What one connection is doing on a CIM.
+ *
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "PresenceState".
+ */
+export interface PresenceState {
+    activity?: "viewing" | "editing" | "drafting" | "idle";
+    slideId?: string | null;
+    sectionId?: string | null;
+    name?: string | null;
+}
+/**
  * Each query's arguments, by name.
  *
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
  * via the `definition` "QueryArgsByName".
  */
 export interface QueryArgsByName {
+    cimAt: CimAtQueryArgs;
+    cimDiff: CimDiffQueryArgs;
+    cimHistory: CimHistoryQueryArgs;
     get: GetQueryArgs;
     listByDeal: ListByDealQueryArgs;
     listByStatus: ListByStatusQueryArgs;
@@ -626,8 +697,6 @@ export declare const STAGES: readonly ["welcome", "buyer_persona", "hero_concept
 /** WebSocket close codes (RFC 6455 §7.4): 4000-4099 reconnect and resume, 4400-4499 stop. */
 export declare const CloseCode: {
     readonly NORMAL: 1000;
-    readonly GOING_AWAY: 1001;
-    readonly POLICY: 1008;
     readonly TOO_BIG: 1009;
     readonly INTERNAL: 1011;
     readonly RESTART: 1012;
@@ -638,6 +707,8 @@ export declare const CloseCode: {
     readonly FORBIDDEN_ORIGIN: 4406;
     readonly TOO_MANY_UNAUTHENTICATED: 4429;
 };
+/** Close codes after which reconnecting unchanged would be refused again (inclusive; protocol/close.py). */
+export declare const CLOSE_STOP_RANGE: readonly [4400, 4499];
 /** Stable error codes of `error.code`. */
 export declare const ErrorCode: {
     readonly BAD_FRAME: "bad_frame";

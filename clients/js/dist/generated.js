@@ -18,8 +18,6 @@ export const STAGES = [
 /** WebSocket close codes (RFC 6455 §7.4): 4000-4099 reconnect and resume, 4400-4499 stop. */
 export const CloseCode = {
     "NORMAL": 1000,
-    "GOING_AWAY": 1001,
-    "POLICY": 1008,
     "TOO_BIG": 1009,
     "INTERNAL": 1011,
     "RESTART": 1012,
@@ -30,6 +28,8 @@ export const CloseCode = {
     "FORBIDDEN_ORIGIN": 4406,
     "TOO_MANY_UNAUTHENTICATED": 4429
 };
+/** Close codes after which reconnecting unchanged would be refused again (inclusive; protocol/close.py). */
+export const CLOSE_STOP_RANGE = [4400, 4499];
 /** Stable error codes of `error.code`. */
 export const ErrorCode = {
     "BAD_FRAME": "bad_frame",

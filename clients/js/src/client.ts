@@ -23,6 +23,7 @@
 import { backoffDelay, hubUrl, newMutationId, type BackoffOptions } from "./backoff.js";
 import { CimhubError, ReplicaGap } from "./errors.js";
 import {
+  CLOSE_STOP_RANGE,
   CloseCode,
   JSON_SUBPROTOCOL,
   type Cim,
@@ -44,9 +45,6 @@ const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import t
 const WATCHDOG_HEARTBEATS = 2.5; // no frame (not even the hub's ping) for this long: presume the socket dead
 const RETRY_LIMIT = 5;
 const MAX_TIMER_MS = 2 ** 31 - 1;
-// RFC 6455 §7.4 leaves 4000-4999 to the application; protocol/frames.py puts the
-// codes after which reconnecting unchanged is pointless in this range.
-const STOP_RANGE = [4400, 4499] as const;
 
 export type ConnectionState = "idle" | "connecting" | "live" | "reconnecting" | "stopped" | "closed";
 export interface ConnectionStatus {
@@ -577,7 +575,7 @@ export class CimhubClient {
       this.refresh().then(() => this.scheduleReconnect(), (error: Error) => this.stop("stopped", error));
       return;
     }
-    if (code >= STOP_RANGE[0] && code <= STOP_RANGE[1]) {
+    if (code >= CLOSE_STOP_RANGE[0] && code <= CLOSE_STOP_RANGE[1]) {
       this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
       return;
     }

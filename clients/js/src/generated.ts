@@ -9,7 +9,14 @@
  * via the `definition` "ClientFrame".
  */
 export type ClientFrame =
-  AuthFrame | SubscribeFrame | UnsubscribeFrame | MutateFrame | QueryFrame | PingFrame | PongFrame;
+  | AuthFrame
+  | SubscribeFrame
+  | UnsubscribeFrame
+  | MutateFrame
+  | QueryFrame
+  | PresenceFrame
+  | PingFrame
+  | PongFrame;
 /**
  * A frame the hub sends.
  *
@@ -36,6 +43,9 @@ export interface CimhubSchema {
   BuyerPersona?: BuyerPersona;
   Cim?: Cim;
   CimArgs?: CimArgs;
+  CimAtArgs?: CimAtQueryArgs;
+  CimDiffArgs?: CimDiffQueryArgs;
+  CimHistoryArgs?: CimHistoryQueryArgs;
   CimSummary?: CimSummary;
   ClientFrame?: ClientFrame;
   CreateArgs?: CreateArgs;
@@ -59,9 +69,12 @@ export interface CimhubSchema {
   PatchesArgs?: PatchesQueryArgs;
   PingFrame?: PingFrame;
   PongFrame?: PongFrame;
+  PresenceFrame?: PresenceFrame;
+  PresenceState?: PresenceState;
   QueryArgsByName?: QueryArgsByName;
   QueryFrame?: QueryFrame;
   ReadyFrame?: ReadyFrame;
+  RestoreRevisionArgs?: RestoreRevisionArgs;
   ResultFrame?: ResultFrame;
   Resume?: Resume;
   SaveBuyerPersonaArgs?: SaveBuyerPersonaArgs;
@@ -220,6 +233,33 @@ export interface CimArgs {
   cimId: string;
 }
 /**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "CimAtArgs".
+ */
+export interface CimAtQueryArgs {
+  cimId: string;
+  revision: number;
+}
+/**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "CimDiffArgs".
+ */
+export interface CimDiffQueryArgs {
+  cimId: string;
+  from: number;
+  to?: number | null;
+  limit?: number;
+}
+/**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "CimHistoryArgs".
+ */
+export interface CimHistoryQueryArgs {
+  cimId: string;
+  before?: number | null;
+  limit?: number;
+}
+/**
  * One row of a deal's CIM list (the `deal` topic and list queries).
  *
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -284,6 +324,20 @@ export interface QueryFrame {
   args?: {
     [k: string]: unknown;
   };
+}
+/**
+ * Join a CIM's presence with `state`, change it, or leave it (`state` null); answered by `result`.
+ *
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "PresenceFrame".
+ */
+export interface PresenceFrame {
+  type: "presence";
+  id: string;
+  cimId: string;
+  state?: {
+    [k: string]: unknown;
+  } | null;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -438,6 +492,7 @@ export interface MutationArgsByName {
   importFromSupabase: ImportFromSupabaseArgs;
   navigateToSlide: NavigateToSlideArgs;
   navigateToStage: NavigateToStageArgs;
+  restoreRevision: RestoreRevisionArgs;
   saveBuyerPersona: SaveBuyerPersonaArgs;
   saveHeroContext: SaveHeroContextArgs;
   updateSlide: UpdateSlideArgs;
@@ -460,6 +515,14 @@ export interface NavigateToStageArgs {
   cimId: string;
   targetStage: "welcome" | "buyer_persona" | "hero_concept" | "outline" | "building_sections";
   reason?: string;
+}
+/**
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "RestoreRevisionArgs".
+ */
+export interface RestoreRevisionArgs {
+  cimId: string;
+  revision: number;
 }
 /**
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
@@ -545,12 +608,27 @@ export interface PatchesQueryArgs {
   limit?: number;
 }
 /**
+ * What one connection is doing on a CIM.
+ *
+ * This interface was referenced by `CimhubSchema`'s JSON-Schema
+ * via the `definition` "PresenceState".
+ */
+export interface PresenceState {
+  activity?: "viewing" | "editing" | "drafting" | "idle";
+  slideId?: string | null;
+  sectionId?: string | null;
+  name?: string | null;
+}
+/**
  * Each query's arguments, by name.
  *
  * This interface was referenced by `CimhubSchema`'s JSON-Schema
  * via the `definition` "QueryArgsByName".
  */
 export interface QueryArgsByName {
+  cimAt: CimAtQueryArgs;
+  cimDiff: CimDiffQueryArgs;
+  cimHistory: CimHistoryQueryArgs;
   get: GetQueryArgs;
   listByDeal: ListByDealQueryArgs;
   listByStatus: ListByStatusQueryArgs;
@@ -650,8 +728,6 @@ export const STAGES = [
 /** WebSocket close codes (RFC 6455 §7.4): 4000-4099 reconnect and resume, 4400-4499 stop. */
 export const CloseCode = {
   "NORMAL": 1000,
-  "GOING_AWAY": 1001,
-  "POLICY": 1008,
   "TOO_BIG": 1009,
   "INTERNAL": 1011,
   "RESTART": 1012,
@@ -662,6 +738,8 @@ export const CloseCode = {
   "FORBIDDEN_ORIGIN": 4406,
   "TOO_MANY_UNAUTHENTICATED": 4429
 } as const;
+/** Close codes after which reconnecting unchanged would be refused again (inclusive; protocol/close.py). */
+export const CLOSE_STOP_RANGE = [4400,4499] as const;
 /** Stable error codes of `error.code`. */
 export const ErrorCode = {
   "BAD_FRAME": "bad_frame",

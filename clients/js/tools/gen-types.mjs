@@ -60,6 +60,8 @@ lines.push(`/** The CIM workflow's stages, in order. */`);
 lines.push(`export const STAGES = ${literal(constants.STAGES)} as const;`);
 lines.push(`/** WebSocket close codes (RFC 6455 §7.4): 4000-4099 reconnect and resume, 4400-4499 stop. */`);
 lines.push(`export const CloseCode = ${literal(constants.CloseCode)} as const;`);
+lines.push(`/** Close codes after which reconnecting unchanged would be refused again (inclusive; protocol/close.py). */`);
+lines.push(`export const CLOSE_STOP_RANGE = ${JSON.stringify(constants.CLOSE_STOP_RANGE)} as const;`);
 lines.push(`/** Stable error codes of \`error.code\`. */`);
 lines.push(`export const ErrorCode = ${literal(constants.ErrorCode)} as const;`);
 lines.push(`export type ErrorCodeValue = (typeof ErrorCode)[keyof typeof ErrorCode];`);

@@ -1,16 +1,15 @@
 """Print the JSON Schema the npm package's types are generated from (clients/js/src/generated.ts).
 
 One document: every CIM model (protocol/schema.py), every mutation's and
-query's arguments (protocol/mutations.py, the server's query and message
-argument models), both frame unions (protocol/frames.py) under `$defs`, and
-the error and close codes under `x-constants`. tools/gen-types.mjs turns it
+query's arguments (protocol/mutations.py, protocol/queries.py,
+protocol/messages.py), both frame unions (protocol/frames.py) under `$defs`, and
+the error and close codes (protocol/close.py) under `x-constants`. tools/gen-types.mjs turns it
 into TypeScript. Run through `bash scripts/gen-types`; tests/test_js_package.py
 fails when the committed output is stale.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import sys
 from typing import Any, get_args
@@ -19,15 +18,16 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from cimhub.protocol import errors, frames, schema
+from cimhub.protocol.close import STOP_RANGE, CloseCode
+from cimhub.protocol.messages import ADD_MESSAGE, AddMessageArgs
 from cimhub.protocol.mutations import MUTATIONS
-from cimhub.server.messages.ops import AddMessageArgs, ListMessagesArgs, SearchMessagesArgs
-from cimhub.server.store.queries import ARGS as QUERY_ARGS
+from cimhub.protocol.presence import PresenceState
+from cimhub.protocol.queries import QUERIES
 
-DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message]
-QUERIES: dict[str, type[BaseModel]] = {**QUERY_ARGS, "messages": ListMessagesArgs, "searchMessages": SearchMessagesArgs}
+DOCUMENTS: list[type[BaseModel]] = [schema.Cim, schema.CimSummary, schema.Message, PresenceState]
 MUTATION_ARGS: dict[str, type[BaseModel]] = {
     **{name: spec.args for name, spec in MUTATIONS.items()},
-    "addMessage": AddMessageArgs,
+    ADD_MESSAGE: AddMessageArgs,
 }
 
 
@@ -42,15 +42,6 @@ def _title(model: type[BaseModel], name: str, suffix: str) -> str:
     return title if title.endswith(suffix) else f"{name[0].upper()}{name[1:]}{suffix}"
 
 
-def _close_codes() -> dict[str, int]:
-    """Close codes by name: the `CloseCode` enum when protocol/frames.py has one, else its CLOSE_* constants."""
-    enum_type = getattr(frames, "CloseCode", None)
-    if isinstance(enum_type, type) and issubclass(enum_type, enum.IntEnum):
-        return {member.name: int(member.value) for member in enum_type}
-    return {name.removeprefix("CLOSE_"): value for name, value in vars(frames).items()
-            if name.startswith("CLOSE_") and isinstance(value, int)}
-
-
 def build() -> dict[str, Any]:
     client, server = _members(frames.ClientFrame), _members(frames.ServerFrame)
     models: list[type[BaseModel]] = [*DOCUMENTS, *MUTATION_ARGS.values(), *QUERIES.values(), *client, *server]
@@ -63,16 +54,26 @@ def build() -> dict[str, Any]:
 
     def table(title: str, entries: dict[str, type[BaseModel]], why: str) -> dict[str, Any]:
         return {
-            "title": title, "description": why, "type": "object", "additionalProperties": False,
-            "required": sorted(entries), "properties": {name: ref(m) for name, m in sorted(entries.items())},
+            "title": title,
+            "description": why,
+            "type": "object",
+            "additionalProperties": False,
+            "required": sorted(entries),
+            "properties": {name: ref(m) for name, m in sorted(entries.items())},
         }
 
     defs["MutationArgsByName"] = table("MutationArgsByName", MUTATION_ARGS, "Each mutation's arguments, by name.")
     defs["QueryArgsByName"] = table("QueryArgsByName", QUERIES, "Each query's arguments, by name.")
-    defs["ClientFrame"] = {"title": "ClientFrame", "description": "A frame the client sends.",
-                           "oneOf": [ref(m) for m in client]}
-    defs["ServerFrame"] = {"title": "ServerFrame", "description": "A frame the hub sends.",
-                           "oneOf": [ref(m) for m in server]}
+    defs["ClientFrame"] = {
+        "title": "ClientFrame",
+        "description": "A frame the client sends.",
+        "oneOf": [ref(m) for m in client],
+    }
+    defs["ServerFrame"] = {
+        "title": "ServerFrame",
+        "description": "A frame the hub sends.",
+        "oneOf": [ref(m) for m in server],
+    }
     for name, model in QUERIES.items():
         defs[model.__name__]["title"] = _title(model, name, "QueryArgs")
     return {
@@ -87,7 +88,8 @@ def build() -> dict[str, Any]:
             "JSON_SUBPROTOCOL": frames.JSON_SUBPROTOCOL,
             "MSGPACK_SUBPROTOCOL": frames.MSGPACK_SUBPROTOCOL,
             "STAGES": list(schema.STAGES),
-            "CloseCode": _close_codes(),
+            "CloseCode": {code.name: int(code) for code in CloseCode},
+            "CLOSE_STOP_RANGE": [STOP_RANGE[0], STOP_RANGE[-1]],
             "ErrorCode": {code.name: code.value for code in errors.ErrorCode},
             "RETRYABLE": {code.value: errors.RETRYABLE[code] for code in errors.ErrorCode},
         },

@@ -49,6 +49,32 @@ local function chunked(command, key, items)
   end
 end
 
+-- The fields of a checkpoint hash as a flat {field, value, ...} list, leaving out
+-- the chunks ("x:..." fields) of large pending writes: a script never copies
+-- those, the caller reads them one plain HGET each (chunks.py). A hash holding
+-- chunks has the field "x", written with them.
+local function read_checkpoint(key)
+  if redis.call('HEXISTS', key, 'x') == 0 then
+    return redis.call('HGETALL', key)
+  end
+  local names = {}
+  for _, name in ipairs(redis.call('HKEYS', key)) do
+    if name ~= 'x' and string.sub(name, 1, 2) ~= 'x:' then
+      names[#names + 1] = name
+    end
+  end
+  local out = {}
+  for i = 1, #names, 500 do
+    local last = math.min(i + 499, #names)
+    local values = redis.call('HMGET', key, unpack(names, i, last))
+    for j = i, last do
+      out[#out + 1] = names[j]
+      out[#out + 1] = values[j - i + 1]
+    end
+  end
+  return out
+end
+
 -- Deletes checkpoint `id` of namespace `ns` (its hash holds its pending writes)
 -- and its run entry. Returns the run id when that was the run's last checkpoint
 -- in the thread, else false.
@@ -90,7 +116,14 @@ local function collect_blobs(base, ns)
   end
   local unread = {}
   for _, field in ipairs(redis.call('HKEYS', blobs_key)) do
-    if not read[field] then
+    -- a chunk "<channel>\31<version>\31<i>" lives as long as its field "<channel>\31<version>"
+    local owner = field
+    local first = string.find(field, US, 1, true)
+    local second = first and string.find(field, US, first + 1, true)
+    if second then
+      owner = string.sub(field, 1, second - 1)
+    end
+    if not read[owner] then
       unread[#unread + 1] = field
     end
   end
