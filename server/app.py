@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -26,10 +27,10 @@ from cimhub.server.auth.recheck import AccessRecheck
 from cimhub.server.auth.tokens import TokenVerifier
 from cimhub.server.board import board_routes, cors_middleware
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver
-from cimhub.server.connect import open_redis
+from cimhub.server.connect import connect
 from cimhub.server.dispatch import Dispatcher
 from cimhub.server.hub.admission import Admission
-from cimhub.server.hub.broker import Broker
+from cimhub.server.hub.broker import Broker, ClusterBroker
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.endpoint import websocket_endpoint
 from cimhub.server.hub.feeds import DealFeed, DocumentFeed, Feed
@@ -48,6 +49,7 @@ from cimhub.server.store.history import History
 from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.keys import Keys
 from cimhub.server.store.queries import Queries
+from cimhub.server.store.replicas import ReplicatedCommits
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class Services:
     engine: MutationEngine
     dispatcher: Dispatcher
     hub: Hub
-    broker: Broker
+    broker: Broker | ClusterBroker
     connections: Connections
     admission: Admission
     presence: PresenceTracker | None = None
@@ -73,8 +75,10 @@ class Services:
 async def open_services(settings: Settings, redis_url: str, verifier: Any, access: Any) -> AsyncIterator[Services]:
     """Build and start every part of one hub process; stop them in reverse order on exit."""
     metrics = Metrics()
-    redis = open_redis(redis_url, settings.redis_limits())
-    keys = Keys(settings.key_prefix)
+    # The store, messages and saver use only commands a cluster client routes by key, with every
+    # script's keys in one slot (docs/scaling.md); their annotations name the single-node client.
+    redis = cast(aioredis.Redis, connect(redis_url, settings.redis_limits()))
+    keys = Keys(settings.key_prefix, cluster=isinstance(redis, RedisCluster))
     messages = MessageStore(redis, keys, settings.embedding_dimension)
     store = CimStore(
         redis,
@@ -85,6 +89,11 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         snapshot_every=settings.history_snapshot_every,
         history_max_age_ms=settings.history_max_age_s * 1000,
         extra_keys=messages.key_names,
+        replicated=ReplicatedCommits(
+            redis, replicas=settings.commit_replicas, timeout_ms=settings.commit_replica_timeout_ms
+        )
+        if settings.commit_replicas
+        else None,
     )
     history = History(redis, keys, snapshot_every=settings.history_snapshot_every)
     authorizer = Authorizer(access, store)
@@ -119,7 +128,11 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         "messages": MessageFeed(messages, store),
         "presence": PresenceFeed(presence_store, store, keys),
     }
-    broker = Broker(redis_url, alive_channel=keys.alive_channel)
+    broker: Broker | ClusterBroker = (
+        ClusterBroker(redis, alive_channel=keys.alive_channel)
+        if isinstance(redis, RedisCluster)
+        else Broker(redis_url, alive_channel=keys.alive_channel)
+    )
     hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
     presence = PresenceTracker(
         presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions

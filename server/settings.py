@@ -66,6 +66,14 @@ class Settings(BaseSettings):
     """
     presence_max_per_cim: int = Field(default=100, ge=1)
     """Presence entries per CIM at once; joining beyond that is refused (presence_full)."""
+    commit_replicas: int = Field(default=0, ge=0, le=16)
+    """Acknowledge a commit only once this many replicas of its primary have it (Redis WAIT); 0: don't wait.
+
+    With 1 on a Redis Cluster (or a primary with a replica and a failover
+    manager), an acknowledged mutation survives the loss of its primary.
+    """
+    commit_replica_timeout_ms: int = Field(default=1_000, ge=1)
+    """How long a commit waits for `commit_replicas`; past it the client gets a retryable `unavailable`."""
     idempotency_window_s: int = Field(default=86_400, ge=1)
     """How long a mutation id is remembered (24 h)."""
     max_commit_retries: int = Field(default=50, ge=1)

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from cimhub.server.embedded import free_port
 from cimhub.server.store.keys import Keys
 
 # PostgreSQL and PostgREST fixtures (pg_cluster, pg_database_url, postgrest), started on first use.
-pytest_plugins = ["pg"]
+pytest_plugins = ["pg", "cluster"]
 
 
 # -- tiers ---------------------------------------------------------------------------
@@ -90,6 +91,8 @@ TIERS: dict[str, frozenset[str]] = {
             "test_browser",
             "test_browser_react",
             "test_client_e2e",
+            "test_cluster_broker",
+            "test_cluster_failover",
             "test_client_resilience",
             "test_connection_limits",
             "test_durability",
@@ -204,6 +207,9 @@ class RedisServer:
             self.process.wait()
             self.process = None
 
+    def sync_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
@@ -212,7 +218,24 @@ class RedisServer:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def redis_server() -> Iterator[Any]:
+    """The suite's Redis: one node, or with CIMHUB_TEST_REDIS=cluster a 3+3 Redis Cluster.
+
+    Both have `.url` (what the hub's REDIS_URL takes) and `.sync_client()`.
+    Tests that reach past the hub into single-node Redis are marked
+    `single_node`, and the cluster run deselects them (scripts/test).
+    """
+    if os.environ.get("CIMHUB_TEST_REDIS") == "cluster":
+        from cluster import RedisClusterProcess  # the plugin module: imported by pytest first
+
+        with tempfile.TemporaryDirectory(prefix="cimhub-cluster-") as root:
+            cluster = RedisClusterProcess(Path(root))
+            cluster.start()
+            try:
+                yield cluster
+            finally:
+                cluster.stop()
+        return
     external = os.environ.get("CIMHUB_TEST_REDIS_URL")
     if external:
         server = RedisServer(Path(tempfile.gettempdir()))
@@ -232,16 +255,15 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 @pytest.fixture
-def key_prefix(redis_url: str) -> Iterator[str]:
+def key_prefix(redis_server: Any) -> Iterator[str]:
     """A key prefix no other test uses; its keys are deleted after the test."""
     prefix = f"t{uuid.uuid4().hex[:12]}"
     yield prefix
     try:
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        client.close()
+        with redis_server.sync_client() as client:
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            for key in keys:  # one by one: on a cluster the keys live in many slots
+                client.delete(key)
     except redis.RedisError:
         pass  # a test that stopped Redis cleans up nothing; the server is private to the run
 

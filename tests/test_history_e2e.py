@@ -35,7 +35,7 @@ def hub(redis_server: RedisServer) -> Iterator[HubProcess]:
     prefix = f"hist{uuid.uuid4().hex[:10]}"
     with start_hub(redis_server.url, prefix, patch_log_retention=RETENTION, history_snapshot_every=EVERY) as process:
         yield process
-    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(redis_server.url) as client:
+    with contextlib.suppress(redis.RedisError), redis_server.sync_client() as client:
         for key in client.scan_iter(match=f"{prefix}:*", count=1000):
             client.delete(key)
 

@@ -39,13 +39,10 @@ CODECS: dict[str, Codec] = {"json": JSON, "msgpack": MSGPACK}
 # -- fixtures ------------------------------------------------------------------
 
 
-def _delete_prefix(redis_url: str, prefix: str) -> None:
-    with contextlib.suppress(redis.RedisError):
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start : start + 500])
-        client.close()
+def _delete_prefix(server: RedisServer, prefix: str) -> None:
+    with contextlib.suppress(redis.RedisError), server.sync_client() as client:
+        for key in list(client.scan_iter(match=f"{prefix}:*", count=1000)):
+            client.delete(key)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +50,7 @@ def prefix(redis_server: RedisServer) -> Iterator[str]:
     """A key prefix for this module's shared hubs; its keys are deleted afterwards."""
     name = f"e2e{uuid.uuid4().hex[:10]}"
     yield name
-    _delete_prefix(redis_server.url, name)
+    _delete_prefix(redis_server, name)
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +387,7 @@ async def test_epoch_change_resets_a_resuming_client(
             current["cim"],
         )
     # An epoch changed under the hub's feet (an operator's restore) is caught the same way.
-    with redis.Redis.from_url(redis_server.url) as raw:
+    with redis_server.sync_client() as raw:
         raw.hset(f"{prefix}:cim:{{{cim}}}", "epoch", "restored")
     async with connect(hub) as client:
         snapshot = await client.subscribe(f"cim:{cim}", {"revision": current["revision"], "epoch": current["epoch"]})
@@ -742,6 +739,7 @@ async def test_health_readiness_and_metrics(hub: HubProcess, http: httpx.AsyncCl
         assert f"# TYPE {name} " in text, name
 
 
+@pytest.mark.single_node
 async def test_readyz_is_503_while_redis_is_down(private_redis: RedisServer, http: httpx.AsyncClient) -> None:
     with start_hub(private_redis.url, "ready") as hub:
         private_redis.stop()
@@ -766,6 +764,7 @@ async def _ready_status(http: httpx.AsyncClient, hub: HubProcess, status: int) -
 # -- failures of the broker and the hub ----------------------------------------------------
 
 
+@pytest.mark.single_node
 async def test_broker_listener_dropped_by_redis_catches_up(private_redis: RedisServer, http: httpx.AsyncClient) -> None:
     prefix = "brk"
     with start_hub(private_redis.url, prefix) as hub:

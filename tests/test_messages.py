@@ -130,7 +130,7 @@ async def test_live_topic_streams_appended_messages_and_read_since_resumes(
     redis_client: aioredis.Redis, keys: Keys, store: MessageStore
 ) -> None:
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(store.channel(CIM))
+    await pubsub.ssubscribe(store.channel(CIM))
     try:
         await store.add(CIM, "user", "one", embedding=[0.5] * 8)
         await store.add(CIM, "assistant", "two")

@@ -33,7 +33,7 @@ PRESENCE_TTL_S = 1.5
 def prefix(redis_server: RedisServer) -> Iterator[str]:
     name = f"pres{uuid.uuid4().hex[:10]}"
     yield name
-    with contextlib.suppress(redis.RedisError), redis.Redis.from_url(redis_server.url) as client:
+    with contextlib.suppress(redis.RedisError), redis_server.sync_client() as client:
         for key in client.scan_iter(match=f"{name}:*", count=1000):
             client.delete(key)
 
@@ -145,7 +145,7 @@ async def test_a_killed_hubs_members_expire_and_their_leave_reaches_other_hubs(
                 assert gone.mutation == "leave" and gone.actor == "banker-2"
             finally:
                 await victim.aclose()
-    with redis.Redis.from_url(redis_server.url) as raw:
+    with redis_server.sync_client() as raw:
         assert raw.hlen(f"{prefix}:cim:{{{cim}}}:presence") == 0
 
 

@@ -375,7 +375,7 @@ async def test_delete_removes_document_log_index_entries_and_extra_keys(
     await mutate(engine, "updateState", {"cimId": cim_id, "title": "x"})
     await redis_client.set(keys.cim(cim_id) + ":msg", "a message")
     pubsub = redis_client.pubsub()
-    await pubsub.subscribe(keys.cim_channel(cim_id), keys.deal_channel("d1"))
+    await pubsub.ssubscribe(keys.cim_channel(cim_id), keys.deal_channel("d1"))
     await pubsub.get_message(timeout=1)
     await pubsub.get_message(timeout=1)
 

@@ -9,7 +9,7 @@ the CIM's hash slot, so one Lua script changes them together)::
     <prefix>:cim:{<id>}:msg:ids    hash    message id -> seq (idempotent retries)
     <prefix>:cim:{<id>}:msg:vec    string  float32 rows, appended with APPEND
     <prefix>:cim:{<id>}:msg:rows   string  9 bytes per row: seq, role, norm
-    <prefix>:ch:msg:<id>           channel each appended message, as JSON
+    <prefix>:ch:msg:{<id>}         sharded channel: each appended message, as JSON
 
 Guarantees:
 
@@ -179,7 +179,7 @@ class MessageStore:
         embedder: EmbeddingProvider | None = None,
         max_vector_rows: int = MAX_VECTOR_ROWS,
     ) -> None:
-        if redis.connection_pool.connection_kwargs.get("decode_responses"):
+        if redis.get_encoder().decode_responses:  # type: ignore[no-untyped-call]  # untyped in redis-py
             raise ValueError("MessageStore needs a Redis client with decode_responses=False: vectors are binary")
         if not 1 <= dimension <= 65_536:
             raise ValueError(f"dimension must be in 1..65536, got {dimension}")
@@ -202,7 +202,7 @@ class MessageStore:
         return list(self.keys.messages(cim_id))
 
     def channel(self, cim_id: str) -> str:
-        """Pub/sub channel of the messages appended to `cim_id` (payloads: see `parse_event`)."""
+        """Sharded channel of the messages appended to `cim_id` (payloads: see `parse_event`)."""
         return self.keys.message_channel(cim_id)
 
     # -- writes -----------------------------------------------------------

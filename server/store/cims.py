@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import orjson
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
 from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.queries import MAX_PAGE
@@ -47,6 +48,7 @@ from cimhub.protocol.schema import Cim, CimSummary
 from cimhub.server.lua import load_script
 from cimhub.server.store.connection import PipelinedConnection
 from cimhub.server.store.keys import Keys
+from cimhub.server.store.replicas import ReplicatedCommits
 
 CommitKind = Literal["commit", "noop", "delete"]
 IndexKind = Literal["deal", "user", "status"]
@@ -146,6 +148,7 @@ class CimStore:
         snapshot_every: int = 0,
         history_max_age_ms: int = 0,
         extra_keys: Callable[[str], Sequence[str]] = lambda cim_id: (),
+        replicated: ReplicatedCommits | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -159,11 +162,18 @@ class CimStore:
         self._commit = load_script(redis, "cimhub.server.store", "commit")
         # The commit is the hot call: it goes over its own pipelined connection (see connection.py).
         self._commits = PipelinedConnection(redis) if PipelinedConnection.supports(redis) else None
+        # With `commit_replicas` set, a commit is acknowledged only once replicas have it.
+        self._replicated = replicated
+        # On a Redis Cluster (keys.cluster) the indexes and the deal event live in other slots than
+        # the CIM: `_follow_up` writes them after the commit, before the engine acknowledges it.
+        self._index = load_script(redis, "cimhub.server.store", "index") if keys.cluster else None
 
     async def aclose(self) -> None:
-        """Close the commit connection (the redis client is the caller's to close)."""
+        """Close the commit connections (the redis client is the caller's to close)."""
         if self._commits is not None:
             await self._commits.aclose()
+        if self._replicated is not None:
+            await self._replicated.aclose()
 
     async def load(self, cim_id: str) -> StoredCim | None:
         """The current document, or None if there is no such CIM."""
@@ -184,15 +194,14 @@ class CimStore:
     async def commit(self, commit: Commit) -> Committed | CommitConflict | Duplicate:
         """Write `commit` atomically if the CIM is still at its expected revision, epoch and commit id."""
         k = self.keys
-        keys = [
-            k.cim(commit.cim_id),
-            k.log(commit.cim_id),
-            k.mutation(commit.cim_id, commit.mutation_id),
-            k.by_deal(commit.deal_id),
-            k.by_user(commit.user_id),
-            k.by_status(commit.old_status),
-            k.by_status(commit.new_status),
-        ]
+        keys = [k.cim(commit.cim_id), k.log(commit.cim_id), k.mutation(commit.cim_id, commit.mutation_id)]
+        if not k.cluster:
+            keys += [
+                k.by_deal(commit.deal_id),
+                k.by_user(commit.user_id),
+                k.by_status(commit.old_status),
+                k.by_status(commit.new_status),
+            ]
         if commit.kind == "delete":
             keys.extend(self.extra_keys(commit.cim_id))
         args: list[Any] = [
@@ -216,19 +225,62 @@ class CimStore:
             self.patch_log_max_bytes,
             commit.expected_commit,
             commit.commit_id,
+            "0" if k.cluster else "1",
         ]
-        if self._commits is not None:
+        if self._replicated is not None:
+            reply = await self._replicated.call(self._commit, keys, args)
+        elif self._commits is not None:
             reply = await self._commits.evalsha(self._commit.script, self._commit.sha, keys, args)
         else:
             reply = await self._commit(keys=keys, args=args)
         status = reply[0]
         if status == b"ok":
+            if self._index is not None:
+                await self._follow_up(self._index, commit)
             return Committed(int(reply[1]), reply[2].decode(), reply[3].decode())
         if status == b"dup":
+            if self._index is not None:
+                await self._reindex(self._index, commit.cim_id)
             return Duplicate(orjson.loads(reply[1]))
         doc = reply[3]
         current = StoredCim(orjson.loads(doc), int(reply[1]), reply[2].decode(), reply[4].decode()) if doc else None
         return CommitConflict(current)
+
+    async def _follow_up(self, script: AsyncScript, commit: Commit) -> None:
+        """Cluster only: the index entries and deal-list event of a commit that landed."""
+        if commit.kind == "noop":
+            return
+        k = self.keys
+        if commit.kind == "delete":
+            for index in (k.by_deal(commit.deal_id), k.by_user(commit.user_id), k.by_status(commit.old_status)):
+                await self._index_write(script, index, commit.cim_id, commit.revision, "remove")
+        else:
+            for index in (k.by_deal(commit.deal_id), k.by_user(commit.user_id), k.by_status(commit.new_status)):
+                await self._index_write(script, index, commit.cim_id, commit.revision, "add", commit.updated_at)
+            if commit.old_status != commit.new_status:
+                old = k.by_status(commit.old_status)
+                await self._index_write(script, old, commit.cim_id, commit.revision, "remove")
+        if commit.deal_event_json:
+            await self.redis.spublish(k.deal_channel(commit.deal_id), commit.deal_event_json)
+
+    async def _index_write(
+        self, script: AsyncScript, index: str, cim_id: str, revision: int, op: str, score: int = 0
+    ) -> None:
+        await script(keys=[index, self.keys.index_guard(index)], args=[cim_id, revision, op, score])
+
+    async def _reindex(self, script: AsyncScript, cim_id: str) -> None:
+        """Cluster only: write the CIM's index entries from its current document.
+
+        Run when a retried mutation finds its first attempt committed (that
+        attempt's hub may have died before its follow-up), and by the repair
+        command. The revision guard makes it harmless when nothing was missing.
+        """
+        stored = await self.load(cim_id)
+        if stored is None:
+            return  # deleted: listings skip ids whose document is gone; `repair` drops them
+        doc, k = stored.doc, self.keys
+        for index in (k.by_deal(doc["dealId"]), k.by_user(doc["userId"]), k.by_status(doc["status"])):
+            await self._index_write(script, index, cim_id, stored.revision, "add", doc["updatedAt"])
 
     async def patches_since(self, cim_id: str, revision: int, limit: int | None = None) -> list[dict[str, Any]] | None:
         """Patch-log entries after `revision`, oldest first; None if some were trimmed away.

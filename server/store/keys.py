@@ -13,17 +13,20 @@ cluster slot and one Lua script can change them together:
                                    (cimhub.server.checkpoint.layout keeps its own names, so the
                                    checkpointer stays importable without the hub)
 
-Pub/sub channels (not keys, but names under the same prefix):
+Sharded pub/sub channels (SPUBLISH/SSUBSCRIBE; not keys, but names under the same prefix):
 
-    <prefix>:ch:cim:<id>           each committed patch of one CIM
-    <prefix>:ch:deal:<id>          summary changes of a deal's CIM list
-    <prefix>:ch:msg:<id>           each message appended to a CIM's conversation
+    <prefix>:ch:cim:{<id>}         each committed patch of one CIM
+    <prefix>:ch:deal:{<id>}        summary changes of a deal's CIM list
+    <prefix>:ch:msg:{<id>}         each message appended to a CIM's conversation
     <prefix>:ch:alive              never published: keeps an idle broker connection readable
 
 The secondary indexes are sorted sets scored by updatedAt, one per deal, user
-and status. They are shared by many CIMs, so they live outside the CIM's slot:
-cimhub runs on one Redis primary (with replicas), where the commit script
-updates them atomically with the document. See docs/durability.md.
+and status. They are shared by many CIMs, so they live outside the CIM's slot.
+On a single Redis primary the commit script updates them atomically with the
+document. On a Redis Cluster (`cluster=True`) each index key carries its own
+hash tag (``idx:deal:{<dealId>}``) with a guard hash beside it
+(``...:rev``: the last revision applied per CIM), and the store updates them
+right after the commit, before acknowledging it. See docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -44,8 +47,9 @@ class MessageKeys(NamedTuple):
 class Keys:
     """Key names under one prefix. Tests use a unique prefix each."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, *, cluster: bool = False) -> None:
         self.prefix = prefix
+        self.cluster = cluster
 
     def cim(self, cim_id: str) -> str:
         return f"{self.prefix}:cim:{{{cim_id}}}"
@@ -57,13 +61,22 @@ class Keys:
         return f"{self.prefix}:cim:{{{cim_id}}}:mut:{mutation_id}"
 
     def by_deal(self, deal_id: str) -> str:
-        return f"{self.prefix}:idx:deal:{deal_id}"
+        return self._index("deal", deal_id)
 
     def by_user(self, user_id: str) -> str:
-        return f"{self.prefix}:idx:user:{user_id}"
+        return self._index("user", user_id)
 
     def by_status(self, status: str) -> str:
-        return f"{self.prefix}:idx:status:{status}"
+        return self._index("status", status)
+
+    def _index(self, kind: str, value: str) -> str:
+        tagged = f"{{{value}}}" if self.cluster else value
+        return f"{self.prefix}:idx:{kind}:{tagged}"
+
+    @staticmethod
+    def index_guard(index_key: str) -> str:
+        """The hash beside a cluster index: CIM id -> last revision applied, so a late older write is ignored."""
+        return f"{index_key}:rev"
 
     def readiness(self) -> str:
         """The key /readyz writes to learn whether Redis takes writes (it expires by itself)."""
@@ -76,26 +89,30 @@ class Keys:
         return f"{self.prefix}:cim:{{{cim_id}}}:presence:exp"
 
     def presence_channel(self, cim_id: str) -> str:
-        """Pub/sub channel carrying joins, updates and leaves of one CIM's presence."""
-        return f"{self.prefix}:ch:presence:{cim_id}"
+        """Sharded channel of one CIM's presence joins, updates and leaves (in the CIM's slot)."""
+        return f"{self.prefix}:ch:presence:{{{cim_id}}}"
 
     def cim_channel(self, cim_id: str) -> str:
-        """Pub/sub channel carrying each committed patch of one CIM."""
-        return f"{self.prefix}:ch:cim:{cim_id}"
+        """Sharded channel of each committed patch of one CIM: in the CIM's slot, so commit.lua can SPUBLISH it."""
+        return f"{self.prefix}:ch:cim:{{{cim_id}}}"
 
     def deal_channel(self, deal_id: str) -> str:
-        """Pub/sub channel carrying summary changes of a deal's CIM list."""
-        return f"{self.prefix}:ch:deal:{deal_id}"
+        """Sharded channel carrying summary changes of a deal's CIM list (in the deal's own slot)."""
+        return f"{self.prefix}:ch:deal:{{{deal_id}}}"
 
     def messages(self, cim_id: str) -> MessageKeys:
         base = f"{self.cim(cim_id)}:msg"
         return MessageKeys(f"{base}:meta", f"{base}:body", f"{base}:ids", f"{base}:vec", f"{base}:rows")
 
     def message_channel(self, cim_id: str) -> str:
-        """Pub/sub channel carrying each message appended to one CIM's conversation."""
-        return f"{self.prefix}:ch:msg:{cim_id}"
+        """Sharded channel carrying each message appended to one CIM's conversation (in the CIM's slot)."""
+        return f"{self.prefix}:ch:msg:{{{cim_id}}}"
 
     @property
     def alive_channel(self) -> str:
-        """The channel the broker always holds, so an idle pub/sub connection still notices a drop."""
+        """The channel the broker always holds, so an idle pub/sub connection still notices a drop.
+
+        On a Redis Cluster each primary's listener holds its own, tagged into a slot it owns
+        (cimhub.server.hub.broker.alive_channel_for).
+        """
         return f"{self.prefix}:ch:alive"

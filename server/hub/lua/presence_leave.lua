@@ -10,5 +10,5 @@ if not old then
   return 0
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('PUBLISH', ARGV[2], '{"type":"leave","id":"' .. ARGV[1] .. '","member":' .. old .. '}')
+redis.call('SPUBLISH', ARGV[2], '{"type":"leave","id":"' .. ARGV[1] .. '","member":' .. old .. '}')
 return 1

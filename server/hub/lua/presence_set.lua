@@ -24,7 +24,7 @@ local kind = 'same'
 if old ~= ARGV[2] then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   kind = old and 'update' or 'join'
-  redis.call('PUBLISH', ARGV[5], '{"type":"' .. kind .. '","id":"' .. ARGV[1] .. '","member":' .. ARGV[2] .. '}')
+  redis.call('SPUBLISH', ARGV[5], '{"type":"' .. kind .. '","id":"' .. ARGV[1] .. '","member":' .. ARGV[2] .. '}')
 end
 redis.call('PEXPIRE', KEYS[1], 2 * ttl)
 redis.call('PEXPIRE', KEYS[2], 2 * ttl)

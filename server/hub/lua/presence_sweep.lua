@@ -15,7 +15,7 @@ for _, id in ipairs(expired) do
   local old = redis.call('HGET', KEYS[1], id)
   if old then
     redis.call('HDEL', KEYS[1], id)
-    redis.call('PUBLISH', ARGV[1], '{"type":"leave","id":"' .. id .. '","member":' .. old .. '}')
+    redis.call('SPUBLISH', ARGV[1], '{"type":"leave","id":"' .. id .. '","member":' .. old .. '}')
   end
 end
 if ARGV[2] == '1' then

@@ -3,7 +3,7 @@
 -- Refuses when the CIM hash does not exist, so a message can never outlive (or
 -- precede) its CIM. A message id already present returns the stored message and
 -- writes nothing (idempotent retry). Otherwise, in one step: next seq, body, id
--- index, vector row (when an embedding is given) and PUBLISH of the new message.
+-- index, vector row (when an embedding is given) and SPUBLISH of the new message.
 --
 -- KEYS[1]  <prefix>:cim:{<id>}             CIM hash (fields doc, rev, epoch)
 -- KEYS[2]  <prefix>:cim:{<id>}:msg:meta    hash: seq (last seq), rows (vector rows), dim, gen
@@ -65,7 +65,7 @@ redis.call('HSET', KEYS[3], seq, body)
 redis.call('HSET', KEYS[4], ARGV[1], seq)
 
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
-redis.call('PUBLISH', ARGV[8],
+redis.call('SPUBLISH', ARGV[8],
   '{"seq":' .. seq .. ',"epoch":' .. cjson.encode(epoch) .. ',"message":' .. ARGV[2] .. '}')
 
 return {'added', seq, body}

@@ -11,9 +11,9 @@
 -- KEYS[1]  CIM hash (fields doc, rev, epoch, commit)
 -- KEYS[2]  patch log stream
 -- KEYS[3]  idempotency record of this mutation id
--- KEYS[4]  by-deal index      KEYS[5] by-user index
--- KEYS[6]  old by-status index  KEYS[7] new by-status index
--- KEYS[8..] extra keys of the CIM deleted with it (kind "delete" only)
+-- KEYS[4]  by-deal index      KEYS[5] by-user index        (ARGV[21] "1" only)
+-- KEYS[6]  old by-status index  KEYS[7] new by-status index  (ARGV[21] "1" only)
+-- KEYS[8..] (KEYS[4..] when ARGV[21] is "0") extra keys of the CIM deleted with it (kind "delete" only)
 -- ARGV[1]  expected revision ("0": the CIM must not exist)
 -- ARGV[2]  expected epoch ("" when creating)
 -- ARGV[3]  epoch to store (the same as ARGV[2] unless creating)
@@ -37,6 +37,8 @@
 --          and with history on the newest snapshot interval, always stays)
 -- ARGV[19] expected commit id ("" when creating, or for a document from before commit ids)
 -- ARGV[20] commit id to store (the patch entry names it, and ARGV[19] as its parent)
+-- ARGV[21] "1": update the indexes and publish the deal event here (one Redis primary);
+--          "0": leave both to the store (Redis Cluster: they live in other slots)
 -- Returns: {"dup", record} | {"conflict", rev, epoch, doc, commit} | {"ok", rev, epoch, commit}
 
 local record = redis.call('GET', KEYS[3])
@@ -60,18 +62,21 @@ if kind == 'noop' then
 end
 
 local id = ARGV[11]
+local indexes = ARGV[21] == '1'
 if kind == 'delete' then
   redis.call('DEL', KEYS[1], KEYS[2])
-  for i = 8, #KEYS do
+  for i = (indexes and 8 or 4), #KEYS do
     redis.call('DEL', KEYS[i])
   end
-  redis.call('ZREM', KEYS[4], id)
-  redis.call('ZREM', KEYS[5], id)
-  redis.call('ZREM', KEYS[6], id)
+  if indexes then
+    redis.call('ZREM', KEYS[4], id)
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('ZREM', KEYS[6], id)
+  end
   redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
-  redis.call('PUBLISH', ARGV[12], ARGV[7])
-  if ARGV[14] ~= '' then
-    redis.call('PUBLISH', ARGV[13], ARGV[14])
+  redis.call('SPUBLISH', ARGV[12], ARGV[7])
+  if indexes and ARGV[14] ~= '' then
+    redis.call('SPUBLISH', ARGV[13], ARGV[14])
   end
   return {'ok', ARGV[5], epoch, ARGV[20]}
 end
@@ -152,16 +157,18 @@ else
   end
 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[4], 'rev', ARGV[5], 'epoch', ARGV[3], 'commit', ARGV[20], 'logbytes', logbytes)
-local score = tonumber(ARGV[6])
-redis.call('ZADD', KEYS[4], score, id)
-redis.call('ZADD', KEYS[5], score, id)
-if KEYS[6] ~= KEYS[7] then
-  redis.call('ZREM', KEYS[6], id)
+if indexes then
+  local score = tonumber(ARGV[6])
+  redis.call('ZADD', KEYS[4], score, id)
+  redis.call('ZADD', KEYS[5], score, id)
+  if KEYS[6] ~= KEYS[7] then
+    redis.call('ZREM', KEYS[6], id)
+  end
+  redis.call('ZADD', KEYS[7], score, id)
 end
-redis.call('ZADD', KEYS[7], score, id)
 redis.call('SET', KEYS[3], ARGV[8], 'EX', ARGV[9])
-redis.call('PUBLISH', ARGV[12], ARGV[7])
-if ARGV[14] ~= '' then
-  redis.call('PUBLISH', ARGV[13], ARGV[14])
+redis.call('SPUBLISH', ARGV[12], ARGV[7])
+if indexes and ARGV[14] ~= '' then
+  redis.call('SPUBLISH', ARGV[13], ARGV[14])
 end
 return {'ok', ARGV[5], ARGV[3], ARGV[20]}
