@@ -39,11 +39,16 @@ def redis_fault(exc: BaseException) -> str | None:
     # Most specific first: BusyLoadingError is a ConnectionError, OOM and READONLY are ResponseErrors.
     if isinstance(exc, redis.exceptions.BusyLoadingError):
         return "loading"
-    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+    # The commit's pipelined connection (store/connection.py) raises a plain ResponseError for
+    # every error reply, so the reply's prefix decides too, as redis-py's own parser does.
+    reply = str(exc) if isinstance(exc, redis.exceptions.ResponseError) else ""
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or reply.startswith("OOM"):
         return "out_of_memory"
-    if isinstance(exc, redis.exceptions.ReadOnlyError):
+    if isinstance(exc, redis.exceptions.ReadOnlyError) or reply.startswith("READONLY"):
         return "read_only"
-    if isinstance(exc, redis.exceptions.ResponseError) and str(exc).startswith("MISCONF"):
+    if reply.startswith("LOADING"):
+        return "loading"
+    if reply.startswith("MISCONF"):
         return "cannot_persist"
     if isinstance(exc, (redis.exceptions.TimeoutError, asyncio.TimeoutError)):
         return "timeout"
