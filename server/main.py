@@ -18,10 +18,12 @@ import redis.asyncio as aioredis
 import uvicorn
 import uvicorn.config
 from pythonjsonlogger.json import JsonFormatter
+from redis.asyncio.cluster import RedisCluster
 from starlette.applications import Starlette
 
 from cimhub.server import redact
 from cimhub.server.app import create_app
+from cimhub.server.connect import RedisLimits, connect
 from cimhub.server.embedded import EmbeddedRedisError, embedded_redis
 from cimhub.server.httpserver import guarded_h11
 from cimhub.server.settings import Settings
@@ -124,9 +126,15 @@ def port_taken(port: int) -> bool:
 
 async def check_redis(url: str, timeout_s: float = 5.0) -> None:
     """Fail with one line now, rather than retrying forever behind a listening hub."""
-    client = aioredis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
     try:
-        await asyncio.wait_for(client.ping(), timeout_s * 2)
+        client = connect(url, RedisLimits(connect_timeout_s=timeout_s, timeout_s=timeout_s, retries=0))
+    except ValueError as exc:  # a URL redis-py cannot read
+        raise ServeError(f"REDIS_URL is not a Redis URL: {exc}", exit_code=2) from None
+    try:
+        # A cluster client reads the slot table first: that is its ping.
+        await asyncio.wait_for(
+            client.initialize() if isinstance(client, RedisCluster) else client.ping(), timeout_s * 2
+        )
     except (OSError, TimeoutError, aioredis.RedisError) as exc:
         raise ServeError(
             f"cannot reach Redis at {without_password(url)}: {exc} (check --redis-url / REDIS_URL)", exit_code=3

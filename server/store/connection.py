@@ -84,8 +84,14 @@ class PipelinedConnection:
 
     @staticmethod
     def supports(client: aioredis.Redis) -> bool:
-        """True for plain TCP and Unix-socket connections (the ones this class can open)."""
-        cls = client.connection_pool.connection_class
+        """True for plain TCP and Unix-socket connections to one node (the ones this class can open).
+
+        A Redis Cluster client has no single pool: its commits go through redis-py, routed by slot.
+        """
+        pool = getattr(client, "connection_pool", None)
+        if pool is None:
+            return False
+        cls = pool.connection_class
         return cls in (aioredis.Connection, aioredis.UnixDomainSocketConnection)
 
     async def evalsha(self, script: str | bytes | memoryview, sha: str, keys: list[Any], args: list[Any]) -> Any:
