@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cimhub.protocol.close import CloseCode
 
@@ -57,7 +57,8 @@ class KeepTransport:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             transport = getattr(getattr(send, "__self__", None), "transport", None)
-            if isinstance(transport, asyncio.WriteTransport):
+            # Duck-typed: uvloop's transports (the hub's default loop) are not asyncio.WriteTransport subclasses.
+            if callable(getattr(transport, "abort", None)):
                 scope[TRANSPORT_SCOPE_KEY] = transport
         await self.app(scope, receive, send)
 
@@ -66,7 +67,7 @@ def transport_of(socket: object) -> asyncio.WriteTransport | None:
     """The TCP transport under a WebSocket, when KeepTransport could find it."""
     scope = getattr(socket, "scope", None)
     transport = scope.get(TRANSPORT_SCOPE_KEY) if isinstance(scope, dict) else None
-    return transport if isinstance(transport, asyncio.WriteTransport) else None
+    return cast("asyncio.WriteTransport", transport) if callable(getattr(transport, "abort", None)) else None
 
 
 class FrameSender:
