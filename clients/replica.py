@@ -5,7 +5,7 @@ what it raises. For sequenced topics (``cim:``, ``messages:``) the hub sends
 revisions r+1, r+2, ... without gaps; the replica checks that, ignores repeats
 (a resume may replay what it already has), and raises `ReplicaGap` when a patch
 does not follow, so the client resubscribes from the revision it holds. A
-``cim:`` revision is named by its commit id too: the replica resumes from
+``cim:`` or ``messages:`` revision is named by its commit id too: the replica resumes from
 that id, so after Redis came back older the hub answers with a reset snapshot
 rather than patches of another history. A
 ``deal:`` topic is not sequenced (revision 0): its patches are applied as they

@@ -57,7 +57,7 @@ class Subscription:
 
     @property
     def commit(self) -> str | None:
-        """The commit id of `revision` (``cim:`` topics): names this exact state, even across a Redis rollback."""
+        """The commit id of `revision` (``cim:``, ``messages:``): names this exact state, even after a rollback."""
         return self.replica.commit
 
     @property

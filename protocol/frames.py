@@ -86,7 +86,7 @@ class Resume(Frame):
     commit: CommitId | None = None
     """The commit id of `revision` (from its snapshot or patch).
 
-    Without it a `cim:` topic always gets a reset snapshot.
+    Without it a `cim:` topic always gets a reset snapshot, and so does a `messages:` topic past revision 0.
     """
 
 

@@ -29,6 +29,7 @@ from cimhub.server.board import board_routes, cors_middleware
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver
 from cimhub.server.connect import connect
 from cimhub.server.dispatch import Dispatcher
+from cimhub.server.faults import FaultLog
 from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.broker import Broker, ClusterBroker
 from cimhub.server.hub.connections import Connections
@@ -69,12 +70,15 @@ class Services:
     connections: Connections
     admission: Admission
     presence: PresenceTracker | None = None
+    faults: FaultLog | None = None
+    """Logs each Redis fault once per episode, whichever path (mutation, query, subscribe, HTTP) met it."""
 
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, redis_url: str, verifier: Any, access: Any) -> AsyncIterator[Services]:
     """Build and start every part of one hub process; stop them in reverse order on exit."""
     metrics = Metrics()
+    faults = FaultLog()
     # The store, messages and saver use only commands a cluster client routes by key, with every
     # script's keys in one slot (docs/scaling.md); their annotations name the single-node client.
     redis = cast(aioredis.Redis, connect(redis_url, settings.redis_limits()))
@@ -109,6 +113,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         max_document_bytes=settings.max_document_bytes,
         cache_size=settings.document_cache_size,
         on_delete=(checkpoints.adelete_thread, forget_deleted),
+        faults=faults,
         history=history,
     )
     dispatcher = Dispatcher(
@@ -125,7 +130,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
     feeds: dict[str, Feed] = {
         "cim": DocumentFeed(store, keys, max_catch_up=settings.max_catch_up),
         "deal": DealFeed(store, keys),
-        "messages": MessageFeed(messages, store),
+        "messages": MessageFeed(messages, store, max_catch_up=settings.max_catch_up),
         "presence": PresenceFeed(presence_store, store, keys),
     }
     broker: Broker | ClusterBroker = (
@@ -133,7 +138,14 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         if isinstance(redis, RedisCluster)
         else Broker(redis_url, alive_channel=keys.alive_channel)
     )
-    hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
+    hub = Hub(
+        feeds,
+        metrics,
+        broker,
+        sync_concurrency=settings.sync_concurrency,
+        catch_up_concurrency=settings.catch_up_concurrency,
+        catch_up_wait_s=settings.catch_up_wait_s,
+    )
     presence = PresenceTracker(
         presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions
     )
@@ -159,6 +171,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         connections=connections,
         admission=Admission(settings),
         presence=presence,
+        faults=faults,
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(redis.aclose)

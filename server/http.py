@@ -95,7 +95,7 @@ async def mutate(request: Request) -> Response:
             raise InvalidInput("expectedRevision must be an integer", path="expectedRevision")
         result = await request.app.state.services.dispatcher.mutate(identity, name, args, mutation_id, expected)
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
-        return error_response(client_error(exc, "running a mutation"))
+        return error_response(client_error(exc, "running a mutation", request.app.state.services.faults))
     return JSONResponse(
         {
             "result": result.result,
@@ -117,7 +117,7 @@ async def query(request: Request) -> Response:
             raise InvalidInput("body needs name (string) and args (object)", code=ErrorCode.BAD_FRAME)
         result = await request.app.state.services.dispatcher.query(identity, name, args)
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
-        return error_response(client_error(exc, "running a query"))
+        return error_response(client_error(exc, "running a query", request.app.state.services.faults))
     return Response(orjson.dumps({"result": result}), media_type="application/json")
 
 
@@ -126,7 +126,7 @@ async def _history(request: Request, name: str, args: dict[str, Any]) -> Respons
         identity = await identity_of(request)
         result = await request.app.state.services.dispatcher.query(identity, name, args)
     except Exception as exc:  # noqa: BLE001 - every failure is a structured error, never a traceback
-        return error_response(client_error(exc, f"running {name}"))
+        return error_response(client_error(exc, f"running {name}", request.app.state.services.faults))
     return Response(orjson.dumps(result), media_type="application/json")
 
 

@@ -28,5 +28,10 @@ class Metrics:
         self.resyncs = Counter(
             "cimhub_resyncs_total", "Subscriptions caught up after a gap, by how", ["how"], registry=r
         )
+        self.catch_ups_waited_out = Counter(
+            "cimhub_catch_ups_waited_out_total",
+            "Resumes answered with a reset snapshot because every catch-up slot stayed busy (catch_up_wait_s)",
+            registry=r,
+        )
         self.broker_reconnects = Counter("cimhub_broker_reconnects_total", "Pub/sub listener reconnects", registry=r)
         self.errors = Counter("cimhub_client_errors_total", "Errors sent to clients, by code", ["code"], registry=r)

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     idle_timeout_s: float = Field(default=60.0, gt=0)
     sync_concurrency: int = Field(default=32, ge=1)
     """Snapshots and resumes served at once per process: a reconnect storm queues instead of stalling the hub."""
+    catch_up_concurrency: int = Field(default=4, ge=1)
+    """Resumes served from the patch log at once per process (each sends up to `max_catch_up` patches);
+    the others wait for a slot, so catching up never stalls live subscribers or mutations."""
+    catch_up_wait_s: float = Field(default=2.0, ge=0)
+    """Longest wait for a catch-up slot; past it the resume gets a reset snapshot (one frame) instead."""
     max_catch_up: int = Field(default=1_000, ge=1)
     """Most patches a resume sends; a client further behind gets a reset snapshot (one frame, not thousands)."""
     access_recheck_s: float = Field(default=10.0, gt=0)

@@ -90,6 +90,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_auth_hub",
             "test_browser",
             "test_browser_react",
+            "test_catch_up",
             "test_client_e2e",
             "test_cluster_broker",
             "test_cluster_failover",

@@ -15,6 +15,7 @@ from typing import Any
 import msgpack
 import pytest
 from support.clock import Clock
+from support.waiting import eventually
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.close import CloseCode
@@ -635,3 +636,70 @@ async def test_a_patch_of_another_history_is_a_gap_not_a_delivery() -> None:
         sub.task.cancel()
         sub.task = None
     assert revisions(conn) == [("snapshot", 1), ("patch", 2)]
+
+
+def waited_out(hub: Hub) -> float:
+    return hub.metrics.registry.get_sample_value("cimhub_catch_ups_waited_out_total") or 0.0
+
+
+async def test_a_resume_that_waits_out_the_catch_up_slots_gets_a_reset_snapshot() -> None:
+    """catch_up_concurrency 1: while one catch-up reads, another resume gets one snapshot, not an error."""
+    feed = FakeFeed()
+    hub = Hub({"cim": feed}, Metrics(), FakeBroker(), catch_up_concurrency=1, catch_up_wait_s=0.05)
+    for _ in range(5):
+        feed.commit()
+    feed.gate.clear()
+    first, second = FakeConnection(), FakeConnection()
+    catching_up = asyncio.create_task(hub.subscribe(first, "cim:c", request_id="r1", resume=(2, "e1", "")))
+    await feed.reading.wait()  # the first catch-up holds the only slot, its read held at the gate
+    waiting = asyncio.create_task(hub.subscribe(second, "cim:c", request_id="r2", resume=(3, "e1", "")))
+    await eventually(lambda: waited_out(hub) == 1, what="the second resume waited out its slot")
+    feed.gate.set()
+    await asyncio.wait_for(asyncio.gather(catching_up, waiting), 10)
+    assert revisions(first) == [("patch", 3), ("patch", 4), ("patch", 5), ("subscribed", 5)]
+    answered = [(fr["type"], fr["revision"], fr["reset"], fr["id"]) for fr in second.frames]
+    assert answered == [("snapshot", 5, True, "r2")]
+    assert not hub.catch_up_slots.locked()  # the timed-out wait took no slot with it
+    hub.on_message("ch:c", feed.commit())
+    assert revisions(first)[-1] == revisions(second)[-1] == ("patch", 6)
+
+
+async def test_catch_ups_beyond_the_limit_wait_for_a_slot_and_are_all_served() -> None:
+    feed = FakeFeed()
+    hub = Hub({"cim": feed}, Metrics(), FakeBroker(), catch_up_concurrency=2, catch_up_wait_s=30)
+    for _ in range(4):
+        feed.commit()
+    conns = [FakeConnection() for _ in range(10)]
+    await asyncio.wait_for(
+        asyncio.gather(*(hub.subscribe(c, "cim:c", request_id="r", resume=(1, "e1", "")) for c in conns)), 30
+    )
+    assert all(revisions(c) == [("patch", 2), ("patch", 3), ("patch", 4), ("subscribed", 4)] for c in conns)
+    assert waited_out(hub) == 0 and not hub.catch_up_slots.locked()
+
+
+async def test_the_catch_up_limit_holds_however_many_resume_at_once() -> None:
+    class CountingSince(FakeFeed):
+        in_flight = most = 0
+
+        async def since(self, ident: str, revision: int, epoch: str, commit: str) -> list[dict[str, Any]] | None:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            try:
+                await asyncio.sleep(0.002)
+                return [e for e in self.log if e["rev"] > revision]
+            finally:
+                self.in_flight -= 1
+
+    feed = CountingSince()
+    hub = Hub({"cim": feed}, Metrics(), FakeBroker(), catch_up_concurrency=3, catch_up_wait_s=30)
+    feed.commit()
+    feed.commit()
+    conns = [FakeConnection() for _ in range(60)]
+    await asyncio.wait_for(
+        asyncio.gather(
+            *(hub.subscribe(c, f"cim:c{i % 6}", request_id="r", resume=(1, "e1", "")) for i, c in enumerate(conns))
+        ),
+        30,
+    )
+    assert feed.most == 3
+    assert all(revisions(c) == [("patch", 2), ("subscribed", 2)] for c in conns)

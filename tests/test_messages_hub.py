@@ -6,12 +6,16 @@ import asyncio
 import math
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import orjson
 import pytest
+import redis.asyncio as aioredis
+import websockets
 from click.testing import CliRunner
 from hubproc import HubProcess, start_hub
+from support.waiting import eventually
 
 from cimhub.clients.cli import cli
 from cimhub.clients.client import Client
@@ -128,3 +132,77 @@ def test_the_cli_adds_and_searches_messages(hub: HubProcess) -> None:
     assert found.exit_code == 0, found.output
     hits = orjson.loads(found.output)["hits"]
     assert hits[0]["content"] == "remember EBITDA" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+
+
+async def test_after_a_rollback_messages_replicas_are_reset_never_given_another_history(
+    hub: HubProcess, redis_server: object
+) -> None:
+    """Redis comes back older (keys restored from a copy): seq 3 and 4 then name other messages.
+
+    A live replica and one resuming from the lost seq 4 both end up equal to the stored conversation
+    through a reset snapshot; the acknowledged messages the restore took are visibly gone, never mixed in.
+    """
+    admin = aioredis.from_url(redis_server.url)  # type: ignore[attr-defined]
+    prefix = hub.env["CIMHUB_KEY_PREFIX"]
+    async with Client(hub.ws_url, token=hub.token("u1")) as writer, Client(hub.ws_url, token=hub.token("u1")) as live:
+
+        async def say(content: str) -> None:
+            await writer.mutate("addMessage", {"cimId": cim, "role": "user", "content": content})
+
+        cim = await new_cim(writer)
+        for content in ("k1", "k2"):
+            await say(content)
+        sub = await live.subscribe(f"messages:{cim}")
+        changes: list[Any] = []
+
+        async def follow() -> None:
+            async for change in sub:
+                changes.append(change)
+
+        following = asyncio.ensure_future(follow())
+        saved = {key: await admin.dump(key) async for key in admin.scan_iter(match=f"{prefix}:*{{{cim}}}*")}
+        for content in ("l1", "l2"):
+            await say(content)
+        async with websockets.connect(hub.ws_url) as ws:  # an offline replica: it leaves holding seq 4
+            await ws.send(orjson.dumps({"type": "auth", "token": hub.token("u1")}).decode())
+            await ws.send(orjson.dumps({"type": "subscribe", "id": "s1", "topic": f"messages:{cim}"}).decode())
+            held = await next_frame(ws, "snapshot")
+        assert (held["revision"], [m["content"] for m in held["data"]["messages"]]) == (4, ["k1", "k2", "l1", "l2"])
+        assert held["commit"]
+
+        async for key in admin.scan_iter(match=f"{prefix}:*{{{cim}}}*"):
+            if key not in saved:
+                await admin.delete(key)
+        for key, dumped in saved.items():
+            await admin.restore(key, 0, dumped, replace=True)
+        for content in ("n1", "n2", "n3"):
+            await say(content)  # seqs 3, 4, 5 of another history, under the same epoch
+
+        stored = ["k1", "k2", "n1", "n2", "n3"]
+        await eventually(
+            lambda: [m["content"] for m in (sub.document or {}).get("messages", [])] == stored,
+            15,
+            what="the live replica holds the stored messages",
+        )
+        assert any(change.reset for change in changes), changes
+        assert sub.revision == 5
+        following.cancel()
+
+        resume = {"revision": 4, "epoch": held["epoch"], "commit": held["commit"]}
+        async with websockets.connect(hub.ws_url) as ws:
+            await ws.send(orjson.dumps({"type": "auth", "token": hub.token("u1")}).decode())
+            subscribe = {"type": "subscribe", "id": "s2", "topic": f"messages:{cim}", "resume": resume}
+            await ws.send(orjson.dumps(subscribe).decode())
+            first = await next_frame(ws, "snapshot", "patch", "subscribed")
+        assert (first["type"], first["reset"], first["revision"]) == ("snapshot", True, 5)
+        assert [m["content"] for m in first["data"]["messages"]] == stored
+    await admin.aclose()
+
+
+async def next_frame(ws: Any, *types: str) -> dict[str, Any]:
+    """The next frame of one of `types` (skipping ready, ping and the like)."""
+    async with asyncio.timeout(15):
+        while True:
+            frame: dict[str, Any] = orjson.loads(await ws.recv())
+            if frame["type"] in types:
+                return frame

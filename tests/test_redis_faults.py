@@ -7,6 +7,7 @@ No timing thresholds: waits are bounded generously and the tests assert what com
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import uuid
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
 import redis.exceptions
+import websockets
 from conftest import RedisServer
 from hubproc import HubProcess, start_hub
 
@@ -228,3 +231,48 @@ def test_dead_pooled_connections_after_a_redis_restart_are_retried_not_failed(
             assert response.status_code == 200, response.text
             got = http.post("/v1/query", json={"name": "get", "args": {"cimId": cim}})
             assert got.status_code == 200, got.text
+
+
+async def test_every_path_logs_a_redis_fault_once_per_episode(hub: HubProcess, private_redis: RedisServer) -> None:
+    """Messages over HTTP and over the WebSocket, and CIM mutations through the engine, share one FaultLog.
+
+    An addMessage refused by a full Redis passes through the HTTP endpoint's and
+    the session's error paths (not the engine's): each must give `unavailable`
+    and the episode must still be one log line, not one per request.
+    """
+    with http_client(hub) as http, admin(private_redis) as r:
+        cim = create(http)
+        r.config_set("maxmemory-policy", "noeviction")
+        r.config_set("maxmemory", "1")
+        try:
+            errors = []
+            for n in range(4):
+                response = mutate(http, "addMessage", {"cimId": cim, "role": "user", "content": f"full {n}"})
+                assert response.status_code == 503, response.text
+                errors.append(response.json()["error"])
+                response = mutate(http, "updateState", {"cimId": cim, "title": f"full {n}"})
+                assert response.status_code == 503, response.text
+                errors.append(response.json()["error"])
+            async with websockets.connect(hub.ws_url) as ws:
+                await ws.send(orjson.dumps({"type": "auth", "token": hub.token("u1")}).decode())
+                for n in range(4):
+                    frame = {
+                        "type": "mutate",
+                        "id": f"w{n}",
+                        "name": "addMessage",
+                        "args": {"cimId": cim, "role": "user", "content": f"ws {n}"},
+                        "mutationId": f"ws-{n}",
+                    }
+                    await ws.send(orjson.dumps(frame).decode())
+                while len(errors) < 12:
+                    answer = orjson.loads(await asyncio.wait_for(ws.recv(), 15))
+                    if answer["type"] == "error":
+                        errors.append(answer["error"])
+            assert all((e["code"], e["retryable"]) == ("unavailable", True) for e in errors), errors
+            assert all("out of memory" in e["message"] for e in errors), errors
+        finally:
+            r.config_set("maxmemory", "0")
+        assert mutate(http, "addMessage", {"cimId": cim, "role": "user", "content": "room"}).status_code == 200
+    log = hub.log_tail(400)
+    assert log.count("out of memory") == 1, log
+    assert "Traceback" not in log and "internal" not in log

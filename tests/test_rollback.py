@@ -17,6 +17,8 @@ from conftest import Clock
 
 from cimhub.protocol.errors import CimhubError
 from cimhub.protocol.patch import apply
+from cimhub.server.messages.feed import MessageFeed
+from cimhub.server.messages.store import MessageStore
 from cimhub.server.store.cims import CimStore
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
@@ -181,3 +183,70 @@ async def test_create_after_redis_lost_everything_works_without_a_restart(
     await redis_client.delete(keys.mutation(first.cim_id, "create-1"))
     with pytest.raises(CimhubError, match="already exists"):
         await mutate(a, "create", args, "create-1")
+
+
+async def test_a_messages_resume_after_a_rollback_gets_a_reset_never_another_history(
+    engines: tuple[MutationEngine, MutationEngine], redis_client: aioredis.Redis, key_prefix: str, keys: Keys
+) -> None:
+    """The messages: topic has commit ids too: seq 4 after a restore is another message than the one held."""
+    a, _ = engines
+    cim_id = (await mutate(a, "create", {"dealId": "d1", "projectId": "p1", "title": "T"})).cim_id
+    epoch = (await a.store.get(cim_id)).epoch
+    messages = MessageStore(redis_client, keys, dimension=4)
+    feed = MessageFeed(messages, a.store)
+
+    async def say(content: str) -> str:
+        added = await messages.add(cim_id, "user", content)
+        assert added.commit
+        return added.commit
+
+    await say("k1")
+    at_two = await say("k2")
+    backup = Backup(redis_client, key_prefix)
+    await backup.save()  # seq 2
+    await say("l1")
+    lost = await say("l2")  # an offline subscriber holds seq 4 of this history
+    caught_up = await feed.since(cim_id, 2, epoch, at_two)
+    assert caught_up is not None and [e["rev"] for e in caught_up] == [3, 4]
+    assert await feed.since(cim_id, 4, epoch, lost) == []
+
+    await backup.restore()
+    for content in ("n1", "n2", "n3"):
+        await say(content)  # seqs 3, 4, 5 of another history
+    # Seq 4 is there again, as another message: no patches, a snapshot.
+    assert await feed.since(cim_id, 4, epoch, lost) is None
+    # From before the rollback point the history is shared: exactly the new messages, one unbroken chain.
+    entries = await feed.since(cim_id, 2, epoch, at_two)
+    assert entries is not None
+    assert [(e["rev"], e["ops"][0]["value"]["content"]) for e in entries] == [(3, "n1"), (4, "n2"), (5, "n3")]
+    assert [e["parent"] for e in entries] == [at_two, entries[0]["commit"], entries[1]["commit"]]
+    # The snapshot names its newest message's commit id, which a later resume is served from.
+    snapshot = await feed.snapshot(cim_id)
+    assert snapshot is not None
+    assert (snapshot.revision, snapshot.commit) == (5, entries[-1]["commit"])
+    assert [m["content"] for m in snapshot.data["messages"]] == ["k1", "k2", "n1", "n2", "n3"]
+    assert await feed.since(cim_id, 5, epoch, snapshot.commit) == []
+    # No commit id or an unknown one past revision 0: a snapshot, never a guess. From 0 there is nothing to confirm.
+    assert await feed.since(cim_id, 2, epoch, "") is None
+    assert await feed.since(cim_id, 2, epoch, "feedfacefeedface") is None
+    assert [e["rev"] for e in await feed.since(cim_id, 0, epoch, "") or []] == [1, 2, 3, 4, 5]
+    # Another epoch, or more than max_catch_up messages: a snapshot.
+    assert await feed.since(cim_id, 2, "other-epoch", at_two) is None
+    assert await MessageFeed(messages, a.store, max_catch_up=2).since(cim_id, 2, epoch, at_two) is None
+    assert await MessageFeed(messages, a.store, max_catch_up=3).since(cim_id, 2, epoch, at_two) is not None
+
+
+async def test_a_resume_is_checked_across_pages_of_messages(
+    engines: tuple[MutationEngine, MutationEngine], redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """More than one page (200) to catch up: every page continues the chain of the one before."""
+    a, _ = engines
+    cim_id = (await mutate(a, "create", {"dealId": "d1", "projectId": "p1", "title": "T"})).cim_id
+    epoch = (await a.store.get(cim_id)).epoch
+    messages = MessageStore(redis_client, keys, dimension=4)
+    first = await messages.add(cim_id, "user", "m1")
+    for n in range(2, 451):
+        await messages.add(cim_id, "user", f"m{n}")
+    entries = await MessageFeed(messages, a.store).since(cim_id, 1, epoch, first.commit)
+    assert entries is not None and [e["rev"] for e in entries] == list(range(2, 451))
+    assert all(e["parent"] == p["commit"] for p, e in itertools.pairwise(entries))

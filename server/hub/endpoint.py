@@ -36,5 +36,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         metrics=services.metrics,
         admission=services.admission,
         presence=services.presence,
+        faults=services.faults,
     )
     await session.run()

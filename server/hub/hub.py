@@ -102,8 +102,17 @@ class Hub:
     """Local topics and subscriptions of one process. Wired by cimhub.server.app."""
 
     def __init__(
-        self, feeds: dict[str, Feed], metrics: Metrics, broker: Channels, *, sync_concurrency: int = 32
+        self,
+        feeds: dict[str, Feed],
+        metrics: Metrics,
+        broker: Channels,
+        *,
+        sync_concurrency: int = 32,
+        catch_up_concurrency: int = 4,
+        catch_up_wait_s: float = 2.0,
     ) -> None:
+        """`catch_up_concurrency` catch-ups from the patch log run at once; a resume that waits
+        `catch_up_wait_s` for one of them gets a reset snapshot instead (see `_catch_up_slot`)."""
         self.feeds = feeds
         self.metrics = metrics
         self.broker = broker
@@ -111,6 +120,10 @@ class Hub:
         self.by_channel: dict[str, Topic] = {}
         # Paces snapshot and catch-up reads, so a reconnect storm queues instead of stalling Redis.
         self.sync_slots = asyncio.Semaphore(sync_concurrency)
+        # A catch-up costs far more than a snapshot (up to max_catch_up patches read, decoded and
+        # encoded): fewer of them run at once, so subscribers that are live keep getting their patches.
+        self.catch_up_slots = asyncio.Semaphore(catch_up_concurrency)
+        self.catch_up_wait_s = catch_up_wait_s
         self._deliveries = 0
         # Broker unsubscribes run in the background (fan-out never awaits); held here so
         # none is garbage-collected mid-flight and aclose() can wait for them.
@@ -213,69 +226,107 @@ class Hub:
             self._count_deliveries()
 
     async def _sync_once(self, sub: Subscription, *, request_id: str | None, resuming: bool) -> None:
-        topic, feed, conn = sub.topic, sub.topic.feed, sub.connection
+        feed = sub.topic.feed
         sub.state = State.SYNCING
         sub.buffer.clear()
         while True:
-            async with self.sync_slots:
-                entries = None
-                if resuming and feed.sequenced and sub.revision >= 0:
-                    entries = await feed.since(topic.ident, sub.revision, sub.epoch, sub.commit)
-                if entries is not None:
-                    self.metrics.resyncs.labels("patch_log").inc()
-                    for n, entry in enumerate(entries, 1):
-                        if entry["rev"] > sub.revision:
-                            self._send_entry(sub, entry, None)
-                        if n % CATCH_UP_BATCH == 0:
-                            # Let other connections run: live changes meanwhile go to this subscription's buffer.
-                            await asyncio.sleep(0)
-                            if sub.state is not State.SYNCING:
-                                return
-                    if request_id is not None:
-                        subscribed: SubscribedOut = {
-                            "type": "subscribed",
-                            "topic": topic.name,
-                            "id": request_id,
-                            "revision": sub.revision,
-                            "epoch": sub.epoch,
-                        }
-                        if sub.commit:
-                            subscribed["commit"] = sub.commit
-                        conn.send(subscribed)
-                else:
-                    snapshot = await feed.snapshot(topic.ident)
-                    if snapshot is None:
-                        if request_id is not None:
-                            raise NotFound(f"{topic.name} not found", path="topic")
-                        self._end(sub, NotFound(f"{topic.name} no longer exists"))
-                        return
-                    if resuming:
-                        self.metrics.resyncs.labels("snapshot").inc()
-                    frame: SnapshotOut = {
-                        "type": "snapshot",
-                        "topic": topic.name,
-                        "revision": snapshot.revision,
-                        "epoch": snapshot.epoch,
-                        "data": snapshot.data,
-                        "reset": resuming,
-                    }
-                    if snapshot.commit:
-                        frame["commit"] = snapshot.commit
-                    if request_id is not None:
-                        frame["id"] = request_id
-                    conn.send(frame)
-                    sub.revision, sub.epoch, sub.commit = snapshot.revision, snapshot.epoch, snapshot.commit
-                    if not feed.sequenced:
-                        sub.seen = set(snapshot.data)
+            catching_up = resuming and feed.sequenced and sub.revision >= 0
+            slot = catching_up and await self._catch_up_slot()
+            try:
+                synced = await self._read_and_send(sub, request_id=request_id, resuming=resuming, from_log=slot)
+            finally:
+                if slot:
+                    self.catch_up_slots.release()
             # Deliver what arrived meanwhile; no awaits from here to LIVE.
-            if sub.state is not State.SYNCING:
-                return  # paused or removed while reading
+            if not synced or sub.state is not State.SYNCING:
+                return  # ended, paused or removed while reading
             buffered, sub.buffer = sub.buffer, []
             if all(self._offer(sub, entry, None) for entry in buffered):
                 sub.state = State.LIVE
                 return
             # A gap in the buffer: catch up again from where we are.
             resuming, request_id = True, None
+
+    async def _catch_up_slot(self) -> bool:
+        """Take a catch-up slot within `catch_up_wait_s`: True when taken (release it), False when not.
+
+        False is answered with a reset snapshot: always correct, one frame, and a
+        snapshot read waits only for `sync_slots`, so a resume never fails because
+        other catch-ups were running (issue 11: catch-ups must not stall the hub).
+        """
+        slots = self.catch_up_slots
+        if not slots.locked():
+            await slots.acquire()  # a free slot, and nobody waiting for one: taken at once
+            return True
+        if self.catch_up_wait_s > 0:
+            try:
+                # wait_for on Semaphore.acquire keeps the count right when the wait times out.
+                await asyncio.wait_for(slots.acquire(), self.catch_up_wait_s)
+                return True
+            except TimeoutError:
+                pass
+        self.metrics.catch_ups_waited_out.inc()
+        return False
+
+    async def _read_and_send(
+        self, sub: Subscription, *, request_id: str | None, resuming: bool, from_log: bool
+    ) -> bool:
+        """Read the patches `sub` missed (`from_log`) or a snapshot, and queue them to its connection.
+
+        False when the subscription ended (its topic is gone) or stopped syncing meanwhile.
+        """
+        topic, feed, conn = sub.topic, sub.topic.feed, sub.connection
+        async with self.sync_slots:
+            entries = None
+            if from_log:
+                entries = await feed.since(topic.ident, sub.revision, sub.epoch, sub.commit)
+            if entries is not None:
+                self.metrics.resyncs.labels("patch_log").inc()
+                for n, entry in enumerate(entries, 1):
+                    if entry["rev"] > sub.revision:
+                        self._send_entry(sub, entry, None)
+                    if n % CATCH_UP_BATCH == 0:
+                        # Let other connections run: live changes meanwhile go to this subscription's buffer.
+                        await asyncio.sleep(0)
+                        if sub.state is not State.SYNCING:
+                            return False
+                if request_id is not None:
+                    subscribed: SubscribedOut = {
+                        "type": "subscribed",
+                        "topic": topic.name,
+                        "id": request_id,
+                        "revision": sub.revision,
+                        "epoch": sub.epoch,
+                    }
+                    if sub.commit:
+                        subscribed["commit"] = sub.commit
+                    conn.send(subscribed)
+            else:
+                snapshot = await feed.snapshot(topic.ident)
+                if snapshot is None:
+                    if request_id is not None:
+                        raise NotFound(f"{topic.name} not found", path="topic")
+                    self._end(sub, NotFound(f"{topic.name} no longer exists"))
+                    return False
+                if resuming:
+                    self.metrics.resyncs.labels("snapshot").inc()
+                frame: SnapshotOut = {
+                    "type": "snapshot",
+                    "topic": topic.name,
+                    "revision": snapshot.revision,
+                    "epoch": snapshot.epoch,
+                    "data": snapshot.data,
+                    "reset": resuming,
+                }
+                if snapshot.commit:
+                    frame["commit"] = snapshot.commit
+                if request_id is not None:
+                    frame["id"] = request_id
+                conn.send(frame)
+                sub.revision, sub.epoch, sub.commit = snapshot.revision, snapshot.epoch, snapshot.commit
+                if not feed.sequenced:
+                    sub.seen = set(snapshot.data)
+        return True
 
     def _start_sync(self, sub: Subscription) -> None:
         if sub.task is not None and not sub.task.done():

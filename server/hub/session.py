@@ -31,7 +31,7 @@ from cimhub.protocol.errors import (
 )
 from cimhub.protocol.presence import parse_state
 from cimhub.server.dispatch import actor_of
-from cimhub.server.faults import client_error
+from cimhub.server.faults import FaultLog, client_error
 from cimhub.server.hub.admission import Action, Admission, Ticket, user_key
 from cimhub.server.hub.connections import Connections
 from cimhub.server.hub.hub import Hub
@@ -84,8 +84,11 @@ class Session:
         metrics: Metrics,
         admission: Admission,
         presence: PresenceTracker | None = None,
+        faults: FaultLog | None = None,
     ) -> None:
         self.id = next(_ids)
+        # Shared by the process, so a Redis fault is logged once per episode, not once per request.
+        self.faults = faults
         self.presence = presence
         self.admission = admission
         self._ticket: Ticket | None = None
@@ -431,7 +434,7 @@ class Session:
             self.send_error(exc, frame.id)
         except Exception as exc:  # noqa: BLE001 - Redis trouble must not kill the connection
             self.topics.pop(frame.topic, None)
-            self.send_error(client_error(exc, f"subscribing to {frame.topic}"), frame.id)
+            self.send_error(client_error(exc, f"subscribing to {frame.topic}", self.faults), frame.id)
 
     async def _query(self, frame: f.QueryFrame) -> None:
         async with self._requests:
@@ -441,7 +444,7 @@ class Session:
                 self.send_error(exc, frame.id)
                 return
             except Exception as exc:  # noqa: BLE001 - reported as unavailable/internal, never a traceback
-                self.send_error(client_error(exc, f"running query {frame.name!r}"), frame.id)
+                self.send_error(client_error(exc, f"running query {frame.name!r}", self.faults), frame.id)
                 return
             answer: f.ResultOut = {"type": "result", "id": frame.id, "result": result}
             self.send(answer)
@@ -461,7 +464,7 @@ class Session:
                 self.send_error(exc, frame.id)
                 return
             except Exception as exc:  # noqa: BLE001 - Redis trouble is reported, never a traceback
-                self.send_error(client_error(exc, "setting presence"), frame.id)
+                self.send_error(client_error(exc, "setting presence", self.faults), frame.id)
                 return
             self.send({"type": "result", "id": frame.id, "result": {"presenceId": presence_id}})
 
@@ -476,7 +479,7 @@ class Session:
                 self.send_error(exc, frame.id)
                 continue
             except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
-                self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
+                self.send_error(client_error(exc, f"running mutation {frame.name!r}", self.faults), frame.id)
                 continue
             answer: f.ResultOut = {
                 "type": "result",

@@ -4,8 +4,8 @@ The seed keeps them in a `messages` table with a pgvector index filtered by CIM;
 here they live beside the CIM in Redis, in a fixed set of keys per CIM (all in
 the CIM's hash slot, so one Lua script changes them together)::
 
-    <prefix>:cim:{<id>}:msg:meta   hash    seq (last seq), rows (vector rows), dim, gen
-    <prefix>:cim:{<id>}:msg:body   hash    seq -> {"seq","row","message"} (no embedding)
+    <prefix>:cim:{<id>}:msg:meta   hash    seq (last seq), commit (its id), rows (vector rows), dim, gen
+    <prefix>:cim:{<id>}:msg:body   hash    seq -> {"seq","row","commit","parent","message"} (no embedding)
     <prefix>:cim:{<id>}:msg:ids    hash    message id -> seq (idempotent retries)
     <prefix>:cim:{<id>}:msg:vec    string  float32 rows, appended with APPEND
     <prefix>:cim:{<id>}:msg:rows   string  9 bytes per row: seq, role, norm
@@ -21,6 +21,11 @@ Guarantees:
   contiguous, so a gap is visible and fully repairable. Each event carries the
   epoch of the CIM hash at publish time, so a subscriber can tell a recreated
   CIM (seqs restart at 1) from a gap.
+* Every message has a commit id, never repeated, and names its parent (the
+  commit id of the message before it), like a CIM commit: after Redis came
+  back older (a restore, a lagging replica) the same seq may name another
+  message, and only the ids tell the two histories apart. A subscriber
+  resumes from the commit id it holds (cimhub.server.messages.feed).
 * A page is one Lua step: bodies (and embeddings) of one consistent snapshot.
   A search scores one consistent snapshot of all rows (one Lua step, or one
   MULTI when the cache is cold) and checks the bodies it then reads against the
@@ -44,7 +49,7 @@ import builtins
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -64,6 +69,7 @@ from cimhub.protocol.schema import Id, Message, MessageRole
 from cimhub.server.lua import load_script
 from cimhub.server.messages.reader import READ_ATTEMPTS, VectorReader
 from cimhub.server.messages.vectors import ROLE_CODES, check_vector
+from cimhub.server.store.cims import new_commit_id
 from cimhub.server.store.keys import Keys
 
 Order = Literal["newest", "oldest"]
@@ -87,6 +93,10 @@ class StoredMessage:
 
     seq: int
     message: Message
+    commit: str = ""
+    """This message's commit id ("" for a message stored before messages had them)."""
+    parent: str = ""
+    """The commit id of the message before it ("" for the first, or for one stored before commit ids)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,8 @@ class MessageEvent:
     seq: int
     epoch: str
     message: Message
+    commit: str = ""
+    parent: str = ""
 
 
 class EmbeddingProvider(Protocol):
@@ -157,7 +169,13 @@ def decode_cursor(cursor: str, order: Order) -> int:
 def parse_event(data: bytes | str) -> MessageEvent:
     """Decode one payload received on the live topic."""
     raw = orjson.loads(data)
-    return MessageEvent(seq=int(raw["seq"]), epoch=str(raw["epoch"]), message=Message.model_validate(raw["message"]))
+    return MessageEvent(
+        seq=int(raw["seq"]),
+        epoch=str(raw["epoch"]),
+        message=Message.model_validate(raw["message"]),
+        commit=str(raw.get("commit") or ""),
+        parent=str(raw.get("parent") or ""),
+    )
 
 
 class MessageStore:
@@ -265,6 +283,7 @@ class MessageStore:
             uuid.uuid4().hex,
             self.channel(cim_id),
             self.max_vector_rows,
+            new_commit_id(),
         ]
         outcome = await self._add_script(keys=keys, args=args)
         kind = outcome[0].decode()
@@ -290,7 +309,7 @@ class MessageStore:
                 code=ErrorCode.MUTATION_ID_REUSED,
                 path="id",
             )
-        return AddedMessage(stored.seq, previous, duplicate=kind == "exists")
+        return AddedMessage(stored.seq, previous, stored.commit, stored.parent, duplicate=kind == "exists")
 
     async def delete_all(self, cim_id: str) -> None:
         """Delete every message of the CIM, atomically (one DEL).
@@ -418,7 +437,7 @@ class MessageStore:
         messages = [_stored(body) for body in bodies]
         if with_vectors:
             messages = [
-                StoredMessage(m.seq, m.message.model_copy(update={"embedding": _floats(raw)})) if raw else m
+                replace(m, message=m.message.model_copy(update={"embedding": _floats(raw)})) if raw else m
                 for m, raw in zip(messages, vectors, strict=True)
             ]
         return int(last), messages
@@ -426,7 +445,12 @@ class MessageStore:
 
 def _stored(body: bytes) -> StoredMessage:
     raw: dict[str, Any] = orjson.loads(body)
-    return StoredMessage(seq=int(raw["seq"]), message=Message.model_validate(raw["message"]))
+    return StoredMessage(
+        seq=int(raw["seq"]),
+        message=Message.model_validate(raw["message"]),
+        commit=str(raw.get("commit") or ""),
+        parent=str(raw.get("parent") or ""),
+    )
 
 
 def _floats(raw: bytes) -> list[float]:

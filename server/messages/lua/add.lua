@@ -4,10 +4,13 @@
 -- precede) its CIM. A message id already present returns the stored message and
 -- writes nothing (idempotent retry). Otherwise, in one step: next seq, body, id
 -- index, vector row (when an embedding is given) and SPUBLISH of the new message.
+-- Each message gets a commit id (ARGV[10]) and names its parent, the commit id of
+-- the message before it (meta `commit`), like a CIM commit: after Redis came back
+-- older the same seq can name another message, and the ids tell them apart.
 --
 -- KEYS[1]  <prefix>:cim:{<id>}             CIM hash (fields doc, rev, epoch)
--- KEYS[2]  <prefix>:cim:{<id>}:msg:meta    hash: seq (last seq), rows (vector rows), dim, gen
--- KEYS[3]  <prefix>:cim:{<id>}:msg:body    hash: seq -> body JSON {"seq","row","message"}
+-- KEYS[2]  <prefix>:cim:{<id>}:msg:meta    hash: seq (last seq), commit (its id), rows (vector rows), dim, gen
+-- KEYS[3]  <prefix>:cim:{<id>}:msg:body    hash: seq -> body JSON {"seq","row","commit","parent","message"}
 -- KEYS[4]  <prefix>:cim:{<id>}:msg:ids     hash: message id -> seq
 -- KEYS[5]  <prefix>:cim:{<id>}:msg:vec     string: packed little-endian float32 rows
 -- KEYS[6]  <prefix>:cim:{<id>}:msg:rows    string: 9-byte records per row: u32 seq, u8 role, f32 norm
@@ -20,6 +23,7 @@
 -- ARGV[7]  generation token, kept only if this creates the meta hash
 -- ARGV[8]  pub/sub channel of the CIM's messages
 -- ARGV[9]  most vector rows a CIM may hold
+-- ARGV[10] this message's commit id (random, never repeated)
 --
 -- Returns  {"added", seq, body} | {"exists", seq, body} | {"no_cim"}
 --          | {"dimension", stored_dim} | {"full"}
@@ -52,6 +56,8 @@ end
 
 redis.call('HSETNX', KEYS[2], 'gen', ARGV[7])
 local seq = redis.call('HINCRBY', KEYS[2], 'seq', 1)
+local parent = redis.call('HGET', KEYS[2], 'commit') or ''
+redis.call('HSET', KEYS[2], 'commit', ARGV[10])
 
 if embedding ~= '' then
   row = redis.call('HINCRBY', KEYS[2], 'rows', 1) - 1
@@ -60,12 +66,14 @@ if embedding ~= '' then
   redis.call('APPEND', KEYS[6], struct.pack('<I4B', seq, tonumber(ARGV[3])) .. ARGV[5])
 end
 
-local body = '{"seq":' .. seq .. ',"row":' .. row .. ',"message":' .. ARGV[2] .. '}'
+-- "seq" and "row" stay first: page.lua reads the row with a pattern anchored there.
+local ids = ',"commit":' .. cjson.encode(ARGV[10]) .. ',"parent":' .. cjson.encode(parent)
+local body = '{"seq":' .. seq .. ',"row":' .. row .. ids .. ',"message":' .. ARGV[2] .. '}'
 redis.call('HSET', KEYS[3], seq, body)
 redis.call('HSET', KEYS[4], ARGV[1], seq)
 
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
 redis.call('SPUBLISH', ARGV[8],
-  '{"seq":' .. seq .. ',"epoch":' .. cjson.encode(epoch) .. ',"message":' .. ARGV[2] .. '}')
+  '{"seq":' .. seq .. ',"epoch":' .. cjson.encode(epoch) .. ids .. ',"message":' .. ARGV[2] .. '}')
 
 return {'added', seq, body}
