@@ -145,6 +145,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         sync_concurrency=settings.sync_concurrency,
         catch_up_concurrency=settings.catch_up_concurrency,
         catch_up_wait_s=settings.catch_up_wait_s,
+        faults=faults,
     )
     presence = PresenceTracker(
         presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions

@@ -28,6 +28,7 @@ from typing import Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
 from cimhub.protocol.frames import Outbound, SnapshotOut, SubscribedOut, UnsubscribedOut, topic_parts
+from cimhub.server.faults import FaultLog, client_error
 from cimhub.server.hub.feeds import Entry, Feed
 from cimhub.server.metrics import Metrics
 
@@ -110,6 +111,7 @@ class Hub:
         sync_concurrency: int = 32,
         catch_up_concurrency: int = 4,
         catch_up_wait_s: float = 2.0,
+        faults: FaultLog | None = None,
     ) -> None:
         """`catch_up_concurrency` catch-ups from the patch log run at once; a resume that waits
         `catch_up_wait_s` for one of them gets a reset snapshot instead (see `_catch_up_slot`)."""
@@ -124,6 +126,7 @@ class Hub:
         # encoded): fewer of them run at once, so subscribers that are live keep getting their patches.
         self.catch_up_slots = asyncio.Semaphore(catch_up_concurrency)
         self.catch_up_wait_s = catch_up_wait_s
+        self.faults = faults
         self._deliveries = 0
         # Broker unsubscribes run in the background (fan-out never awaits); held here so
         # none is garbage-collected mid-flight and aclose() can wait for them.
@@ -354,11 +357,8 @@ class Hub:
                 return
             except Exception as exc:  # noqa: BLE001 - Redis down or loading: try again, then end it
                 if attempt == CATCH_UP_ATTEMPTS:
-                    log.warning("catch-up of %s failed %d times: %s", sub.topic.name, attempt, exc)
-                    self._end(
-                        sub,
-                        CimhubError("the hub lost track of this subscription; resubscribe", code=ErrorCode.UNAVAILABLE),
-                    )
+                    # Through the process's FaultLog: a Redis outage ends many subscriptions, logged once.
+                    self._end(sub, client_error(exc, f"catching up {sub.topic.name}", self.faults))
                     return
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
