@@ -104,20 +104,23 @@ async def test_a_resume_beyond_the_catch_up_limit_gets_a_reset_snapshot_not_an_e
         await keeper.subscribe("k")
         await keeper.until("snapshot")
         # Two subscribers take a snapshot (which also caches the CIM's deal for their access check), then leave.
-        points = []
+        left = []
         for name in ("a", "b"):
-            ws = await connect(hub)
-            replica = Replica(ws, topic)
+            replica = Replica(await connect(hub), topic)
             await replica.subscribe(name)
             await replica.until("snapshot")
-            points.append({"revision": replica.revision, "epoch": replica.epoch, "commit": replica.commit})
-            await ws.close()
+            await replica.ws.close()
+            left.append(replica)
         for n in range(20):
             await mutate("updateState", {"cimId": cim, "title": f"title {n}"})
 
-        replicas = [Replica(await connect(hub), topic) for _ in range(2)]
-        for replica in replicas:
+        replicas = []
+        for old in left:  # each comes back on a new connection, holding what it had
+            replica = Replica(await connect(hub), topic)
+            replica.doc, replica.revision, replica.epoch, replica.commit = old.doc, old.revision, old.epoch, old.commit
             await replica.until("ready")
+            replicas.append(replica)
+        points = [{"revision": r.revision, "epoch": r.epoch, "commit": r.commit} for r in replicas]
         assert private_redis.process is not None
         os.kill(private_redis.process.pid, signal.SIGSTOP)
         try:
