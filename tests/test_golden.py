@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from cimhub.clients.replica import Replica, ReplicaGap
 from cimhub.protocol import frames as f
 from cimhub.protocol.patch import apply
 
@@ -122,3 +123,17 @@ def test_commit_ids_chain_through_the_protocol_2_frames() -> None:
     assert document["title"] == "Project Kestrel II" and document["revision"] == patch["revision"]
     reset = load(GOLDEN / "server" / "snapshot.reset-commit.json")
     assert reset["reset"] is True and reset["commit"] == subscribed["commit"]
+
+
+def test_a_messages_topic_is_named_by_commit_ids_too() -> None:
+    """The conversation resumes from the commit id of the last message applied, like a CIM."""
+    snapshot = load(GOLDEN / "server" / "snapshot.messages-commit.json")
+    patch = load(GOLDEN / "server" / "patch.messages-commit.json")
+    replica = Replica(snapshot["topic"])
+    replica.load(f.SERVER_FRAME.validate_python(snapshot))
+    change = replica.apply(f.SERVER_FRAME.validate_python(patch))
+    assert change is not None and change.commit == patch["commit"] != snapshot["commit"]
+    assert [m["role"] for m in replica.document["messages"]] == ["user", "assistant"]
+    assert replica.resume_point() == {"revision": 2, "epoch": patch["epoch"], "commit": patch["commit"]}
+    with pytest.raises(ReplicaGap):
+        replica.apply(f.SERVER_FRAME.validate_python({**patch, "commit": "0123456789abcdef"}))

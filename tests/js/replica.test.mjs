@@ -209,6 +209,17 @@ describe("commit ids (protocol 2)", () => {
     assert.throws(() => replica.apply({ ...clone(patch), commit: "0123456789abcdef" }), ReplicaGap);
   });
 
+  test("a messages: topic is named by commit ids too: a resume names the last message's", () => {
+    const snapshot = golden("server/snapshot.messages-commit.json");
+    const patch = golden("server/patch.messages-commit.json");
+    const replica = new Replica(snapshot.topic);
+    replica.load(snapshot);
+    assert.equal(replica.apply(patch), true);
+    assert.deepEqual(replica.document.messages.map((message) => message.role), ["user", "assistant"]);
+    assert.deepEqual(replica.resumePoint(), { revision: 2, epoch: patch.epoch, commit: patch.commit });
+    assert.throws(() => replica.apply({ ...clone(patch), commit: "0123456789abcdef" }), ReplicaGap);
+  });
+
   test("a reset snapshot replaces the replica and its commit id", () => {
     const reset = golden("server/snapshot.reset-commit.json");
     const replica = new Replica(reset.topic);

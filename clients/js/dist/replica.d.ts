@@ -27,7 +27,7 @@ export interface Change<T = unknown> {
  *
  * For sequenced topics (`cim:`, `messages:`) patches must come as r+1, r+2, ...;
  * repeats are ignored (a resume may replay what is already here) and anything
- * else throws ReplicaGap. A `cim:` revision is also named by its commit id, and
+ * else throws ReplicaGap. A `cim:` or `messages:` revision is also named by its commit id, and
  * resuming names it, so after Redis came back older the hub answers with a
  * reset snapshot rather than patches of another history. A `deal:` topic is not sequenced: its patches apply as
  * they come and a lost place is repaired with a fresh snapshot.
