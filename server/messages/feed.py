@@ -60,6 +60,8 @@ class MessageFeed:
         stored = await self.store.load(ident)
         if stored is None or stored.epoch != epoch or (revision > 0 and not commit):
             return None
+        if await self.messages.latest_seq(ident) - revision > self.max_catch_up:
+            return None  # too far behind: a snapshot is cheaper, and reading the pages first would not be
         batch = await self.messages.read_since(ident, max(revision - 1, 0))
         if revision > 0:
             if not batch or batch[0].seq != revision or batch[0].commit != commit:

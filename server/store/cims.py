@@ -313,6 +313,11 @@ class CimStore:
         """
         if revision < 1 or not commit:
             return None
+        if limit is not None:
+            # Too far behind shows in the head's revision: not worth reading (and decoding) `limit` entries first.
+            head = await self.redis.hget(self.keys.cim(cim_id), "rev")
+            if head is None or int(head) - revision > limit:
+                return None
         count = None if limit is None else limit + 2
         entries: Any = await self.redis.xrange(self.keys.log(cim_id), min=f"{revision}-1", max="+", count=count)
         if not entries:
