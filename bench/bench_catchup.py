@@ -109,7 +109,10 @@ class Window:
 
 
 def consumer_process(pipe: Connection, hub_url: str, ws_url: str, token: str, cim: str, seconds: float) -> None:
-    asyncio.run(_consumers(pipe, hub_url, ws_url, token, cim, seconds))
+    try:
+        asyncio.run(_consumers(pipe, hub_url, ws_url, token, cim, seconds))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which stops the run with it
+        pipe.send(f"the consumers failed: {type(exc).__name__}: {exc}")
 
 
 async def _consumers(pipe: Connection, hub_url: str, ws_url: str, token: str, cim: str, seconds: float) -> None:
@@ -289,13 +292,18 @@ async def consumers(hub: HubProcess, token: str, cim: str, seconds: float) -> As
         target=consumer_process, args=(child, hub.url, hub.ws_url, token, cim, seconds)
     )
     process.start()
+    child.close()  # so a consumer process that dies is an EOF here, not a wait forever
     counts: dict[str, int] = {}
     try:
-        if await asyncio.to_thread(parent.recv) != "ready":
-            raise RuntimeError("the consumers did not start")
+        started = await asyncio.to_thread(parent.recv)
+        if started != "ready":
+            raise RuntimeError(started)
         parent.send("go")
         yield counts
-        counts.update(await asyncio.to_thread(parent.recv))
+        outcome = await asyncio.to_thread(parent.recv)
+        if not isinstance(outcome, dict):
+            raise RuntimeError(outcome)
+        counts.update(outcome)
     finally:
         await asyncio.to_thread(process.join, 60)
         if process.is_alive():

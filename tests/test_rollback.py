@@ -19,7 +19,7 @@ from cimhub.protocol.errors import CimhubError
 from cimhub.protocol.patch import apply
 from cimhub.server.messages.feed import MessageFeed
 from cimhub.server.messages.store import MessageStore
-from cimhub.server.store.cims import CimStore
+from cimhub.server.store.cims import LOG_PAGE, CimStore
 from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
 
@@ -250,3 +250,21 @@ async def test_a_resume_is_checked_across_pages_of_messages(
     entries = await MessageFeed(messages, a.store).since(cim_id, 1, epoch, first.commit)
     assert entries is not None and [e["rev"] for e in entries] == list(range(2, 451))
     assert all(e["parent"] == p["commit"] for p, e in itertools.pairwise(entries))
+
+
+async def test_a_long_catch_up_is_read_in_pages_and_still_checked_as_one_chain(
+    engines: tuple[MutationEngine, MutationEngine], redis_client: aioredis.Redis, keys: Keys
+) -> None:
+    """More entries than one page (LOG_PAGE): every page continues the chain, a seam between pages is refused."""
+    a, _ = engines
+    cim_id = (await mutate(a, "create", {"dealId": "d1", "projectId": "p1", "title": "T"})).cim_id
+    first = await a.store.get(cim_id)
+    for n in range(LOG_PAGE + 50):
+        await note(a, cim_id, f"k{n}")
+    patches = await a.store.patches_after_commit(cim_id, 1, first.commit)
+    assert patches is not None and [p["rev"] for p in patches] == list(range(2, LOG_PAGE + 52))
+    limited = await a.store.patches_after_commit(cim_id, 1, first.commit, limit=LOG_PAGE + 50)
+    assert limited == patches
+    # An entry missing in the middle of a page (a trim, a rollback between two reads): a snapshot, never a gap.
+    await redis_client.xdel(keys.log(cim_id), f"{LOG_PAGE + 1}-1")
+    assert await a.store.patches_after_commit(cim_id, 1, first.commit) is None

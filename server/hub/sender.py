@@ -37,6 +37,8 @@ class Socket(Protocol):
 
 
 TRANSPORT_SCOPE_KEY = "cimhub.transport"
+# Queued frames written between two yields to the event loop (as catch-up does, server/hub/hub.py).
+DRAIN_BATCH = 64
 
 
 class KeepTransport:
@@ -210,6 +212,7 @@ class FrameSender:
             self._busy = True
             if self._unfinished is not None:
                 await self._finish_unfinished()
+            sent = 0
             while self.queue:
                 data = self.queue.popleft()
                 self.queued_bytes -= len(data)
@@ -217,6 +220,11 @@ class FrameSender:
                     await socket.send_text(data)
                 else:
                     await socket.send_bytes(data)
+                sent += 1
+                if sent % DRAIN_BATCH == 0:
+                    # A writable socket takes every frame without suspending: a long queue (a catch-up
+                    # of thousands of patches) would otherwise be written in one go, stalling the hub.
+                    await asyncio.sleep(0)
             self._busy = False
             if self.closing is not None:
                 code, reason = self.closing
