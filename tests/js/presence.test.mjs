@@ -225,10 +225,14 @@ test("history calls send the golden queries and resolve the golden results", asy
   assert.deepEqual(sentList.args, { cimId: at.args.cimId, limit: 2 }, "no before: the newest");
   socket.receive({ type: "result", id: sentList.id, result: { items: [], nextBefore: null } });
   await list;
-  void cimHistory(client, at.args.cimId, { before: 7 });
+  const older = cimHistory(client, at.args.cimId, { before: 7 });
   assert.deepEqual(socket.last("query").args, { cimId: at.args.cimId, before: 7 });
-  void cimDiff(client, at.args.cimId, 0);
+  socket.receive({ type: "result", id: socket.last("query").id, result: { items: [], nextBefore: null } });
+  await older;
+  const sinceCreation = cimDiff(client, at.args.cimId, 0);
   assert.deepEqual(socket.last("query").args, { cimId: at.args.cimId, from: 0 }, "no to: up to now");
+  socket.receive({ type: "result", id: socket.last("query").id, result: { patches: [] } });
+  await sinceCreation;
 });
 
 test("restoreRevision is one mutation id, sent again unchanged after a reconnect, so it applies once", async () => {

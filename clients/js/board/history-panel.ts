@@ -60,9 +60,10 @@ export class HistoryPanel {
     const n = this.nodes;
     const b = this.buttons;
     const button = (id: string, text: string, action: () => void) => {
-      b[id] = el("button", { type: "button", id: `history-${id}` }, text);
-      b[id].addEventListener("click", action);
-      return b[id];
+      const node = el("button", { type: "button", id: `history-${id}` }, text);
+      node.addEventListener("click", action);
+      b[id] = node;
+      return node;
     };
     n.status = el("p", { class: "history-status", id: "history-status", role: "status" }, "Live");
     n.changes = el("div", { class: "history-changes", id: "history-changes", "aria-live": "polite" });

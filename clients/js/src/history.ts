@@ -116,5 +116,6 @@ export async function restoreRevision(
   revision: number,
   options: Pick<MutateOptions<RestoreRevisionArgs>, "mutationId"> = {},
 ): Promise<MutationAnswer<RestoreResult>> {
-  return (await client.mutate("restoreRevision", { cimId, revision }, options)) as MutationAnswer<RestoreResult>;
+  const answer: MutationAnswer = await client.mutate("restoreRevision", { cimId, revision }, options);
+  return answer as unknown as MutationAnswer<RestoreResult>; // the hub's result for this mutation (docs/history.md)
 }
