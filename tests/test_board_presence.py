@@ -89,7 +89,7 @@ async def test_two_browsers_and_an_agent_see_each_others_presence_live(redis_url
             editors = one.locator('li[data-slide-id="slide-2"] .editors')
             await editors.and_(one.locator('[data-actors="user-2"]')).wait_for(timeout=WAIT_MS)
             assert await editors.text_content() == "U2 editing"
-            assert await member(one, "user-2").get_attribute("data-slide-id") == "slide-2"
+            assert await member(one, "user-2").get_attribute("data-editing-slide") == "slide-2"
             seen = await agent_sees(
                 people, lambda a: a.get("user-2", {}).get("slideId") == "slide-2", "page two editing slide 2"
             )

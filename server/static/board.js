@@ -1646,8 +1646,8 @@ function short(value) {
 
 // board/presence.ts
 function hue(actor) {
-  let hash = 0;
-  for (const char of actor) hash = hash * 31 + char.codePointAt(0) >>> 0;
+  let hash = 2166136261;
+  for (const char of actor) hash = Math.imul(hash ^ char.codePointAt(0), 16777619) >>> 0;
   return hash % 360;
 }
 function memberLabel(member, self) {
@@ -1709,7 +1709,7 @@ var PresenceBar = class {
       setAttr(item.root, "data-actor", member.actor);
       setAttr(item.root, "data-kind", presenceKind(member));
       setAttr(item.root, "data-activity", member.state.activity ?? "viewing");
-      setAttr(item.root, "data-slide-id", member.state.activity === "editing" ? member.state.slideId ?? null : null);
+      setAttr(item.root, "data-editing-slide", member.state.activity === "editing" ? member.state.slideId ?? null : null);
       setAttr(item.root, "data-self", self ? "true" : null);
       return item.root;
     });

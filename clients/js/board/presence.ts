@@ -15,10 +15,13 @@ import {
 } from "../src/index.js";
 import { el, setAttr, syncChildren } from "./dom.js";
 
-/** A colour per actor, the same in every browser, so one person keeps one colour everywhere. */
+/**
+ * A colour per actor, the same in every browser, so one person keeps one colour everywhere.
+ * FNV-1a, so ids that differ in one last character ("user-1", "user-2") still land far apart.
+ */
 function hue(actor: string): number {
-  let hash = 0;
-  for (const char of actor) hash = (hash * 31 + char.codePointAt(0)!) >>> 0;
+  let hash = 0x811c9dc5;
+  for (const char of actor) hash = Math.imul(hash ^ char.codePointAt(0)!, 0x01000193) >>> 0;
   return hash % 360;
 }
 
@@ -87,7 +90,7 @@ export class PresenceBar {
       setAttr(item.root, "data-actor", member.actor);
       setAttr(item.root, "data-kind", presenceKind(member));
       setAttr(item.root, "data-activity", member.state.activity ?? "viewing");
-      setAttr(item.root, "data-slide-id", member.state.activity === "editing" ? member.state.slideId ?? null : null);
+      setAttr(item.root, "data-editing-slide", member.state.activity === "editing" ? member.state.slideId ?? null : null);
       setAttr(item.root, "data-self", self ? "true" : null);
       return item.root;
     });
