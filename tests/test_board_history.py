@@ -114,8 +114,10 @@ async def test_history_panel_steps_back_shows_a_revision_and_restores_it(redis_u
 
                 # Restore revision 7: the page returns to live and shows it; so does the other page.
                 await page.locator("#history-restore").click()
-                await page.locator(".toast").filter(has_text="Restored revision 7 as revision 11.").wait_for(
-                    timeout=WAIT_MS
+                await (
+                    page.locator(".toast")
+                    .filter(has_text="Restored revision 7 as revision 11.")
+                    .wait_for(timeout=WAIT_MS)
                 )
                 await page.locator("#history[data-shown='live']").wait_for(timeout=WAIT_MS)
                 assert await page.locator("#cim").get_attribute("data-mode") is None
@@ -130,6 +132,7 @@ async def test_history_panel_steps_back_shows_a_revision_and_restores_it(redis_u
                 restores = [i for i in listing["items"] if i["mutation"] == "restoreRevision"]
                 assert [(i["revision"], i["actor"]) for i in restores] == [(11, "user-1")]
                 await page.locator('#history-list li[data-revision="11"]').wait_for(timeout=WAIT_MS)
-                assert "Restored a revision by user-1" in (await watcher.locator("#activity li").first.text_content() or "")
+                latest = await watcher.locator("#activity li").first.text_content()
+                assert "Restored a revision by user-1" in (latest or "")
                 errors = [m for m in page.console_messages + watcher.console_messages if "page error" in m]
                 assert errors == [], errors

@@ -179,8 +179,10 @@ async def test_react_app_on_another_origin_shows_and_mutates_a_live_cim(
                     people = await bob.subscribe(f"presence:{cim_id}")
                     await bob.set_presence(cim_id, {"activity": "editing", "slideId": "slide-1", "name": "Bob"})
                     await page.locator("#presence li[data-self]").filter(has_text="React app").wait_for(timeout=WAIT_MS)
-                    await page.locator('#presence li[data-actor="user-2"]').filter(has_text="Bob").wait_for(
-                        timeout=WAIT_MS
+                    await (
+                        page.locator('#presence li[data-actor="user-2"]')
+                        .filter(has_text="Bob")
+                        .wait_for(timeout=WAIT_MS)
                     )
                     await members_until(people, lambda names: names == {"user-1": "React app", "user-2": "Bob"})
                     await page.locator("#leave").click()
