@@ -1470,11 +1470,11 @@ var HistoryPanel = class {
     setAttr(this.toggle, "aria-expanded", "false");
     this.goLive();
   }
-  /** A new live revision: list it, if the panel is open. */
+  /** A new live revision: list it (keeping the older pages already shown), if the panel is open. */
   onLiveRevision() {
     if (this.root.hidden) return;
     if (this.loading) this.stale = true;
-    else void this.reload();
+    else void this.loadPage(null);
     this.update();
   }
   reload() {
@@ -1486,9 +1486,10 @@ var HistoryPanel = class {
     this.loading = cimHistory(this.client, this.cimId, { before, limit: PAGE }).then(
       (page) => {
         const known = new Set(this.items.map((i) => i.revision));
+        const listedBelow = this.items.at(-1)?.revision ?? Infinity;
+        if (before !== null || listedBelow >= (page.items.at(-1)?.revision ?? Infinity)) this.nextBefore = page.nextBefore;
         this.items = [...this.items, ...page.items.filter((i) => !known.has(i.revision))].sort((a, b) => b.revision - a.revision);
         this.oldest = page.oldest;
-        this.nextBefore = page.nextBefore;
         this.renderList();
       },
       (error) => this.host.notify(humanError(error, "load the history"), "error")
@@ -1496,7 +1497,7 @@ var HistoryPanel = class {
       this.loading = null;
       if (this.stale) {
         this.stale = false;
-        void this.reload();
+        void this.loadPage(null);
       }
     });
     return this.loading;

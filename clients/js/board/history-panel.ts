@@ -96,11 +96,11 @@ export class HistoryPanel {
     this.goLive();
   }
 
-  /** A new live revision: list it, if the panel is open. */
+  /** A new live revision: list it (keeping the older pages already shown), if the panel is open. */
   onLiveRevision(): void {
     if (this.root.hidden) return;
     if (this.loading) this.stale = true;
-    else void this.reload();
+    else void this.loadPage(null);
     this.update();
   }
 
@@ -115,9 +115,11 @@ export class HistoryPanel {
       .then(
         (page) => {
           const known = new Set(this.items.map((i) => i.revision));
+          const listedBelow = this.items.at(-1)?.revision ?? Infinity;
+          // The newest page again (a live change): older pages already listed keep their place to page on from.
+          if (before !== null || listedBelow >= (page.items.at(-1)?.revision ?? Infinity)) this.nextBefore = page.nextBefore;
           this.items = [...this.items, ...page.items.filter((i) => !known.has(i.revision))].sort((a, b) => b.revision - a.revision);
           this.oldest = page.oldest;
-          this.nextBefore = page.nextBefore;
           this.renderList();
         },
         (error: unknown) => this.host.notify(humanError(error, "load the history"), "error"),
@@ -126,7 +128,7 @@ export class HistoryPanel {
         this.loading = null;
         if (this.stale) {
           this.stale = false;
-          void this.reload();
+          void this.loadPage(null);
         }
       });
     return this.loading;
