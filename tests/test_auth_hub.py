@@ -432,10 +432,16 @@ async def test_a_cim_id_created_again_under_another_deal_is_judged_by_its_new_de
         cim_id = str(first["cimId"])
         got = await ana.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})
         assert got["type"] == "result", got  # the hub now remembers the CIM as deal A's
+        assert (await ana.subscribe(f"cim:{cim_id}"))["data"]["dealId"] == world.deal_a
         async for key in redis_client.scan_iter(match=f"{key_prefix}:*"):
             await redis_client.delete(key)
         again = await maker.mutate("create", {"dealId": world.deal_b, "projectId": world.project_b, "title": "B"}, "m1")
         assert again["type"] == "result" and again["cimId"] == cim_id, again
+
+        # ana's live subscription sees the new epoch, is re-admitted by the new deal, and ends: no snapshot of it.
+        ended = await ana.expect(type="unsubscribed", topic=f"cim:{cim_id}")
+        assert not [f for f in ana.backlog if f.get("type") in ("snapshot", "patch")], ana.backlog
+        assert ended["error"]["code"] == "not_found", ended
 
         # ana (deal A only) sees nothing of deal B's CIM, by any path ...
         assert error_code(await ana.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})) == "not_found"
