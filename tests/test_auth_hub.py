@@ -477,3 +477,17 @@ async def test_a_mutation_on_a_remembered_deal_is_refused_once_the_cim_moved_dea
         assert error_code(refused) == "not_found"
         stored = await maker.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})
         assert stored["result"]["cim"]["title"] == "B", stored
+
+
+async def test_revoked_membership_removes_the_users_presence(hub: Hub, world: World) -> None:
+    """Others must not go on seeing a user on a CIM the user may no longer see."""
+    async with connect(hub, mint(world.ana)) as ana, connect(hub, SERVICE_KEY) as watcher:
+        cim_id = await create_cim(ana, world)
+        assert (await watcher.subscribe(f"presence:{cim_id}"))["type"] == "snapshot"
+        joined = await ana.request({"type": "presence", "cimId": cim_id, "state": {"activity": "editing"}})
+        presence_id = joined["result"]["presenceId"]
+        join = await watcher.expect(type="patch", mutation="join")
+        assert join["ops"][0]["path"] == f"/{presence_id}"
+        await world.execute("delete from project_members where user_id = %s", world.ana)
+        leave = await watcher.expect(timeout=TTL_S + RECHECK_S + 5, type="patch", mutation="leave")
+        assert leave["ops"] == [{"op": "remove", "path": f"/{presence_id}"}]
