@@ -149,6 +149,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         hub,
         interval_s=settings.access_recheck_s,
         outage_grace_s=settings.access_outage_grace_s,
+        presence=presence,
     )
     services = Services(
         settings=settings,

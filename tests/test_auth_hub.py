@@ -414,19 +414,25 @@ async def test_legacy_import_is_idempotent(hub: Hub, world: World, postgrest: Po
 # -- the remembered deal of a CIM is a guess --------------------------------------------
 
 
+async def member_of_both(world: World) -> str:
+    """A member of both projects: her create's CIM id depends only on her and the create's mutation id."""
+    user = str(uuid.uuid4())
+    await world.execute(
+        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
+        world.project_a,
+        user,
+        world.project_b,
+        user,
+    )
+    return user
+
+
 async def test_a_cim_id_created_again_under_another_deal_is_judged_by_its_new_deal(
     hub: Hub, world: World, redis_client: Any, key_prefix: str
 ) -> None:
     """Redis loses a CIM the hub has authorized (restored from an old backup, flushed) and the same
     create makes it again under another deal: the hub's remembered deal must not decide who sees it."""
-    cara = str(uuid.uuid4())  # a member of both projects: her create's id depends only on her and its id
-    await world.execute(
-        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
-        world.project_a,
-        cara,
-        world.project_b,
-        cara,
-    )
+    cara = await member_of_both(world)
     async with connect(hub, mint(cara)) as maker, connect(hub, mint(world.ana)) as ana:
         first = await maker.mutate("create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "A"}, "m1")
         cim_id = str(first["cimId"])
@@ -458,14 +464,7 @@ async def test_a_mutation_on_a_remembered_deal_is_refused_once_the_cim_moved_dea
     hub: Hub, world: World, redis_client: Any, key_prefix: str
 ) -> None:
     """The mutation path answers from the remembered deal without a read; the engine's commit confirms it."""
-    cara = str(uuid.uuid4())
-    await world.execute(
-        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
-        world.project_a,
-        cara,
-        world.project_b,
-        cara,
-    )
+    cara = await member_of_both(world)
     async with connect(hub, mint(cara)) as maker, connect(hub, mint(world.ana)) as ana:
         first = await maker.mutate("create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "A"}, "m2")
         cim_id = str(first["cimId"])
@@ -477,3 +476,17 @@ async def test_a_mutation_on_a_remembered_deal_is_refused_once_the_cim_moved_dea
         assert error_code(refused) == "not_found"
         stored = await maker.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})
         assert stored["result"]["cim"]["title"] == "B", stored
+
+
+async def test_revoked_membership_removes_the_users_presence(hub: Hub, world: World) -> None:
+    """Others must not go on seeing a user on a CIM the user may no longer see."""
+    async with connect(hub, mint(world.ana)) as ana, connect(hub, SERVICE_KEY) as watcher:
+        cim_id = await create_cim(ana, world)
+        assert (await watcher.subscribe(f"presence:{cim_id}"))["type"] == "snapshot"
+        joined = await ana.request({"type": "presence", "cimId": cim_id, "state": {"activity": "editing"}})
+        presence_id = joined["result"]["presenceId"]
+        join = await watcher.expect(type="patch", mutation="join")
+        assert join["ops"][0]["path"] == f"/{presence_id}"
+        await world.execute("delete from project_members where user_id = %s", world.ana)
+        leave = await watcher.expect(timeout=TTL_S + RECHECK_S + 5, type="patch", mutation="leave")
+        assert leave["ops"] == [{"op": "remove", "path": f"/{presence_id}"}]
