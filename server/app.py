@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from cimhub.protocol.frames import topic_parts
 from cimhub.server import http
 from cimhub.server.auth.access import access_from_settings
 from cimhub.server.auth.authorizer import Authorizer
@@ -138,6 +139,10 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         if isinstance(redis, RedisCluster)
         else Broker(redis_url, alive_channel=keys.alive_channel)
     )
+
+    async def readmit(connection: Any, topic_name: str) -> None:
+        await dispatcher.authorize_topic(connection.identity, *topic_parts(topic_name))
+
     hub = Hub(
         feeds,
         metrics,
@@ -146,6 +151,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         catch_up_concurrency=settings.catch_up_concurrency,
         catch_up_wait_s=settings.catch_up_wait_s,
         faults=faults,
+        readmit=readmit,
     )
     presence = PresenceTracker(
         presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions
@@ -157,6 +163,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         hub,
         interval_s=settings.access_recheck_s,
         outage_grace_s=settings.access_outage_grace_s,
+        presence=presence,
     )
     services = Services(
         settings=settings,
