@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/bench_wire.py            # ~1 minute
     .venv/bin/python bench/bench_wire.py --quick    # shorter phases
+    .venv/bin/python bench/bench_wire.py --quick --ws-only --profile out/   # py-spy the hub per WebSocket row
 
 A hub (``python -m cimhub.server``, on uvloop and httptools where installed, as
 uvicorn picks them) runs on an embedded Redis (AOF everysec); 100 CIMs of
@@ -44,7 +45,7 @@ from typing import Any
 
 import orjson
 import websockets
-from bench_fanout import cpu_seconds, run_loop
+from bench_fanout import cpu_seconds, py_spy, run_loop
 from bench_store import HERO, PERSONA, SECTIONS, SLIDES_PER_SECTION, components, edits
 from hubproc import HubProcess, start_hub
 from websockets.typing import Subprotocol
@@ -176,6 +177,7 @@ async def windowed(call: Callable[[], Awaitable[bool]], sample: Sample, window: 
 
 async def build(socket: Socket, n: int) -> str:
     created = await socket.mutate("create", {"dealId": f"deal{n % 10}", "projectId": "p1", "title": f"CIM {n}"})
+    assert created["type"] == "result", created
     cim_id = str(created["cimId"])
     steps: list[tuple[str, dict[str, Any]]] = [
         ("saveBuyerPersona", {"persona": PERSONA}),
@@ -292,7 +294,7 @@ async def http_rows(
     return rows
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, ws_only: bool, profile: Path | None, in_flight: int | None) -> None:
     seconds = 2.0 if quick else 6.0
     with tempfile.TemporaryDirectory(prefix="cimhub-bench-wire-") as data_dir:
         async with embedded_redis(Path(data_dir)) as redis:
@@ -304,6 +306,8 @@ async def main(quick: bool) -> None:
                 mutation_burst=1_000_000,
                 user_mutations_per_second=1e6,
                 user_mutation_burst=1_000_000,
+                access_max_checks_per_user=1_000,
+                **({"mutations_in_flight": in_flight} if in_flight else {}),
             ) as hub:
                 socket = await Socket.open(hub)
                 cim_ids = await asyncio.gather(*(build(socket, n) for n in range(100)))
@@ -322,11 +326,12 @@ async def main(quick: bool) -> None:
                     ("WebSocket, one at a time", 1),
                 ):
                     sample = Sample(hub.pid)
-                    await windowed(ws_call, sample, window, seconds)
+                    with py_spy(hub.pid, profile / f"hub-ws-{window}.txt" if profile else None):
+                        await windowed(ws_call, sample, window, seconds)
                     rows.append(sample.row(label))
 
                 http = Http(hub.port, hub.token("bench-writer"))
-                for concurrency in (1, 16):
+                for concurrency in () if ws_only else (1, 16):
                     rows += await http_rows(
                         http, hub.pid, lambda: edits(next(cims), rng, counter), concurrency, seconds
                     )
@@ -347,9 +352,14 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s per row")
+    parser.add_argument("--in-flight", type=int, metavar="N", help="the hub's CIMHUB_MUTATIONS_IN_FLIGHT")
+    parser.add_argument("--ws-only", action="store_true", help="skip the HTTP rows")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the hub during each WebSocket row")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_echo:
         serve_echo(options.serve_echo)
     else:
-        run_loop(main(options.quick))
+        if options.profile:
+            options.profile.mkdir(parents=True, exist_ok=True)
+        run_loop(main(options.quick, options.ws_only, options.profile, options.in_flight))

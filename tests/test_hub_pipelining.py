@@ -17,7 +17,8 @@ import pytest
 
 from cimhub.protocol import frames as f
 from cimhub.protocol.codec import JSON
-from cimhub.protocol.mutations import derived_cim_id, imported_cim_id
+from cimhub.protocol.errors import CimhubError, ErrorCode
+from cimhub.protocol.mutations import MUTATIONS, MutationContext, MutationSpec, derived_cim_id, imported_cim_id
 from cimhub.server.dispatch import cim_of
 from cimhub.server.hub.admission import Admission
 from cimhub.server.hub.session import MAX_PENDING_MUTATIONS, Session
@@ -40,6 +41,13 @@ def test_cim_of_names_the_cim_each_mutation_changes() -> None:
     service = SimpleNamespace(user_id="user-1", role="agent", is_service=True)
     assert cim_of(service, "create", create, "m9") == derived_cim_id("service:agent/user-1", "m9")
     assert cim_of(service, "importFromSupabase", {"sourceId": "legacy-7"}, "m1") == imported_cim_id("legacy-7")
+
+
+@pytest.mark.parametrize("spec", [spec for spec in MUTATIONS.values() if not spec.creates], ids=lambda s: s.name)
+def test_every_mutation_that_makes_no_cim_changes_the_one_its_cim_id_names(spec: MutationSpec[Any]) -> None:
+    """cim_of reads `cimId` for these without asking the spec: hold each spec's target to that."""
+    ctx = MutationContext(actor="user-1", now=0, mutation_id="m1", user_id="user-1")
+    assert spec.target(spec.args.model_construct(cimId="c-42"), ctx) == "c-42"
 
 
 @pytest.mark.parametrize(
@@ -241,4 +249,45 @@ async def test_a_repeated_mutation_id_waits_for_the_first_to_finish() -> None:
     gated.finish("a1")
     await settle()
     assert gated.started == ["a1", "a1"]
+    stop(session)
+
+
+class TwoChecksAtOnce(Gated):
+    """Like the access cache with CIMHUB_ACCESS_MAX_CHECKS_PER_USER=2: a third check at once is `rate_limited`."""
+
+    async def mutate(self, identity: Any, name: str, args: Any, mutation_id: str, expected: int | None) -> Any:
+        if sum(self.running.values()) >= 2:
+            raise CimhubError("over 2 access checks in flight for this user", code=ErrorCode.RATE_LIMITED)
+        return await super().mutate(identity, name, args, mutation_id, expected)
+
+
+async def test_overlapping_mutations_wait_for_the_users_access_checks_instead_of_failing() -> None:
+    checks = TwoChecksAtOnce()
+    session = make_session(checks, in_flight=8)
+    for cim in "abcde":
+        mutate(session, cim, 1)
+    await settle()
+    assert checks.started == ["a1", "b1"]  # the rest were refused by the bound, and wait
+    assert answers(session) == []
+    checks.finish("a1")
+    await settle()
+    assert len(checks.started) == 3
+    checks.finish(*(f"{cim}1" for cim in "abcde"))
+    await settle()
+    assert sorted(a["id"] for a in answers(session)) == ["a1", "b1", "c1", "d1", "e1"]
+    assert all(a["type"] == "result" for a in answers(session))
+    stop(session)
+
+
+async def test_a_mutation_refused_with_nothing_else_running_is_answered_rate_limited() -> None:
+    class Refusing(Gated):
+        async def mutate(self, *args: Any) -> Any:
+            raise CimhubError("over 4 access checks in flight for this user", code=ErrorCode.RATE_LIMITED)
+
+    session = make_session(Refusing())
+    mutate(session, "a", 1)
+    await settle()
+    (refused,) = answers(session)
+    assert refused["id"] == "a1" and refused["error"]["code"] == "rate_limited"
+    assert session._lanes == {} and session._mutations_waiting == 0
     stop(session)

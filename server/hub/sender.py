@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, cast
 
 from cimhub.protocol.close import CloseCode
+from cimhub.server.hub.direct import PROTOCOL_SCOPE_KEY, DirectFrames
 
 log = logging.getLogger("cimhub.sender")
 
@@ -40,7 +41,7 @@ TRANSPORT_SCOPE_KEY = "cimhub.transport"
 
 
 class KeepTransport:
-    """ASGI middleware: puts a WebSocket's TCP transport in its scope, for `transport_of`.
+    """ASGI middleware: puts a WebSocket's TCP transport (and protocol, for DirectFrames) in its scope.
 
     ASGI has no "abort the connection" message, and a close waits for the
     kernel's buffers to drain into a client that may never read. uvicorn's
@@ -60,6 +61,7 @@ class KeepTransport:
             # Duck-typed: uvloop's transports (the hub's default loop) are not asyncio.WriteTransport subclasses.
             if callable(getattr(transport, "abort", None)):
                 scope[TRANSPORT_SCOPE_KEY] = transport
+                scope[PROTOCOL_SCOPE_KEY] = send.__self__
         await self.app(scope, receive, send)
 
 
@@ -96,6 +98,7 @@ class FrameSender:
         # finished by the task before anything queued behind it.
         self._unfinished: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._direct = DirectFrames.of(socket)
 
     def start(self) -> asyncio.Task[None]:
         """Start the draining task; until then frames only queue (see `flush_then_close`)."""
@@ -108,13 +111,20 @@ class FrameSender:
             self._deadline.cancel()
         if self.task is not None:
             self.task.cancel()
+        if self._direct is not None:
+            self._direct.flush()
 
-    def send(self, data: str | bytes) -> None:
-        """Queue one encoded frame (or write it at once); never blocks."""
+    def send(self, data: str | bytes, *, cork: bool = False) -> None:
+        """Queue one encoded frame (or write it at once); never blocks.
+
+        `cork`: the frame may wait for the end of this turn of the event loop, to leave in one
+        write with others (DirectFrames.write).
+        """
         if self.closing is not None:
             return
         if self.task is not None and not self.queue and not self._busy and self._unfinished is None:
-            self._write_now(data)
+            if self._direct is None or not self._direct.write(data, cork=cork):
+                self._write_now(data)
             return
         size = len(data)
         if self.queued_bytes + size > self.max_bytes:
@@ -208,6 +218,8 @@ class FrameSender:
             await self._wakeup.wait()
             self._wakeup.clear()
             self._busy = True
+            if self._direct is not None:
+                self._direct.flush()  # frames written directly went before anything queued since
             if self._unfinished is not None:
                 await self._finish_unfinished()
             while self.queue:

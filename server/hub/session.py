@@ -115,6 +115,8 @@ class Session:
         # Mutations waiting or running, by the CIM they change: each lane runs in order.
         self._lanes: dict[str, deque[f.MutateFrame]] = {}
         self._mutations_waiting = 0
+        self._mutations_running = 0
+        self._mutation_finished: asyncio.Event | None = None
         # Made on the first mutation: most connections only subscribe, and an idle
         # connection's footprint is what a hub with many subscribers pays for.
         self._mutation_slots: asyncio.Semaphore | None = None
@@ -485,24 +487,51 @@ class Session:
         try:
             while lane:
                 async with slots:
-                    await self._run_mutation(lane[0])
+                    answered = await self._run_mutation(lane[0])
+                if not answered:
+                    await self._another_mutation_finished()
+                    continue
                 lane.popleft()
                 self._mutations_waiting -= 1
+                if self._mutation_finished is not None:
+                    self._mutation_finished.set()
+                    self._mutation_finished = None
         finally:
             # No await between the last `while lane` and here: a frame queued meanwhile starts a new lane.
             del self._lanes[key]
 
-    async def _run_mutation(self, frame: f.MutateFrame) -> None:
+    async def _another_mutation_finished(self) -> None:
+        """Wait until another of this connection's mutations finishes (at once if none is running)."""
+        if self._mutations_running == 0:
+            return
+        if self._mutation_finished is None:
+            self._mutation_finished = asyncio.Event()
+        await self._mutation_finished.wait()
+
+    async def _run_mutation(self, frame: f.MutateFrame) -> bool:
+        """Run one mutation and answer it; False (unanswered) to run it again after another one finishes.
+
+        Inside a mutation `rate_limited` means the user's access checks in
+        flight are at their bound (CIMHUB_ACCESS_MAX_CHECKS_PER_USER). When
+        this connection's own other mutations hold them, that is the overlap's
+        doing, not the client's: the mutation waits for one of them instead.
+        Nothing ran (authorization comes first), so running it again is safe.
+        """
+        self._mutations_running += 1
         try:
             outcome = await self.requests.mutate(
                 self.identity, frame.name, frame.args, frame.mutationId, frame.expectedRevision
             )
         except CimhubError as exc:
+            if exc.code is ErrorCode.RATE_LIMITED and self._mutations_running > 1:
+                return False
             self.send_error(exc, frame.id)
-            return
+            return True
         except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
             self.send_error(client_error(exc, f"running mutation {frame.name!r}"), frame.id)
-            return
+            return True
+        finally:
+            self._mutations_running -= 1
         answer: f.ResultOut = {
             "type": "result",
             "id": frame.id,
@@ -511,4 +540,6 @@ class Session:
             "revision": outcome.revision,
             "duplicate": outcome.duplicate,
         }
-        self.send(answer)
+        # More of this connection's mutations in flight: their results may share one write.
+        self.sender.send(self.codec.encode(answer), cork=self._mutations_waiting > 1)
+        return True
