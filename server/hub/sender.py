@@ -91,8 +91,10 @@ class FrameSender:
         self.queue: deque[str | bytes] = deque()
         self.queued_bytes = 0
         self.closing: tuple[int, str] | None = None
+        # The task that drains the queue runs only while there is one: most writes go out
+        # at once, and an idle connection's footprint is what a hub with many subscribers pays.
         self.task: asyncio.Task[None] | None = None
-        self._wakeup = asyncio.Event()
+        self.done: asyncio.Future[None] | None = None
         self._busy = False
         # A write the socket could not take at once (the client reads slowly),
         # finished by the task before anything queued behind it.
@@ -100,10 +102,17 @@ class FrameSender:
         self._deadline: asyncio.TimerHandle | None = None
         self._direct = DirectFrames.of(socket)
 
-    def start(self) -> asyncio.Task[None]:
-        """Start the draining task; until then frames only queue (see `flush_then_close`)."""
-        self.task = asyncio.create_task(self._run())
-        return self.task
+    def start(self) -> asyncio.Future[None]:
+        """Start writing; until then frames only queue (see `flush_then_close`).
+
+        The future returned ends once the close was sent (cancelled when the
+        writing was abandoned or stopped, the error when a write failed): the
+        session is then over.
+        """
+        self.done = asyncio.get_running_loop().create_future()
+        if self.queue or self.closing is not None:
+            self._wake()
+        return self.done
 
     def stop(self) -> None:
         """The session is over. A close under way keeps its deadline: the transport may still need aborting."""
@@ -111,6 +120,8 @@ class FrameSender:
             self._deadline.cancel()
         if self.task is not None:
             self.task.cancel()
+        if self.done is not None:
+            self.done.cancel()
         if self._direct is not None:
             self._direct.flush()
 
@@ -122,7 +133,7 @@ class FrameSender:
         """
         if self.closing is not None:
             return
-        if self.task is not None and not self.queue and not self._busy and self._unfinished is None:
+        if self.done is not None and not self.queue and not self._busy and self._unfinished is None:
             if self._direct is None or not self._direct.write(data, cork=cork):
                 self._write_now(data)
             return
@@ -135,13 +146,13 @@ class FrameSender:
             return
         self.queue.append(data)
         self.queued_bytes += size
-        self._wakeup.set()
+        self._wake()
 
     def close(self, code: int, reason: str, grace_s: float | None = None) -> None:
         """Close after what is already queued has been sent, waiting `grace_s` (default: the sender's) at most."""
         if self.closing is None:
             self.closing = (code, reason)
-            self._wakeup.set()
+            self._wake()
             # A client that stopped reading blocks the socket write forever (the transport
             # stays paused): past the grace period it is dropped without the close frame.
             self._deadline = asyncio.get_running_loop().call_later(
@@ -161,6 +172,8 @@ class FrameSender:
         """The grace is over: stop writing and abort the TCP connection if it is still open."""
         if self.task is not None and not self.task.done():
             self.task.cancel()
+        if self.done is not None:
+            self.done.cancel()
         transport = transport_of(self.socket)
         if transport is None:
             return
@@ -190,7 +203,7 @@ class FrameSender:
         except Exception:  # noqa: BLE001 - the socket is gone; the session's receive loop ends it
             return
         self._unfinished = (coro, waiting)
-        self._wakeup.set()
+        self._wake()
 
     async def _finish_unfinished(self) -> None:
         """Drive the write `_write_now` started to its end, as an asyncio Task would."""
@@ -212,26 +225,41 @@ class FrameSender:
         finally:
             self._unfinished = None
 
+    def _wake(self) -> None:
+        """Something to write or a close to send: start the task, unless it runs or writing has not started."""
+        if self.done is not None and not self.done.done() and self.task is None:
+            self.task = asyncio.create_task(self._run())
+
     async def _run(self) -> None:
+        """Write the backlog in order, then the close if one was asked for; end when nothing is left."""
         socket = self.socket
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            self._busy = True
+        self._busy = True
+        try:
             if self._direct is not None:
                 self._direct.flush()  # frames written directly went before anything queued since
-            if self._unfinished is not None:
-                await self._finish_unfinished()
-            while self.queue:
-                data = self.queue.popleft()
-                self.queued_bytes -= len(data)
-                if isinstance(data, str):
-                    await socket.send_text(data)
-                else:
-                    await socket.send_bytes(data)
-            self._busy = False
+            while self._unfinished is not None or self.queue:
+                if self._unfinished is not None:
+                    await self._finish_unfinished()
+                while self.queue:
+                    data = self.queue.popleft()
+                    self.queued_bytes -= len(data)
+                    if isinstance(data, str):
+                        await socket.send_text(data)
+                    else:
+                        await socket.send_bytes(data)
             if self.closing is not None:
                 code, reason = self.closing
                 with contextlib.suppress(Exception):
                     await socket.close(code, reason)
-                return
+                if self.done is not None and not self.done.done():
+                    self.done.set_result(None)
+        except asyncio.CancelledError:
+            if self.done is not None:
+                self.done.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the socket failed: the session ends, as it learns from `done`
+            if self.done is not None and not self.done.done():
+                self.done.set_exception(exc)
+        finally:
+            self._busy = False
+            self.task = None
