@@ -22,7 +22,8 @@ over the same HTTP client. The load generator is this process: a small
 Sans-I/O-style HTTP/1.1 client (prebuilt requests, Content-Length parsing) and
 the `websockets` client; ``gen cpu`` is its CPU over wall time (100% = one
 core), ``hub cpu`` the hub's, ``hub us/op`` the hub's CPU time per request
-(the server's cost, which load on the host barely moves). A row whose ``gen cpu`` is near 100% measured
+(the server's cost, which load on the host barely moves), ``redis cpu`` the
+embedded Redis's CPU over wall time on the WebSocket rows. A row whose ``gen cpu`` is near 100% measured
 the load generator, not the hub.
 """
 
@@ -127,8 +128,10 @@ class Http:
 
 
 class Sample:
-    def __init__(self, hub_pid: int | None) -> None:
+    def __init__(self, hub_pid: int | None, redis_pid: int | None = None) -> None:
         self.hub_pid = hub_pid
+        self.redis_pid = redis_pid
+        self.redis = cpu_seconds(redis_pid) if redis_pid else 0.0
         self.latencies: list[float] = []
         self.errors = 0
         self.wall = time.perf_counter()
@@ -140,6 +143,7 @@ class Sample:
         gen = (time.process_time() - self.gen) / wall
         hub_s = cpu_seconds(self.hub_pid) - self.hub if self.hub_pid else 0.0
         hub = hub_s / wall
+        redis = (cpu_seconds(self.redis_pid) - self.redis) / wall if self.redis_pid else 0.0
         ordered = sorted(self.latencies) or [0.0]
 
         def pct(q: float) -> float:
@@ -154,6 +158,7 @@ class Sample:
             f"{pct(0.99):.2f}",
             f"{hub:.0%}" if self.hub_pid else "-",
             f"{per_op:,.0f}" if self.hub_pid else "-",
+            f"{redis:.0%}" if self.redis_pid else "-",
             f"{gen:.0%}",
             str(self.errors),
             limit,
@@ -325,7 +330,7 @@ async def main(quick: bool, ws_only: bool, profile: Path | None, in_flight: int 
                     (f"WebSocket, pipelined ({WINDOW} in flight)", WINDOW),
                     ("WebSocket, one at a time", 1),
                 ):
-                    sample = Sample(hub.pid)
+                    sample = Sample(hub.pid, redis.process.pid)
                     with py_spy(hub.pid, profile / f"hub-ws-{window}.txt" if profile else None):
                         await windowed(ws_call, sample, window, seconds)
                     rows.append(sample.row(label))
@@ -341,11 +346,12 @@ async def main(quick: bool, ws_only: bool, profile: Path | None, in_flight: int 
         f"cimhub wire bench: {os.cpu_count()} CPUs, hub and load generator unpinned, embedded redis (AOF everysec); "
         f"100 CIMs of ~12 KB; {seconds:.0f}s per row; load average at the end {os.getloadavg()[0]:.1f}"
     )
-    header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "hub us/op", "gen cpu", "errors", "limit")
+    header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "hub us/op")
+    header += ("redis cpu", "gen cpu", "errors", "limit")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print(
-            "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            "  ".join(c.ljust(w) if i in (0, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
         )
 
 

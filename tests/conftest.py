@@ -54,6 +54,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_frames",
             "test_golden",
             "test_history_unit",
+            "test_hub_direct",
             "test_hub_pipelining",
             "test_hub_unit",
             "test_js",

@@ -927,3 +927,35 @@ async def test_a_pipelined_retry_is_answered_as_a_duplicate(hub: HubProcess) -> 
         assert first["duplicate"] is False and retry["duplicate"] is True
         assert retry["revision"] == first["revision"] == created["revision"] + 1
         assert later["revision"] == first["revision"] + 1
+
+
+async def test_with_permessage_deflate_frames_arrive_compressed_and_whole(redis_server: RedisServer) -> None:
+    """Compressed connections keep per-connection deflate state: the direct writer leaves them to uvicorn."""
+    prefix = f"deflate{uuid.uuid4().hex[:8]}"
+    try:
+        with start_hub(redis_server.url, prefix, ws_per_message_deflate=True) as deflating:
+            async with connect(deflating) as writer, connect(deflating) as reader:
+                assert "permessage-deflate" in (reader.ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+                created = await writer.mutate("create", {"dealId": "deal-z", "projectId": "project-1", "title": "z"})
+                snapshot = await reader.subscribe(f"cim:{created['cimId']}")
+                replica = Replica(snapshot)
+                # Count the bytes on the wire from here on, before the client decompresses them.
+                wire_bytes: list[int] = []
+                receive_data = reader.ws.protocol.receive_data
+
+                def counting(data: bytes) -> None:
+                    wire_bytes.append(len(data))
+                    receive_data(data)
+
+                reader.ws.protocol.receive_data = counting
+                for n in range(3):
+                    answer = await writer.mutate(
+                        "updateState", {"cimId": created["cimId"], "title": "t" * 150 + str(n)}
+                    )
+                    assert answer["type"] == "result" and answer["revision"] == created["revision"] + n + 1
+                await replica.follow(reader, created["revision"] + 3)
+                assert replica.doc["title"] == "t" * 150 + "2"
+                decoded = sum(len(JSON.encode(patch)) for patch in replica.patches)
+                assert sum(wire_bytes) < 0.8 * decoded, (sum(wire_bytes), decoded)
+    finally:
+        _delete_prefix(redis_server, prefix)
