@@ -9,7 +9,10 @@ treatment.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, cast
@@ -70,12 +73,19 @@ async def indexes(client: RedisCluster, prefix: str) -> dict[str, list[tuple[str
     return {key: entries for key, entries in sorted(found.items()) if entries}
 
 
-def run_repair(redis_cluster: RedisClusterProcess, prefix: str) -> str:
-    result = CliRunner().invoke(
-        cli, ["admin", "repair-indexes", "--redis-url", redis_cluster.url, "--key-prefix", prefix, "--batch", "2"]
+async def run_repair(redis_cluster: RedisClusterProcess, prefix: str) -> str:
+    """The real command in a process of its own; its stdout (progress lines go to stderr)."""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "cimhub.clients", "admin", "repair-indexes"]
+        + ["--redis-url", redis_cluster.url, "--key-prefix", prefix, "--batch", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    assert result.exit_code == 0, result.output
-    return result.output
+    assert done.returncode == 0, done.stderr
+    assert "CIMs read" in done.stderr  # the progress output
+    return done.stdout
 
 
 async def test_repair_brings_deleted_moved_and_invented_entries_back_to_the_documents(
@@ -102,13 +112,13 @@ async def test_repair_brings_deleted_moved_and_invented_entries_back_to_the_docu
     await client.zadd(keys.by_deal("d1"), {cims[5]: 7})  # a deleted CIM back in its deal's list
     assert await indexes(client, prefix) != right
 
-    output = run_repair(redis_cluster, prefix)
+    output = await run_repair(redis_cluster, prefix)
     assert "indexes: 5 CIMs" in output and "3 stray entries removed" in output, output
     assert await indexes(client, prefix) == right
     page = await engine.store.list("deal", "d0")
     assert sorted(item.id for item in page.items) == sorted(cims[0:6:2])
 
-    again = run_repair(redis_cluster, prefix)
+    again = await run_repair(redis_cluster, prefix)
     assert "0 stray entries removed" in again, again
     assert await indexes(client, prefix) == right
 

@@ -132,6 +132,11 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
     async def _execute(self, run: Run) -> list[Any]:
         self._loop = asyncio.get_running_loop()
         async with self._gate.aio():
+            if self.cluster:
+                # redis-py 8.1's asyncio cluster client loses connections mid-handshake when many
+                # callers make its first commands at once; reading the slot table first (under
+                # its own lock, a flag check once done) avoids that race.
+                await self.client.initialize()  # type: ignore[union-attr]
             for attempt in (1, 2):
                 try:
                     if len(run.commands) == 1 and not run.atomic:

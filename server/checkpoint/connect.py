@@ -163,8 +163,10 @@ def twin_async_client(client: AsyncClient) -> AsyncClient:
     if isinstance(client, aiocluster.RedisCluster):
         kwargs = client.get_connection_kwargs()
         copied = ("username", "password", "socket_timeout", "socket_connect_timeout", "max_connections")
+        # The nodes it found, else (never used yet) the seeds it was given.
+        known = client.get_nodes() or list(client.nodes_manager.startup_nodes.values())
         return aiocluster.RedisCluster(
-            startup_nodes=[aiocluster.ClusterNode(node.host, node.port) for node in client.get_nodes()],
+            startup_nodes=[aiocluster.ClusterNode(node.host, node.port) for node in known],
             ssl=kwargs.get("connection_class") is aioredis.SSLConnection,
             retry=client.retry,
             decode_responses=False,
