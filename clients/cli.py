@@ -59,7 +59,7 @@ LAZY_COMMANDS = {
         "cimhub.clients.admin",
         "admin",
         "server",
-        "Operator commands on the hub's Redis (no hub needed): repair-indexes.",
+        "Operator commands on the hub's Redis (no hub needed).",
     ),
     "agent": (
         "cimhub.clients.agent",
