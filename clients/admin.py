@@ -63,7 +63,7 @@ async def _repair(redis_url: str, key_prefix: str, batch: int) -> None:
     try:
         await redis.ping()
         cluster = isinstance(redis, RedisCluster)
-        store = CimStore(redis, Keys(key_prefix, cluster=cluster))
+        store = CimStore(redis, Keys(key_prefix, cluster=cluster))  # type: ignore[arg-type]  # as in app.py
         if cluster:
             report = await repair_indexes(store, batch=batch, progress=progress)
             click.echo(

@@ -33,6 +33,7 @@ from cimhub.server.store.engine import MutationEngine
 from cimhub.server.store.keys import Keys
 
 _ids = itertools.count()
+CLI = [sys.executable, "-m", "cimhub.clients"]
 
 
 @pytest.fixture
@@ -77,8 +78,7 @@ async def run_repair(redis_cluster: RedisClusterProcess, prefix: str) -> str:
     """The real command in a process of its own; its stdout (progress lines go to stderr)."""
     done = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "cimhub.clients", "admin", "repair-indexes"]
-        + ["--redis-url", redis_cluster.url, "--key-prefix", prefix, "--batch", "2"],
+        [*CLI, "admin", "repair-indexes", "--redis-url", redis_cluster.url, "--key-prefix", prefix, "--batch", "2"],
         capture_output=True,
         text=True,
         timeout=120,

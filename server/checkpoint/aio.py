@@ -136,11 +136,11 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
                 # redis-py 8.1's asyncio cluster client loses connections mid-handshake when many
                 # callers make its first commands at once; reading the slot table first (under
                 # its own lock, a flag check once done) avoids that race.
-                await self.client.initialize()  # type: ignore[union-attr]
+                await self.client.initialize()
             for attempt in (1, 2):
                 try:
                     if len(run.commands) == 1 and not run.atomic:
-                        return [await self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
+                        return [await self.client.execute_command(*run.commands[0])]
                     pipe = self.client.pipeline(transaction=run.atomic)
                     for command in run.commands:
                         pipe.execute_command(*command)

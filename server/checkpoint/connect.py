@@ -111,7 +111,7 @@ def sync_client(url: str, options: PoolOptions) -> SyncClient:
     if cluster is not None:
         seeds, auth = cluster
         return redis.RedisCluster(
-            startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in seeds],
+            startup_nodes=[redis.cluster.ClusterNode(host, port) for host, port in seeds],  # type: ignore[no-untyped-call]
             max_connections=options.max_connections,
             socket_timeout=options.socket_timeout_s,
             retry=Retry(options._backoff(), options.retries, supported_errors=_RETRIED),
@@ -165,12 +165,13 @@ def twin_async_client(client: AsyncClient) -> AsyncClient:
         copied = ("username", "password", "socket_timeout", "socket_connect_timeout", "max_connections")
         # The nodes it found, else (never used yet) the seeds it was given.
         known = client.get_nodes() or list(client.nodes_manager.startup_nodes.values())
+        settings: dict[str, Any] = {name: kwargs[name] for name in copied if kwargs.get(name) is not None}
         return aiocluster.RedisCluster(
             startup_nodes=[aiocluster.ClusterNode(node.host, node.port) for node in known],
             ssl=kwargs.get("connection_class") is aioredis.SSLConnection,
             retry=client.retry,
             decode_responses=False,
-            **{name: kwargs[name] for name in copied if kwargs.get(name) is not None},
+            **settings,
         )
     pool = client.connection_pool
     return aioredis.Redis.from_pool(type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs))

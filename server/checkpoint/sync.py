@@ -111,7 +111,7 @@ class CimhubRedisSaver(RedisSaverBase):
                         return [self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
                     pipe = self.client.pipeline(transaction=run.atomic)
                     for command in run.commands:
-                        pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                        pipe.execute_command(*command)
                     return list(pipe.execute())
                 except NoScriptError:
                     if attempt == 2:

@@ -49,7 +49,7 @@ class ClusterConnection:
             return False
         return client.get_connection_kwargs().get("connection_class", aioredis.Connection) is aioredis.Connection
 
-    async def evalsha(self, script: str, sha: str, keys: list[Any], args: list[Any]) -> Any:
+    async def evalsha(self, script: str | bytes | memoryview, sha: str, keys: list[Any], args: list[Any]) -> Any:
         """The script's reply; every key must be in the first key's slot (as for any cluster script)."""
         node = self._owner(keys[0])
         if node is not None:
@@ -82,11 +82,10 @@ class ClusterConnection:
         connection = self._primaries.get(node.name)
         if connection is None:
             kwargs = self.cluster.get_connection_kwargs()
-            settings = ("username", "password", "socket_timeout", "socket_connect_timeout")
+            names = ("username", "password", "socket_timeout", "socket_connect_timeout")
+            settings: dict[str, Any] = {name: kwargs[name] for name in names if kwargs.get(name) is not None}
             # A client object only to carry the node's address and settings: it opens no connection itself.
-            carrier = aioredis.Redis(
-                host=node.host, port=int(node.port), **{k: kwargs[k] for k in settings if kwargs.get(k) is not None}
-            )
+            carrier = aioredis.Redis(host=node.host, port=int(node.port), **settings)
             connection = self._primaries[node.name] = PipelinedConnection(carrier)
         return connection
 
@@ -96,7 +95,9 @@ class ClusterConnection:
             with contextlib.suppress(Exception):
                 await connection.aclose()
 
-    async def _through_redis_py(self, script: str, sha: str, keys: list[Any], args: list[Any]) -> Any:
+    async def _through_redis_py(
+        self, script: str | bytes | memoryview, sha: str, keys: list[Any], args: list[Any]
+    ) -> Any:
         try:
             return await self.cluster.execute_command("EVALSHA", sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
