@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from cimhub.protocol.frames import topic_parts
 from cimhub.server import http
 from cimhub.server.auth.access import access_from_settings
 from cimhub.server.auth.authorizer import Authorizer
@@ -133,7 +134,11 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         if isinstance(redis, RedisCluster)
         else Broker(redis_url, alive_channel=keys.alive_channel)
     )
-    hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency)
+
+    async def readmit(connection: Any, topic_name: str) -> None:
+        await dispatcher.authorize_topic(connection.identity, *topic_parts(topic_name))
+
+    hub = Hub(feeds, metrics, broker, sync_concurrency=settings.sync_concurrency, readmit=readmit)
     presence = PresenceTracker(
         presence_store, watched=lambda: hub.idents_of("presence"), max_per_connection=settings.max_subscriptions
     )
@@ -144,6 +149,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         hub,
         interval_s=settings.access_recheck_s,
         outage_grace_s=settings.access_outage_grace_s,
+        presence=presence,
     )
     services = Services(
         settings=settings,

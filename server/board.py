@@ -12,17 +12,20 @@ from __future__ import annotations
 from importlib.resources import files
 from typing import Any
 
+import orjson
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cimhub.protocol.errors import CimhubError, InvalidInput
+from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput
 from cimhub.server.auth.tokens import DevTokenIssuer
+from cimhub.server.httpserver import read_body
 from cimhub.server.settings import Settings
 
 DEV_TOKEN_TTL_S = (5, 86_400)
+DEV_TOKEN_BODY_BYTES = 4096
 """Bounds of `ttlS` a dev sign-in may ask for (short ones let a page test refreshing)."""
 
 
@@ -65,10 +68,12 @@ def board_routes(settings: Settings) -> list[BaseRoute]:
         if issuer is None:  # unreachable: the route exists only in dev mode
             return Response(status_code=404)
         try:
-            body: Any = await request.json()
-        except ValueError:
-            body = None
-        try:
+            # Bounded like every body the hub reads: dev mode is not a reason to buffer whatever is sent.
+            raw = await read_body(request, max_bytes=DEV_TOKEN_BODY_BYTES, timeout_s=settings.http_body_timeout_s)
+            try:
+                body: Any = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                body = None
             user_id = body.get("userId") if isinstance(body, dict) else None
             ttl = body.get("ttlS", 900) if isinstance(body, dict) else None
             if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > 128:
@@ -77,7 +82,8 @@ def board_routes(settings: Settings) -> list[BaseRoute]:
             if not isinstance(ttl, int) or isinstance(ttl, bool) or not low <= ttl <= high:
                 raise InvalidInput(f"ttlS must be an integer from {low} to {high}", path="ttlS")
         except CimhubError as exc:
-            return JSONResponse({"error": exc.to_wire()}, status_code=400)
+            status = 413 if exc.code is ErrorCode.PAYLOAD_TOO_LARGE else 400
+            return JSONResponse({"error": exc.to_wire()}, status_code=status)
         return JSONResponse({"token": issuer.mint(user_id.strip(), ttl_s=ttl), "expiresIn": ttl})
 
     routes: list[BaseRoute] = [Route("/", board), Route("/v1/board/config", config)]

@@ -12,11 +12,11 @@ from typing import Any
 
 from cimhub.protocol.errors import CimhubError
 from cimhub.protocol.messages import ADD_MESSAGE
-from cimhub.protocol.mutations import MUTATIONS, get_mutation
+from cimhub.protocol.mutations import MUTATIONS, MutationSpec, get_mutation
 from cimhub.server.auth.authorizer import Authorizer
 from cimhub.server.messages.ops import MessageOps
 from cimhub.server.metrics import Metrics
-from cimhub.server.store.engine import CommitResult, MutationEngine
+from cimhub.server.store.engine import CommitResult, DealChanged, MutationEngine
 from cimhub.server.store.history_queries import HistoryQueries
 from cimhub.server.store.queries import Queries
 
@@ -79,15 +79,13 @@ class Dispatcher:
             else:
                 spec = get_mutation(name)
                 parsed = spec.parse_args(args)
-                await self.authorizer.require_mutation(identity, spec, parsed)
-                result = await self.engine.run(
-                    spec,
-                    parsed,
-                    actor=actor_of(identity),
-                    mutation_id=mutation_id,
-                    expected_revision=expected_revision,
-                    user_id=identity.user_id,
-                )
+                try:
+                    result = await self._run(identity, spec, parsed, mutation_id, expected_revision)
+                except DealChanged:
+                    # The authorizer's remembered deal was wrong (the id was deleted and created again
+                    # under another deal): forget it and decide again from what Redis holds now.
+                    self.authorizer.forget(parsed.cimId)
+                    result = await self._run(identity, spec, parsed, mutation_id, expected_revision)
             outcome = "duplicate" if result.duplicate else "committed"
             return result
         except CimhubError as exc:
@@ -95,3 +93,17 @@ class Dispatcher:
             raise
         finally:
             self.metrics.mutations.labels(name if name in _KNOWN_NAMES else "unknown", outcome).inc()
+
+    async def _run(
+        self, identity: Any, spec: MutationSpec[Any], parsed: Any, mutation_id: str, expected_revision: int | None
+    ) -> CommitResult:
+        deal = await self.authorizer.require_mutation(identity, spec, parsed)
+        return await self.engine.run(
+            spec,
+            parsed,
+            actor=actor_of(identity),
+            mutation_id=mutation_id,
+            expected_revision=expected_revision,
+            user_id=identity.user_id,
+            authorized_deal=deal,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from support.clock import Clock
@@ -271,21 +272,95 @@ async def test_identical_checks_from_a_flood_share_one_call(backend: ScriptedBac
     assert backend.calls == 1
 
 
-async def test_concurrent_reads_of_one_cims_deal_share_one_redis_read() -> None:
-    """A reconnect storm: 500 subscribes to one CIM read its deal once, not 500 times at once."""
+class CountingStore:
+    """A CimStore's reads of a CIM's deal, counted: `deals` holds cim id -> (deal, epoch) as Redis has it."""
+
+    def __init__(self, deals: dict[str, tuple[str, str]]) -> None:
+        self.deals = deals
+        self.loads = 0
+        self.epoch_reads = 0
+
+    async def load(self, cim_id: str) -> Any:
+        from cimhub.server.store.cims import StoredCim
+
+        self.loads += 1
+        await asyncio.sleep(0.01)
+        if cim_id not in self.deals:
+            return None
+        deal, epoch = self.deals[cim_id]
+        return StoredCim({"dealId": deal}, 1, epoch, "c")
+
+    async def epoch(self, cim_id: str) -> str | None:
+        self.epoch_reads += 1
+        return self.deals[cim_id][1] if cim_id in self.deals else None
+
+    async def epochs(self, cim_ids: list[str]) -> list[str | None]:
+        self.epoch_reads += 1
+        return [self.deals[c][1] if c in self.deals else None for c in cim_ids]
+
+
+def authorizer_over(store: CountingStore) -> Any:
     from cimhub.server.auth.access import DevAccess
     from cimhub.server.auth.authorizer import Authorizer
-    from cimhub.server.store.cims import StoredCim
 
-    class CountingStore:
-        loads = 0
+    return Authorizer(DevAccess(), store)  # type: ignore[arg-type]
 
-        async def load(self, cim_id: str) -> StoredCim:
-            CountingStore.loads += 1
-            await asyncio.sleep(0.01)
-            return StoredCim({"dealId": "d1"}, 1, "e", "c")
 
-    authorizer = Authorizer(DevAccess(), CountingStore())  # type: ignore[arg-type]
+async def test_concurrent_reads_of_one_cims_deal_share_one_redis_read() -> None:
+    """A reconnect storm: 500 subscribes to one CIM read its deal once, not 500 times at once."""
+    store = CountingStore({"cim-1": ("d1", "e1")})
+    authorizer = authorizer_over(store)
     deals = await asyncio.gather(*(authorizer.deal_of("cim-1") for _ in range(500)))
-    assert set(deals) == {"d1"} and CountingStore.loads == 1
-    assert await authorizer.deal_of("cim-1") == "d1" and CountingStore.loads == 1  # cached now
+    assert set(deals) == {"d1"} and store.loads == 1
+    assert await authorizer.deal_of("cim-1") == "d1" and store.loads == 1  # remembered now
+
+
+async def test_a_remembered_deal_is_confirmed_by_the_epoch_not_the_document() -> None:
+    store = CountingStore({"cim-1": ("d1", "e1")})
+    authorizer = authorizer_over(store)
+    await authorizer.deal_of("cim-1")
+    assert await authorizer.deal_of("cim-1") == "d1"
+    assert (store.loads, store.epoch_reads) == (1, 1)  # a few bytes read, not the document
+
+
+async def test_a_cim_created_again_under_another_deal_is_read_again() -> None:
+    store = CountingStore({"cim-1": ("d1", "e1")})
+    authorizer = authorizer_over(store)
+    assert await authorizer.deal_of("cim-1") == "d1"
+    store.deals["cim-1"] = ("d2", "e2")  # deleted, or Redis lost it, and the same create made it again
+    assert await authorizer.deal_of("cim-1") == "d2"
+    assert store.loads == 2
+
+
+async def test_a_cim_redis_no_longer_has_is_not_found_and_forgotten() -> None:
+    store = CountingStore({"cim-1": ("d1", "e1")})
+    authorizer = authorizer_over(store)
+    await authorizer.deal_of("cim-1")
+    del store.deals["cim-1"]
+    assert await authorizer.deal_of("cim-1") is None
+    assert await authorizer.deal_of("cim-1", confirmed=False) is None and store.loads == 2  # nothing left to guess from
+
+
+async def test_an_unconfirmed_deal_is_answered_without_a_read() -> None:
+    """What a mutation uses: the engine's compare-and-set confirms the deal of the document it commits."""
+    store = CountingStore({"cim-1": ("d1", "e1")})
+    authorizer = authorizer_over(store)
+    await authorizer.deal_of("cim-1")
+    store.deals["cim-1"] = ("d2", "e2")
+    assert await authorizer.deal_of("cim-1", confirmed=False) == "d1"
+    assert (store.loads, store.epoch_reads) == (1, 0)
+
+
+async def test_a_list_is_confirmed_in_one_read_of_epochs() -> None:
+    from cimhub.server.auth.tokens import Identity
+
+    store = CountingStore({f"cim-{i}": ("d1", "e1") for i in range(20)})
+    authorizer = authorizer_over(store)
+    caller = Identity(user_id="ana", role="authenticated", is_service=False)
+    assert len(await authorizer.visible(caller, [f"cim-{i}" for i in range(20)])) == 20
+    loads, reads = store.loads, store.epoch_reads
+    store.deals["cim-3"] = ("d2", "e9")
+    del store.deals["cim-4"]
+    assert len(await authorizer.visible(caller, [f"cim-{i}" for i in range(20)])) == 19
+    assert store.loads - loads == 1  # only the CIM whose epoch changed is read again
+    assert store.epoch_reads - reads == 1  # the whole list's epochs in one read

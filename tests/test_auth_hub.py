@@ -409,3 +409,84 @@ async def test_legacy_import_is_idempotent(hub: Hub, world: World, postgrest: Po
             assert error_code(await bob.subscribe(f"cim:{cim_id}")) == "not_found"
     finally:
         await world.execute("delete from cims where deal_id = %s", world.deal_a)
+
+
+# -- the remembered deal of a CIM is a guess --------------------------------------------
+
+
+async def member_of_both(world: World) -> str:
+    """A member of both projects: her create's CIM id depends only on her and the create's mutation id."""
+    user = str(uuid.uuid4())
+    await world.execute(
+        "insert into project_members (project_id, user_id) values (%s, %s), (%s, %s)",
+        world.project_a,
+        user,
+        world.project_b,
+        user,
+    )
+    return user
+
+
+async def test_a_cim_id_created_again_under_another_deal_is_judged_by_its_new_deal(
+    hub: Hub, world: World, redis_client: Any, key_prefix: str
+) -> None:
+    """Redis loses a CIM the hub has authorized (restored from an old backup, flushed) and the same
+    create makes it again under another deal: the hub's remembered deal must not decide who sees it."""
+    cara = await member_of_both(world)
+    async with connect(hub, mint(cara)) as maker, connect(hub, mint(world.ana)) as ana:
+        first = await maker.mutate("create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "A"}, "m1")
+        cim_id = str(first["cimId"])
+        got = await ana.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})
+        assert got["type"] == "result", got  # the hub now remembers the CIM as deal A's
+        assert (await ana.subscribe(f"cim:{cim_id}"))["data"]["dealId"] == world.deal_a
+        async for key in redis_client.scan_iter(match=f"{key_prefix}:*"):
+            await redis_client.delete(key)
+        again = await maker.mutate("create", {"dealId": world.deal_b, "projectId": world.project_b, "title": "B"}, "m1")
+        assert again["type"] == "result" and again["cimId"] == cim_id, again
+
+        # ana's live subscription sees the new epoch, is re-admitted by the new deal, and ends: no snapshot of it.
+        ended = await ana.expect(type="unsubscribed", topic=f"cim:{cim_id}")
+        assert not [f for f in ana.backlog if f.get("type") in ("snapshot", "patch")], ana.backlog
+        assert ended["error"]["code"] == "not_found", ended
+
+        # ana (deal A only) sees nothing of deal B's CIM, by any path ...
+        assert error_code(await ana.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})) == "not_found"
+        assert error_code(await ana.subscribe(f"cim:{cim_id}")) == "not_found"
+        assert error_code(await ana.mutate("updateState", {"cimId": cim_id, "title": "Mine"})) == "not_found"
+    async with connect(hub, mint(world.bob)) as bob:
+        # ... and bob (deal B) may use it, though the hub had it down as deal A's.
+        assert (await bob.mutate("updateState", {"cimId": cim_id, "title": "Bob's"}))["type"] == "result"
+        snapshot = await bob.subscribe(f"cim:{cim_id}")
+        assert snapshot["data"]["dealId"] == world.deal_b and snapshot["data"]["title"] == "Bob's", snapshot
+
+
+async def test_a_mutation_on_a_remembered_deal_is_refused_once_the_cim_moved_deals(
+    hub: Hub, world: World, redis_client: Any, key_prefix: str
+) -> None:
+    """The mutation path answers from the remembered deal without a read; the engine's commit confirms it."""
+    cara = await member_of_both(world)
+    async with connect(hub, mint(cara)) as maker, connect(hub, mint(world.ana)) as ana:
+        first = await maker.mutate("create", {"dealId": world.deal_a, "projectId": world.project_a, "title": "A"}, "m2")
+        cim_id = str(first["cimId"])
+        assert (await ana.mutate("updateState", {"cimId": cim_id, "title": "ana's"}))["type"] == "result"
+        async for key in redis_client.scan_iter(match=f"{key_prefix}:*"):
+            await redis_client.delete(key)
+        await maker.mutate("create", {"dealId": world.deal_b, "projectId": world.project_b, "title": "B"}, "m2")
+        refused = await ana.mutate("updateState", {"cimId": cim_id, "title": "ana again"})
+        assert error_code(refused) == "not_found"
+        stored = await maker.request({"type": "query", "name": "get", "args": {"cimId": cim_id}})
+        assert stored["result"]["cim"]["title"] == "B", stored
+
+
+async def test_revoked_membership_removes_the_users_presence(hub: Hub, world: World) -> None:
+    """Others must not go on seeing a user on a CIM the user may no longer see."""
+    async with connect(hub, mint(world.ana)) as ana, connect(hub, SERVICE_KEY) as watcher:
+        cim_id = await create_cim(ana, world)
+        assert (await watcher.subscribe(f"presence:{cim_id}"))["type"] == "snapshot"
+        joined = await ana.request({"type": "presence", "cimId": cim_id, "state": {"activity": "editing"}})
+        presence_id = joined["result"]["presenceId"]
+        join = await watcher.expect(type="patch", mutation="join")
+        assert join["ops"][0]["path"] == f"/{presence_id}"
+        await world.execute("delete from project_members where user_id = %s", world.ana)
+        leave = await watcher.expect(timeout=TTL_S + RECHECK_S + 5, type="patch", mutation="leave")
+        assert leave["ops"] == [{"op": "remove", "path": f"/{presence_id}"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import httpx
 from hubproc import start_hub
 from support.wire import connect
 
@@ -40,3 +41,16 @@ async def test_an_auth_frame_replaces_a_still_valid_token_early(redis_url: str, 
             assert refused["type"] == "error" and refused["error"]["code"] == "unauthenticated"
             await client.send({"type": "ping", "ts": 7})
             assert await client.recv() == {"type": "pong", "ts": 7}
+
+
+async def test_dev_token_endpoint_refuses_a_large_body_and_bad_input_with_structured_errors(
+    redis_url: str, key_prefix: str
+) -> None:
+    with start_hub(redis_url, key_prefix) as hub:
+        async with httpx.AsyncClient(base_url=hub.url) as http:
+            huge = await http.post("/v1/dev/token", content=b'{"userId": "' + b"a" * 1_000_000 + b'"}')
+            assert huge.status_code == 413 and huge.json()["error"]["code"] == "payload_too_large"
+            bad = await http.post("/v1/dev/token", content=b"not json")
+            assert bad.status_code == 400 and bad.json()["error"]["path"] == "userId"
+            good = await http.post("/v1/dev/token", json={"userId": "banker-1", "ttlS": 60})
+            assert good.status_code == 200 and good.json()["expiresIn"] == 60

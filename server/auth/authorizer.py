@@ -46,8 +46,12 @@ class Authorizer:
     def __init__(self, access: AccessCheck, store: CimStore, *, cache_size: int = 100_000) -> None:
         self.access = access
         self.store = store
-        # A CIM's deal never changes, so this cache needs no invalidation.
-        self._deal_of: OrderedDict[str, str] = OrderedDict()
+        # CIM id -> (deal, epoch). A guess, never the truth: the id can be deleted and created again
+        # under another deal, or Redis can come back without the CIM. A CIM's deal is fixed for one
+        # epoch (its epoch is new when it is created), so a read confirms the guess by the epoch
+        # stored now (a few bytes, not the document), and a mutation by the document its commit
+        # compare-and-sets (MutationEngine.run's `authorized_deal`).
+        self._deal_of: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._cache_size = cache_size
         # Single flight: a reconnect storm of 1,000 subscribers to one CIM reads its deal once, not
         # 1,000 times at once (which exhausted the Redis pool and refused subscribes as "unreachable").
@@ -56,10 +60,16 @@ class Authorizer:
     def trusted(self, caller: Caller) -> bool:
         return caller.is_service and caller.user_id is None
 
-    async def deal_of(self, cim_id: str) -> str | None:
-        deal = self._deal_of.get(cim_id)
-        if deal is not None:
-            return deal
+    async def deal_of(self, cim_id: str, *, confirmed: bool = True) -> str | None:
+        """The CIM's deal, None if there is no such CIM.
+
+        `confirmed=False` answers from the cache when it can; only for a caller
+        whose write Redis confirms anyway (a mutation passing `authorized_deal`).
+        """
+        if not confirmed:
+            known = self._deal_of.get(cim_id)
+            if known is not None:
+                return known[0]
         reading = self._reading.get(cim_id)
         if reading is None:
             reading = asyncio.ensure_future(self._read_deal(cim_id))
@@ -69,12 +79,34 @@ class Authorizer:
         return await asyncio.shield(reading)
 
     async def _read_deal(self, cim_id: str) -> str | None:
+        known = self._deal_of.get(cim_id)
+        if known is not None:
+            epoch = await self.store.epoch(cim_id)
+            if epoch == known[1]:
+                return known[0]
+            self._deal_of.pop(cim_id, None)
+            if epoch is None:
+                return None
         stored = await self.store.load(cim_id)
         if stored is None:
             return None
         deal = str(stored.doc["dealId"])
-        self.remember(cim_id, deal)
+        self._remember(cim_id, deal, stored.epoch)
         return deal
+
+    async def _deals_of(self, cim_ids: list[str]) -> dict[str, str]:
+        """The deal of each of `cim_ids` that exists, confirmed by one read of their epochs."""
+        deals: dict[str, str] = {}
+        for cim_id, epoch in zip(cim_ids, await self.store.epochs(cim_ids), strict=True):
+            known = self._deal_of.get(cim_id)
+            if epoch is not None and known is not None and known[1] == epoch:
+                deals[cim_id] = known[0]
+                continue
+            self._deal_of.pop(cim_id, None)
+            deal = None if epoch is None else await self.deal_of(cim_id)
+            if deal is not None:
+                deals[cim_id] = deal
+        return deals
 
     def _read_done(self, cim_id: str, done: asyncio.Future[str | None]) -> None:
         if self._reading.get(cim_id) is done:
@@ -83,11 +115,12 @@ class Authorizer:
             done.exception()  # retrieved here: every waiter may have given up
 
     def forget(self, cim_id: str) -> None:
-        """Drop a deleted CIM (other processes find out from the store: it reads as not found)."""
+        """Drop a CIM's deal (deleted here, or its deal was found to have changed)."""
         self._deal_of.pop(cim_id, None)
 
-    def remember(self, cim_id: str, deal_id: str) -> None:
-        self._deal_of[cim_id] = deal_id
+    def _remember(self, cim_id: str, deal_id: str, epoch: str) -> None:
+        self._deal_of[cim_id] = (deal_id, epoch)
+        self._deal_of.move_to_end(cim_id)
         if len(self._deal_of) > self._cache_size:
             self._deal_of.popitem(last=False)
 
@@ -102,15 +135,22 @@ class Authorizer:
         if not await self.may_see_deal(caller, deal_id):
             raise AccessDenied(f"you are not a member of the project that owns deal {deal_id!r}", path="dealId")
 
-    async def require_cim(self, caller: Caller, cim_id: str) -> str:
+    async def require_cim(self, caller: Caller, cim_id: str, *, confirmed: bool = True) -> str:
         """The CIM's deal, if the caller may see it; NotFound otherwise (existence is not revealed)."""
-        deal = await self.deal_of(cim_id)
-        if deal is None or not await self.may_see_deal(caller, deal):
-            raise NotFound(f"CIM {cim_id!r} not found", path="cimId")
-        return deal
+        deal = await self.deal_of(cim_id, confirmed=confirmed)
+        if deal is not None and await self.may_see_deal(caller, deal):
+            return deal
+        if not confirmed:
+            return await self.require_cim(caller, cim_id)  # refused on a guess: ask Redis before saying no
+        raise NotFound(f"CIM {cim_id!r} not found", path="cimId")
 
-    async def require_mutation(self, caller: Caller, spec: MutationSpec[Any], args: Any) -> None:
-        """Check a mutation by the access rule its spec declares, before it runs (`args` passed validation)."""
+    async def require_mutation(self, caller: Caller, spec: MutationSpec[Any], args: Any) -> str | None:
+        """Check a mutation by the access rule its spec declares, before it runs (`args` passed validation).
+
+        Returns the deal a `cim` rule was checked against (from the cache: the
+        engine must confirm it, see MutationEngine.run), None when there is
+        nothing to confirm.
+        """
         if spec.access == "deal_in_project":
             await self._require_filing(caller, args.dealId, args.projectId)
         elif spec.access == "service":
@@ -123,9 +163,11 @@ class Authorizer:
                     raise AccessDenied("a service acting for a user imports only that user's CIMs", path="args.userId")
                 await self._require_filing(caller, args.dealId, args.projectId)
         elif spec.access == "cim":
-            await self.require_cim(caller, args.cimId)
+            deal = await self.require_cim(caller, args.cimId, confirmed=False)
+            return None if self.trusted(caller) else deal
         else:
             assert_never(spec.access)
+        return None
 
     async def _require_filing(self, caller: Caller, deal_id: str, project_id: str) -> None:
         """May `caller` file a CIM under this deal and project (the deal must belong to the project)?"""
@@ -143,10 +185,7 @@ class Authorizer:
             return set(cim_ids)
         allowed: dict[str, bool] = {}
         seen: set[str] = set()
-        for cim_id in cim_ids:
-            deal = await self.deal_of(cim_id)
-            if deal is None:
-                continue
+        for cim_id, deal in (await self._deals_of(cim_ids)).items():
             if deal not in allowed:
                 allowed[deal] = await self.may_see_deal(caller, deal)
             if allowed[deal]:

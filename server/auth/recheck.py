@@ -33,6 +33,14 @@ class Subscriptions(Protocol):
     def end(self, connection: Any, topic_name: str, error: CimhubError) -> None: ...
 
 
+class Presences(Protocol):
+    """What the re-check needs of presence (cimhub.server.hub.presence_tracker.PresenceTracker)."""
+
+    def cims_of(self, connection: Any) -> list[str]: ...
+
+    async def leave(self, connection: Any, cim_id: str) -> None: ...
+
+
 class AccessRecheck:
     """A background task over every live session's topics; start() once, aclose() at shutdown."""
 
@@ -44,8 +52,10 @@ class AccessRecheck:
         *,
         interval_s: float,
         outage_grace_s: float = 30.0,
+        presence: Presences | None = None,
     ) -> None:
         self.connections = connections
+        self.presence = presence
         self.authorizer = authorizer
         self.hub = hub
         self.interval_s = interval_s
@@ -98,4 +108,18 @@ class AccessRecheck:
                 if not allowed:
                     session.topics.pop(topic, None)
                     self.hub.end(session, topic, AccessDenied(f"access to {topic} was revoked"))
+            await self._check_presence(session, identity)
         self._unsure_since = unsure
+
+    async def _check_presence(self, session: Any, identity: Any) -> None:
+        """A user who may no longer see a CIM is no longer shown on it either (others would see them there)."""
+        if self.presence is None:
+            return
+        for cim_id in self.presence.cims_of(session):
+            try:
+                deal = await self.authorizer.deal_of(cim_id)
+                allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
+            except Exception:  # noqa: BLE001 - unconfirmed: the member stays until a check answers
+                continue
+            if not allowed:
+                await self.presence.leave(session, cim_id)

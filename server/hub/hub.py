@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput, NotFound
 from cimhub.protocol.frames import Outbound, SnapshotOut, SubscribedOut, UnsubscribedOut, topic_parts
@@ -54,6 +55,10 @@ class Connection(Protocol):
     def send(self, frame: Outbound) -> None: ...
 
     def encode(self, frame: Outbound) -> str | bytes: ...
+
+
+Readmit = Callable[[Any, str], Awaitable[None]]
+"""May this connection still watch this topic? (Dispatcher.authorize_topic for its identity)."""
 
 
 class State(Enum):
@@ -102,9 +107,18 @@ class Hub:
     """Local topics and subscriptions of one process. Wired by cimhub.server.app."""
 
     def __init__(
-        self, feeds: dict[str, Feed], metrics: Metrics, broker: Channels, *, sync_concurrency: int = 32
+        self,
+        feeds: dict[str, Feed],
+        metrics: Metrics,
+        broker: Channels,
+        *,
+        sync_concurrency: int = 32,
+        readmit: Readmit | None = None,
     ) -> None:
         self.feeds = feeds
+        # Asked before a live subscription gets a snapshot of another epoch (the CIM was created
+        # again, perhaps under another deal): raises a CimhubError, which ends the subscription.
+        self.readmit = readmit
         self.metrics = metrics
         self.broker = broker
         self.topics: dict[str, Topic] = {}
@@ -249,6 +263,8 @@ class Hub:
                             raise NotFound(f"{topic.name} not found", path="topic")
                         self._end(sub, NotFound(f"{topic.name} no longer exists"))
                         return
+                    if request_id is None and sub.epoch and snapshot.epoch != sub.epoch and self.readmit:
+                        await self.readmit(conn, topic.name)
                     if resuming:
                         self.metrics.resyncs.labels("snapshot").inc()
                     frame: SnapshotOut = {

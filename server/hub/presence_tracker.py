@@ -90,6 +90,14 @@ class PresenceTracker:
             self._by_connection.setdefault(connection, set()).add(cim_id)
             return presence_id
 
+    def cims_of(self, connection: Any) -> list[str]:
+        """The CIMs `connection` is present on."""
+        return list(self._by_connection.get(connection, ()))
+
+    async def leave(self, connection: Any, cim_id: str) -> None:
+        """`connection` leaves `cim_id` (its access was revoked); others see it go."""
+        await self.set(connection, cim_id, user_id=None, actor="", state=None)
+
     async def drop(self, connection: Any) -> None:
         """The connection closed: its members leave now (if Redis is unreachable, they expire instead)."""
         lock = self._locks.setdefault(connection, asyncio.Lock())

@@ -191,6 +191,21 @@ class CimStore:
             return None
         return StoredCim(orjson.loads(doc), int(rev), epoch.decode(), commit.decode() if commit else "")
 
+    async def epoch(self, cim_id: str) -> str | None:
+        """The CIM's epoch (new at each create), None if there is no such CIM."""
+        raw: Any = await self.redis.hget(self.keys.cim(cim_id), "epoch")
+        return None if raw is None else bytes(raw).decode()
+
+    async def epochs(self, cim_ids: list[str]) -> list[str | None]:
+        """`epoch` of each CIM, in one pipelined round trip (one per node on a cluster)."""
+        if not cim_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for cim_id in cim_ids:
+            pipe.hget(self.keys.cim(cim_id), "epoch")
+        replies: list[bytes | None] = await pipe.execute()
+        return [None if raw is None else raw.decode() for raw in replies]
+
     async def exists(self, cim_id: str) -> bool:
         return bool(await self.redis.exists(self.keys.cim(cim_id)))
 

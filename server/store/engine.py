@@ -204,8 +204,15 @@ class MutationEngine:
         mutation_id: str,
         expected_revision: int | None = None,
         user_id: str | None = None,
+        authorized_deal: str | None = None,
     ) -> CommitResult:
-        """Like `mutate`, for arguments already parsed by `spec.parse_args` (and authorized)."""
+        """Like `mutate`, for arguments already parsed by `spec.parse_args` (and authorized).
+
+        `authorized_deal` is the deal the caller was authorized against, from the
+        authorizer's cache: the mutation runs only on a document of that deal, and
+        the commit's compare-and-set confirms that document is the one in Redis.
+        Otherwise it raises `DealChanged` (the CIM id now names a CIM of another deal).
+        """
         if not isinstance(mutation_id, str) or not MUTATION_ID.match(mutation_id):
             raise InvalidInput("mutationId must be 1-128 characters of letters, digits and _.:-", path="mutationId")
         args_hash = hashlib.sha256(
@@ -213,7 +220,7 @@ class MutationEngine:
         ).hexdigest()[:32]
         try:
             ctx = MutationContext(actor=actor, now=int(self.clock() * 1000), mutation_id=mutation_id, user_id=user_id)
-            result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision)
+            result = await self._mutate(spec, parsed, args_hash, ctx, expected_revision, authorized_deal)
         except (redis.exceptions.RedisError, OSError) as exc:
             reason = redis_fault(exc)
             if reason is None:
@@ -234,11 +241,12 @@ class MutationEngine:
         args_hash: str,
         ctx: MutationContext,
         expected_revision: int | None,
+        authorized_deal: str | None,
     ) -> CommitResult:
         cim_id = spec.target(parsed, ctx)
         lock = await self._locks.acquire(cim_id)
         try:
-            return await self._mutate_locked(spec, parsed, args_hash, ctx, expected_revision, cim_id)
+            return await self._mutate_locked(spec, parsed, args_hash, ctx, expected_revision, cim_id, authorized_deal)
         finally:
             self._locks.release(cim_id, lock)
 
@@ -250,6 +258,7 @@ class MutationEngine:
         ctx: MutationContext,
         expected_revision: int | None,
         cim_id: str,
+        authorized_deal: str | None = None,
     ) -> CommitResult:
         mutation_id = ctx.mutation_id
         past: PastCim | None = None
@@ -289,6 +298,8 @@ class MutationEngine:
                 stored, cached = await self.store.load(cim_id), False
                 continue
             try:
+                if authorized_deal is not None and stored is not None and stored.doc["dealId"] != authorized_deal:
+                    raise DealChanged(f"CIM {cim_id!r} not found", path="cimId")
                 if past is not None and stored is not None and stored.epoch != past.epoch:
                     raise NotFound(
                         f"revision {past.revision} belongs to an earlier history of this CIM", path="args.revision"
@@ -482,6 +493,15 @@ class MutationEngine:
                 path="mutationId",
             )
         return CommitResult(record["cimId"], record["revision"], record["result"], duplicate=True)
+
+
+class DealChanged(NotFound):
+    """The CIM belongs to another deal than the caller was authorized for.
+
+    The authorizer remembers each CIM's deal; an id deleted and created again
+    under another deal (or a Redis that came back without it) makes that a
+    wrong guess. Seen as `not_found` if it reaches a client.
+    """
 
 
 def _working_model(stored: StoredCim | None) -> Cim | None:
