@@ -94,6 +94,7 @@ TIERS: dict[str, frozenset[str]] = {
             "test_browser_react",
             "test_client_e2e",
             "test_cluster_broker",
+            "test_cluster_connection",
             "test_cluster_failover",
             "test_cluster_repair",
             "test_client_resilience",

@@ -75,7 +75,7 @@ class ClusterConnection:
         encoded = key.encode() if isinstance(key, str) else key
         try:
             return self.cluster.nodes_manager.get_node_from_slot(key_slot(encoded))
-        except redis.exceptions.RedisClusterException:
+        except (KeyError, redis.exceptions.RedisClusterException):
             return None  # no slot table yet (redis-py reads it on its first call) or an uncovered slot
 
     def _connection(self, node: ClusterNode) -> PipelinedConnection:
