@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import need
+from hubproc import HubProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 # Screenshots of the board go to docs/ (shown in the README) when CIMHUB_SCREENSHOTS=docs; otherwise
@@ -156,6 +157,24 @@ async def falcon(http: httpx.AsyncClient, *, slides: bool = True) -> str:
         },
     )
     return cim_id
+
+
+async def open_board(
+    chromium: Any,
+    hub: HubProcess,
+    path: str,
+    token: str | None = None,
+    *,
+    context: Any = None,
+    **options: Any,
+) -> Any:
+    """A page on `hub`'s board, in a fresh browser context unless `context` is given (to share its localStorage)."""
+    page = await (context or await chromium.new_context(**options)).new_page()
+    page.console_messages = []
+    page.on("console", lambda m: page.console_messages.append(m.text))
+    page.on("pageerror", lambda e: page.console_messages.append(f"page error: {e}"))
+    await page.goto(f"{hub.url}{path}" + (f"#token={token}" if token else ""))
+    return page
 
 
 def cli(hub_url: str, token: str, *argv: str) -> dict[str, Any]:

@@ -90,6 +90,8 @@ TIERS: dict[str, frozenset[str]] = {
         {
             "test_agent",
             "test_auth_hub",
+            "test_board_history",
+            "test_board_presence",
             "test_browser",
             "test_browser_react",
             "test_client_e2e",

@@ -14,30 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from browserkit import DOCS, WAIT_MS, browser, cli, falcon, mutate
-from hubproc import HubProcess, start_hub
+from browserkit import DOCS, WAIT_MS, browser, cli, falcon, mutate, open_board
+from hubproc import start_hub
 
 from cimhub.server.embedded import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
-
-
-async def open_board(
-    chromium: Any,
-    hub: HubProcess,
-    path: str,
-    token: str | None = None,
-    *,
-    context: Any = None,
-    **options: Any,
-) -> Any:
-    """A page on the board, in a fresh browser context unless `context` is given (to share its localStorage)."""
-    page = await (context or await chromium.new_context(**options)).new_page()
-    page.console_messages = []  # type: ignore[attr-defined]
-    page.on("console", lambda m: page.console_messages.append(m.text))
-    page.on("pageerror", lambda e: page.console_messages.append(f"page error: {e}"))
-    await page.goto(f"{hub.url}{path}" + (f"#token={token}" if token else ""))
-    return page
 
 
 async def slide_title(page: Any, slide_id: str) -> str:

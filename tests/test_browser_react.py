@@ -7,11 +7,13 @@ types (including two calls the types must refuse), bundles it with esbuild,
 and serves it from its own port: a different origin from the hub, which lists
 it in CIMHUB_ALLOWED_ORIGINS. Chromium then shows a live CIM in two components,
 edits it optimistically, unmounts one component and checks the other stays
-live, and calls the HTTP API across origins (CORS).
+live, shows who is on the CIM with usePresence (and leaves on unmount), and
+calls the HTTP API across origins (CORS).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import http.server
@@ -20,6 +22,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +30,8 @@ from browserkit import ROOT, WAIT_MS, browser, falcon, mutate
 from conftest import need
 from hubproc import start_hub
 
+from cimhub.clients.client import Client
+from cimhub.clients.subscription import Subscription
 from cimhub.server.embedded import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -107,6 +112,19 @@ def static_server(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
+async def members_until(people: Subscription, check: Any) -> None:
+    """Wait until the presence map, as actor -> name, satisfies `check`."""
+
+    def names() -> dict[str, Any]:
+        return {m["actor"]: m["state"].get("name") for m in (people.document or {}).values()}
+
+    while not check(names()):
+        try:
+            await asyncio.wait_for(people.__anext__(), WAIT_MS / 1000)
+        except TimeoutError:
+            pytest.fail(f"presence never matched: {names()}")
+
+
 async def test_react_app_on_another_origin_shows_and_mutates_a_live_cim(
     react_app: Path,
     redis_url: str,
@@ -155,6 +173,20 @@ async def test_react_app_on_another_origin_shows_and_mutates_a_live_cim(
                     .filter(has_text="Changed after the unmount")
                     .wait_for(timeout=WAIT_MS)
                 )
+
+                # usePresence (under StrictMode): the app shows itself and a Python client, and leaves on unmount.
+                async with Client(hub.url, token=hub.token("user-2")) as bob:
+                    people = await bob.subscribe(f"presence:{cim_id}")
+                    await bob.set_presence(cim_id, {"activity": "editing", "slideId": "slide-1", "name": "Bob"})
+                    await page.locator("#presence li[data-self]").filter(has_text="React app").wait_for(timeout=WAIT_MS)
+                    await (
+                        page.locator('#presence li[data-actor="user-2"]')
+                        .filter(has_text="Bob")
+                        .wait_for(timeout=WAIT_MS)
+                    )
+                    await members_until(people, lambda names: names == {"user-1": "React app", "user-2": "Bob"})
+                    await page.locator("#leave").click()
+                    await members_until(people, lambda names: names == {"user-2": "Bob"})
 
                 # The HTTP API across origins: allowed by the hub's CORS list.
                 await page.locator("#http").click()

@@ -190,6 +190,48 @@ function advance(cim, done) {
   return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
 }
 
+// src/presence.ts
+function presenceTopic(cimId) {
+  return `presence:${cimId}`;
+}
+function presenceKind(member) {
+  return member.actor.startsWith("service:") ? "agent" : "person";
+}
+function presenceList(members) {
+  return Object.values(members ?? {}).sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+function presenceName(member) {
+  if (member.state.name) return member.state.name;
+  return presenceKind(member) === "agent" ? "Agent" : member.userId ?? member.actor;
+}
+function initials(name) {
+  const words2 = name.split(/[\s._@-]+/u).filter((word) => word !== "");
+  const letters = words2.length > 1 ? [words2[0], words2.at(-1)] : words2.length === 1 ? [words2[0]] : [];
+  const picked = letters.length === 1 ? [...letters[0]].slice(0, 2) : letters.map((word) => [...word][0]);
+  return picked.join("").toUpperCase() || "?";
+}
+function presenceActivity(state) {
+  const activity = state.activity ?? "viewing";
+  if (activity === "editing" && state.slideId) return `editing slide ${state.slideId}`;
+  if (activity === "drafting" && state.sectionId) return `drafting section ${state.sectionId}`;
+  return activity;
+}
+function editorsBySlide(members) {
+  return groupBy(members, (state) => state.activity === "editing" ? state.slideId : null);
+}
+function draftersBySection(members) {
+  return groupBy(members, (state) => state.activity === "drafting" ? state.sectionId : null);
+}
+function groupBy(members, target) {
+  const groups = /* @__PURE__ */ new Map();
+  for (const member of members) {
+    const id = target(member.state);
+    if (!id) continue;
+    groups.set(id, [...groups.get(id) ?? [], member]);
+  }
+  return groups;
+}
+
 // src/patch.ts
 function parsePointer(path) {
   if (path === "") return [];
@@ -484,6 +526,8 @@ var CimhubClient = class {
   outbox;
   restored = [];
   // optimistic updates of restored mutations, until their topic is subscribed
+  presence = /* @__PURE__ */ new Map();
+  // cim id -> what to show there, kept across reconnects
   constructor(options) {
     if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
     this.url = hubUrl(options.url);
@@ -620,6 +664,57 @@ var CimhubClient = class {
   query(name, args) {
     return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer) => answer.result);
   }
+  // -- presence ------------------------------------------------------------------------------
+  /**
+   * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
+   * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
+   * The hub ends presence when the socket closes, so the client sets the last state again after
+   * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
+   * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
+   */
+  setPresence(cimId, state) {
+    if (state === null) this.presence.delete(cimId);
+    else this.presence.set(cimId, { state, id: this.presence.get(cimId)?.id ?? null });
+    return this.sendPresence(cimId, state);
+  }
+  /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
+  presenceId(cimId) {
+    return this.presence.get(cimId)?.id ?? null;
+  }
+  sendPresence(cimId, state) {
+    const frame = { type: "presence", id: this.nextId("p"), cimId, state };
+    return this.request(frame, void 0, cimId).then(
+      (answer) => {
+        const given = answer.result?.presenceId;
+        const id = typeof given === "string" ? given : null;
+        const entry = this.presence.get(cimId);
+        if (entry !== void 0 && entry.state === state) entry.id = id;
+        this.publishPresence(cimId);
+        return state === null ? null : id;
+      },
+      (error) => {
+        const entry = this.presence.get(cimId);
+        if (entry !== void 0 && entry.state === state && !(error instanceof CimhubError && error.retryable)) {
+          this.presence.delete(cimId);
+        }
+        throw error;
+      }
+    );
+  }
+  /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
+  restorePresence() {
+    const waiting = /* @__PURE__ */ new Set();
+    for (const request of this.requests.values()) if (request.presenceOf !== void 0) waiting.add(request.presenceOf);
+    for (const [cimId, entry] of this.presence) {
+      if (!waiting.has(cimId)) this.sendPresence(cimId, entry.state).catch(() => {
+      });
+    }
+  }
+  /** The presence id changed: listeners of `presence:<cimId>` hear a local change, so they can tell which member is theirs. */
+  publishPresence(cimId) {
+    const state = this.topics.get(presenceTopic(cimId));
+    if (state !== void 0) this.publishLocal(state);
+  }
   // -- optimistic updates ------------------------------------------------------------------
   addOptimistic(name, args, mutationId, options) {
     const chosen = options.optimistic;
@@ -741,6 +836,7 @@ var CimhubClient = class {
   onClose(code, reason) {
     this.ws = null;
     this.ready = false;
+    for (const entry of this.presence.values()) entry.id = null;
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
     if (this.stopped()) return;
@@ -786,6 +882,7 @@ var CimhubClient = class {
     this.requests.clear();
     if (state === "closed") this.persist();
     this.optimistic.clear();
+    this.presence.clear();
     for (const topic of this.topics.values()) this.endTopic(topic, error);
     this.topics.clear();
     this.notify();
@@ -900,6 +997,7 @@ var CimhubClient = class {
         this.sendSubscribe(state);
       }
       for (const request of this.requests.values()) this.sendRequest(request);
+      this.restorePresence();
     } else {
       for (const state of this.topics.values()) if (state.held) this.sendSubscribe(state);
       for (const request of this.requests.values()) if (request.held) this.sendRequest(request);
@@ -1077,10 +1175,18 @@ var CimhubClient = class {
       this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
     });
   }
-  request(frame, stored) {
+  request(frame, stored, presenceOf) {
     if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
     return new Promise((resolve, reject) => {
-      const request = { frame, resolve, reject, failures: 0, held: false, ...stored ? { stored } : {} };
+      const request = {
+        frame,
+        resolve,
+        reject,
+        failures: 0,
+        held: false,
+        ...stored ? { stored } : {},
+        ...presenceOf ? { presenceOf } : {}
+      };
       this.requests.set(frame.id, request);
       if (stored) this.persist();
       if (this.live()) this.sendRequest(request);
@@ -1108,6 +1214,30 @@ var CimhubClient = class {
     });
   }
 };
+
+// src/history.ts
+function cimAt(client, cimId, revision) {
+  return client.query("cimAt", { cimId, revision });
+}
+function cimDiff(client, cimId, from, to, limit) {
+  return client.query("cimDiff", {
+    cimId,
+    from,
+    ...to !== void 0 && to !== null ? { to } : {},
+    ...limit !== void 0 ? { limit } : {}
+  });
+}
+function cimHistory(client, cimId, page = {}) {
+  return client.query("cimHistory", {
+    cimId,
+    ...page.before !== void 0 && page.before !== null ? { before: page.before } : {},
+    ...page.limit !== void 0 ? { limit: page.limit } : {}
+  });
+}
+async function restoreRevision(client, cimId, revision, options = {}) {
+  const answer = await client.mutate("restoreRevision", { cimId, revision }, options);
+  return answer;
+}
 
 // board/auth.ts
 var SESSION_KEY = "cimhub.board.session";
@@ -1174,6 +1304,23 @@ function supabaseIdentity(config) {
     },
     signOut: () => localStorage.removeItem(SESSION_KEY)
   };
+}
+
+// board/describe.ts
+var NAMES = {
+  create: "Created",
+  updateState: "Updated",
+  navigateToStage: "Moved stage",
+  saveBuyerPersona: "Saved the buyer persona",
+  saveHeroContext: "Saved the hero concept",
+  createOutline: "Changed the outline",
+  updateSlide: "Edited a slide",
+  navigateToSlide: "Opened a slide",
+  importFromSupabase: "Imported",
+  restoreRevision: "Restored a revision"
+};
+function describe(mutation) {
+  return mutation ? NAMES[mutation] ?? mutation : "Changed";
 }
 
 // board/dom.ts
@@ -1244,6 +1391,336 @@ function humanError(error, doing) {
   return `${prefix}Something went wrong: ${error instanceof Error ? error.message : String(error)}.`;
 }
 
+// board/history-panel.ts
+var PAGE = 50;
+var VALUE_WIDTH = 60;
+var BOOKKEEPING = /* @__PURE__ */ new Set(["/revision", "/updatedAt"]);
+var HistoryPanel = class {
+  constructor(client, cimId, host) {
+    this.client = client;
+    this.cimId = cimId;
+    this.host = host;
+    this.toggle = el("button", { type: "button", id: "history-toggle", "aria-expanded": "false", "aria-controls": "history" }, "History");
+    this.toggle.addEventListener("click", () => this.root.hidden ? this.open() : this.close());
+    this.root = this.skeleton();
+    this.update();
+  }
+  client;
+  cimId;
+  host;
+  root;
+  toggle;
+  nodes = {};
+  buttons = {};
+  items = [];
+  oldest = null;
+  nextBefore = null;
+  shown = null;
+  // the revision on screen; null: live
+  asked = 0;
+  // the latest step asked for: older answers are dropped
+  loading = null;
+  stale = false;
+  // a live change arrived while the list was loading
+  restoring = false;
+  skeleton() {
+    const n = this.nodes;
+    const b = this.buttons;
+    const button = (id, text, action) => {
+      const node = el("button", { type: "button", id: `history-${id}` }, text);
+      node.addEventListener("click", action);
+      b[id] = node;
+      return node;
+    };
+    n.status = el("p", { class: "history-status", id: "history-status", role: "status" }, "Live");
+    n.changes = el("div", { class: "history-changes", id: "history-changes", "aria-live": "polite" });
+    n.list = el("ol", { class: "history-list", id: "history-list" });
+    const controls = el(
+      "div",
+      { class: "history-controls" },
+      button("older", "\u25C0 Older", () => this.step(-1)),
+      button("newer", "Newer \u25B6", () => this.step(1)),
+      button("live", "Back to live", () => this.goLive()),
+      button("restore", "Restore this revision", () => this.restore())
+    );
+    b.restore.classList.add("primary");
+    const more = button("more", "Show older revisions", () => void this.loadPage(this.nextBefore));
+    const closer = el("button", { type: "button", class: "dismiss", id: "history-close", "aria-label": "Close history" }, "\xD7");
+    closer.addEventListener("click", () => this.close());
+    const root = el(
+      "section",
+      { class: "card history", id: "history", "aria-label": "History", hidden: true },
+      el("div", { class: "history-head" }, el("h2", {}, "History"), closer),
+      n.status,
+      controls,
+      n.changes,
+      n.list,
+      more
+    );
+    return root;
+  }
+  open() {
+    this.root.hidden = false;
+    setAttr(this.toggle, "aria-expanded", "true");
+    void this.reload();
+  }
+  /** Close the panel and return to the live CIM. */
+  close() {
+    this.root.hidden = true;
+    setAttr(this.toggle, "aria-expanded", "false");
+    this.goLive();
+  }
+  /** A new live revision: list it (keeping the older pages already shown), if the panel is open. */
+  onLiveRevision() {
+    if (this.root.hidden) return;
+    if (this.loading) this.stale = true;
+    else void this.loadPage(null);
+    this.update();
+  }
+  reload() {
+    this.items = [];
+    return this.loadPage(null);
+  }
+  loadPage(before) {
+    if (this.loading) return this.loading;
+    this.loading = cimHistory(this.client, this.cimId, { before, limit: PAGE }).then(
+      (page) => {
+        const known = new Set(this.items.map((i) => i.revision));
+        const listedBelow = this.items.at(-1)?.revision ?? Infinity;
+        if (before !== null || listedBelow >= (page.items.at(-1)?.revision ?? Infinity)) this.nextBefore = page.nextBefore;
+        this.items = [...this.items, ...page.items.filter((i) => !known.has(i.revision))].sort((a, b) => b.revision - a.revision);
+        this.oldest = page.oldest;
+        this.renderList();
+      },
+      (error) => this.host.notify(humanError(error, "load the history"), "error")
+    ).finally(() => {
+      this.loading = null;
+      if (this.stale) {
+        this.stale = false;
+        void this.loadPage(null);
+      }
+    });
+    return this.loading;
+  }
+  renderList() {
+    const rows = this.items.map((item) => {
+      const pick = el(
+        "button",
+        { type: "button", class: "pick" },
+        el("strong", {}, `r${item.revision}`),
+        " ",
+        describe(item.mutation),
+        ` by ${item.actor ?? "someone"}`,
+        " ",
+        el("time", {}, timeOf(item.ts))
+      );
+      pick.addEventListener("click", () => void this.show(item.revision));
+      const row = el("li", { "data-revision": String(item.revision) }, pick);
+      setAttr(row, "aria-current", item.revision === this.shown ? "true" : null);
+      return row;
+    });
+    this.nodes.list.replaceChildren(...rows);
+    this.update();
+  }
+  /** One revision older (-1) or newer (+1) than the one shown (the live one when none is). */
+  step(delta) {
+    const from = this.shown ?? this.host.liveRevision();
+    const target = from + delta;
+    if (target > this.host.liveRevision()) return this.goLive();
+    if (target < (this.oldest ?? 1)) return;
+    void this.show(target);
+  }
+  /** Show the CIM at `revision`, with the change that made it and who made it. */
+  async show(revision) {
+    const asked = ++this.asked;
+    setText(this.nodes.status, `Loading revision ${revision}\u2026`);
+    try {
+      const canReadBefore = revision > 1 && revision - 1 >= (this.oldest ?? 1);
+      const [at, diff, before] = await Promise.all([
+        cimAt(this.client, this.cimId, revision),
+        cimDiff(this.client, this.cimId, revision - 1, revision),
+        canReadBefore ? cimAt(this.client, this.cimId, revision - 1).then((a) => a.cim, () => null) : Promise.resolve(null)
+      ]);
+      if (asked !== this.asked) return;
+      const entry = diff.patches.find((p) => p.rev === revision) ?? null;
+      this.shown = revision;
+      this.host.showRevision({ revision, cim: at.cim, entry, before });
+      this.renderChanges(entry, before);
+    } catch (error) {
+      if (asked !== this.asked) return;
+      this.host.notify(humanError(error, `show revision ${revision}`), "error");
+    }
+    this.update();
+  }
+  goLive() {
+    this.asked += 1;
+    if (this.shown === null) return this.update();
+    this.shown = null;
+    this.nodes.changes.replaceChildren();
+    this.host.showRevision(null);
+    this.update();
+  }
+  restore() {
+    const revision = this.shown;
+    if (revision === null || this.restoring || revision === this.host.liveRevision()) return;
+    this.restoring = true;
+    this.update();
+    restoreRevision(this.client, this.cimId, revision, { mutationId: newMutationId() }).then(
+      (answer) => {
+        this.restoring = false;
+        this.host.notify(
+          answer.result?.changed === false ? `Revision ${revision} is already the current one.` : `Restored revision ${revision} as revision ${answer.revision}.`
+        );
+        this.goLive();
+        void this.reload();
+      },
+      (error) => {
+        this.restoring = false;
+        this.host.notify(humanError(error, `restore revision ${revision}`), "error");
+        this.update();
+      }
+    );
+  }
+  renderChanges(entry, before) {
+    if (entry === null) {
+      this.nodes.changes.replaceChildren(el("p", { class: "empty" }, "What changed is no longer in the history."));
+      return;
+    }
+    const ops = entry.ops.filter((op) => !BOOKKEEPING.has(op.path));
+    this.nodes.changes.replaceChildren(
+      el(
+        "p",
+        { class: "history-who", id: "history-who", "data-actor": entry.actor ?? "" },
+        el("strong", {}, describe(entry.mutation)),
+        ` by ${entry.actor ?? "someone"}`,
+        " ",
+        el("time", {}, timeOf(entry.ts))
+      ),
+      ops.length ? el("ul", { class: "ops", id: "history-ops" }, ...ops.map((op) => opLine(op, before))) : el("p", { class: "empty" }, "No content changed.")
+    );
+  }
+  /** Enable what applies now and say where we are. */
+  update() {
+    const live = this.host.liveRevision();
+    const shown = this.shown;
+    const b = this.buttons;
+    b.older.disabled = (shown ?? live) - 1 < (this.oldest ?? 1);
+    b.newer.disabled = shown === null;
+    b.live.disabled = shown === null;
+    b.restore.disabled = shown === null || shown === live || this.restoring;
+    setText(b.restore, this.restoring ? "Restoring\u2026" : "Restore this revision");
+    b.more.hidden = this.nextBefore === null;
+    setText(this.nodes.status, shown === null ? `Live: revision ${live}` : `Viewing revision ${shown} of ${live} (read-only)`);
+    setAttr(this.root, "data-shown", shown === null ? "live" : String(shown));
+    for (const row of this.nodes.list.children) {
+      setAttr(row, "aria-current", row.getAttribute("data-revision") === String(shown) ? "true" : null);
+    }
+  }
+};
+function opLine(op, before) {
+  const path = op.path || "/";
+  if (op.op === "add") return el("li", { class: "op add" }, `+ ${path} `, el("code", {}, short(op.value)));
+  const old = before === null ? void 0 : valueAt(before, op.path);
+  if (op.op === "remove") return el("li", { class: "op remove" }, `- ${path} `, el("code", {}, short(old)));
+  return el(
+    "li",
+    { class: "op replace" },
+    `~ ${path} `,
+    el("del", {}, short(old)),
+    " \u2192 ",
+    el("ins", {}, short(op.value))
+  );
+}
+function valueAt(document2, path) {
+  let node = document2;
+  for (const token of parsePointer(path)) {
+    if (node === null || typeof node !== "object") return void 0;
+    node = node[token];
+  }
+  return node;
+}
+function short(value) {
+  if (value === void 0) return "?";
+  const text = JSON.stringify(value);
+  return text.length > VALUE_WIDTH ? `${text.slice(0, VALUE_WIDTH - 1)}\u2026` : text;
+}
+
+// board/presence.ts
+function hue(actor) {
+  let hash = 2166136261;
+  for (const char of actor) hash = Math.imul(hash ^ char.codePointAt(0), 16777619) >>> 0;
+  return hash % 360;
+}
+function memberLabel(member, self) {
+  const kind = presenceKind(member) === "agent" ? `agent acting for ${member.userId ?? "?"}` : "banker";
+  return `${presenceName(member)}${self ? " (you)" : ""}, ${kind}: ${presenceActivity(member.state)}`;
+}
+function avatar(member, self, small = false) {
+  const label = memberLabel(member, self);
+  const node = el("span", {
+    class: small ? "avatar small" : "avatar",
+    "data-kind": presenceKind(member),
+    "data-actor": member.actor,
+    title: label,
+    "aria-label": label,
+    role: "img"
+  }, initials(presenceName(member)));
+  node.style.setProperty("--hue", String(hue(member.actor)));
+  return node;
+}
+var PresenceBar = class {
+  /** `onMembers` hears the members after every change (the page marks slides and sections with it). */
+  constructor(client, cimId, onMembers) {
+    this.client = client;
+    this.cimId = cimId;
+    this.onMembers = onMembers;
+    this.list = el("ul", { class: "presence", id: "presence-list" });
+    this.root = el("div", { class: "who-here", id: "presence", "aria-label": "Who is on this CIM", role: "group" }, this.list);
+    this.sub = client.subscribe(presenceTopic(cimId), () => this.render());
+    this.sub.onEnd(() => {
+      this.root.hidden = true;
+    });
+  }
+  client;
+  cimId;
+  onMembers;
+  root;
+  list;
+  sub;
+  items = /* @__PURE__ */ new Map();
+  destroy() {
+    this.sub.unsubscribe();
+  }
+  /** The members now, for the page (after it re-renders slides). */
+  get members() {
+    return presenceList(this.sub.document);
+  }
+  render() {
+    const selfId = this.client.presenceId(this.cimId);
+    const members = this.members;
+    const roots = members.map((member) => {
+      const self = member.id === selfId;
+      const key = JSON.stringify([member.state, member.actor, self]);
+      let item = this.items.get(member.id);
+      if (item === void 0 || item.key !== key) {
+        const root = el("li", { class: "member", "data-presence-id": member.id }, avatar(member, self));
+        item = { root, key };
+        this.items.set(member.id, item);
+      }
+      setAttr(item.root, "data-actor", member.actor);
+      setAttr(item.root, "data-kind", presenceKind(member));
+      setAttr(item.root, "data-activity", member.state.activity ?? "viewing");
+      setAttr(item.root, "data-editing-slide", member.state.activity === "editing" ? member.state.slideId ?? null : null);
+      setAttr(item.root, "data-self", self ? "true" : null);
+      return item.root;
+    });
+    syncChildren(this.list, roots);
+    for (const id of [...this.items.keys()]) if (!members.some((m) => m.id === id)) this.items.delete(id);
+    setAttr(this.root, "data-count", String(members.length));
+    this.onMembers(members, selfId);
+  }
+};
+
 // board/cim-page.ts
 var STAGE_LABELS = {
   welcome: "Welcome",
@@ -1254,28 +1731,52 @@ var STAGE_LABELS = {
 };
 var ACTIVITY_LIMIT = 12;
 var CimPage = class {
-  constructor(client, cimId, notify2) {
+  /** `me` is the name others see beside this board's avatar. */
+  constructor(client, cimId, notify2, me) {
     this.client = client;
     this.cimId = cimId;
     this.notify = notify2;
-    this.root = this.skeleton();
+    this.me = me;
     this.sub = client.subscribe(`cim:${cimId}`, (change) => this.onChange(change));
     this.sub.onEnd((error) => {
       if (error) this.showGone(humanError(error));
     });
+    this.presence = new PresenceBar(client, cimId, (members, selfId) => {
+      this.others = members.filter((m) => m.id !== selfId);
+      this.markPresence();
+    });
+    this.history = new HistoryPanel(client, cimId, {
+      showRevision: (past) => this.showRevision(past),
+      liveRevision: () => this.sub.revision,
+      notify: notify2
+    });
+    this.root = this.skeleton();
+    this.updatePresence();
   }
   client;
   cimId;
   notify;
+  me;
   root;
   sub;
   slides = /* @__PURE__ */ new Map();
   sections = /* @__PURE__ */ new Map();
   stageButtons = /* @__PURE__ */ new Map();
   nodes = {};
-  previous = null;
+  presence;
+  history;
+  others = [];
+  // who else is here, for the slide and section markers
+  editing = [];
+  // slides with an open editor, the latest last
+  past = null;
+  // shown instead of the live CIM while not null
+  live = null;
   destroy() {
     this.sub.unsubscribe();
+    this.presence.destroy();
+    this.client.setPresence(this.cimId, null).catch(() => {
+    });
   }
   /** The subscription, for the page's debugging handle (window.cimhubBoard). */
   get subscription() {
@@ -1285,6 +1786,7 @@ var CimPage = class {
     const n = this.nodes;
     n.title = el("h1", { id: "title" }, "Loading\u2026");
     n.meta = el("p", { class: "meta", id: "meta" });
+    n.pastNotice = el("p", { class: "notice past", id: "past-notice", role: "status", hidden: true });
     n.stages = el("ol", { class: "stages", id: "stages", "aria-label": "Workflow stages" });
     for (const stage of STAGES) {
       const button = el("button", { type: "button", "data-stage": stage }, STAGE_LABELS[stage]);
@@ -1304,6 +1806,9 @@ var CimPage = class {
       el("p", {}, el("a", { href: "/", id: "back" }, "\u2190 All CIMs")),
       n.title,
       n.meta,
+      el("div", { class: "toolbar" }, this.presence.root, this.history.toggle),
+      this.history.root,
+      n.pastNotice,
       n.stages,
       n.stale,
       el("div", { class: "context" }, n.persona, n.hero),
@@ -1321,10 +1826,65 @@ var CimPage = class {
     }
     const cim = change.document;
     if (cim === null) return;
-    this.render(cim, change);
-    if (!change.snapshot && !change.local) this.logActivity(change);
-    this.previous = cim;
-    window.cimhubBoard?.rendered(change);
+    this.live = change;
+    if (this.past === null) {
+      this.render(cim, change);
+      window.cimhubBoard?.rendered(change);
+    }
+    if (!change.snapshot && !change.local) {
+      this.logActivity(change);
+      this.history.onLiveRevision();
+    }
+  }
+  /** Show a past revision read-only (editing closed, stages disabled), or the live CIM again (null). */
+  showRevision(past) {
+    this.past = past;
+    setAttr(this.root, "data-mode", past ? "history" : null);
+    const notice = this.nodes.pastNotice;
+    notice.hidden = past === null;
+    for (const node of this.root.querySelectorAll("[data-changed-here]")) node.removeAttribute("data-changed-here");
+    if (past === null) {
+      const live = this.live;
+      if (live?.document) this.render(live.document, { ...live, local: true });
+      return;
+    }
+    for (const view of this.slides.values()) view.editor?.querySelector(".cancel")?.click();
+    setText(notice, `You are looking at revision ${past.revision}: read-only. Restore it, or go back to live, in History.`);
+    this.render(past.cim, {
+      topic: `cim:${this.cimId}`,
+      revision: past.revision,
+      epoch: "",
+      document: past.cim,
+      confirmed: past.cim,
+      ops: [],
+      mutation: null,
+      mutationId: null,
+      actor: null,
+      ts: null,
+      deleted: false,
+      snapshot: true,
+      reset: false,
+      local: true,
+      pending: []
+    });
+    for (const slideId of changedSlides(past)) {
+      const view = this.slides.get(slideId);
+      if (view) setAttr(view.root, "data-changed-here", "true");
+    }
+  }
+  /** What this board does on the CIM, for everyone's avatars: editing the latest slide opened, else viewing. */
+  updatePresence() {
+    const slideId = this.editing.at(-1);
+    const state = slideId ? { activity: "editing", slideId, name: this.me } : { activity: "viewing", name: this.me };
+    this.client.setPresence(this.cimId, state).catch(() => {
+    });
+  }
+  /** Small avatars of who else edits each slide and drafts each section. */
+  markPresence() {
+    const editors = editorsBySlide(this.others);
+    for (const [slideId, view] of this.slides) showMarkers(view.editors, editors.get(slideId) ?? [], "editing");
+    const drafters = draftersBySection(this.others);
+    for (const [sectionId, view] of this.sections) showMarkers(view.drafters, drafters.get(sectionId) ?? [], "drafting");
   }
   render(cim, change) {
     const n = this.nodes;
@@ -1344,6 +1904,7 @@ var CimPage = class {
       const state = stage === cim.stage ? "current" : passed ? "done" : "todo";
       setAttr(button, "data-state", state);
       setAttr(button, "aria-current", stage === cim.stage ? "step" : null);
+      button.disabled = this.past !== null;
     }
     setAttr(n.stages, "data-current", cim.stage ?? "welcome");
     const notices = [];
@@ -1357,6 +1918,7 @@ var CimPage = class {
     this.renderPersona(cim);
     this.renderHero(cim);
     this.renderSections(cim, change);
+    this.markPresence();
   }
   renderPersona(cim) {
     const persona = cim.buyerPersona;
@@ -1433,8 +1995,17 @@ var CimPage = class {
       const progress = el("p", { class: "progress" });
       const list2 = el("ol", { class: "slides" });
       const empty = el("p", { class: "empty" }, "No slides yet.");
-      const root = el("section", { class: "card section", "data-section-id": id }, title, description, progress, list2, empty);
-      view = { root, title, description, progress, list: list2, empty };
+      const drafters = el("span", { class: "drafters" });
+      const root = el(
+        "section",
+        { class: "card section", "data-section-id": id },
+        el("div", { class: "section-head" }, title, drafters),
+        description,
+        progress,
+        list2,
+        empty
+      );
+      view = { root, title, description, progress, list: list2, empty, drafters };
       this.sections.set(id, view);
     }
     return view;
@@ -1448,14 +2019,15 @@ var CimPage = class {
       const layout = el("span", { class: "layout" });
       const body = el("div", { class: "slide-body" });
       const edit = el("button", { type: "button", class: "edit" }, "Edit");
+      const editors = el("span", { class: "editors" });
       const root = el(
         "li",
         { class: "slide", "data-slide-id": slide.id },
-        el("div", { class: "slide-head" }, title, status, edit),
+        el("div", { class: "slide-head" }, title, editors, status, edit),
         el("p", { class: "slide-meta" }, layout, stale),
         body
       );
-      view = { root, title, status, stale, layout, body, bodyKey: "", editor: null, last: null };
+      view = { root, title, status, stale, layout, body, editors, bodyKey: "", editor: null, last: null };
       const v = view;
       edit.addEventListener("click", () => this.openEditor(v, slide.id));
       this.slides.set(slide.id, view);
@@ -1482,6 +2054,7 @@ var CimPage = class {
     return view.root;
   }
   openEditor(view, slideId) {
+    if (this.past !== null) return;
     if (view.editor) {
       view.editor.querySelector("input")?.focus();
       return;
@@ -1505,6 +2078,9 @@ var CimPage = class {
     const close = () => {
       form.remove();
       view.editor = null;
+      const at = this.editing.indexOf(slideId);
+      if (at >= 0) this.editing.splice(at, 1);
+      this.updatePresence();
     };
     form.querySelector(".cancel").addEventListener("click", close);
     form.addEventListener("keydown", (event) => {
@@ -1517,12 +2093,14 @@ var CimPage = class {
       this.client.mutate("updateSlide", { cimId: this.cimId, slide: edit }, { optimistic: true }).catch((error) => this.notify(humanError(error, "save the slide"), "error"));
     });
     view.editor = form;
+    this.editing.push(slideId);
+    this.updatePresence();
     view.root.append(form);
     title.focus();
     title.select();
   }
   navigate(stage) {
-    if (this.sub.document?.stage === stage) return;
+    if (this.past !== null || this.sub.document?.stage === stage) return;
     this.client.mutate("navigateToStage", { cimId: this.cimId, targetStage: stage, reason: "" }, { optimistic: true }).catch((error) => this.notify(humanError(error, `go to ${STAGE_LABELS[stage]}`), "error"));
   }
   logActivity(change) {
@@ -1564,19 +2142,26 @@ function component(value) {
   }
   return el("pre", { class: "component raw" }, JSON.stringify(value, null, 1));
 }
-function describe(mutation) {
-  const names = {
-    create: "Created",
-    updateState: "Updated",
-    navigateToStage: "Moved stage",
-    saveBuyerPersona: "Saved the buyer persona",
-    saveHeroContext: "Saved the hero concept",
-    createOutline: "Changed the outline",
-    updateSlide: "Edited a slide",
-    navigateToSlide: "Opened a slide",
-    importFromSupabase: "Imported"
-  };
-  return mutation ? names[mutation] ?? mutation : "Changed";
+function showMarkers(node, members, doing) {
+  const key = members.map((m) => `${m.id}:${m.actor}`).join(",");
+  if (node.dataset.key === key) return;
+  node.dataset.key = key;
+  setAttr(node, "data-actors", members.length ? members.map((m) => m.actor).join(" ") : null);
+  node.replaceChildren(...members.map((m) => avatar(m, false, true)), members.length ? ` ${doing}` : "");
+}
+function changedSlides(past) {
+  const now = past.cim.slides ?? [];
+  if (past.before !== null) {
+    const before = new Map((past.before.slides ?? []).map((s) => [s.id, JSON.stringify(s)]));
+    return now.filter((s) => before.get(s.id) !== JSON.stringify(s)).map((s) => s.id);
+  }
+  const ids = /* @__PURE__ */ new Set();
+  for (const op of past.entry?.ops ?? []) {
+    const [top, index2] = parsePointer(op.path);
+    const slide = top === "slides" && index2 !== void 0 ? now[Number(index2)] : void 0;
+    if (slide) ids.add(slide.id);
+  }
+  return [...ids];
 }
 
 // board/list-page.ts
@@ -1739,7 +2324,7 @@ function start(identity) {
   });
   setText(document.getElementById("who"), identity.userId);
   document.getElementById("account").append(signOut);
-  const page = cimId ? new CimPage(client, cimId, notify) : new ListPage(client, identity.userId, params.getAll("deal"), notify);
+  const page = cimId ? new CimPage(client, cimId, notify, identity.userId) : new ListPage(client, identity.userId, params.getAll("deal"), notify);
   main.replaceChildren(page.root);
   const renders = [];
   window.cimhubBoard = {

@@ -218,6 +218,48 @@ function advance(cim, done) {
   return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
 }
 
+// src/presence.ts
+function presenceTopic(cimId) {
+  return `presence:${cimId}`;
+}
+function presenceKind(member) {
+  return member.actor.startsWith("service:") ? "agent" : "person";
+}
+function presenceList(members) {
+  return Object.values(members ?? {}).sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+function presenceName(member) {
+  if (member.state.name) return member.state.name;
+  return presenceKind(member) === "agent" ? "Agent" : member.userId ?? member.actor;
+}
+function initials(name) {
+  const words = name.split(/[\s._@-]+/u).filter((word) => word !== "");
+  const letters = words.length > 1 ? [words[0], words.at(-1)] : words.length === 1 ? [words[0]] : [];
+  const picked = letters.length === 1 ? [...letters[0]].slice(0, 2) : letters.map((word) => [...word][0]);
+  return picked.join("").toUpperCase() || "?";
+}
+function presenceActivity(state) {
+  const activity = state.activity ?? "viewing";
+  if (activity === "editing" && state.slideId) return `editing slide ${state.slideId}`;
+  if (activity === "drafting" && state.sectionId) return `drafting section ${state.sectionId}`;
+  return activity;
+}
+function editorsBySlide(members) {
+  return groupBy(members, (state) => state.activity === "editing" ? state.slideId : null);
+}
+function draftersBySection(members) {
+  return groupBy(members, (state) => state.activity === "drafting" ? state.sectionId : null);
+}
+function groupBy(members, target) {
+  const groups = /* @__PURE__ */ new Map();
+  for (const member of members) {
+    const id = target(member.state);
+    if (!id) continue;
+    groups.set(id, [...groups.get(id) ?? [], member]);
+  }
+  return groups;
+}
+
 // src/patch.ts
 function parsePointer(path) {
   if (path === "") return [];
@@ -512,6 +554,8 @@ var CimhubClient = class {
   outbox;
   restored = [];
   // optimistic updates of restored mutations, until their topic is subscribed
+  presence = /* @__PURE__ */ new Map();
+  // cim id -> what to show there, kept across reconnects
   constructor(options) {
     if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
     this.url = hubUrl(options.url);
@@ -648,6 +692,57 @@ var CimhubClient = class {
   query(name, args) {
     return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer) => answer.result);
   }
+  // -- presence ------------------------------------------------------------------------------
+  /**
+   * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
+   * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
+   * The hub ends presence when the socket closes, so the client sets the last state again after
+   * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
+   * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
+   */
+  setPresence(cimId, state) {
+    if (state === null) this.presence.delete(cimId);
+    else this.presence.set(cimId, { state, id: this.presence.get(cimId)?.id ?? null });
+    return this.sendPresence(cimId, state);
+  }
+  /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
+  presenceId(cimId) {
+    return this.presence.get(cimId)?.id ?? null;
+  }
+  sendPresence(cimId, state) {
+    const frame = { type: "presence", id: this.nextId("p"), cimId, state };
+    return this.request(frame, void 0, cimId).then(
+      (answer) => {
+        const given = answer.result?.presenceId;
+        const id = typeof given === "string" ? given : null;
+        const entry = this.presence.get(cimId);
+        if (entry !== void 0 && entry.state === state) entry.id = id;
+        this.publishPresence(cimId);
+        return state === null ? null : id;
+      },
+      (error) => {
+        const entry = this.presence.get(cimId);
+        if (entry !== void 0 && entry.state === state && !(error instanceof CimhubError && error.retryable)) {
+          this.presence.delete(cimId);
+        }
+        throw error;
+      }
+    );
+  }
+  /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
+  restorePresence() {
+    const waiting = /* @__PURE__ */ new Set();
+    for (const request of this.requests.values()) if (request.presenceOf !== void 0) waiting.add(request.presenceOf);
+    for (const [cimId, entry] of this.presence) {
+      if (!waiting.has(cimId)) this.sendPresence(cimId, entry.state).catch(() => {
+      });
+    }
+  }
+  /** The presence id changed: listeners of `presence:<cimId>` hear a local change, so they can tell which member is theirs. */
+  publishPresence(cimId) {
+    const state = this.topics.get(presenceTopic(cimId));
+    if (state !== void 0) this.publishLocal(state);
+  }
   // -- optimistic updates ------------------------------------------------------------------
   addOptimistic(name, args, mutationId, options) {
     const chosen = options.optimistic;
@@ -769,6 +864,7 @@ var CimhubClient = class {
   onClose(code, reason) {
     this.ws = null;
     this.ready = false;
+    for (const entry of this.presence.values()) entry.id = null;
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
     if (this.stopped()) return;
@@ -814,6 +910,7 @@ var CimhubClient = class {
     this.requests.clear();
     if (state === "closed") this.persist();
     this.optimistic.clear();
+    this.presence.clear();
     for (const topic of this.topics.values()) this.endTopic(topic, error);
     this.topics.clear();
     this.notify();
@@ -928,6 +1025,7 @@ var CimhubClient = class {
         this.sendSubscribe(state);
       }
       for (const request of this.requests.values()) this.sendRequest(request);
+      this.restorePresence();
     } else {
       for (const state of this.topics.values()) if (state.held) this.sendSubscribe(state);
       for (const request of this.requests.values()) if (request.held) this.sendRequest(request);
@@ -1105,10 +1203,18 @@ var CimhubClient = class {
       this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
     });
   }
-  request(frame, stored) {
+  request(frame, stored, presenceOf) {
     if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
     return new Promise((resolve, reject) => {
-      const request = { frame, resolve, reject, failures: 0, held: false, ...stored ? { stored } : {} };
+      const request = {
+        frame,
+        resolve,
+        reject,
+        failures: 0,
+        held: false,
+        ...stored ? { stored } : {},
+        ...presenceOf ? { presenceOf } : {}
+      };
       this.requests.set(frame.id, request);
       if (stored) this.persist();
       if (this.live()) this.sendRequest(request);
@@ -1136,6 +1242,30 @@ var CimhubClient = class {
     });
   }
 };
+
+// src/history.ts
+function cimAt(client, cimId, revision) {
+  return client.query("cimAt", { cimId, revision });
+}
+function cimDiff(client, cimId, from, to, limit) {
+  return client.query("cimDiff", {
+    cimId,
+    from,
+    ...to !== void 0 && to !== null ? { to } : {},
+    ...limit !== void 0 ? { limit } : {}
+  });
+}
+function cimHistory(client, cimId, page = {}) {
+  return client.query("cimHistory", {
+    cimId,
+    ...page.before !== void 0 && page.before !== null ? { before: page.before } : {},
+    ...page.limit !== void 0 ? { limit: page.limit } : {}
+  });
+}
+async function restoreRevision(client, cimId, revision, options = {}) {
+  const answer = await client.mutate("restoreRevision", { cimId, revision }, options);
+  return answer;
+}
 export {
   CLOSE_STOP_RANGE,
   CimhubClient,
@@ -1156,11 +1286,23 @@ export {
   applyPatch,
   applyPending,
   backoffDelay,
+  cimAt,
+  cimDiff,
+  cimHistory,
   cimUpdates,
+  draftersBySection,
+  editorsBySlide,
   httpBase,
   hubUrl,
+  initials,
   jsonCodec,
   newMutationId,
   parsePointer,
+  presenceActivity,
+  presenceKind,
+  presenceList,
+  presenceName,
+  presenceTopic,
+  restoreRevision,
   webStorageOutbox
 };

@@ -1,14 +1,19 @@
 // One CIM, live: stage progress, persona and hero, sections with progress, every slide's content,
 // inline slide edits and stage navigation with optimistic feedback, and a log of who changed what.
+// Who else is here shows as avatars, with a marker on the slide each edits (presence.ts); the
+// history panel (history-panel.ts) can show any past revision here, read-only.
 //
 // Rendering is keyed: each section and slide keeps its element across patches and
 // only nodes whose content changed are written, so a text selection, focus in an
 // edit form and the scroll position survive unrelated changes.
 
-import type { Change, CimhubClient, Subscription } from "../src/index.js";
-import { STAGES, type Cim, type OutlineSection, type Slide } from "../src/index.js";
+import type { Change, CimhubClient, PresenceMember, PresenceState, Subscription } from "../src/index.js";
+import { draftersBySection, editorsBySlide, parsePointer, STAGES, type Cim, type OutlineSection, type Slide } from "../src/index.js";
+import { describe } from "./describe.js";
 import { el, flash, setAttr, setText, syncChildren, timeOf, words } from "./dom.js";
+import { HistoryPanel, type PastRevision } from "./history-panel.js";
 import { humanError } from "./messages.js";
+import { avatar, PresenceBar } from "./presence.js";
 
 type Stage = (typeof STAGES)[number];
 const STAGE_LABELS: Record<Stage, string> = {
@@ -27,6 +32,7 @@ interface SlideView {
   stale: HTMLElement;
   layout: HTMLElement;
   body: HTMLElement;
+  editors: HTMLElement;
   bodyKey: string;
   editor: HTMLFormElement | null;
   last: Slide | null;
@@ -39,6 +45,7 @@ interface SectionView {
   progress: HTMLElement;
   list: HTMLOListElement;
   empty: HTMLElement;
+  drafters: HTMLElement;
 }
 
 export class CimPage {
@@ -48,22 +55,42 @@ export class CimPage {
   private readonly sections = new Map<string, SectionView>();
   private readonly stageButtons = new Map<Stage, HTMLButtonElement>();
   private readonly nodes: Record<string, HTMLElement> = {};
-  private previous: Cim | null = null;
+  private readonly presence: PresenceBar;
+  private readonly history: HistoryPanel;
+  private others: PresenceMember[] = []; // who else is here, for the slide and section markers
+  private readonly editing: string[] = []; // slides with an open editor, the latest last
+  private past: PastRevision | null = null; // shown instead of the live CIM while not null
+  private live: Change<Cim> | null = null;
 
+  /** `me` is the name others see beside this board's avatar. */
   constructor(
     private readonly client: CimhubClient,
     private readonly cimId: string,
     private readonly notify: (message: string, kind?: "error" | "info") => void,
+    private readonly me: string,
   ) {
-    this.root = this.skeleton();
+    // Frames arrive only after this constructor: the callbacks can use what is built below.
     this.sub = client.subscribe<Cim>(`cim:${cimId}`, (change) => this.onChange(change));
     this.sub.onEnd((error) => {
       if (error) this.showGone(humanError(error));
     });
+    this.presence = new PresenceBar(client, cimId, (members, selfId) => {
+      this.others = members.filter((m) => m.id !== selfId);
+      this.markPresence();
+    });
+    this.history = new HistoryPanel(client, cimId, {
+      showRevision: (past) => this.showRevision(past),
+      liveRevision: () => this.sub.revision,
+      notify,
+    });
+    this.root = this.skeleton();
+    this.updatePresence();
   }
 
   destroy(): void {
     this.sub.unsubscribe();
+    this.presence.destroy();
+    this.client.setPresence(this.cimId, null).catch(() => {});
   }
 
   /** The subscription, for the page's debugging handle (window.cimhubBoard). */
@@ -75,6 +102,7 @@ export class CimPage {
     const n = this.nodes;
     n.title = el("h1", { id: "title" }, "Loading…");
     n.meta = el("p", { class: "meta", id: "meta" });
+    n.pastNotice = el("p", { class: "notice past", id: "past-notice", role: "status", hidden: true });
     n.stages = el("ol", { class: "stages", id: "stages", "aria-label": "Workflow stages" });
     for (const stage of STAGES) {
       const button = el("button", { type: "button", "data-stage": stage }, STAGE_LABELS[stage]);
@@ -94,6 +122,9 @@ export class CimPage {
       el("p", {}, el("a", { href: "/", id: "back" }, "← All CIMs")),
       n.title,
       n.meta,
+      el("div", { class: "toolbar" }, this.presence.root, this.history.toggle),
+      this.history.root,
+      n.pastNotice,
       n.stages,
       n.stale,
       el("div", { class: "context" }, n.persona, n.hero),
@@ -112,10 +143,55 @@ export class CimPage {
     }
     const cim = change.document;
     if (cim === null) return;
-    this.render(cim, change);
-    if (!change.snapshot && !change.local) this.logActivity(change);
-    this.previous = cim;
-    window.cimhubBoard?.rendered(change);
+    this.live = change;
+    if (this.past === null) {
+      this.render(cim, change);
+      window.cimhubBoard?.rendered(change);
+    }
+    if (!change.snapshot && !change.local) {
+      this.logActivity(change);
+      this.history.onLiveRevision();
+    }
+  }
+
+  /** Show a past revision read-only (editing closed, stages disabled), or the live CIM again (null). */
+  private showRevision(past: PastRevision | null): void {
+    this.past = past;
+    setAttr(this.root, "data-mode", past ? "history" : null);
+    const notice = this.nodes.pastNotice!;
+    notice.hidden = past === null;
+    for (const node of this.root.querySelectorAll("[data-changed-here]")) node.removeAttribute("data-changed-here");
+    if (past === null) {
+      const live = this.live;
+      if (live?.document) this.render(live.document, { ...live, local: true });
+      return;
+    }
+    for (const view of this.slides.values()) view.editor?.querySelector<HTMLButtonElement>(".cancel")?.click();
+    setText(notice, `You are looking at revision ${past.revision}: read-only. Restore it, or go back to live, in History.`);
+    this.render(past.cim, {
+      topic: `cim:${this.cimId}`, revision: past.revision, epoch: "", document: past.cim, confirmed: past.cim, ops: [],
+      mutation: null, mutationId: null, actor: null, ts: null, deleted: false, snapshot: true, reset: false, local: true,
+      pending: [],
+    });
+    for (const slideId of changedSlides(past)) {
+      const view = this.slides.get(slideId);
+      if (view) setAttr(view.root, "data-changed-here", "true");
+    }
+  }
+
+  /** What this board does on the CIM, for everyone's avatars: editing the latest slide opened, else viewing. */
+  private updatePresence(): void {
+    const slideId = this.editing.at(-1);
+    const state: PresenceState = slideId ? { activity: "editing", slideId, name: this.me } : { activity: "viewing", name: this.me };
+    this.client.setPresence(this.cimId, state).catch(() => {}); // a CIM that is gone says so on the page already
+  }
+
+  /** Small avatars of who else edits each slide and drafts each section. */
+  private markPresence(): void {
+    const editors = editorsBySlide(this.others);
+    for (const [slideId, view] of this.slides) showMarkers(view.editors, editors.get(slideId) ?? [], "editing");
+    const drafters = draftersBySection(this.others);
+    for (const [sectionId, view] of this.sections) showMarkers(view.drafters, drafters.get(sectionId) ?? [], "drafting");
   }
 
   private render(cim: Cim, change: Change<Cim>): void {
@@ -137,6 +213,7 @@ export class CimPage {
       const state = stage === cim.stage ? "current" : passed ? "done" : "todo";
       setAttr(button, "data-state", state);
       setAttr(button, "aria-current", stage === cim.stage ? "step" : null);
+      button.disabled = this.past !== null;
     }
     setAttr(n.stages!, "data-current", cim.stage ?? "welcome");
 
@@ -151,6 +228,7 @@ export class CimPage {
     this.renderPersona(cim);
     this.renderHero(cim);
     this.renderSections(cim, change);
+    this.markPresence();
   }
 
   private renderPersona(cim: Cim): void {
@@ -223,8 +301,10 @@ export class CimPage {
       const progress = el("p", { class: "progress" });
       const list = el("ol", { class: "slides" });
       const empty = el("p", { class: "empty" }, "No slides yet.");
-      const root = el("section", { class: "card section", "data-section-id": id }, title, description, progress, list, empty);
-      view = { root, title, description, progress, list, empty };
+      const drafters = el("span", { class: "drafters" });
+      const root = el("section", { class: "card section", "data-section-id": id },
+        el("div", { class: "section-head" }, title, drafters), description, progress, list, empty);
+      view = { root, title, description, progress, list, empty, drafters };
       this.sections.set(id, view);
     }
     return view;
@@ -239,9 +319,10 @@ export class CimPage {
       const layout = el("span", { class: "layout" });
       const body = el("div", { class: "slide-body" });
       const edit = el("button", { type: "button", class: "edit" }, "Edit");
+      const editors = el("span", { class: "editors" });
       const root = el("li", { class: "slide", "data-slide-id": slide.id },
-        el("div", { class: "slide-head" }, title, status, edit), el("p", { class: "slide-meta" }, layout, stale), body);
-      view = { root, title, status, stale, layout, body, bodyKey: "", editor: null, last: null };
+        el("div", { class: "slide-head" }, title, editors, status, edit), el("p", { class: "slide-meta" }, layout, stale), body);
+      view = { root, title, status, stale, layout, body, editors, bodyKey: "", editor: null, last: null };
       const v = view;
       edit.addEventListener("click", () => this.openEditor(v, slide.id));
       this.slides.set(slide.id, view);
@@ -269,6 +350,7 @@ export class CimPage {
   }
 
   private openEditor(view: SlideView, slideId: string): void {
+    if (this.past !== null) return;
     if (view.editor) {
       view.editor.querySelector("input")?.focus();
       return;
@@ -284,6 +366,9 @@ export class CimPage {
     const close = () => {
       form.remove();
       view.editor = null;
+      const at = this.editing.indexOf(slideId);
+      if (at >= 0) this.editing.splice(at, 1);
+      this.updatePresence();
     };
     form.querySelector(".cancel")!.addEventListener("click", close);
     form.addEventListener("keydown", (event) => {
@@ -298,13 +383,15 @@ export class CimPage {
         .catch((error: unknown) => this.notify(humanError(error, "save the slide"), "error"));
     });
     view.editor = form;
+    this.editing.push(slideId);
+    this.updatePresence();
     view.root.append(form);
     title.focus();
     title.select();
   }
 
   private navigate(stage: Stage): void {
-    if (this.sub.document?.stage === stage) return;
+    if (this.past !== null || this.sub.document?.stage === stage) return;
     this.client
       .mutate("navigateToStage", { cimId: this.cimId, targetStage: stage, reason: "" }, { optimistic: true })
       .catch((error: unknown) => this.notify(humanError(error, `go to ${STAGE_LABELS[stage]}`), "error"));
@@ -345,13 +432,29 @@ function component(value: unknown): Node {
   return el("pre", { class: "component raw" }, JSON.stringify(value, null, 1));
 }
 
-function describe(mutation: string | null): string {
-  const names: Record<string, string> = {
-    create: "Created", updateState: "Updated", navigateToStage: "Moved stage", saveBuyerPersona: "Saved the buyer persona",
-    saveHeroContext: "Saved the hero concept", createOutline: "Changed the outline", updateSlide: "Edited a slide",
-    navigateToSlide: "Opened a slide", importFromSupabase: "Imported",
-  };
-  return mutation ? names[mutation] ?? mutation : "Changed";
+/** Small avatars of `members` in `node`, followed by what they do; rewritten only when they change. */
+function showMarkers(node: HTMLElement, members: readonly PresenceMember[], doing: string): void {
+  const key = members.map((m) => `${m.id}:${m.actor}`).join(",");
+  if (node.dataset.key === key) return;
+  node.dataset.key = key;
+  setAttr(node, "data-actors", members.length ? members.map((m) => m.actor).join(" ") : null);
+  node.replaceChildren(...members.map((m) => avatar(m, false, true)), members.length ? ` ${doing}` : "");
+}
+
+/** The slides revision `past` changed: compared with the revision before it, else read from the ops' paths. */
+function changedSlides(past: PastRevision): string[] {
+  const now = past.cim.slides ?? [];
+  if (past.before !== null) {
+    const before = new Map((past.before.slides ?? []).map((s) => [s.id, JSON.stringify(s)]));
+    return now.filter((s) => before.get(s.id) !== JSON.stringify(s)).map((s) => s.id);
+  }
+  const ids = new Set<string>();
+  for (const op of past.entry?.ops ?? []) {
+    const [top, index] = parsePointer(op.path);
+    const slide = top === "slides" && index !== undefined ? now[Number(index)] : undefined;
+    if (slide) ids.add(slide.id);
+  }
+  return [...ids];
 }
 
 declare global {

@@ -82,7 +82,7 @@ function start(identity: Identity): void {
   setText(document.getElementById("who")!, identity.userId);
   document.getElementById("account")!.append(signOut);
   const page = cimId
-    ? new CimPage(client, cimId, notify)
+    ? new CimPage(client, cimId, notify, identity.userId)
     : new ListPage(client, identity.userId, params.getAll("deal"), notify);
   main.replaceChildren(page.root);
   const renders: Array<{ at: number; revision: number; topic: string; local: boolean; snapshot: boolean }> = [];

@@ -1,5 +1,5 @@
 import { type BackoffOptions } from "./backoff.js";
-import { type ErrorCodeValue, type MutationArgsByName, type QueryArgsByName } from "./generated.js";
+import { type ErrorCodeValue, type MutationArgsByName, type PresenceState, type QueryArgsByName } from "./generated.js";
 import { type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";
 import { Replica, type Change } from "./replica.js";
 export type ConnectionState = "idle" | "connecting" | "live" | "reconnecting" | "stopped" | "closed";
@@ -161,6 +161,7 @@ export declare class CimhubClient {
     private readonly statusListeners;
     private readonly outbox;
     private restored;
+    private readonly presence;
     constructor(options: ClientOptions);
     /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
     private restore;
@@ -186,6 +187,21 @@ export declare class CimhubClient {
     mutate<N extends MutationName>(name: N, args: MutationArgsByName[N], options?: MutateOptions<MutationArgsByName[N]>): Promise<MutationAnswer>;
     /** Run a query (`get`, `listByDeal`, ...); resolves the query's result. */
     query<N extends QueryName>(name: N, args: QueryArgsByName[N]): Promise<any>;
+    /**
+     * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
+     * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
+     * The hub ends presence when the socket closes, so the client sets the last state again after
+     * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
+     * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
+     */
+    setPresence(cimId: string, state: PresenceState | null): Promise<string | null>;
+    /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
+    presenceId(cimId: string): string | null;
+    private sendPresence;
+    /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
+    private restorePresence;
+    /** The presence id changed: listeners of `presence:<cimId>` hear a local change, so they can tell which member is theirs. */
+    private publishPresence;
     private addOptimistic;
     private answerOptimistic;
     private dropOptimistic;

@@ -19,10 +19,13 @@
 //   resume where they stopped. Without a way to refresh it stops.
 // * Close codes 4400-4499 stop the client (reconnecting unchanged would be
 //   refused again); any other close reconnects with jittered backoff.
+// * `setPresence` shows this connection on a CIM; the hub ends presence with the
+//   socket, so the client sets it again after every reconnect until you leave.
 import { backoffDelay, hubUrl, newMutationId } from "./backoff.js";
 import { CimhubError, ReplicaGap } from "./errors.js";
 import { CLOSE_STOP_RANGE, CloseCode, JSON_SUBPROTOCOL, } from "./generated.js";
 import { applyPending, cimUpdates } from "./optimistic.js";
+import { presenceTopic } from "./presence.js";
 import { Replica } from "./replica.js";
 const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import time
 const WATCHDOG_HEARTBEATS = 2.5; // no frame (not even the hub's ping) for this long: presume the socket dead
@@ -182,6 +185,7 @@ export class CimhubClient {
     statusListeners = new Set();
     outbox;
     restored = []; // optimistic updates of restored mutations, until their topic is subscribed
+    presence = new Map(); // cim id -> what to show there, kept across reconnects
     constructor(options) {
         if (options?.token === undefined)
             throw new TypeError("pass a token (or a function that returns one)");
@@ -319,6 +323,60 @@ export class CimhubClient {
     query(name, args) {
         return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer) => answer.result);
     }
+    // -- presence ------------------------------------------------------------------------------
+    /**
+     * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
+     * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
+     * The hub ends presence when the socket closes, so the client sets the last state again after
+     * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
+     * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
+     */
+    setPresence(cimId, state) {
+        if (state === null)
+            this.presence.delete(cimId);
+        else
+            this.presence.set(cimId, { state, id: this.presence.get(cimId)?.id ?? null });
+        return this.sendPresence(cimId, state);
+    }
+    /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
+    presenceId(cimId) {
+        return this.presence.get(cimId)?.id ?? null;
+    }
+    sendPresence(cimId, state) {
+        const frame = { type: "presence", id: this.nextId("p"), cimId, state };
+        return this.request(frame, undefined, cimId).then((answer) => {
+            const given = answer.result?.presenceId;
+            const id = typeof given === "string" ? given : null;
+            const entry = this.presence.get(cimId);
+            if (entry !== undefined && entry.state === state)
+                entry.id = id;
+            this.publishPresence(cimId);
+            return state === null ? null : id;
+        }, (error) => {
+            const entry = this.presence.get(cimId);
+            if (entry !== undefined && entry.state === state && !(error instanceof CimhubError && error.retryable)) {
+                this.presence.delete(cimId); // sending it again after each reconnect would only be refused again
+            }
+            throw error;
+        });
+    }
+    /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
+    restorePresence() {
+        const waiting = new Set();
+        for (const request of this.requests.values())
+            if (request.presenceOf !== undefined)
+                waiting.add(request.presenceOf);
+        for (const [cimId, entry] of this.presence) {
+            if (!waiting.has(cimId))
+                this.sendPresence(cimId, entry.state).catch(() => { }); // a refusal forgets it
+        }
+    }
+    /** The presence id changed: listeners of `presence:<cimId>` hear a local change, so they can tell which member is theirs. */
+    publishPresence(cimId) {
+        const state = this.topics.get(presenceTopic(cimId));
+        if (state !== undefined)
+            this.publishLocal(state);
+    }
     // -- optimistic updates ------------------------------------------------------------------
     addOptimistic(name, args, mutationId, options) {
         const chosen = options.optimistic;
@@ -441,6 +499,8 @@ export class CimhubClient {
     onClose(code, reason) {
         this.ws = null;
         this.ready = false;
+        for (const entry of this.presence.values())
+            entry.id = null; // it ended with the socket
         clearTimeout(this.watchdog);
         clearTimeout(this.refreshTimer);
         if (this.stopped())
@@ -497,6 +557,7 @@ export class CimhubClient {
         if (state === "closed")
             this.persist();
         this.optimistic.clear();
+        this.presence.clear();
         for (const topic of this.topics.values())
             this.endTopic(topic, error);
         this.topics.clear();
@@ -616,6 +677,7 @@ export class CimhubClient {
             }
             for (const request of this.requests.values())
                 this.sendRequest(request);
+            this.restorePresence();
         }
         else {
             // A refreshed token: send what the hub refused while the old one was expired.
@@ -805,11 +867,13 @@ export class CimhubClient {
             this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
         });
     }
-    request(frame, stored) {
+    request(frame, stored, presenceOf) {
         if (this.stopped())
             return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
         return new Promise((resolve, reject) => {
-            const request = { frame, resolve, reject, failures: 0, held: false, ...(stored ? { stored } : {}) };
+            const request = {
+                frame, resolve, reject, failures: 0, held: false, ...(stored ? { stored } : {}), ...(presenceOf ? { presenceOf } : {}),
+            };
             this.requests.set(frame.id, request);
             if (stored)
                 this.persist();

@@ -2,6 +2,8 @@ export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, ty
 export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, type ClientOptions, type Codec, type ConnectionState, type ConnectionStatus, type MutateOptions, type MutationAnswer, type MutationName, type OutboxStore, type StoredMutation, type QueryName, type TokenSource, type TopicSnapshot, } from "./client.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
+export { cimAt, cimDiff, cimHistory, restoreRevision, type CimAtResult, type CimDiffResult, type CimHistoryResult, type HistoryEntry, type HistoryItem, type RestoreResult, } from "./history.js";
 export { applyPending, cimUpdates, type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";
 export { applyPatch, parsePointer, type JsonOp, type JsonValue } from "./patch.js";
+export { draftersBySection, editorsBySlide, initials, presenceActivity, presenceKind, presenceList, presenceName, presenceTopic, type PresenceKind, type PresenceMember, type PresenceMembers, } from "./presence.js";
 export { Replica, type Change } from "./replica.js";

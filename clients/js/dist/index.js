@@ -5,11 +5,15 @@
 //   const sub = hub.subscribe<Cim>(`cim:${cimId}`, (change) => render(change.document));
 //   await hub.mutate("updateSlide", { cimId, slide: { id, title } }, { optimistic: true });
 //
+//   await hub.setPresence(cimId, { activity: "editing", slideId }); // others see it in `presence:<cimId>`
+//
 // React bindings are in "@cimhub/client/react".
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH } from "./backoff.js";
 export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, } from "./client.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
+export { cimAt, cimDiff, cimHistory, restoreRevision, } from "./history.js";
 export { applyPending, cimUpdates } from "./optimistic.js";
 export { applyPatch, parsePointer } from "./patch.js";
+export { draftersBySection, editorsBySlide, initials, presenceActivity, presenceKind, presenceList, presenceName, presenceTopic, } from "./presence.js";
 export { Replica } from "./replica.js";

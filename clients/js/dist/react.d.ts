@@ -1,6 +1,7 @@
 import { type ReactNode } from "react";
 import type { CimhubClient, ConnectionStatus, MutateOptions, MutationAnswer, MutationName, TopicSnapshot } from "./client.js";
-import type { BuyerPersona, Cim, CimSummary, HeroContext, MutationArgsByName, OutlineSection, SlideEdit, UpdateStateArgs } from "./generated.js";
+import type { BuyerPersona, Cim, CimSummary, HeroContext, MutationArgsByName, OutlineSection, PresenceState, SlideEdit, UpdateStateArgs } from "./generated.js";
+import { type PresenceMember } from "./presence.js";
 export declare function CimhubProvider({ client, children }: {
     client: CimhubClient;
     children?: ReactNode;
@@ -43,3 +44,18 @@ export declare function useDealCims(dealId: string | null, options?: TopicOption
 export declare function useMutation<N extends MutationName>(name: N, defaults?: MutateOptions<MutationArgsByName[N]>): (args: MutationArgsByName[N], options?: MutateOptions<MutationArgsByName[N]>) => Promise<MutationAnswer>;
 /** The connection's `{state, error}`: `live`, `connecting`, `reconnecting`, `stopped`, `closed`. */
 export declare function useConnectionState(): ConnectionStatus;
+export interface UsePresenceResult {
+    /** Everyone on the CIM, this connection included, longest present first. */
+    members: PresenceMember[];
+    /** This connection's member id (null until the hub answered, or when `myState` is not given). */
+    presenceId: string | null;
+    isLoading: boolean;
+    error: Error | null;
+}
+/**
+ * Who is on CIM `cimId`, live (`presence:<cimId>`). With `myState` this connection shows itself
+ * with that state while the component is mounted and leaves when it unmounts (or `myState`
+ * becomes null); a changed state is sent as an update, not a leave and a join. Only one mounted
+ * component per CIM should pass `myState`: presence is one state per connection and CIM.
+ */
+export declare function usePresence(client: CimhubClient, cimId: string | null, myState?: PresenceState | null): UsePresenceResult;

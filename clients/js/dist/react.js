@@ -2,12 +2,14 @@
 //
 //   <CimhubProvider client={client}><Board cimId={id} /></CimhubProvider>
 //   const { cim, isLoading, error, updateSlide } = useCim(cimId);
+//   const { members } = usePresence(client, cimId, { activity: "viewing", name: "Alice" });
 //
 // Every hook reads through `useSyncExternalStore`, so React never tears and
 // StrictMode's mount-unmount-mount keeps the topic (the client unsubscribes
 // only when the last handle is gone, after the current task). Each component
 // holds its own handle: one unmounting never silences another on the topic.
-import { createContext, createElement, useCallback, useContext, useMemo, useSyncExternalStore } from "react";
+import { createContext, createElement, useCallback, useContext, useEffect, useMemo, useSyncExternalStore, } from "react";
+import { presenceList, presenceTopic } from "./presence.js";
 const SUSPENSE_HOLD_MS = 10_000;
 const ClientContext = createContext(null);
 export function CimhubProvider({ client, children }) {
@@ -89,4 +91,43 @@ export function useConnectionState() {
     const client = useCimhub();
     const subscribe = useCallback((notify) => client.onStatus(notify), [client]);
     return useSyncExternalStore(subscribe, () => client.status, () => client.status);
+}
+const NO_MEMBERS = [];
+const ignore = () => { };
+/**
+ * Who is on CIM `cimId`, live (`presence:<cimId>`). With `myState` this connection shows itself
+ * with that state while the component is mounted and leaves when it unmounts (or `myState`
+ * becomes null); a changed state is sent as an update, not a leave and a join. Only one mounted
+ * component per CIM should pass `myState`: presence is one state per connection and CIM.
+ */
+export function usePresence(client, cimId, myState) {
+    const topic = cimId === null ? null : presenceTopic(cimId);
+    const subscribe = useCallback((notify) => {
+        if (topic === null)
+            return () => { };
+        const handle = client.subscribe(topic, notify);
+        handle.onEnd(notify);
+        return () => handle.unsubscribe();
+    }, [client, topic]);
+    const read = () => (topic === null ? LOADING : client.snapshotOf(topic) ?? LOADING);
+    const snapshot = useSyncExternalStore(subscribe, read, read);
+    // Compared as JSON: a new object literal on every render must not send a frame every render.
+    const stateKey = myState ? JSON.stringify(myState) : null;
+    const present = stateKey !== null;
+    useEffect(() => {
+        if (cimId !== null && stateKey !== null)
+            client.setPresence(cimId, JSON.parse(stateKey)).catch(ignore);
+    }, [client, cimId, stateKey]);
+    useEffect(() => {
+        if (cimId === null || !present)
+            return undefined;
+        return () => void client.setPresence(cimId, null).catch(ignore);
+    }, [client, cimId, present]);
+    const members = useMemo(() => (snapshot.document ? presenceList(snapshot.document) : NO_MEMBERS), [snapshot.document]);
+    return {
+        members,
+        presenceId: cimId === null ? null : client.presenceId(cimId),
+        isLoading: topic !== null && snapshot.isLoading,
+        error: snapshot.error,
+    };
 }

@@ -19,6 +19,8 @@
 //   resume where they stopped. Without a way to refresh it stops.
 // * Close codes 4400-4499 stop the client (reconnecting unchanged would be
 //   refused again); any other close reconnects with jittered backoff.
+// * `setPresence` shows this connection on a CIM; the hub ends presence with the
+//   socket, so the client sets it again after every reconnect until you leave.
 
 import { backoffDelay, hubUrl, newMutationId, type BackoffOptions } from "./backoff.js";
 import { CimhubError, ReplicaGap } from "./errors.js";
@@ -30,6 +32,7 @@ import {
   type ErrorCodeValue,
   type MutationArgsByName,
   type PatchFrame,
+  type PresenceState,
   type QueryArgsByName,
   type ReadyFrame,
   type ResultFrame,
@@ -39,6 +42,7 @@ import {
   type UnsubscribedFrame,
 } from "./generated.js";
 import { applyPending, cimUpdates, type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";
+import { presenceTopic } from "./presence.js";
 import { Replica, type Change } from "./replica.js";
 
 const OPEN = 1; // WebSocket.OPEN, without needing a WebSocket class at import time
@@ -173,6 +177,14 @@ interface Request {
   reject: (error: Error) => void;
   failures: number;
   held: boolean;
+  /** The CIM a presence frame is for. */
+  presenceOf?: string;
+}
+
+/** The presence this client keeps on one CIM, and the id the hub gave it on the current socket. */
+interface PresenceEntry {
+  state: PresenceState;
+  id: string | null;
 }
 
 /** One caller's handle on a topic; made by `CimhubClient.subscribe`. */
@@ -307,6 +319,7 @@ export class CimhubClient {
   private readonly statusListeners = new Set<(status: ConnectionStatus) => void>();
   private readonly outbox: OutboxStore | null;
   private restored: PendingUpdate[] = []; // optimistic updates of restored mutations, until their topic is subscribed
+  private readonly presence = new Map<string, PresenceEntry>(); // cim id -> what to show there, kept across reconnects
 
   constructor(options: ClientOptions) {
     if (options?.token === undefined) throw new TypeError("pass a token (or a function that returns one)");
@@ -452,6 +465,62 @@ export class CimhubClient {
     return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer: ResultFrame) => answer.result);
   }
 
+  // -- presence ------------------------------------------------------------------------------
+
+  /**
+   * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
+   * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
+   * The hub ends presence when the socket closes, so the client sets the last state again after
+   * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
+   * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
+   */
+  setPresence(cimId: string, state: PresenceState | null): Promise<string | null> {
+    if (state === null) this.presence.delete(cimId);
+    else this.presence.set(cimId, { state, id: this.presence.get(cimId)?.id ?? null });
+    return this.sendPresence(cimId, state);
+  }
+
+  /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
+  presenceId(cimId: string): string | null {
+    return this.presence.get(cimId)?.id ?? null;
+  }
+
+  private sendPresence(cimId: string, state: PresenceState | null): Promise<string | null> {
+    const frame: Request["frame"] = { type: "presence", id: this.nextId("p"), cimId, state };
+    return this.request(frame, undefined, cimId).then(
+      (answer: ResultFrame) => {
+        const given = (answer.result as { presenceId?: unknown } | null | undefined)?.presenceId;
+        const id = typeof given === "string" ? given : null;
+        const entry = this.presence.get(cimId);
+        if (entry !== undefined && entry.state === state) entry.id = id;
+        this.publishPresence(cimId);
+        return state === null ? null : id;
+      },
+      (error: Error) => {
+        const entry = this.presence.get(cimId);
+        if (entry !== undefined && entry.state === state && !(error instanceof CimhubError && error.retryable)) {
+          this.presence.delete(cimId); // sending it again after each reconnect would only be refused again
+        }
+        throw error;
+      },
+    );
+  }
+
+  /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
+  private restorePresence(): void {
+    const waiting = new Set<string>();
+    for (const request of this.requests.values()) if (request.presenceOf !== undefined) waiting.add(request.presenceOf);
+    for (const [cimId, entry] of this.presence) {
+      if (!waiting.has(cimId)) this.sendPresence(cimId, entry.state).catch(() => {}); // a refusal forgets it
+    }
+  }
+
+  /** The presence id changed: listeners of `presence:<cimId>` hear a local change, so they can tell which member is theirs. */
+  private publishPresence(cimId: string): void {
+    const state = this.topics.get(presenceTopic(cimId));
+    if (state !== undefined) this.publishLocal(state);
+  }
+
   // -- optimistic updates ------------------------------------------------------------------
 
   private addOptimistic<A>(name: string, args: A, mutationId: string, options: MutateOptions<A>): void {
@@ -566,6 +635,7 @@ export class CimhubClient {
   private onClose(code: number, reason: string): void {
     this.ws = null;
     this.ready = false;
+    for (const entry of this.presence.values()) entry.id = null; // it ended with the socket
     clearTimeout(this.watchdog);
     clearTimeout(this.refreshTimer);
     if (this.stopped()) return;
@@ -618,6 +688,7 @@ export class CimhubClient {
     // the credentials) keeps it for the next client, after signing in again.
     if (state === "closed") this.persist();
     this.optimistic.clear();
+    this.presence.clear();
     for (const topic of this.topics.values()) this.endTopic(topic, error);
     this.topics.clear();
     this.notify();
@@ -745,6 +816,7 @@ export class CimhubClient {
         this.sendSubscribe(state);
       }
       for (const request of this.requests.values()) this.sendRequest(request);
+      this.restorePresence();
     } else {
       // A refreshed token: send what the hub refused while the old one was expired.
       for (const state of this.topics.values()) if (state.held) this.sendSubscribe(state);
@@ -921,10 +993,12 @@ export class CimhubClient {
     });
   }
 
-  private request(frame: Request["frame"], stored?: StoredMutation): Promise<any> {
+  private request(frame: Request["frame"], stored?: StoredMutation, presenceOf?: string): Promise<any> {
     if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
     return new Promise((resolve, reject) => {
-      const request: Request = { frame, resolve, reject, failures: 0, held: false, ...(stored ? { stored } : {}) };
+      const request: Request = {
+        frame, resolve, reject, failures: 0, held: false, ...(stored ? { stored } : {}), ...(presenceOf ? { presenceOf } : {}),
+      };
       this.requests.set(frame.id, request);
       if (stored) this.persist();
       if (this.live()) this.sendRequest(request);

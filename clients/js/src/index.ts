@@ -5,6 +5,8 @@
 //   const sub = hub.subscribe<Cim>(`cim:${cimId}`, (change) => render(change.document));
 //   await hub.mutate("updateSlide", { cimId, slide: { id, title } }, { optimistic: true });
 //
+//   await hub.setPresence(cimId, { activity: "editing", slideId }); // others see it in `presence:<cimId>`
+//
 // React bindings are in "@cimhub/client/react".
 
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, type BackoffOptions } from "./backoff.js";
@@ -28,6 +30,31 @@ export {
 } from "./client.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
+export {
+  cimAt,
+  cimDiff,
+  cimHistory,
+  restoreRevision,
+  type CimAtResult,
+  type CimDiffResult,
+  type CimHistoryResult,
+  type HistoryEntry,
+  type HistoryItem,
+  type RestoreResult,
+} from "./history.js";
 export { applyPending, cimUpdates, type OptimisticUpdate, type PendingUpdate } from "./optimistic.js";
 export { applyPatch, parsePointer, type JsonOp, type JsonValue } from "./patch.js";
+export {
+  draftersBySection,
+  editorsBySlide,
+  initials,
+  presenceActivity,
+  presenceKind,
+  presenceList,
+  presenceName,
+  presenceTopic,
+  type PresenceKind,
+  type PresenceMember,
+  type PresenceMembers,
+} from "./presence.js";
 export { Replica, type Change } from "./replica.js";

@@ -2,13 +2,23 @@
 //
 //   <CimhubProvider client={client}><Board cimId={id} /></CimhubProvider>
 //   const { cim, isLoading, error, updateSlide } = useCim(cimId);
+//   const { members } = usePresence(client, cimId, { activity: "viewing", name: "Alice" });
 //
 // Every hook reads through `useSyncExternalStore`, so React never tears and
 // StrictMode's mount-unmount-mount keeps the topic (the client unsubscribes
 // only when the last handle is gone, after the current task). Each component
 // holds its own handle: one unmounting never silences another on the topic.
 
-import { createContext, createElement, useCallback, useContext, useMemo, useSyncExternalStore, type ReactNode } from "react";
+import {
+  createContext,
+  createElement,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useSyncExternalStore,
+  type ReactNode,
+} from "react";
 
 import type { CimhubClient, ConnectionStatus, MutateOptions, MutationAnswer, MutationName, TopicSnapshot } from "./client.js";
 import type {
@@ -18,9 +28,11 @@ import type {
   HeroContext,
   MutationArgsByName,
   OutlineSection,
+  PresenceState,
   SlideEdit,
   UpdateStateArgs,
 } from "./generated.js";
+import { presenceList, presenceTopic, type PresenceMember, type PresenceMembers } from "./presence.js";
 
 const SUSPENSE_HOLD_MS = 10_000;
 const ClientContext = createContext<CimhubClient | null>(null);
@@ -147,4 +159,59 @@ export function useConnectionState(): ConnectionStatus {
   const client = useCimhub();
   const subscribe = useCallback((notify: () => void) => client.onStatus(notify), [client]);
   return useSyncExternalStore(subscribe, () => client.status, () => client.status);
+}
+
+export interface UsePresenceResult {
+  /** Everyone on the CIM, this connection included, longest present first. */
+  members: PresenceMember[];
+  /** This connection's member id (null until the hub answered, or when `myState` is not given). */
+  presenceId: string | null;
+  isLoading: boolean;
+  error: Error | null;
+}
+
+const NO_MEMBERS: PresenceMember[] = [];
+const ignore = () => {};
+
+/**
+ * Who is on CIM `cimId`, live (`presence:<cimId>`). With `myState` this connection shows itself
+ * with that state while the component is mounted and leaves when it unmounts (or `myState`
+ * becomes null); a changed state is sent as an update, not a leave and a join. Only one mounted
+ * component per CIM should pass `myState`: presence is one state per connection and CIM.
+ */
+export function usePresence(
+  client: CimhubClient,
+  cimId: string | null,
+  myState?: PresenceState | null,
+): UsePresenceResult {
+  const topic = cimId === null ? null : presenceTopic(cimId);
+  const subscribe = useCallback(
+    (notify: () => void) => {
+      if (topic === null) return () => {};
+      const handle = client.subscribe<PresenceMembers>(topic, notify);
+      handle.onEnd(notify);
+      return () => handle.unsubscribe();
+    },
+    [client, topic],
+  );
+  const read = () =>
+    (topic === null ? LOADING : client.snapshotOf<PresenceMembers>(topic) ?? LOADING) as TopicSnapshot<PresenceMembers>;
+  const snapshot = useSyncExternalStore(subscribe, read, read);
+  // Compared as JSON: a new object literal on every render must not send a frame every render.
+  const stateKey = myState ? JSON.stringify(myState) : null;
+  const present = stateKey !== null;
+  useEffect(() => {
+    if (cimId !== null && stateKey !== null) client.setPresence(cimId, JSON.parse(stateKey) as PresenceState).catch(ignore);
+  }, [client, cimId, stateKey]);
+  useEffect(() => {
+    if (cimId === null || !present) return undefined;
+    return () => void client.setPresence(cimId, null).catch(ignore);
+  }, [client, cimId, present]);
+  const members = useMemo(() => (snapshot.document ? presenceList(snapshot.document) : NO_MEMBERS), [snapshot.document]);
+  return {
+    members,
+    presenceId: cimId === null ? null : client.presenceId(cimId),
+    isLoading: topic !== null && snapshot.isLoading,
+    error: snapshot.error,
+  };
 }

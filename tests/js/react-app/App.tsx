@@ -4,8 +4,8 @@
 
 import { StrictMode, Suspense, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { CimhubClient, type Cim, type MutationAnswer } from "@cimhub/client";
-import { CimhubProvider, useCim, useConnectionState, useDealCims } from "@cimhub/client/react";
+import { CimhubClient, presenceName, type Cim, type MutationAnswer } from "@cimhub/client";
+import { CimhubProvider, useCim, useConnectionState, useDealCims, usePresence } from "@cimhub/client/react";
 
 const params = new URLSearchParams(location.search);
 const hub = params.get("hub")!;
@@ -42,6 +42,17 @@ function Deal({ dealId }: { dealId: string }) {
   return <ul id="deal">{cims.map((c) => <li key={c.id}>{c.title}</li>)}</ul>;
 }
 
+function WhoIsHere() {
+  const { members, presenceId } = usePresence(client, cimId, { activity: "viewing", name: "React app" });
+  return (
+    <ul id="presence">
+      {members.map((m) => (
+        <li key={m.id} data-actor={m.actor} data-self={m.id === presenceId ? "true" : undefined}>{presenceName(m)}</li>
+      ))}
+    </ul>
+  );
+}
+
 // Never called: the compiler must refuse these, or the package's types are not doing their job.
 export function typeChecks(cim: Cim): void {
   // @ts-expect-error: targetStage must be one of the CIM's stages
@@ -52,6 +63,7 @@ export function typeChecks(cim: Cim): void {
 
 function App() {
   const [showFirst, setShowFirst] = useState(true);
+  const [present, setPresent] = useState(true);
   const { state } = useConnectionState();
   const [cors, setCors] = useState("");
   const callHttp = async () => {
@@ -67,6 +79,8 @@ function App() {
     <main>
       <p id="connection">{state}</p>
       <button id="unmount-first" onClick={() => setShowFirst(false)}>Unmount the first</button>
+      <button id="leave" onClick={() => setPresent(false)}>Leave</button>
+      {present ? <WhoIsHere /> : null}
       <button id="http" onClick={() => void callHttp()}>Call the HTTP API</button>
       <p id="cors">{cors}</p>
       {showFirst ? <Slides name="first" /> : null}
