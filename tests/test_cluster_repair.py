@@ -132,7 +132,9 @@ async def test_repair_never_undoes_a_newer_commit(client: RedisCluster, engine: 
     script = engine.store.index_script
     assert script is not None
     entries = index_calls.entries_for(keys, stale.doc)  # what a slow repair would write
-    applied = await engine.store.index_calls(script, index_calls.calls(keys, cim, stale.revision, entries))
+    at = int(stale.doc["updatedAt"])
+    made = index_calls.calls(keys, cim, stale.revision, entries, epoch=stale.epoch, at=at)
+    applied = await engine.store.index_calls(script, made)
     assert applied == [0, 0, 0]  # every guard holds revision 2 now
     assert await client.zscore(keys.by_status("draft"), cim) is None
     assert await client.zscore(keys.by_status("in_progress"), cim) is not None
@@ -167,3 +169,30 @@ def test_repair_on_one_node_says_there_is_nothing_to_repair(redis_url: str, key_
     assert result.exit_code == 0, result.output
     assert "nothing to repair" in result.output
     assert "checkpoint registries: 0 threads" in result.output
+
+
+async def test_a_cim_id_created_again_is_indexed_from_its_first_revision(
+    client: RedisCluster, engine: MutationEngine, prefix: str
+) -> None:
+    """Revisions start again at 1 in a new epoch: the guard must not hold the old epoch's revision against them."""
+    keys = Keys(prefix, cluster=True)
+    script = engine.store.index_script
+    assert script is not None
+    cim = "c-recreated"
+    old_doc = {"dealId": "d1", "userId": "u", "status": "draft", "updatedAt": 1_000}
+    gone = index_calls.entries_for(keys, None, deal_id="d1", user_id="u", status="draft")
+    # The old CIM reached revision 9, then was deleted (revision 10); the same id is created again.
+    await engine.store.index_calls(script, index_calls.calls(keys, cim, 10, gone, epoch="e-old", at=2_000))
+    new_doc = {"dealId": "d2", "userId": "u", "status": "draft", "updatedAt": 3_000}
+    made = index_calls.calls(keys, cim, 1, index_calls.entries_for(keys, new_doc), epoch="e-new", at=3_000)
+    assert await engine.store.index_calls(script, made) == [1, 1, 1]
+    assert await client.zscore(keys.by_deal("d2"), cim) == 3_000
+    # A late write of the old epoch (revision 9, committed before the delete) changes nothing now ...
+    late = index_calls.calls(keys, cim, 9, index_calls.entries_for(keys, old_doc), epoch="e-old", at=1_000)
+    assert await engine.store.index_calls(script, late) == [0, 0, 0]
+    assert await client.zscore(keys.by_deal("d1"), cim) is None
+    # ... and within the new epoch the revision decides, whatever a hub's clock said.
+    two = index_calls.calls(keys, cim, 2, index_calls.entries_for(keys, new_doc), epoch="e-new", at=3_100)
+    assert await engine.store.index_calls(script, two) == [1, 1, 1]
+    skewed = index_calls.calls(keys, cim, 1, index_calls.entries_for(keys, new_doc), epoch="e-new", at=9_999)
+    assert await engine.store.index_calls(script, skewed) == [0, 0, 0]

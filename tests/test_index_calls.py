@@ -20,14 +20,14 @@ def slot(key: str) -> int:
 
 def test_each_call_holds_only_keys_of_one_slot_and_every_entry_once() -> None:
     entries = [*entries_for(KEYS_, DOC), IndexEntry(KEYS_.by_status("complete"), "remove")]
-    made = calls(KEYS_, "c1", 7, entries)
+    made = calls(KEYS_, "c1", 7, entries, epoch="e1", at=1700)
     assert len(made) == len({slot(entry.index) for entry in entries})
     seen = []
     for call in made:
         assert len({slot(key) for key in call.keys}) == 1, call.keys
-        assert call.args[:4] == ["c1", 7, "", b""]
+        assert call.args[:6] == ["c1", 7, "e1", 1700, "", b""]
         for index, guard, (op, score) in zip(
-            call.keys[::2], call.keys[1::2], zip(call.args[4::2], call.args[5::2], strict=True), strict=True
+            call.keys[::2], call.keys[1::2], zip(call.args[6::2], call.args[7::2], strict=True), strict=True
         ):
             assert guard == KEYS_.index_guard(index)
             seen.append(IndexEntry(index, op, score))
@@ -37,22 +37,32 @@ def test_each_call_holds_only_keys_of_one_slot_and_every_entry_once() -> None:
 def test_entries_in_one_slot_share_one_call() -> None:
     # Two indexes with one hash tag are in one slot: one call, both pairs.
     same = [IndexEntry("p:idx:status:{x}", "add", 1), IndexEntry("p:idx:deal:{x}", "remove")]
-    (call,) = calls(KEYS_, "c1", 3, same)
+    (call,) = calls(KEYS_, "c1", 3, same, epoch="e1", at=1)
     assert call.keys == ["p:idx:status:{x}", "p:idx:status:{x}:rev", "p:idx:deal:{x}", "p:idx:deal:{x}:rev"]
-    assert call.args[4:] == ["add", 1, "remove", 0]
+    assert call.args[6:] == ["add", 1, "remove", 0]
 
 
 def test_the_deal_event_rides_on_the_deal_index_call() -> None:
-    made = calls(KEYS_, "c1", 2, entries_for(KEYS_, DOC), publish=(KEYS_.deal_channel("d1"), b"event"))
-    with_event = [call for call in made if call.args[2]]
+    made = calls(
+        KEYS_, "c1", 2, entries_for(KEYS_, DOC), epoch="e1", at=1, publish=(KEYS_.deal_channel("d1"), b"event")
+    )
+    with_event = [call for call in made if call.args[4]]
     assert len(with_event) == 1
-    assert with_event[0].args[2:4] == [KEYS_.deal_channel("d1"), b"event"]
+    assert with_event[0].args[4:6] == [KEYS_.deal_channel("d1"), b"event"]
     assert KEYS_.by_deal("d1") in with_event[0].keys
 
 
 def test_an_event_with_no_index_in_its_slot_is_refused() -> None:
     with pytest.raises(ValueError, match="slot of channel"):
-        calls(KEYS_, "c1", 2, [IndexEntry(KEYS_.by_user("u1"), "add", 1)], publish=(KEYS_.deal_channel("d9"), b"e"))
+        calls(
+            KEYS_,
+            "c1",
+            2,
+            [IndexEntry(KEYS_.by_user("u1"), "add", 1)],
+            epoch="e1",
+            at=1,
+            publish=(KEYS_.deal_channel("d9"), b"e"),
+        )
 
 
 def test_a_gone_document_removes_the_entries_it_had() -> None:

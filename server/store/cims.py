@@ -292,7 +292,10 @@ class CimStore:
             if commit.old_status != commit.new_status:
                 entries.append(indexes.IndexEntry(k.by_status(commit.old_status), "remove"))
         publish = (k.deal_channel(commit.deal_id), commit.deal_event_json) if commit.deal_event_json else None
-        await self.index_calls(script, indexes.calls(k, commit.cim_id, commit.revision, entries, publish=publish))
+        made = indexes.calls(
+            k, commit.cim_id, commit.revision, entries, epoch=commit.epoch, at=commit.updated_at, publish=publish
+        )
+        await self.index_calls(script, made)
 
     async def index_calls(self, script: AsyncScript, calls: list[indexes.IndexCall]) -> list[int]:
         """Run index.lua calls at once (each on its own slot's primary); how many entries each applied."""
@@ -320,7 +323,10 @@ class CimStore:
         if stored is None:
             return  # deleted: listings skip ids whose document is gone; the repair command drops them
         entries = indexes.entries_for(self.keys, stored.doc)
-        await self.index_calls(script, indexes.calls(self.keys, cim_id, stored.revision, entries))
+        at = int(stored.doc["updatedAt"])
+        await self.index_calls(
+            script, indexes.calls(self.keys, cim_id, stored.revision, entries, epoch=stored.epoch, at=at)
+        )
 
     async def patches_since(self, cim_id: str, revision: int, limit: int | None = None) -> list[dict[str, Any]] | None:
         """Patch-log entries after `revision`, oldest first; None if some were trimmed away.

@@ -65,9 +65,16 @@ def calls(
     revision: int,
     entries: Sequence[IndexEntry],
     *,
+    epoch: str,
+    at: int,
     publish: tuple[str, bytes] | None = None,
 ) -> list[IndexCall]:
     """index.lua calls writing `entries` at `revision`, one per slot, in first-seen order.
+
+    `epoch` and `at` (the commit's updatedAt, ms) order writes of different
+    epochs: the same CIM id deleted and created again starts again at revision
+    1, so revisions are compared only within one epoch, and a later epoch is
+    the one committed later.
 
     `publish` (channel, message) goes with the call whose slot is the channel's:
     the deal channel and the by-deal index share the deal's hash tag, so
@@ -87,5 +94,5 @@ def calls(
             call_keys += [entry.index, keys.index_guard(entry.index)]
             ops += [entry.op, entry.score]
         channel, message = publish if publish and slot == publish_slot else ("", b"")
-        out.append(IndexCall(call_keys, [cim_id, revision, channel, message, *ops]))
+        out.append(IndexCall(call_keys, [cim_id, revision, epoch, at, channel, message, *ops]))
     return out

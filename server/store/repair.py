@@ -23,14 +23,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 from redis.commands.core import AsyncScript
 
 from cimhub.server.checkpoint.layout import glob_escape
 from cimhub.server.store import indexes
-from cimhub.server.store.cims import CimStore
+from cimhub.server.store.cims import CimStore, StoredCim
 
 # The document field each index kind follows.
 FIELD_OF = {"deal": "dealId", "user": "userId", "status": "status"}
@@ -105,12 +104,20 @@ def _index_kind(store: CimStore, key: str) -> tuple[str, str] | None:
     return kind, tagged[1:-1]
 
 
-async def _documents(store: CimStore, ids: list[str]) -> list[tuple[dict[str, Any], int] | None]:
+async def _documents(store: CimStore, ids: list[str]) -> list[StoredCim | None]:
     pipe = store.redis.pipeline(transaction=False)
     for cim_id in ids:
-        pipe.hmget(store.keys.cim(cim_id), ["doc", "rev"])
+        pipe.hmget(store.keys.cim(cim_id), ["doc", "rev", "epoch"])
     rows = await pipe.execute()
-    return [None if doc is None else (orjson.loads(doc), int(rev)) for doc, rev in rows]
+    return [None if doc is None else StoredCim(orjson.loads(doc), int(rev), epoch.decode()) for doc, rev, epoch in rows]
+
+
+def _calls_for(
+    store: CimStore, cim_id: str, found: StoredCim, entries: list[indexes.IndexEntry]
+) -> list[indexes.IndexCall]:
+    """index.lua calls writing `entries` as of the document `found` (its revision, epoch and updatedAt)."""
+    at = int(found.doc["updatedAt"])
+    return indexes.calls(store.keys, cim_id, found.revision, entries, epoch=found.epoch, at=at)
 
 
 async def _write_from_documents(store: CimStore, script: AsyncScript, ids: list[str], report: IndexRepair) -> None:
@@ -118,9 +125,8 @@ async def _write_from_documents(store: CimStore, script: AsyncScript, ids: list[
     for cim_id, found in zip(ids, await _documents(store, ids), strict=True):
         if found is None:
             continue  # deleted since the scan
-        doc, revision = found
         report.cims += 1
-        calls += indexes.calls(store.keys, cim_id, revision, indexes.entries_for(store.keys, doc))
+        calls += _calls_for(store, cim_id, found, indexes.entries_for(store.keys, found.doc))
     report.written += sum(await store.index_calls(script, calls))
 
 
@@ -137,8 +143,8 @@ async def _drop_strays(
     for cim_id, found in zip(members, await _documents(store, members), strict=True):
         report.entries += 1
         if found is None:
-            entry = indexes.IndexEntry(index, "forget")
-            calls += indexes.calls(store.keys, cim_id, 0, [entry])
-        elif str(found[0].get(FIELD_OF[kind])) != value:
-            calls += indexes.calls(store.keys, cim_id, found[1], [indexes.IndexEntry(index, "remove")])
+            entry = indexes.IndexEntry(index, "forget")  # unguarded: no version to name
+            calls += indexes.calls(store.keys, cim_id, 0, [entry], epoch="", at=0)
+        elif str(found.doc.get(FIELD_OF[kind])) != value:
+            calls += _calls_for(store, cim_id, found, [indexes.IndexEntry(index, "remove")])
     report.removed += sum(await store.index_calls(script, calls))
