@@ -229,11 +229,17 @@ def main() -> None:
         finally:
             cluster.stop()
     print()
-    print(f"{'backend':<18} {'hubs':>4} {'commits/s':>10} {'deliveries/s':>13} {'hub CPU':>8} {'Redis CPU':>10}  limit")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+    print(
+        f"{'backend':<18} {'hubs':>4} {'commits/s':>10} {'deliveries/s':>13} {'hub CPU':>8} {'Redis CPU':>10}"
+        f" {'hub ms/commit':>14} {'Redis ms/commit':>16}  limit"
+    )
     for row in rows:
+        per_commit = 1000 / max(1.0, row["commits_s"])  # CPU-seconds per second -> ms of CPU per commit
         print(
             f"{row['backend']:<18} {row['processes']:>4} {row['commits_s']:>10,.0f} {row['deliveries_s']:>13,.0f}"
-            f" {row['hub_cpu']:>8.2f} {row['redis_cpu']:>10.2f}  {limit_of(row)}"
+            f" {row['hub_cpu']:>8.2f} {row['redis_cpu']:>10.2f} {row['hub_cpu'] * per_commit:>14.2f}"
+            f" {row['redis_cpu'] * per_commit:>16.2f}  {limit_of(row)}"
         )
     path = ROOT / "docs" / "scaling.png"
     plot(rows, path)

@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/bench_wire.py            # ~1 minute
     .venv/bin/python bench/bench_wire.py --quick    # shorter phases
+    .venv/bin/python bench/bench_wire.py --quick --ws-only --profile out/   # py-spy the hub per WebSocket row
 
 A hub (``python -m cimhub.server``, on uvloop and httptools where installed, as
 uvicorn picks them) runs on an embedded Redis (AOF everysec); 100 CIMs of
@@ -21,7 +22,8 @@ over the same HTTP client. The load generator is this process: a small
 Sans-I/O-style HTTP/1.1 client (prebuilt requests, Content-Length parsing) and
 the `websockets` client; ``gen cpu`` is its CPU over wall time (100% = one
 core), ``hub cpu`` the hub's, ``hub us/op`` the hub's CPU time per request
-(the server's cost, which load on the host barely moves). A row whose ``gen cpu`` is near 100% measured
+(the server's cost, which load on the host barely moves), ``redis cpu`` the
+embedded Redis's CPU over wall time on the WebSocket rows. A row whose ``gen cpu`` is near 100% measured
 the load generator, not the hub.
 """
 
@@ -44,7 +46,7 @@ from typing import Any
 
 import orjson
 import websockets
-from bench_fanout import cpu_seconds, run_loop
+from bench_fanout import cpu_seconds, py_spy, run_loop
 from bench_store import HERO, PERSONA, SECTIONS, SLIDES_PER_SECTION, components, edits
 from hubproc import HubProcess, start_hub
 from websockets.typing import Subprotocol
@@ -126,8 +128,10 @@ class Http:
 
 
 class Sample:
-    def __init__(self, hub_pid: int | None) -> None:
+    def __init__(self, hub_pid: int | None, redis_pid: int | None = None) -> None:
         self.hub_pid = hub_pid
+        self.redis_pid = redis_pid
+        self.redis = cpu_seconds(redis_pid) if redis_pid else 0.0
         self.latencies: list[float] = []
         self.errors = 0
         self.wall = time.perf_counter()
@@ -139,6 +143,7 @@ class Sample:
         gen = (time.process_time() - self.gen) / wall
         hub_s = cpu_seconds(self.hub_pid) - self.hub if self.hub_pid else 0.0
         hub = hub_s / wall
+        redis = (cpu_seconds(self.redis_pid) - self.redis) / wall if self.redis_pid else 0.0
         ordered = sorted(self.latencies) or [0.0]
 
         def pct(q: float) -> float:
@@ -153,6 +158,7 @@ class Sample:
             f"{pct(0.99):.2f}",
             f"{hub:.0%}" if self.hub_pid else "-",
             f"{per_op:,.0f}" if self.hub_pid else "-",
+            f"{redis:.0%}" if self.redis_pid else "-",
             f"{gen:.0%}",
             str(self.errors),
             limit,
@@ -176,6 +182,7 @@ async def windowed(call: Callable[[], Awaitable[bool]], sample: Sample, window: 
 
 async def build(socket: Socket, n: int) -> str:
     created = await socket.mutate("create", {"dealId": f"deal{n % 10}", "projectId": "p1", "title": f"CIM {n}"})
+    assert created["type"] == "result", created
     cim_id = str(created["cimId"])
     steps: list[tuple[str, dict[str, Any]]] = [
         ("saveBuyerPersona", {"persona": PERSONA}),
@@ -292,7 +299,7 @@ async def http_rows(
     return rows
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, ws_only: bool, profile: Path | None, in_flight: int | None) -> None:
     seconds = 2.0 if quick else 6.0
     with tempfile.TemporaryDirectory(prefix="cimhub-bench-wire-") as data_dir:
         async with embedded_redis(Path(data_dir)) as redis:
@@ -304,6 +311,8 @@ async def main(quick: bool) -> None:
                 mutation_burst=1_000_000,
                 user_mutations_per_second=1e6,
                 user_mutation_burst=1_000_000,
+                access_max_checks_per_user=1_000,
+                **({"mutations_in_flight": in_flight} if in_flight else {}),
             ) as hub:
                 socket = await Socket.open(hub)
                 cim_ids = await asyncio.gather(*(build(socket, n) for n in range(100)))
@@ -321,12 +330,13 @@ async def main(quick: bool) -> None:
                     (f"WebSocket, pipelined ({WINDOW} in flight)", WINDOW),
                     ("WebSocket, one at a time", 1),
                 ):
-                    sample = Sample(hub.pid)
-                    await windowed(ws_call, sample, window, seconds)
+                    sample = Sample(hub.pid, redis.process.pid)
+                    with py_spy(hub.pid, profile / f"hub-ws-{window}.txt" if profile else None):
+                        await windowed(ws_call, sample, window, seconds)
                     rows.append(sample.row(label))
 
                 http = Http(hub.port, hub.token("bench-writer"))
-                for concurrency in (1, 16):
+                for concurrency in () if ws_only else (1, 16):
                     rows += await http_rows(
                         http, hub.pid, lambda: edits(next(cims), rng, counter), concurrency, seconds
                     )
@@ -336,20 +346,26 @@ async def main(quick: bool) -> None:
         f"cimhub wire bench: {os.cpu_count()} CPUs, hub and load generator unpinned, embedded redis (AOF everysec); "
         f"100 CIMs of ~12 KB; {seconds:.0f}s per row; load average at the end {os.getloadavg()[0]:.1f}"
     )
-    header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "hub us/op", "gen cpu", "errors", "limit")
+    header = ("path", "mutations/s", "p50 ms", "p99 ms", "hub cpu", "hub us/op")
+    header += ("redis cpu", "gen cpu", "errors", "limit")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, tuple("-" * w for w in widths), *rows]:
         print(
-            "  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+            "  ".join(c.ljust(w) if i in (0, 9) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
         )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 s per row")
+    parser.add_argument("--in-flight", type=int, metavar="N", help="the hub's CIMHUB_MUTATIONS_IN_FLIGHT")
+    parser.add_argument("--ws-only", action="store_true", help="skip the HTTP rows")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="py-spy the hub during each WebSocket row")
     parser.add_argument("--serve-echo", type=int, metavar="PORT", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.serve_echo:
         serve_echo(options.serve_echo)
     else:
-        run_loop(main(options.quick))
+        if options.profile:
+            options.profile.mkdir(parents=True, exist_ok=True)
+        run_loop(main(options.quick, options.ws_only, options.profile, options.in_flight))

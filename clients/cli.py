@@ -55,6 +55,12 @@ NO_TOKEN_HINT = "pass --token or set CIMHUB_TOKEN (dev mode: export CIMHUB_TOKEN
 
 LAZY_COMMANDS = {
     # name: (module, attribute, the short help `cimhub --help` shows without importing the module)
+    "admin": (
+        "cimhub.clients.admin",
+        "admin",
+        "server",
+        "Operator commands on the hub's Redis (no hub needed).",
+    ),
     "agent": (
         "cimhub.clients.agent",
         "agent_command",

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     max_subscriptions: int = Field(default=100, ge=1)
     mutations_per_second: float = Field(default=100.0, gt=0)
     mutation_burst: int = Field(default=200, ge=1)
+    mutations_in_flight: int = Field(default=32, ge=1)
+    """Mutations of different CIMs one connection runs at once (those of one CIM always run in order).
+
+    256 may wait per connection; past that a mutation is refused as `overloaded`.
+    """
     send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     """Per-connection send buffer; past it the connection is closed with 4008 and must resync."""
     heartbeat_s: float = Field(default=15.0, gt=0)

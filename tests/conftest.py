@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 from support.clock import Clock
 from support.wire import TIMEOUT
 
+from cimhub.server.connect import connect, is_cluster_url
 from cimhub.server.embedded import free_port
 from cimhub.server.store.keys import Keys
 
@@ -54,7 +55,10 @@ TIERS: dict[str, frozenset[str]] = {
             "test_frames",
             "test_golden",
             "test_history_unit",
+            "test_hub_direct",
+            "test_hub_pipelining",
             "test_hub_unit",
+            "test_index_calls",
             "test_js",
             "test_keys",
             "test_layout",
@@ -95,7 +99,9 @@ TIERS: dict[str, frozenset[str]] = {
             "test_catch_up",
             "test_client_e2e",
             "test_cluster_broker",
+            "test_cluster_connection",
             "test_cluster_failover",
+            "test_cluster_repair",
             "test_client_resilience",
             "test_connection_limits",
             "test_durability",
@@ -273,8 +279,9 @@ def key_prefix(redis_server: Any) -> Iterator[str]:
 
 @pytest.fixture
 async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url)
-    yield client
+    """A client of the suite's Redis: on a cluster run a `RedisCluster` (same commands, routed by key)."""
+    client = connect(redis_url) if is_cluster_url(redis_url) else aioredis.from_url(redis_url)
+    yield client  # type: ignore[misc]
     await client.aclose()
 
 

@@ -99,7 +99,7 @@ async def test_a_step_run_again_applies_nothing_twice(hub: HubProcess, saver: As
 
 
 async def test_deleting_the_cim_deletes_the_agents_checkpoints(
-    hub: HubProcess, saver: AsyncCimhubRedisSaver, redis_url: str, key_prefix: str
+    hub: HubProcess, saver: AsyncCimhubRedisSaver, redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
     async with Client(hub.ws_url, token=hub.token("banker")) as client:
 
@@ -112,11 +112,9 @@ async def test_deleting_the_cim_deletes_the_agents_checkpoints(
         assert await saver.aget_tuple({"configurable": {"thread_id": cim}}) is not None
         await client.mutate("delete", {"cimId": cim})
         assert await saver.aget_tuple({"configurable": {"thread_id": cim}}) is None
-        redis = aioredis.from_url(redis_url)
-        leftovers = [key async for key in redis.scan_iter(match=f"{key_prefix}:*{{{cim}}}*")]
+        leftovers = [key async for key in redis_client.scan_iter(match=f"{key_prefix}:*{{{cim}}}*")]
         # Only idempotency records stay, so a retried delete still answers; each expires.
-        ttls = [await redis.ttl(key) for key in leftovers]
-        await redis.aclose()
+        ttls = [await redis_client.ttl(key) for key in leftovers]
         assert all(b":mut:" in key for key in leftovers), leftovers
         assert all(ttl > 0 for ttl in ttls)
 

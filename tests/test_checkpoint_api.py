@@ -20,6 +20,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, PoolOptions
+from cimhub.server.checkpoint.connect import async_client
 
 
 class Outline(TypedDict):
@@ -80,7 +81,7 @@ async def test_async_saver_sync_methods_work_from_another_thread_before_any_asyn
 
 
 def test_async_saver_sync_methods_work_with_no_event_loop(redis_url: str, key_prefix: str) -> None:
-    client = aioredis.Redis.from_url(redis_url)
+    client = async_client(redis_url, PoolOptions())  # on a cluster run, a RedisCluster: its twin is one too
     saver = AsyncCimhubRedisSaver(client, key_prefix=key_prefix)
     graph = outline_builder().compile(checkpointer=saver)
     config: RunnableConfig = {"configurable": {"thread_id": "cim-no-loop"}}

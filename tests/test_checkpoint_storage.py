@@ -26,6 +26,7 @@ from redis.crc import key_slot
 from cimhub.server.checkpoint import AsyncCimhubRedisSaver, CimhubRedisSaver, chunks
 from cimhub.server.checkpoint.base import RedisSaverBase
 from cimhub.server.checkpoint.codec import blob_field
+from cimhub.server.connect import cluster_seeds, is_cluster_url
 
 
 @pytest.fixture(params=["async", "sync"])
@@ -103,7 +104,12 @@ async def test_thread_ids_that_would_break_the_hash_tag_are_refused(saver: Redis
 
 
 def test_a_client_that_decodes_replies_is_refused(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client: redis.Redis | redis.RedisCluster
+    if is_cluster_url(redis_url):
+        host, port = cluster_seeds(redis_url)[0]
+        client = redis.RedisCluster(host=host, port=port, decode_responses=True)
+    else:
+        client = redis.Redis.from_url(redis_url, decode_responses=True)
     with pytest.raises(ValueError, match="decode_responses"):
         CimhubRedisSaver(client)
     client.close()

@@ -31,6 +31,7 @@ from support.wire import TIMEOUT, RawClient
 from cimhub.protocol import frames as f
 from cimhub.protocol.close import CloseCode
 from cimhub.protocol.codec import JSON, MSGPACK, Codec
+from cimhub.protocol.mutations import derived_cim_id
 from cimhub.protocol.patch import apply
 
 CODECS: dict[str, Codec] = {"json": JSON, "msgpack": MSGPACK}
@@ -857,3 +858,104 @@ async def test_first_frame_must_be_a_valid_auth(hub: HubProcess, first: dict[str
     assert code == CloseCode.AUTH_FAILED
     assert len(frames) == 1
     assert_error(frames[0], "unauthenticated", retryable=False)
+
+
+# -- one connection pipelining mutations of several CIMs ---------------------------------------
+
+
+async def test_pipelined_mutations_commit_in_order_per_cim(hub: HubProcess) -> None:
+    cims, steps = 6, 15
+    async with connect(hub) as client:
+        # Each create followed at once, unanswered, by edits of the CIM it makes: its id is derived.
+        sent: dict[str, list[str]] = {}
+        for c in range(cims):
+            mid = uuid.uuid4().hex
+            cim = derived_cim_id("user-1", mid)
+            sent[cim] = []
+            args = {"dealId": f"deal-{c}", "projectId": "project-1", "title": "start"}
+            await client.send(
+                {"type": "mutate", "id": f"create-{c}", "name": "create", "args": args, "mutationId": mid}
+            )
+        for step in range(steps):
+            for cim in sent:
+                mid = f"{cim[:8]}-{step}"
+                sent[cim].append(mid)
+                await client.send(
+                    {
+                        "type": "mutate",
+                        "id": mid,
+                        "name": "updateState",
+                        "args": {"cimId": cim, "title": f"t{step}"},
+                        "mutationId": mid,
+                    }
+                )
+        got = {}
+        while len(got) < cims * (steps + 1):
+            frame = await client.recv()
+            assert frame["type"] == "result", frame
+            got[frame["id"]] = frame
+        for cim, mids in sent.items():
+            # Revisions in the order sent: create is 1, each edit the next.
+            assert [got[mid]["revision"] for mid in mids] == list(range(2, steps + 2))
+            assert all(got[mid]["cimId"] == cim for mid in mids)
+            snapshot = await client.subscribe(f"cim:{cim}")
+            assert snapshot["revision"] == steps + 1 and snapshot["data"]["title"] == f"t{steps - 1}"
+
+
+async def test_a_pipelined_retry_is_answered_as_a_duplicate(hub: HubProcess) -> None:
+    async with connect(hub) as client:
+        created = await client.mutate("create", {"dealId": "deal-dup", "projectId": "project-1", "title": "x"})
+        cim = created["cimId"]
+        frame = {
+            "type": "mutate",
+            "name": "updateState",
+            "args": {"cimId": cim, "title": "once"},
+            "mutationId": "dup-1",
+        }
+        other = {
+            "type": "mutate",
+            "name": "updateState",
+            "args": {"cimId": cim, "title": "other"},
+            "mutationId": "dup-2",
+        }
+        for request_id, body in (("first", frame), ("other", other), ("retry", frame)):
+            await client.send({**body, "id": request_id})
+        first = await client.expect(id="first")
+        retry = await client.expect(id="retry")
+        later = await client.expect(id="other")
+        assert first["type"] == retry["type"] == "result"
+        assert first["duplicate"] is False and retry["duplicate"] is True
+        assert retry["revision"] == first["revision"] == created["revision"] + 1
+        assert later["revision"] == first["revision"] + 1
+
+
+async def test_with_permessage_deflate_frames_arrive_compressed_and_whole(redis_server: RedisServer) -> None:
+    """Compressed connections keep per-connection deflate state: the direct writer leaves them to uvicorn."""
+    prefix = f"deflate{uuid.uuid4().hex[:8]}"
+    try:
+        with start_hub(redis_server.url, prefix, ws_per_message_deflate=True) as deflating:
+            async with connect(deflating) as writer, connect(deflating) as reader:
+                assert "permessage-deflate" in (reader.ws.response.headers.get("Sec-WebSocket-Extensions") or "")
+                created = await writer.mutate("create", {"dealId": "deal-z", "projectId": "project-1", "title": "z"})
+                snapshot = await reader.subscribe(f"cim:{created['cimId']}")
+                replica = Replica(snapshot)
+                # Count the bytes on the wire from here on, before the client decompresses them.
+                wire_bytes: list[int] = []
+                receive_data = reader.ws.protocol.receive_data
+
+                def counting(data: bytes) -> None:
+                    wire_bytes.append(len(data))
+                    receive_data(data)
+
+                reader.ws.protocol.receive_data = counting
+                for n in range(3):
+                    answer = await writer.mutate(
+                        "updateState", {"cimId": created["cimId"], "title": "t" * 150 + str(n)}
+                    )
+                    assert answer["type"] == "result" and answer["revision"] == created["revision"] + n + 1
+                await replica.follow(reader, created["revision"] + 3)
+                assert replica.doc["title"] == "t" * 150 + "2"
+                decoded = sum(len(JSON.encode(patch)) for patch in replica.patches)
+                assert sum(wire_bytes) < 0.8 * decoded, (sum(wire_bytes), decoded)
+    finally:
+        _delete_prefix(redis_server, prefix)

@@ -307,6 +307,7 @@ def make_session(socket: StuckSocket, *, queue_bytes: int = 1024, grace: float =
         shutdown_grace_s=grace,
         mutations_per_second=10.0,
         mutation_burst=10,
+        mutations_in_flight=4,
     )
     return Session(
         socket,
@@ -393,7 +394,8 @@ async def test_a_mutation_failing_inside_the_hub_is_answered_and_later_ones_stil
     failed, succeeded = (JSON.decode(data) for data in session.sender.queue)
     assert failed["id"] == "m0" and failed["error"]["code"] == "internal" and failed["error"]["retryable"] is True
     assert succeeded == {"type": "result", "id": "m1", "result": {}, "cimId": "c", "revision": 2, "duplicate": False}
-    session._worker.cancel()
+    for task in session._tasks:
+        task.cancel()
 
 
 # -- the hub: snapshot, then the stream, with nothing lost or doubled ------------------------

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mappin
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import redis.asyncio as aioredis
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -20,9 +19,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import NoScriptError
 
-from cimhub.server.checkpoint.base import RedisSaverBase, check_client
-from cimhub.server.checkpoint.connect import PoolOptions, async_client
+from cimhub.server.checkpoint.base import RedisSaverBase, check_client, gate_limit
+from cimhub.server.checkpoint.connect import AsyncClient, Gate, PoolOptions, async_client, is_cluster, twin_async_client
 from cimhub.server.checkpoint.layout import ThreadId
+from cimhub.server.checkpoint.maintenance import RegistryRepair
 from cimhub.server.checkpoint.scripts import SCRIPTS
 from cimhub.server.checkpoint.steps import Emit, Plan, Run
 
@@ -56,20 +56,25 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
     made on (or last used on); with no such loop running, on a short-lived
     connection of their own. The caller owns ``client`` unless the saver came
     from `from_conn_string` (alias `from_url`).
+
+    ``client`` is a `redis.asyncio.Redis` or, on a Redis Cluster, a
+    `redis.asyncio.RedisCluster` (``from_url`` takes ``redis+cluster://``):
+    every script reads and writes one thread's slot, the same keys either way.
     """
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: AsyncClient,
         *,
         key_prefix: str = "cimhub",
         ttl_s: float | None = None,
         serde: SerializerProtocol | None = None,
     ) -> None:
-        super().__init__(key_prefix=key_prefix, ttl_s=ttl_s, serde=serde)
+        super().__init__(key_prefix=key_prefix, ttl_s=ttl_s, serde=serde, cluster=is_cluster(client))
         check_client(client)
         self.client = client
         self._owns_client = False
+        self._gate = Gate(gate_limit(client))
         # Like LangGraph's own async savers: the loop the saver is made on runs
         # its sync methods when they are called from another thread.
         try:
@@ -126,19 +131,25 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
 
     async def _execute(self, run: Run) -> list[Any]:
         self._loop = asyncio.get_running_loop()
-        for attempt in (1, 2):
-            try:
-                if len(run.commands) == 1 and not run.atomic:
-                    return [await self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
-                pipe = self.client.pipeline(transaction=run.atomic)
-                for command in run.commands:
-                    pipe.execute_command(*command)
-                return list(await pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                for script in SCRIPTS.all():
-                    await self.client.script_load(script.source)
+        async with self._gate.aio():
+            if self.cluster:
+                # redis-py 8.1's asyncio cluster client loses connections mid-handshake when many
+                # callers make its first commands at once; reading the slot table first (under
+                # its own lock, a flag check once done) avoids that race.
+                await self.client.initialize()
+            for attempt in (1, 2):
+                try:
+                    if len(run.commands) == 1 and not run.atomic:
+                        return [await self.client.execute_command(*run.commands[0])]
+                    pipe = self.client.pipeline(transaction=run.atomic)
+                    for command in run.commands:
+                        pipe.execute_command(*command)
+                    return list(await pipe.execute())
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    for script in SCRIPTS.all():
+                        await self.client.script_load(script.source)
         raise AssertionError("unreachable")
 
     async def _drive(self, plan: Plan[T]) -> T:
@@ -228,6 +239,14 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
         """
         await self._drive(self._plan_prune(thread_ids, strategy, keep))
 
+    async def arepair_registries(self) -> RegistryRepair:
+        """Rebuild the thread and run registries from the threads' own keys (SCAN of every primary).
+
+        Idempotent; safe while graphs run. See maintenance.plan_repair.
+        """
+        scanned = [key for pattern in self.scan_patterns() async for key in self.client.scan_iter(match=pattern)]
+        return await self._drive(self._plan_repair(scanned))
+
     # -- BaseCheckpointSaver, sync (from another thread) ----------------------
 
     def _sync(self, call: Callable[[AsyncCimhubRedisSaver], Coroutine[Any, Any, T]]) -> T:
@@ -255,10 +274,10 @@ class AsyncCimhubRedisSaver(RedisSaverBase):
         return asyncio.run(self._once(call))
 
     async def _once(self, call: Callable[[AsyncCimhubRedisSaver], Coroutine[Any, Any, T]]) -> T:
-        pool = self.client.connection_pool
-        client = aioredis.Redis.from_pool(type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs))
+        client = twin_async_client(self.client)
         twin = copy.copy(self)
         twin.client = client
+        twin._gate = Gate(self._gate.limit)
         try:
             return await call(twin)
         finally:

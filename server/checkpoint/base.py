@@ -37,6 +37,7 @@ from cimhub.server.checkpoint.codec import (
     pack_typed,
     write_index,
 )
+from cimhub.server.checkpoint.connect import is_cluster
 from cimhub.server.checkpoint.layout import CheckpointKeys, ThreadId, check_thread_id, encode_ns
 from cimhub.server.checkpoint.listing import Listing
 from cimhub.server.checkpoint.scripts import SCRIPTS, Command
@@ -72,6 +73,17 @@ def check_client(client: Any) -> None:
         raise ValueError("the Redis client must be created with decode_responses=False (values are binary)")
 
 
+def gate_limit(client: Any) -> int | None:
+    """How many calls a driver lets in flight on `client`: None (no limit) but on a cluster client.
+
+    A cluster client's per-node pools raise when full instead of waiting (connect.Gate).
+    """
+    if not is_cluster(client):
+        return None
+    limit = client.get_connection_kwargs().get("max_connections")
+    return int(limit) if limit else None
+
+
 class Located:
     """Thread id and encoded namespace of a config, checked once."""
 
@@ -93,6 +105,7 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         key_prefix: str = "cimhub",
         ttl_s: float | None = None,
         serde: SerializerProtocol | None = None,
+        cluster: bool = False,
     ) -> None:
         super().__init__(serde=serde)
         if ttl_s is not None and ttl_s <= 0:
@@ -106,6 +119,9 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         # 1.25 ttl_s, and a whole-thread refresh happens at most every ttl_s / 4.
         self.expiry_ms = self.ttl_ms + self.ttl_ms // 4
         self._seen = Seen()
+        # On a Redis Cluster the registries live on other primaries than the thread: a pipeline
+        # sends to each primary at once, so "registry before data" takes a round trip of its own.
+        self.cluster = cluster
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """Next channel version: a counter plus a random fraction.
@@ -246,24 +262,36 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
         """One round trip once the registries know the thread and run; two the first time.
 
         The first put of a thread (or run) sends the registry SADDs before the
-        script, so no crash leaves data the registries do not point to. Later
-        puts send the script alone; it reports a namespace or run new to the
-        thread (a new subgraph, or a thread another process deleted meanwhile),
-        and the thread is registered again. With a TTL the registries are
-        always refreshed with the put.
+        script, so no crash leaves data the registries do not point to (on a
+        Redis Cluster in a round trip of their own, since a pipeline reaches
+        every primary at once). Later puts send the script alone; it reports a
+        namespace or run new to the thread (a new subgraph, or a thread another
+        process deleted meanwhile), and the thread is registered again. With a
+        TTL the registries are always refreshed with the put.
         """
         at, run_id, commands, stored = self._put_command(config, checkpoint, metadata, new_versions)
         seen = (at.thread_id, run_id)
-        if seen in self._seen and not self.ttl_ms:
-            flags = (yield Run(commands))[-1]
-            if flags[0] or flags[1]:
-                yield Run(self._registry_commands(at.thread_id, run_id))
-        else:
-            replies = yield Run([*self._registry_commands(at.thread_id, run_id), *commands])
-            flags = replies[-1]
-            self._seen.add(seen)
+        flags = yield from self._plan_registered(seen, commands)
+        if seen in self._seen and not self.ttl_ms and (flags[0] or flags[1]):
+            yield Run(self._registry_commands(at.thread_id, run_id))
+        self._seen.add(seen)
         yield from self._plan_keep_alive(at.thread_id, flags[2])
         return stored
+
+    def _plan_registered(self, seen: tuple[str, str], commands: list[Command]) -> Plan[Any]:
+        """Run `commands` (ending with a script) with the registry entries of `seen` if due.
+
+        Due: the first time this saver sees the (thread, run), and with a TTL
+        every time. Returns the script's reply.
+        """
+        thread_id, run_id = seen
+        if seen in self._seen and not self.ttl_ms:
+            return (yield Run(commands))[-1]
+        registry = self._registry_commands(thread_id, run_id)
+        if self.cluster and seen not in self._seen:
+            yield Run(registry)
+            return (yield Run(commands))[-1]
+        return (yield Run([*registry, *commands]))[-1]
 
     def _plan_put_writes(
         self,
@@ -278,14 +306,10 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
             return
         at, commands = built
         seen = (at.thread_id, "")
-        if seen in self._seen and not self.ttl_ms:
-            flags = (yield Run(commands))[-1]
-            if flags[0]:
-                yield Run(self._registry_commands(at.thread_id, ""))
-        else:
-            replies = yield Run([*self._registry_commands(at.thread_id, ""), *commands])
-            flags = replies[-1]
-            self._seen.add(seen)
+        flags = yield from self._plan_registered(seen, commands)
+        if seen in self._seen and not self.ttl_ms and flags[0]:
+            yield Run(self._registry_commands(at.thread_id, ""))
+        self._seen.add(seen)
         yield from self._plan_keep_alive(at.thread_id, flags[1])
 
     def _plan_get(self, config: RunnableConfig) -> Plan[CheckpointTuple | None]:
@@ -346,3 +370,19 @@ class RedisSaverBase(BaseCheckpointSaver[str]):
 
     def _plan_prune(self, thread_ids: Sequence[ThreadId], strategy: str, keep: int) -> Plan[None]:
         return maintenance.plan_prune(self.keys, self.serde, thread_ids, strategy, keep)
+
+    def _plan_repair(self, scanned: Sequence[bytes | str]) -> Plan[maintenance.RegistryRepair]:
+        """Repair the registries from the keys SCAN found (`scan_patterns`, on every primary)."""
+        threads: list[str] = []
+        runs: list[str] = []
+        for raw in scanned:
+            key = raw.decode() if isinstance(raw, bytes) else raw
+            if (thread_id := maintenance.thread_of_namespaces_key(self.keys, key)) is not None:
+                threads.append(thread_id)
+            elif (run_id := maintenance.run_of_registry_key(self.keys, key)) is not None:
+                runs.append(run_id)
+        return maintenance.plan_repair(self.keys, threads, runs)
+
+    def scan_patterns(self) -> tuple[str, str]:
+        """What a registry repair scans for: every thread's namespace set, every run registry."""
+        return self.keys.namespaces_pattern(), self.keys.run_registry_pattern()

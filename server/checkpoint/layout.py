@@ -23,11 +23,17 @@ keys::
                                           per pending write (plus "x:<task>:<idx>\\x1f<i>"
                                           chunks of a large one)
 
-Two registries live outside any thread's slot, like the store's secondary
-indexes (cimhub runs on one primary; see docs/checkpointer.md)::
+Two registries live outside any thread's slot (on a Redis Cluster, on whichever
+primary owns their own slot; see docs/checkpointer.md)::
 
     <prefix>:cp:threads             SET   thread ids, for list(None) across threads
     <prefix>:cp:run:<run>           SET   thread ids holding checkpoints of a run
+
+No script touches them: the saver writes them beside its scripts (before the
+first put of a thread), so the layout is the same on one node and on a cluster.
+They are eventually consistent (a crash between the two steps leaves an entry
+too many, or one missing after a concurrent delete), and a thread's own keys are
+the truth: maintenance.plan_repair rebuilds the registries from those.
 
 A namespace is encoded in key names with ``%`` and ``:`` percent-escaped, so the
 parts of a key can always be told apart; the root namespace is the empty string.
@@ -93,6 +99,19 @@ class CheckpointKeys:
 
     def thread(self, thread_id: str) -> ThreadKeys:
         return ThreadKeys(f"{self.prefix}:cp:{{{thread_id}}}:")
+
+    def namespaces_pattern(self) -> str:
+        """SCAN pattern of every thread's namespace set (one per thread holding anything)."""
+        return f"{glob_escape(self.prefix)}:cp:{{*}}:ns"
+
+    def run_registry_pattern(self) -> str:
+        """SCAN pattern of the run registries."""
+        return f"{glob_escape(self.prefix)}:cp:run:*"
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a literal in a Redis glob pattern (SCAN MATCH)."""
+    return "".join(f"\\{char}" if char in "*?[]\\" else char for char in text)
 
 
 class ThreadKeys:

@@ -5,12 +5,15 @@ for that thread. The global registries (`<prefix>:cp:threads`, `<prefix>:cp:run:
 live in other slots and are updated after, in a second round trip; they are
 advisory (list(None) and delete_for_runs start from them), so a registry entry
 left behind by a crash between the two steps points at an empty thread and is
-harmless.
+harmless. The registries are eventually consistent with the threads on one node
+and on a Redis Cluster alike; `plan_repair` rebuilds them from the threads'
+own keys (`cimhub admin repair-indexes`, or the savers' ``repair_registries``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 from langgraph.checkpoint.serde.base import SerializerProtocol
@@ -60,7 +63,8 @@ def plan_delete_for_runs(keys: CheckpointKeys, run_ids: Sequence[str]) -> Plan[N
             for tk in (keys.thread(thread_id),)
         ]
     )
-    cleanup: list[Command] = [("UNLINK", *(keys.run_threads(run) for run in runs))]
+    # One UNLINK per run: the registries are in different slots of a cluster.
+    cleanup: list[Command] = [("UNLINK", keys.run_threads(run)) for run in runs]
     for thread_id, (_deleted, left) in zip(thread_ids, replies, strict=True):
         if not left:
             cleanup.append(("SREM", keys.threads(), thread_id))
@@ -211,3 +215,82 @@ def plan_touch(keys: CheckpointKeys, thread_id: str, expiry_ms: int) -> Plan[Non
             ("PEXPIRE", tk.namespaces, expiry_ms),
         ]
     )
+
+
+@dataclass(frozen=True)
+class RegistryRepair:
+    """What `plan_repair` changed in the registries."""
+
+    threads: int
+    """Threads found by their keys."""
+    added: int
+    """Registry entries written that were missing."""
+    removed: int
+    """Registry entries dropped that pointed at a thread (or run) holding nothing."""
+
+
+def thread_of_namespaces_key(keys: CheckpointKeys, key: str) -> str | None:
+    """The thread id of a ``<prefix>:cp:{<thread>}:ns`` key (as SCAN finds it), else None."""
+    head, tail = f"{keys.prefix}:cp:{{", "}:ns"
+    if key.startswith(head) and key.endswith(tail):
+        thread_id = key[len(head) : -len(tail)]
+        return thread_id or None
+    return None
+
+
+def run_of_registry_key(keys: CheckpointKeys, key: str) -> str | None:
+    """The run id of a ``<prefix>:cp:run:<run>`` registry key, else None."""
+    head = keys.run_threads("")
+    return key[len(head) :] or None if key.startswith(head) else None
+
+
+REPAIR_BATCH = 100
+
+
+def plan_repair(keys: CheckpointKeys, thread_ids: Sequence[str], run_ids: Sequence[str]) -> Plan[RegistryRepair]:
+    """Make the registries agree with the threads: add what is missing, drop what points at nothing.
+
+    `thread_ids` are the threads found by SCAN (their namespace sets),
+    `run_ids` the run registries found by SCAN; the driver scans every
+    primary. Idempotent, and safe while the saver is in use: an entry is added
+    only for a thread (and run) that holds checkpoints when it is read, and
+    one is dropped only when its thread's own keys no longer hold it.
+    """
+    added = removed = 0
+    threads = sorted(set(thread_ids))
+    expected_runs: dict[str, set[str]] = {}
+    for start in range(0, len(threads), REPAIR_BATCH):
+        batch = threads[start : start + REPAIR_BATCH]
+        replies = yield Run([("SMEMBERS", keys.thread(thread_id).runs) for thread_id in batch])
+        for thread_id, runs in zip(batch, replies, strict=True):
+            for run in as_text(runs):
+                expected_runs.setdefault(run, set()).add(thread_id)
+    (registered,) = yield Run([("SMEMBERS", keys.threads())])
+    known = set(as_text(registered))
+    missing = [thread_id for thread_id in threads if thread_id not in known]
+    if missing:
+        added += sum((yield Run([("SADD", keys.threads(), *missing)])))
+    gone = yield from _without_data(keys, sorted(known - set(threads)))
+    if gone:
+        removed += sum((yield Run([("SREM", keys.threads(), *gone)])))
+    for run in sorted(set(run_ids) | set(expected_runs)):
+        (members,) = yield Run([("SMEMBERS", keys.run_threads(run))])
+        have, want = set(as_text(members)), expected_runs.get(run, set())
+        if want - have:
+            added += sum((yield Run([("SADD", keys.run_threads(run), *sorted(want - have))])))
+        stale = sorted(have - want)
+        if stale:
+            # Read again: a put since the scan may have given the thread this run.
+            still = yield Run([("SISMEMBER", keys.thread(thread_id).runs, run) for thread_id in stale])
+            drop = [thread_id for thread_id, held in zip(stale, still, strict=True) if not held]
+            if drop:
+                removed += sum((yield Run([("SREM", keys.run_threads(run), *drop)])))
+    return RegistryRepair(threads=len(threads), added=added, removed=removed)
+
+
+def _without_data(keys: CheckpointKeys, thread_ids: Sequence[str]) -> Plan[list[str]]:
+    """The threads among `thread_ids` whose namespace set is gone (deleted or expired)."""
+    if not thread_ids:
+        return []
+    replies = yield Run([("EXISTS", keys.thread(thread_id).namespaces) for thread_id in thread_ids])
+    return [thread_id for thread_id, exists in zip(thread_ids, replies, strict=True) if not exists]

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import redis
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -19,9 +18,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 from redis.exceptions import NoScriptError
 
-from cimhub.server.checkpoint.base import RedisSaverBase, check_client
-from cimhub.server.checkpoint.connect import PoolOptions, sync_client
+from cimhub.server.checkpoint.base import RedisSaverBase, check_client, gate_limit
+from cimhub.server.checkpoint.connect import Gate, PoolOptions, SyncClient, is_cluster, sync_client
 from cimhub.server.checkpoint.layout import ThreadId
+from cimhub.server.checkpoint.maintenance import RegistryRepair
 from cimhub.server.checkpoint.scripts import SCRIPTS
 from cimhub.server.checkpoint.steps import Emit, Plan, Run
 
@@ -41,21 +41,24 @@ class CimhubRedisSaver(RedisSaverBase):
     The async methods run the sync ones in a worker thread (`asyncio.to_thread`),
     so this class also works under ``ainvoke``; `AsyncCimhubRedisSaver` is
     cheaper there. The caller owns ``client`` unless the saver came from
-    `from_conn_string` (alias `from_url`).
+    `from_conn_string` (alias `from_url`). ``client`` is a `redis.Redis` or,
+    on a Redis Cluster, a `redis.RedisCluster` (``from_url`` takes
+    ``redis+cluster://``).
     """
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncClient,
         *,
         key_prefix: str = "cimhub",
         ttl_s: float | None = None,
         serde: SerializerProtocol | None = None,
     ) -> None:
-        super().__init__(key_prefix=key_prefix, ttl_s=ttl_s, serde=serde)
+        super().__init__(key_prefix=key_prefix, ttl_s=ttl_s, serde=serde, cluster=is_cluster(client))
         check_client(client)
         self.client = client
         self._owns_client = False
+        self._gate = Gate(gate_limit(client))
 
     @classmethod
     @contextmanager
@@ -101,19 +104,20 @@ class CimhubRedisSaver(RedisSaverBase):
     # -- driver -----------------------------------------------------------
 
     def _execute(self, run: Run) -> list[Any]:
-        for attempt in (1, 2):
-            try:
-                if len(run.commands) == 1 and not run.atomic:
-                    return [self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
-                pipe = self.client.pipeline(transaction=run.atomic)
-                for command in run.commands:
-                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-                return list(pipe.execute())
-            except NoScriptError:
-                if attempt == 2:
-                    raise
-                for script in SCRIPTS.all():
-                    self.client.script_load(script.source)
+        with self._gate.sync():
+            for attempt in (1, 2):
+                try:
+                    if len(run.commands) == 1 and not run.atomic:
+                        return [self.client.execute_command(*run.commands[0])]  # type: ignore[no-untyped-call]
+                    pipe = self.client.pipeline(transaction=run.atomic)
+                    for command in run.commands:
+                        pipe.execute_command(*command)
+                    return list(pipe.execute())
+                except NoScriptError:
+                    if attempt == 2:
+                        raise
+                    for script in SCRIPTS.all():
+                        self.client.script_load(script.source)
         raise AssertionError("unreachable")
 
     def _drive(self, plan: Plan[T]) -> T:
@@ -199,6 +203,14 @@ class CimhubRedisSaver(RedisSaverBase):
         ancestors a kept checkpoint's DeltaChannels replay from.
         """
         self._drive(self._plan_prune(thread_ids, strategy, keep))
+
+    def repair_registries(self) -> RegistryRepair:
+        """Rebuild the thread and run registries from the threads' own keys (SCAN of every primary).
+
+        Idempotent; safe while graphs run. See maintenance.plan_repair.
+        """
+        scanned = [key for pattern in self.scan_patterns() for key in self.client.scan_iter(match=pattern)]
+        return self._drive(self._plan_repair(scanned))
 
     # -- BaseCheckpointSaver, async (in a worker thread) ---------------------
 

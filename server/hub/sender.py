@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, cast
 
 from cimhub.protocol.close import CloseCode
+from cimhub.server.hub.direct import PROTOCOL_SCOPE_KEY, DirectFrames
 
 log = logging.getLogger("cimhub.sender")
 
@@ -42,7 +43,7 @@ DRAIN_BATCH = 64
 
 
 class KeepTransport:
-    """ASGI middleware: puts a WebSocket's TCP transport in its scope, for `transport_of`.
+    """ASGI middleware: puts a WebSocket's TCP transport (and protocol, for DirectFrames) in its scope.
 
     ASGI has no "abort the connection" message, and a close waits for the
     kernel's buffers to drain into a client that may never read. uvicorn's
@@ -62,6 +63,7 @@ class KeepTransport:
             # Duck-typed: uvloop's transports (the hub's default loop) are not asyncio.WriteTransport subclasses.
             if callable(getattr(transport, "abort", None)):
                 scope[TRANSPORT_SCOPE_KEY] = transport
+                scope[PROTOCOL_SCOPE_KEY] = send.__self__
         await self.app(scope, receive, send)
 
 
@@ -91,18 +93,28 @@ class FrameSender:
         self.queue: deque[str | bytes] = deque()
         self.queued_bytes = 0
         self.closing: tuple[int, str] | None = None
+        # The task that drains the queue runs only while there is one: most writes go out
+        # at once, and an idle connection's footprint is what a hub with many subscribers pays.
         self.task: asyncio.Task[None] | None = None
-        self._wakeup = asyncio.Event()
+        self.done: asyncio.Future[None] | None = None
         self._busy = False
         # A write the socket could not take at once (the client reads slowly),
         # finished by the task before anything queued behind it.
         self._unfinished: tuple[Coroutine[Any, Any, None], Any] | None = None
         self._deadline: asyncio.TimerHandle | None = None
+        self._direct = DirectFrames.of(socket)
 
-    def start(self) -> asyncio.Task[None]:
-        """Start the draining task; until then frames only queue (see `flush_then_close`)."""
-        self.task = asyncio.create_task(self._run())
-        return self.task
+    def start(self) -> asyncio.Future[None]:
+        """Start writing; until then frames only queue (see `flush_then_close`).
+
+        The future returned ends once the close was sent (cancelled when the
+        writing was abandoned or stopped, the error when a write failed): the
+        session is then over.
+        """
+        self.done = asyncio.get_running_loop().create_future()
+        if self.queue or self.closing is not None:
+            self._wake()
+        return self.done
 
     def stop(self) -> None:
         """The session is over. A close under way keeps its deadline: the transport may still need aborting."""
@@ -110,13 +122,22 @@ class FrameSender:
             self._deadline.cancel()
         if self.task is not None:
             self.task.cancel()
+        if self.done is not None:
+            self.done.cancel()
+        if self._direct is not None:
+            self._direct.flush()
 
-    def send(self, data: str | bytes) -> None:
-        """Queue one encoded frame (or write it at once); never blocks."""
+    def send(self, data: str | bytes, *, cork: bool = False) -> None:
+        """Queue one encoded frame (or write it at once); never blocks.
+
+        `cork`: the frame may wait for the end of this turn of the event loop, to leave in one
+        write with others (DirectFrames.write).
+        """
         if self.closing is not None:
             return
-        if self.task is not None and not self.queue and not self._busy and self._unfinished is None:
-            self._write_now(data)
+        if self.done is not None and not self.queue and not self._busy and self._unfinished is None:
+            if self._direct is None or not self._direct.write(data, cork=cork):
+                self._write_now(data)
             return
         size = len(data)
         if self.queued_bytes + size > self.max_bytes:
@@ -127,13 +148,13 @@ class FrameSender:
             return
         self.queue.append(data)
         self.queued_bytes += size
-        self._wakeup.set()
+        self._wake()
 
     def close(self, code: int, reason: str, grace_s: float | None = None) -> None:
         """Close after what is already queued has been sent, waiting `grace_s` (default: the sender's) at most."""
         if self.closing is None:
             self.closing = (code, reason)
-            self._wakeup.set()
+            self._wake()
             # A client that stopped reading blocks the socket write forever (the transport
             # stays paused): past the grace period it is dropped without the close frame.
             self._deadline = asyncio.get_running_loop().call_later(
@@ -153,6 +174,8 @@ class FrameSender:
         """The grace is over: stop writing and abort the TCP connection if it is still open."""
         if self.task is not None and not self.task.done():
             self.task.cancel()
+        if self.done is not None:
+            self.done.cancel()
         transport = transport_of(self.socket)
         if transport is None:
             return
@@ -182,7 +205,7 @@ class FrameSender:
         except Exception:  # noqa: BLE001 - the socket is gone; the session's receive loop ends it
             return
         self._unfinished = (coro, waiting)
-        self._wakeup.set()
+        self._wake()
 
     async def _finish_unfinished(self) -> None:
         """Drive the write `_write_now` started to its end, as an asyncio Task would."""
@@ -204,30 +227,47 @@ class FrameSender:
         finally:
             self._unfinished = None
 
+    def _wake(self) -> None:
+        """Something to write or a close to send: start the task, unless it runs or writing has not started."""
+        if self.done is not None and not self.done.done() and self.task is None:
+            self.task = asyncio.create_task(self._run())
+
     async def _run(self) -> None:
+        """Write the backlog in order, then the close if one was asked for; end when nothing is left."""
         socket = self.socket
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            self._busy = True
-            if self._unfinished is not None:
-                await self._finish_unfinished()
-            sent = 0
-            while self.queue:
-                data = self.queue.popleft()
-                self.queued_bytes -= len(data)
-                if isinstance(data, str):
-                    await socket.send_text(data)
-                else:
-                    await socket.send_bytes(data)
-                sent += 1
-                if sent % DRAIN_BATCH == 0:
-                    # A writable socket takes every frame without suspending: a long queue (a catch-up
-                    # of thousands of patches) would otherwise be written in one go, stalling the hub.
-                    await asyncio.sleep(0)
-            self._busy = False
+        self._busy = True
+        try:
+            if self._direct is not None:
+                self._direct.flush()  # frames written directly went before anything queued since
+            while self._unfinished is not None or self.queue:
+                if self._unfinished is not None:
+                    await self._finish_unfinished()
+                sent = 0
+                while self.queue:
+                    data = self.queue.popleft()
+                    self.queued_bytes -= len(data)
+                    if isinstance(data, str):
+                        await socket.send_text(data)
+                    else:
+                        await socket.send_bytes(data)
+                    sent += 1
+                    if sent % DRAIN_BATCH == 0:
+                        # A writable socket takes every frame without suspending: a long queue (a catch-up
+                        # of thousands of patches) would otherwise be written in one go, stalling the hub.
+                        await asyncio.sleep(0)
             if self.closing is not None:
                 code, reason = self.closing
                 with contextlib.suppress(Exception):
                     await socket.close(code, reason)
-                return
+                if self.done is not None and not self.done.done():
+                    self.done.set_result(None)
+        except asyncio.CancelledError:
+            if self.done is not None:
+                self.done.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - the socket failed: the session ends, as it learns from `done`
+            if self.done is not None and not self.done.done():
+                self.done.set_exception(exc)
+        finally:
+            self._busy = False
+            self.task = None

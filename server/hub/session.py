@@ -4,8 +4,11 @@ Sending goes through the connection's FrameSender (cimhub.server.hub.sender): th
 hub never awaits a socket, and a client that falls behind is closed with 4008
 and resumes from its subscriptions' revisions.
 
-Mutations from one connection run one at a time, in the order sent (like
-Convex); subscribes and queries run concurrently beside them.
+Mutations of one CIM from one connection run one at a time, in the order sent
+(like Convex); mutations of different CIMs overlap, up to
+`mutations_in_flight` at once, so their results may come back in another
+order (clients match them by id). Subscribes and queries run concurrently
+beside them.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import asyncio
 import itertools
 import logging
 import time
+from collections import deque
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -30,7 +34,7 @@ from cimhub.protocol.errors import (
     from_validation_error,
 )
 from cimhub.protocol.presence import parse_state
-from cimhub.server.dispatch import actor_of
+from cimhub.server.dispatch import actor_of, cim_of
 from cimhub.server.faults import FaultLog, client_error
 from cimhub.server.hub.admission import Action, Admission, Ticket, user_key
 from cimhub.server.hub.connections import Connections
@@ -111,10 +115,14 @@ class Session:
             on_overflow=metrics.queue_overflows.inc,
         )
         self._last_seen = time.monotonic()
+        # Mutations waiting or running, by the CIM they change: each lane runs in order.
+        self._lanes: dict[str, deque[f.MutateFrame]] = {}
+        self._mutations_waiting = 0
+        self._mutations_running = 0
+        self._mutation_finished: asyncio.Event | None = None
         # Made on the first mutation: most connections only subscribe, and an idle
         # connection's footprint is what a hub with many subscribers pays for.
-        self._mutations: asyncio.Queue[f.MutateFrame] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._mutation_slots: asyncio.Semaphore | None = None
         self._heartbeat_timer: asyncio.TimerHandle | None = None
         self._requests = asyncio.Semaphore(MAX_CONCURRENT_REQUESTS)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -181,9 +189,8 @@ class Session:
             elif not receiver.done():
                 receiver.cancel()
         finally:
-            for task in (self._worker, receiver, sender, *self._tasks):
-                if task is not None:
-                    task.cancel()
+            for task in (receiver, sender, *self._tasks):
+                task.cancel()
             if self._heartbeat_timer is not None:
                 self._heartbeat_timer.cancel()
             if self._expiry is not None:
@@ -359,16 +366,7 @@ class Session:
                     frame.id,
                 )
             else:
-                if self._mutations is None:
-                    self._mutations = asyncio.Queue(MAX_PENDING_MUTATIONS)
-                    self._worker = asyncio.create_task(self._mutation_worker(self._mutations))
-                try:
-                    self._mutations.put_nowait(frame)
-                except asyncio.QueueFull:
-                    self.send_error(
-                        CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED),
-                        frame.id,
-                    )
+                self._queue_mutation(frame)
         elif isinstance(frame, f.SubscribeFrame):
             if not self._over_rate("subscribe", frame.id):
                 self._subscribe(frame)
@@ -468,25 +466,83 @@ class Session:
                 return
             self.send({"type": "result", "id": frame.id, "result": {"presenceId": presence_id}})
 
-    async def _mutation_worker(self, mutations: asyncio.Queue[f.MutateFrame]) -> None:
-        while True:
-            frame = await mutations.get()
-            try:
-                outcome = await self.requests.mutate(
-                    self.identity, frame.name, frame.args, frame.mutationId, frame.expectedRevision
-                )
-            except CimhubError as exc:
-                self.send_error(exc, frame.id)
-                continue
-            except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
-                self.send_error(client_error(exc, f"running mutation {frame.name!r}", self.faults), frame.id)
-                continue
-            answer: f.ResultOut = {
-                "type": "result",
-                "id": frame.id,
-                "result": outcome.result,
-                "cimId": outcome.cim_id,
-                "revision": outcome.revision,
-                "duplicate": outcome.duplicate,
-            }
-            self.send(answer)
+    def _queue_mutation(self, frame: f.MutateFrame) -> None:
+        """Queue `frame` behind this connection's earlier mutations of the same CIM; refuse past the bound."""
+        if self._mutations_waiting >= MAX_PENDING_MUTATIONS:
+            self.send_error(
+                CimhubError("too many mutations waiting on this connection", code=ErrorCode.OVERLOADED), frame.id
+            )
+            return
+        self._mutations_waiting += 1
+        key = cim_of(self.identity, frame.name, frame.args, frame.mutationId)
+        lane = self._lanes.get(key)
+        if lane is not None:
+            lane.append(frame)
+            return
+        lane = self._lanes[key] = deque((frame,))
+        self._spawn(self._run_lane(key, lane))
+
+    async def _run_lane(self, key: str, lane: deque[f.MutateFrame]) -> None:
+        """Run one CIM's mutations in the order sent, each holding one of the connection's in-flight slots."""
+        if self._mutation_slots is None:
+            self._mutation_slots = asyncio.Semaphore(self.settings.mutations_in_flight)
+        slots = self._mutation_slots
+        try:
+            while lane:
+                async with slots:
+                    answered = await self._run_mutation(lane[0])
+                if not answered:
+                    await self._another_mutation_finished()
+                    continue
+                lane.popleft()
+                self._mutations_waiting -= 1
+                if self._mutation_finished is not None:
+                    self._mutation_finished.set()
+                    self._mutation_finished = None
+        finally:
+            # No await between the last `while lane` and here: a frame queued meanwhile starts a new lane.
+            del self._lanes[key]
+
+    async def _another_mutation_finished(self) -> None:
+        """Wait until another of this connection's mutations finishes (at once if none is running)."""
+        if self._mutations_running == 0:
+            return
+        if self._mutation_finished is None:
+            self._mutation_finished = asyncio.Event()
+        await self._mutation_finished.wait()
+
+    async def _run_mutation(self, frame: f.MutateFrame) -> bool:
+        """Run one mutation and answer it; False (unanswered) to run it again after another one finishes.
+
+        Inside a mutation `rate_limited` means the user's access checks in
+        flight are at their bound (CIMHUB_ACCESS_MAX_CHECKS_PER_USER). When
+        this connection's own other mutations hold them, that is the overlap's
+        doing, not the client's: the mutation waits for one of them instead.
+        Nothing ran (authorization comes first), so running it again is safe.
+        """
+        self._mutations_running += 1
+        try:
+            outcome = await self.requests.mutate(
+                self.identity, frame.name, frame.args, frame.mutationId, frame.expectedRevision
+            )
+        except CimhubError as exc:
+            if exc.code is ErrorCode.RATE_LIMITED and self._mutations_running > 1:
+                return False
+            self.send_error(exc, frame.id)
+            return True
+        except Exception as exc:  # noqa: BLE001 - one broken mutation must not stop this connection's next ones
+            self.send_error(client_error(exc, f"running mutation {frame.name!r}", self.faults), frame.id)
+            return True
+        finally:
+            self._mutations_running -= 1
+        answer: f.ResultOut = {
+            "type": "result",
+            "id": frame.id,
+            "result": outcome.result,
+            "cimId": outcome.cim_id,
+            "revision": outcome.revision,
+            "duplicate": outcome.duplicate,
+        }
+        # More of this connection's mutations in flight: their results may share one write.
+        self.sender.send(self.codec.encode(answer), cork=self._mutations_waiting > 1)
+        return True

@@ -32,6 +32,7 @@ The store knows nothing of mutations: cimhub.server.store.engine decides what to
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from collections.abc import Callable, Sequence
@@ -46,6 +47,8 @@ from cimhub.protocol.errors import InvalidInput, NotFound
 from cimhub.protocol.queries import MAX_PAGE
 from cimhub.protocol.schema import Cim, CimSummary
 from cimhub.server.lua import load_script
+from cimhub.server.store import indexes
+from cimhub.server.store.cluster_connection import ClusterConnection
 from cimhub.server.store.connection import PipelinedConnection
 from cimhub.server.store.keys import Keys
 from cimhub.server.store.replicas import ReplicatedCommits
@@ -163,8 +166,13 @@ class CimStore:
         # Keys of other parts (conversation messages) deleted in the same step as the CIM.
         self.extra_keys = extra_keys
         self._commit = load_script(redis, "cimhub.server.store", "commit")
-        # The commit is the hot call: it goes over its own pipelined connection (see connection.py).
-        self._commits = PipelinedConnection(redis) if PipelinedConnection.supports(redis) else None
+        # The commit is the hot call: it goes over its own pipelined connection (see connection.py),
+        # on a cluster one per primary (cluster_connection.py).
+        self._commits: PipelinedConnection | ClusterConnection | None = None
+        if PipelinedConnection.supports(redis):
+            self._commits = PipelinedConnection(redis)
+        elif ClusterConnection.supports(redis):
+            self._commits = ClusterConnection(redis)  # type: ignore[arg-type]
         # With `commit_replicas` set, a commit is acknowledged only once replicas have it.
         self._replicated = replicated
         # On a Redis Cluster (keys.cluster) the indexes and the deal event live in other slots than
@@ -265,40 +273,63 @@ class CimStore:
         return CommitConflict(current)
 
     async def _follow_up(self, script: AsyncScript, commit: Commit) -> None:
-        """Cluster only: the index entries and deal-list event of a commit that landed."""
+        """Cluster only: the index entries and deal-list event of a commit that landed.
+
+        One index.lua call per slot (indexes.calls), all sent at once: one round trip.
+        """
         if commit.kind == "noop":
             return
         k = self.keys
         if commit.kind == "delete":
-            for index in (k.by_deal(commit.deal_id), k.by_user(commit.user_id), k.by_status(commit.old_status)):
-                await self._index_write(script, index, commit.cim_id, commit.revision, "remove")
+            entries = [
+                indexes.IndexEntry(k.by_deal(commit.deal_id), "remove"),
+                indexes.IndexEntry(k.by_user(commit.user_id), "remove"),
+                indexes.IndexEntry(k.by_status(commit.old_status), "remove"),
+            ]
         else:
-            for index in (k.by_deal(commit.deal_id), k.by_user(commit.user_id), k.by_status(commit.new_status)):
-                await self._index_write(script, index, commit.cim_id, commit.revision, "add", commit.updated_at)
+            entries = [
+                indexes.IndexEntry(k.by_deal(commit.deal_id), "add", commit.updated_at),
+                indexes.IndexEntry(k.by_user(commit.user_id), "add", commit.updated_at),
+                indexes.IndexEntry(k.by_status(commit.new_status), "add", commit.updated_at),
+            ]
             if commit.old_status != commit.new_status:
-                old = k.by_status(commit.old_status)
-                await self._index_write(script, old, commit.cim_id, commit.revision, "remove")
-        if commit.deal_event_json:
-            await self.redis.spublish(k.deal_channel(commit.deal_id), commit.deal_event_json)
+                entries.append(indexes.IndexEntry(k.by_status(commit.old_status), "remove"))
+        publish = (k.deal_channel(commit.deal_id), commit.deal_event_json) if commit.deal_event_json else None
+        made = indexes.calls(
+            k, commit.cim_id, commit.revision, entries, epoch=commit.epoch, at=commit.updated_at, publish=publish
+        )
+        await self.index_calls(script, made)
 
-    async def _index_write(
-        self, script: AsyncScript, index: str, cim_id: str, revision: int, op: str, score: int = 0
-    ) -> None:
-        await script(keys=[index, self.keys.index_guard(index)], args=[cim_id, revision, op, score])
+    async def index_calls(self, script: AsyncScript, calls: list[indexes.IndexCall]) -> list[int]:
+        """Run index.lua calls at once (each on its own slot's primary); how many entries each applied."""
+        if self._commits is not None:
+            commits = self._commits
+            sent = [commits.evalsha(script.script, script.sha, call.keys, call.args) for call in calls]
+        else:
+            sent = [script(keys=call.keys, args=call.args) for call in calls]
+        return [int(applied) for applied in await asyncio.gather(*sent)]
+
+    @property
+    def index_script(self) -> AsyncScript | None:
+        """index.lua on a cluster (where the indexes are written beside the commit), else None."""
+        return self._index
 
     async def _reindex(self, script: AsyncScript, cim_id: str) -> None:
         """Cluster only: write the CIM's index entries from its current document.
 
         Run when a retried mutation finds its first attempt committed (that
-        attempt's hub may have died before its follow-up), and by the repair
-        command. The revision guard makes it harmless when nothing was missing.
+        attempt's hub may have died before its follow-up); the repair command
+        (repair.py) does the same for every CIM. The revision guard makes it
+        harmless when nothing was missing.
         """
         stored = await self.load(cim_id)
         if stored is None:
-            return  # deleted: listings skip ids whose document is gone; `repair` drops them
-        doc, k = stored.doc, self.keys
-        for index in (k.by_deal(doc["dealId"]), k.by_user(doc["userId"]), k.by_status(doc["status"])):
-            await self._index_write(script, index, cim_id, stored.revision, "add", doc["updatedAt"])
+            return  # deleted: listings skip ids whose document is gone; the repair command drops them
+        entries = indexes.entries_for(self.keys, stored.doc)
+        at = int(stored.doc["updatedAt"])
+        await self.index_calls(
+            script, indexes.calls(self.keys, cim_id, stored.revision, entries, epoch=stored.epoch, at=at)
+        )
 
     async def patches_since(self, cim_id: str, revision: int, limit: int | None = None) -> list[dict[str, Any]] | None:
         """Patch-log entries after `revision`, oldest first; None if some were trimmed away.
