@@ -13,6 +13,7 @@ CIMHUB_SCREENSHOTS=docs the run saves docs/board-presence.png.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import httpx
@@ -116,4 +117,48 @@ async def test_two_browsers_and_an_agent_see_each_others_presence_live(redis_url
                 state="attached", timeout=WAIT_MS
             )
             errors = [m for m in one.console_messages if "page error" in m]
+            assert errors == [], errors
+
+
+async def test_leaving_a_cim_page_for_the_list_ends_its_subscriptions_and_presence(
+    redis_url: str, key_prefix: str
+) -> None:
+    """The board moves between pages without a reload: the CIM page left must give up what it holds on the hub."""
+    with start_hub(redis_url, key_prefix) as hub:
+        token = hub.token("user-1")
+        async with httpx.AsyncClient(
+            base_url=hub.url, headers={"authorization": f"Bearer {token}"}, timeout=10
+        ) as http:
+            cim_id = await falcon(http)
+        agent_token = hub.token("agent", role="service_role")
+        async with Client(hub.url, token=agent_token, act_as="user-1") as agent, browser() as chromium:
+            people = await agent.subscribe(f"presence:{cim_id}")
+            page = await open_board(chromium, hub, f"/?cim={cim_id}", token)
+            hub_said: list[dict[str, Any]] = []
+
+            def on_socket(ws: Any) -> None:
+                ws.on("framereceived", lambda data: hub_said.append(json.loads(data)) if isinstance(data, str) else None)
+
+            page.on("websocket", on_socket)
+            await member(page, "user-1").wait_for(timeout=WAIT_MS)
+            await agent_sees(people, lambda a: "user-1" in a, "the board arrive")
+
+            await page.locator("#back").click()
+            await page.locator("#list").wait_for(timeout=WAIT_MS)
+            assert page.url == f"{hub.url}/#token={token}"  # no reload: the same client, the same socket
+            # The hub confirms both subscriptions ended, and the board's member left the CIM.
+            await agent_sees(people, lambda a: "user-1" not in a, "the board leave")
+            for topic in (f"cim:{cim_id}", f"presence:{cim_id}"):
+                await page.wait_for_function(
+                    "topic => window.cimhubBoard.client.snapshotOf(topic) === undefined", arg=topic, timeout=WAIT_MS
+                )
+            ended = {f["topic"] for f in hub_said if f.get("type") == "unsubscribed" and f.get("id")}
+            assert {f"cim:{cim_id}", f"presence:{cim_id}"} <= ended, hub_said
+
+            # Back to the CIM (the browser's back button): subscribed and present again.
+            await page.locator(f'a.cim-title[href="/?cim={cim_id}"]').wait_for(timeout=WAIT_MS)
+            await page.go_back()
+            await member(page, "user-1").wait_for(timeout=WAIT_MS)
+            await agent_sees(people, lambda a: "user-1" in a, "the board come back")
+            errors = [m for m in page.console_messages if "page error" in m]
             assert errors == [], errors

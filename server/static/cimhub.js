@@ -99,6 +99,13 @@ function httpBase(url) {
   return parsed.origin;
 }
 
+// src/codec.ts
+var jsonCodec = {
+  subprotocol: JSON_SUBPROTOCOL,
+  encode: (frame) => JSON.stringify(frame),
+  decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data))
+};
+
 // src/errors.ts
 var CimhubError = class _CimhubError extends Error {
   code;
@@ -129,6 +136,374 @@ var ReplicaGap = class extends Error {
   constructor(message) {
     super(message);
     this.name = "ReplicaGap";
+  }
+};
+
+// src/connection.ts
+var OPEN = 1;
+var WATCHDOG_HEARTBEATS = 2.5;
+var MAX_TIMER_MS = 2 ** 31 - 1;
+var Connection = class {
+  constructor(options, hooks) {
+    this.hooks = hooks;
+    this.url = hubUrl(options.url);
+    this.tokenSource = options.token;
+    this.token = typeof options.token === "function" ? null : options.token;
+    this.refreshTokenFn = options.refreshToken ?? (typeof options.token === "function" ? options.token : null);
+    this.refreshAheadS = options.refreshAheadS ?? 60;
+    this.SocketClass = options.WebSocket ?? globalThis.WebSocket;
+    this.backoff = options.backoff ?? {};
+    this.codec = options.codec ?? jsonCodec;
+    this.now = options.now ?? Date.now;
+  }
+  hooks;
+  url;
+  /** Seconds between the hub's pings, from `ready`. */
+  heartbeat = 15;
+  /** When the current token expires (epoch seconds), from `ready`. */
+  expiresAt = null;
+  /** Tokens refreshed ahead of expiry so far. */
+  refreshes = 0;
+  statusValue = { state: "idle", error: null };
+  tokenSource;
+  token;
+  refreshTokenFn;
+  refreshAheadS;
+  SocketClass;
+  backoff;
+  codec;
+  now;
+  attempts = 0;
+  ws = null;
+  ready = false;
+  // the current socket's first `ready` arrived
+  ids = 0;
+  timers = /* @__PURE__ */ new Set();
+  watchdog;
+  refreshTimer;
+  refreshing = null;
+  statusListeners = /* @__PURE__ */ new Set();
+  get status() {
+    return this.statusValue;
+  }
+  get state() {
+    return this.statusValue.state;
+  }
+  get error() {
+    return this.statusValue.error;
+  }
+  onStatus(listener) {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+  /** Open the socket unless it is open (or opening) already, or the client stopped. */
+  connect() {
+    if (this.state === "idle") void this.open();
+  }
+  stopped() {
+    return this.state === "stopped" || this.state === "closed";
+  }
+  /** The socket is open and the hub accepted our token on it: frames sent now are answered. */
+  live() {
+    return this.ready && this.ws !== null && this.ws.readyState === OPEN;
+  }
+  /** Send on the current socket; dropped when there is none (the next `ready` resends what must arrive). */
+  send(frame) {
+    if (this.ws !== null && this.ws.readyState === OPEN) this.ws.send(this.codec.encode(frame));
+  }
+  /** A frame id unique within this client, across sockets. */
+  nextId(prefix) {
+    this.ids += 1;
+    return `${prefix}${this.ids}`;
+  }
+  /** Run `fn` after the backoff delay for the `failures`-th retry; cancelled if the client stops. */
+  retryLater(failures, fn) {
+    this.later(backoffDelay(failures, this.backoff), fn);
+  }
+  stop(state, error) {
+    if (this.stopped()) return;
+    this.statusValue = { state, error };
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    const ws = this.ws;
+    this.ws = null;
+    if (ws && ws.readyState <= OPEN) ws.close(CloseCode.NORMAL, "client closed");
+    this.hooks.onStop(state, error);
+    this.notify();
+  }
+  async open() {
+    this.setState(this.attempts === 0 ? "connecting" : "reconnecting");
+    let token;
+    try {
+      token = typeof this.tokenSource === "function" ? await this.tokenSource() : this.token;
+      this.token = token;
+    } catch {
+      this.scheduleReconnect();
+      return;
+    }
+    if (this.stopped()) return;
+    if (typeof this.SocketClass !== "function") {
+      this.stop("stopped", new TypeError("no WebSocket class: pass options.WebSocket"));
+      return;
+    }
+    const ws = new this.SocketClass(this.url, [this.codec.subprotocol]);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.ready = false;
+    ws.onopen = () => {
+      if (ws === this.ws) this.send({ type: "auth", token });
+      this.kickWatchdog();
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this.ws) return;
+      this.kickWatchdog();
+      let frame;
+      try {
+        frame = this.codec.decode(event.data);
+      } catch {
+        return;
+      }
+      this.onFrame(frame);
+    };
+    ws.onclose = (event) => {
+      if (ws === this.ws) this.onClose(event.code, event.reason);
+    };
+    ws.onerror = () => {
+    };
+  }
+  onClose(code, reason) {
+    this.ws = null;
+    this.ready = false;
+    this.hooks.onSocketClosed();
+    clearTimeout(this.watchdog);
+    clearTimeout(this.refreshTimer);
+    if (this.stopped()) return;
+    const hubError = this.error;
+    if (code === CloseCode.AUTH_FAILED && hubError?.code === "token_expired" && this.refreshTokenFn) {
+      this.refresh().then(() => this.scheduleReconnect(), (error) => this.stop("stopped", error));
+      return;
+    }
+    if (code >= CLOSE_STOP_RANGE[0] && code <= CLOSE_STOP_RANGE[1]) {
+      this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
+      return;
+    }
+    this.scheduleReconnect();
+  }
+  scheduleReconnect() {
+    if (this.stopped()) return;
+    const delay = backoffDelay(this.attempts++, this.backoff);
+    this.setState("reconnecting");
+    this.later(delay, () => void this.open());
+  }
+  kickWatchdog() {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      const ws = this.ws;
+      if (ws) {
+        this.onClose(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+        ws.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
+      }
+    }, this.heartbeat * WATCHDOG_HEARTBEATS * 1e3);
+  }
+  setState(state, error = this.error) {
+    if (this.state !== state || this.error !== error) {
+      this.statusValue = { state, error };
+      this.notify();
+    }
+  }
+  notify() {
+    for (const listener of this.statusListeners) listener(this.statusValue);
+  }
+  later(seconds, fn) {
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      fn();
+    }, seconds * 1e3);
+    this.timers.add(timer);
+  }
+  refresh() {
+    if (this.refreshing === null) {
+      this.refreshing = (async () => {
+        if (!this.refreshTokenFn) {
+          throw new CimhubError("token_expired", "the token expired and no refreshToken callback was given");
+        }
+        const token = await this.refreshTokenFn();
+        if (typeof token !== "string" || token === "") throw new CimhubError("token_expired", "refreshToken gave no token");
+        this.token = token;
+        return token;
+      })().finally(() => {
+        this.refreshing = null;
+      });
+    }
+    return this.refreshing;
+  }
+  /** Ask for a fresh token `refreshAheadS` before `expiresAt` (at most half the remaining life) and send it in-band. */
+  scheduleRefresh() {
+    clearTimeout(this.refreshTimer);
+    if (this.expiresAt === null || this.refreshTokenFn === null) return;
+    const remaining = this.expiresAt * 1e3 - this.now();
+    const ahead = Math.min(this.refreshAheadS * 1e3, remaining / 2);
+    const wait = remaining - ahead;
+    if (wait > MAX_TIMER_MS) {
+      this.refreshTimer = setTimeout(() => this.scheduleRefresh(), MAX_TIMER_MS);
+      return;
+    }
+    const ws = this.ws;
+    this.refreshTimer = setTimeout(() => {
+      this.refresh().then(
+        (token) => {
+          if (ws !== this.ws || !this.live()) return;
+          this.refreshes += 1;
+          this.send({ type: "auth", token });
+        },
+        () => {
+        }
+        // keep the current token; `token_expired` from the hub retries, then stops
+      );
+    }, Math.max(0, wait));
+  }
+  // -- frames about the connection itself ----------------------------------------------------
+  onFrame(frame) {
+    switch (frame.type) {
+      case "ready":
+        return this.onReady(frame);
+      case "ping":
+        return this.send({ type: "pong", ts: frame.ts ?? null });
+      case "pong":
+        return void 0;
+      case "error":
+        if (frame.id === void 0 || frame.id === null) return this.onConnectionError(CimhubError.fromWire(frame.error));
+        return this.hooks.onFrame(frame);
+      default:
+        return this.hooks.onFrame(frame);
+    }
+  }
+  onReady(frame) {
+    this.heartbeat = frame.heartbeat ?? this.heartbeat;
+    this.expiresAt = frame.expiresAt ?? null;
+    this.kickWatchdog();
+    const first = !this.ready;
+    this.ready = true;
+    this.attempts = 0;
+    this.setState("live", null);
+    this.scheduleRefresh();
+    this.hooks.onReady(first);
+  }
+  onConnectionError(error) {
+    this.setState(this.state, error);
+    if (error.code === "token_expired") this.onTokenExpired();
+  }
+  onTokenExpired() {
+    if (!this.ready) return;
+    const ws = this.ws;
+    this.refresh().then(
+      (token) => {
+        if (ws === this.ws) this.send({ type: "auth", token });
+      },
+      (error) => this.stop("stopped", error)
+    );
+  }
+};
+
+// src/presence.ts
+function presenceTopic(cimId) {
+  return `presence:${cimId}`;
+}
+function presenceKind(member) {
+  return member.actor.startsWith("service:") ? "agent" : "person";
+}
+function presenceList(members) {
+  return Object.values(members ?? {}).sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+function presenceName(member) {
+  if (member.state.name) return member.state.name;
+  return presenceKind(member) === "agent" ? "Agent" : member.userId ?? member.actor;
+}
+function initials(name) {
+  const words = name.split(/[\s._@-]+/u).filter((word) => word !== "");
+  const letters = words.length > 1 ? [words[0], words.at(-1)] : words.length === 1 ? [words[0]] : [];
+  const picked = letters.length === 1 ? [...letters[0]].slice(0, 2) : letters.map((word) => [...word][0]);
+  return picked.join("").toUpperCase() || "?";
+}
+function presenceActivity(state) {
+  const activity = state.activity ?? "viewing";
+  if (activity === "editing" && state.slideId) return `editing slide ${state.slideId}`;
+  if (activity === "drafting" && state.sectionId) return `drafting section ${state.sectionId}`;
+  return activity;
+}
+function editorsBySlide(members) {
+  return groupBy(members, (state) => state.activity === "editing" ? state.slideId : null);
+}
+function draftersBySection(members) {
+  return groupBy(members, (state) => state.activity === "drafting" ? state.sectionId : null);
+}
+function groupBy(members, target) {
+  const groups = /* @__PURE__ */ new Map();
+  for (const member of members) {
+    const id = target(member.state);
+    if (!id) continue;
+    groups.set(id, [...groups.get(id) ?? [], member]);
+  }
+  return groups;
+}
+
+// src/own-presence.ts
+var OwnPresence = class {
+  // cim id -> what to show there, kept across reconnects
+  constructor(requests, topics, nextId) {
+    this.requests = requests;
+    this.topics = topics;
+    this.nextId = nextId;
+  }
+  requests;
+  topics;
+  nextId;
+  entries = /* @__PURE__ */ new Map();
+  /** Show `state` on CIM `cimId` (null leaves); resolves the presence id (null after leaving). */
+  set(cimId, state) {
+    if (state === null) this.entries.delete(cimId);
+    else this.entries.set(cimId, { state, id: this.entries.get(cimId)?.id ?? null });
+    return this.send(cimId, state);
+  }
+  id(cimId) {
+    return this.entries.get(cimId)?.id ?? null;
+  }
+  /** The socket closed: every presence ended with it. */
+  socketClosed() {
+    for (const entry of this.entries.values()) entry.id = null;
+  }
+  clear() {
+    this.entries.clear();
+  }
+  /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
+  restore() {
+    const waiting = this.requests.presenceWaiting();
+    for (const [cimId, entry] of this.entries) {
+      if (!waiting.has(cimId)) this.send(cimId, entry.state).catch(() => {
+      });
+    }
+  }
+  send(cimId, state) {
+    const frame = { type: "presence", id: this.nextId("p"), cimId, state };
+    return this.requests.send(frame, void 0, cimId).then(
+      (answer) => {
+        const given = answer.result?.presenceId;
+        const id = typeof given === "string" ? given : null;
+        const entry = this.entries.get(cimId);
+        if (entry !== void 0 && entry.state === state) entry.id = id;
+        this.topics.get(presenceTopic(cimId))?.publishLocal();
+        return state === null ? null : id;
+      },
+      (error) => {
+        const entry = this.entries.get(cimId);
+        if (entry !== void 0 && entry.state === state && !(error instanceof CimhubError && error.retryable)) {
+          this.entries.delete(cimId);
+        }
+        throw error;
+      }
+    );
   }
 };
 
@@ -218,47 +593,203 @@ function advance(cim, done) {
   return { ...cim, stage, completedStages: STAGE_ORDER.filter((s) => completed.has(s)) };
 }
 
-// src/presence.ts
-function presenceTopic(cimId) {
-  return `presence:${cimId}`;
-}
-function presenceKind(member) {
-  return member.actor.startsWith("service:") ? "agent" : "person";
-}
-function presenceList(members) {
-  return Object.values(members ?? {}).sort((a, b) => a.since - b.since || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-}
-function presenceName(member) {
-  if (member.state.name) return member.state.name;
-  return presenceKind(member) === "agent" ? "Agent" : member.userId ?? member.actor;
-}
-function initials(name) {
-  const words = name.split(/[\s._@-]+/u).filter((word) => word !== "");
-  const letters = words.length > 1 ? [words[0], words.at(-1)] : words.length === 1 ? [words[0]] : [];
-  const picked = letters.length === 1 ? [...letters[0]].slice(0, 2) : letters.map((word) => [...word][0]);
-  return picked.join("").toUpperCase() || "?";
-}
-function presenceActivity(state) {
-  const activity = state.activity ?? "viewing";
-  if (activity === "editing" && state.slideId) return `editing slide ${state.slideId}`;
-  if (activity === "drafting" && state.sectionId) return `drafting section ${state.sectionId}`;
-  return activity;
-}
-function editorsBySlide(members) {
-  return groupBy(members, (state) => state.activity === "editing" ? state.slideId : null);
-}
-function draftersBySection(members) {
-  return groupBy(members, (state) => state.activity === "drafting" ? state.sectionId : null);
-}
-function groupBy(members, target) {
-  const groups = /* @__PURE__ */ new Map();
-  for (const member of members) {
-    const id = target(member.state);
-    if (!id) continue;
-    groups.set(id, [...groups.get(id) ?? [], member]);
+// src/pending.ts
+var PendingUpdates = class {
+  // optimistic updates of restored mutations, until their topic is subscribed
+  /** `topicOf(topic)`: the subscribed topic's state, if any. */
+  constructor(topicOf) {
+    this.topicOf = topicOf;
   }
-  return groups;
-}
+  topicOf;
+  byMutation = /* @__PURE__ */ new Map();
+  restored = [];
+  /** Show a mutation's change at once on its topic (when subscribed); throws TypeError when there is no update to use. */
+  add(name, args, mutationId, chosen, topic) {
+    if (!chosen) return;
+    const update = typeof chosen === "function" ? chosen : cimUpdates[name];
+    if (update === void 0) throw new TypeError(`no built-in optimistic update for ${name}: pass a function`);
+    const cimId = args?.cimId;
+    const target = topic ?? (cimId ? `cim:${cimId}` : null);
+    if (target === null) throw new TypeError("pass options.topic: the arguments name no cimId");
+    const state = this.topicOf(target);
+    if (state === void 0) return;
+    const entry = { mutationId, topic: target, args, update, answeredRevision: null };
+    this.byMutation.set(mutationId, entry);
+    state.pending.push(entry);
+    state.publishLocal();
+  }
+  /** The hub answered at `revision`: the update goes once the replica reaches it. */
+  answer(mutationId, revision) {
+    const entry = this.byMutation.get(mutationId);
+    if (entry === void 0) return;
+    entry.answeredRevision = revision;
+    const state = this.topicOf(entry.topic);
+    if (state !== void 0 && state.replica.revision >= revision) this.drop(mutationId);
+  }
+  /** Roll the update back (or drop it once confirmed). */
+  drop(mutationId) {
+    const entry = this.byMutation.get(mutationId);
+    if (entry === void 0) return;
+    this.byMutation.delete(mutationId);
+    const state = this.topicOf(entry.topic);
+    if (state === void 0) return;
+    state.pending = state.pending.filter((e) => e !== entry);
+    state.publishLocal();
+  }
+  /** Drop the updates a confirmed change now includes; true if any went. */
+  settle(state, mutationId) {
+    const before = state.pending.length;
+    state.pending = state.pending.filter((entry) => {
+      const done = entry.mutationId === mutationId || entry.answeredRevision !== null && state.replica.revision >= entry.answeredRevision;
+      if (done) this.byMutation.delete(entry.mutationId);
+      return !done;
+    });
+    return state.pending.length !== before;
+  }
+  /** The topic went: forget its updates. */
+  forget(state) {
+    for (const entry of state.pending) this.byMutation.delete(entry.mutationId);
+  }
+  clear() {
+    this.byMutation.clear();
+  }
+  /** Keep a restored mutation's built-in update, to show once its topic is subscribed. */
+  restore(mutation) {
+    const update = cimUpdates[mutation.name];
+    const cimId = mutation.args?.cimId;
+    if (mutation.optimistic && update && cimId) {
+      this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
+    }
+  }
+  /** A restored mutation was answered at `revision`, or refused (null). */
+  settleRestored(mutationId, revision) {
+    this.restored = this.restored.filter((e) => e.mutationId !== mutationId);
+    if (revision === null) this.drop(mutationId);
+    else this.answer(mutationId, revision);
+  }
+  /** A topic is subscribed: put the restored updates waiting for it on it. */
+  attachRestored(state) {
+    for (const entry of this.restored.filter((e) => e.topic === state.topic)) {
+      state.pending.push(entry);
+      this.byMutation.set(entry.mutationId, entry);
+    }
+    this.restored = this.restored.filter((e) => e.topic !== state.topic);
+  }
+};
+
+// src/requests.ts
+var RETRY_LIMIT = 5;
+var Requests = class {
+  constructor(connection, outbox) {
+    this.connection = connection;
+    this.outbox = outbox;
+  }
+  connection;
+  outbox;
+  waiting = /* @__PURE__ */ new Map();
+  /** Send `frame` (now if live, else on the next `ready`); resolves the hub's answer (the result frame without type and id). */
+  send(frame, stored, presenceOf) {
+    const connection = this.connection;
+    if (connection.stopped()) return Promise.reject(connection.error ?? new CimhubError("closed", "the client is closed"));
+    return new Promise((resolve, reject) => {
+      const request = {
+        frame,
+        resolve,
+        reject,
+        failures: 0,
+        held: false,
+        ...stored ? { stored } : {},
+        ...presenceOf ? { presenceOf } : {}
+      };
+      this.waiting.set(frame.id, request);
+      if (stored) this.persist();
+      if (connection.live()) this.sendRequest(request);
+      connection.connect();
+    });
+  }
+  /** Queue a mutation an earlier run left unanswered, with its id; `settle` hears its revision, or null if refused. */
+  adopt(mutation, settle) {
+    const frame = {
+      type: "mutate",
+      id: this.connection.nextId("m"),
+      name: mutation.name,
+      args: mutation.args,
+      mutationId: mutation.mutationId
+    };
+    if (mutation.expectedRevision !== void 0) frame.expectedRevision = mutation.expectedRevision;
+    this.waiting.set(frame.id, {
+      frame,
+      stored: mutation,
+      failures: 0,
+      held: false,
+      resolve: (answer) => settle(answer.revision ?? 0),
+      reject: () => settle(null)
+    });
+  }
+  /** A new socket (`all`), or a refreshed token: send every request again, or only those held for the token. */
+  resend(all) {
+    for (const request of this.waiting.values()) if (all || request.held) this.sendRequest(request);
+  }
+  /** The CIMs a presence frame is on its way for. */
+  presenceWaiting() {
+    const cims = /* @__PURE__ */ new Set();
+    for (const request of this.waiting.values()) if (request.presenceOf !== void 0) cims.add(request.presenceOf);
+    return cims;
+  }
+  onResult(frame) {
+    const request = this.waiting.get(frame.id);
+    if (request === void 0) return;
+    this.waiting.delete(frame.id);
+    if (request.stored) this.persist();
+    const { type: _type, id: _id, ...answer } = frame;
+    request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
+  }
+  /** The hub refused frame `id`: retry or reject the request. False when no request has that id. */
+  onError(id, error) {
+    const request = this.waiting.get(id);
+    if (request === void 0) return false;
+    this.retry(request, error);
+    return true;
+  }
+  /**
+   * The client stopped: reject every request. `close()` gives up what waits, so the outbox
+   * forgets it too; a stop (the hub refused the credentials) keeps it for the next client.
+   */
+  rejectAll(reason, forget) {
+    for (const request of this.waiting.values()) request.reject(reason);
+    this.waiting.clear();
+    if (forget) this.persist();
+  }
+  sendRequest(request) {
+    request.held = false;
+    this.connection.send(request.frame);
+  }
+  retry(request, error) {
+    if (!error.retryable || request.failures >= RETRY_LIMIT) {
+      this.waiting.delete(request.frame.id);
+      if (request.stored) this.persist();
+      request.reject(error);
+      return;
+    }
+    if (error.code === "token_expired") {
+      request.held = true;
+      return;
+    }
+    request.failures += 1;
+    this.connection.retryLater(request.failures, () => {
+      if (this.waiting.get(request.frame.id) === request && this.connection.live()) this.sendRequest(request);
+    });
+  }
+  persist() {
+    if (this.outbox === null) return;
+    const stored = [];
+    for (const request of this.waiting.values()) if (request.stored) stored.push(request.stored);
+    try {
+      this.outbox.save(stored);
+    } catch {
+    }
+  }
+};
 
 // src/patch.ts
 function parsePointer(path) {
@@ -401,32 +932,7 @@ var Replica = class {
   }
 };
 
-// src/client.ts
-var OPEN = 1;
-var WATCHDOG_HEARTBEATS = 2.5;
-var RETRY_LIMIT = 5;
-var MAX_TIMER_MS = 2 ** 31 - 1;
-var jsonCodec = {
-  subprotocol: JSON_SUBPROTOCOL,
-  encode: (frame) => JSON.stringify(frame),
-  decode: (data) => JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data))
-};
-function webStorageOutbox(storage, key = "cimhub.outbox") {
-  return {
-    load: () => {
-      try {
-        const stored = JSON.parse(storage.getItem(key) ?? "[]");
-        return Array.isArray(stored) ? stored : [];
-      } catch {
-        return [];
-      }
-    },
-    save: (mutations) => {
-      if (mutations.length === 0) storage.removeItem(key);
-      else storage.setItem(key, JSON.stringify(mutations));
-    }
-  };
-}
+// src/subscription.ts
 var Subscription = class {
   /** @internal */
   constructor(state, release) {
@@ -519,279 +1025,14 @@ var TopicState = class {
   refresh() {
     this.view = applyPending(this.replica.document, this.pending);
   }
-};
-var CimhubClient = class {
-  url;
-  /** Seconds between the hub's pings, from `ready`. */
-  heartbeat = 15;
-  /** When the current token expires (epoch seconds), from `ready`. */
-  expiresAt = null;
-  /** Tokens refreshed ahead of expiry so far (for tests and monitoring). */
-  refreshes = 0;
-  statusValue = { state: "idle", error: null };
-  tokenSource;
-  token;
-  refreshTokenFn;
-  refreshAheadS;
-  SocketClass;
-  backoff;
-  codec;
-  now;
-  attempts = 0;
-  ws = null;
-  ready = false;
-  // the current socket's first `ready` arrived
-  topics = /* @__PURE__ */ new Map();
-  requests = /* @__PURE__ */ new Map();
-  optimistic = /* @__PURE__ */ new Map();
-  // mutation id -> update
-  ids = 0;
-  timers = /* @__PURE__ */ new Set();
-  watchdog;
-  refreshTimer;
-  refreshing = null;
-  statusListeners = /* @__PURE__ */ new Set();
-  outbox;
-  restored = [];
-  // optimistic updates of restored mutations, until their topic is subscribed
-  presence = /* @__PURE__ */ new Map();
-  // cim id -> what to show there, kept across reconnects
-  constructor(options) {
-    if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
-    this.url = hubUrl(options.url);
-    this.tokenSource = options.token;
-    this.token = typeof options.token === "function" ? null : options.token;
-    this.refreshTokenFn = options.refreshToken ?? (typeof options.token === "function" ? options.token : null);
-    this.refreshAheadS = options.refreshAheadS ?? 60;
-    this.SocketClass = options.WebSocket ?? globalThis.WebSocket;
-    this.backoff = options.backoff ?? {};
-    this.codec = options.codec ?? jsonCodec;
-    this.now = options.now ?? Date.now;
-    this.outbox = options.outbox ?? null;
-    if (this.outbox !== null) this.restore(this.outbox.load());
-  }
-  /** Queue the mutations an earlier run left unanswered, with their ids; they go out on connect. */
-  restore(stored) {
-    for (const mutation of stored) {
-      const frame = {
-        type: "mutate",
-        id: this.nextId("m"),
-        name: mutation.name,
-        args: mutation.args,
-        mutationId: mutation.mutationId
-      };
-      if (mutation.expectedRevision !== void 0) frame.expectedRevision = mutation.expectedRevision;
-      const update = cimUpdates[mutation.name];
-      const cimId = mutation.args?.cimId;
-      if (mutation.optimistic && update && cimId) {
-        this.restored.push({ mutationId: mutation.mutationId, topic: `cim:${cimId}`, args: mutation.args, update, answeredRevision: null });
-      }
-      const settle = (revision) => {
-        this.restored = this.restored.filter((e) => e.mutationId !== mutation.mutationId);
-        if (revision === null) this.dropOptimistic(mutation.mutationId);
-        else this.answerOptimistic(mutation.mutationId, revision);
-      };
-      this.requests.set(frame.id, {
-        frame,
-        stored: mutation,
-        failures: 0,
-        held: false,
-        resolve: (answer) => settle(answer.revision ?? 0),
-        reject: () => settle(null)
-      });
-    }
-  }
-  persist() {
-    if (this.outbox === null) return;
-    const stored = [];
-    for (const request of this.requests.values()) if (request.stored) stored.push(request.stored);
-    try {
-      this.outbox.save(stored);
-    } catch {
-    }
-  }
-  /** `{state, error}`: the same object until the state changes. */
-  get status() {
-    return this.statusValue;
-  }
-  get state() {
-    return this.statusValue.state;
-  }
-  get error() {
-    return this.statusValue.error;
-  }
-  /** Call `listener({state, error})` whenever the connection state changes; returns a function that stops it. */
-  onStatus(listener) {
-    this.statusListeners.add(listener);
-    return () => this.statusListeners.delete(listener);
-  }
-  /** Open the connection. Subscribing or mutating first is fine: they wait. */
-  connect() {
-    if (this.state === "idle") void this.open();
-    return this;
-  }
-  /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
-  close() {
-    this.stop("closed", null);
-  }
-  /** Subscribe to a topic (`cim:<id>`, `deal:<id>`, `messages:<id>`); every call returns its own handle. */
-  subscribe(topic, onChange) {
-    if (this.stopped()) {
-      throw this.error ?? new CimhubError("closed", "the client is closed");
-    }
-    let state = this.topics.get(topic);
-    if (state === void 0) {
-      state = new TopicState(topic);
-      this.topics.set(topic, state);
-      for (const entry of this.restored.filter((e) => e.topic === topic)) {
-        state.pending.push(entry);
-        this.optimistic.set(entry.mutationId, entry);
-      }
-      this.restored = this.restored.filter((e) => e.topic !== topic);
-      if (this.live()) this.sendSubscribe(state);
-    }
-    state.releasing = false;
-    const handle = new Subscription(state, (h) => this.release(state, h));
-    state.handles.add(handle);
-    if (onChange) handle.onChange(onChange);
-    this.connect();
-    return handle;
-  }
-  /** The latest state of a subscribed topic as one immutable object (undefined when nobody subscribes). */
-  snapshotOf(topic) {
-    return this.topics.get(topic)?.snapshot;
-  }
-  /**
-   * Run a mutation; resolves `{result, cimId, revision, duplicate}` once the hub committed it.
-   * With `optimistic` the change shows in the topic's `document` at once and is rolled back if refused.
-   */
-  mutate(name, args, options = {}) {
-    const mutationId = options.mutationId ?? newMutationId();
-    const frame = { type: "mutate", id: this.nextId("m"), name, args, mutationId };
-    if (options.expectedRevision !== void 0) frame.expectedRevision = options.expectedRevision;
-    this.addOptimistic(name, args, mutationId, options);
-    const stored = {
-      name,
-      args,
-      mutationId,
-      optimistic: options.optimistic === true,
-      ...options.expectedRevision !== void 0 ? { expectedRevision: options.expectedRevision } : {}
-    };
-    return this.request(frame, stored).then(
-      (answer) => {
-        this.answerOptimistic(mutationId, answer.revision ?? 0);
-        return answer;
-      },
-      (error) => {
-        this.dropOptimistic(mutationId);
-        throw error;
-      }
-    );
-  }
-  /** Run a query (`get`, `listByDeal`, ...); resolves the query's result. */
-  query(name, args) {
-    return this.request({ type: "query", id: this.nextId("q"), name, args }).then((answer) => answer.result);
-  }
-  // -- presence ------------------------------------------------------------------------------
-  /**
-   * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
-   * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
-   * The hub ends presence when the socket closes, so the client sets the last state again after
-   * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
-   * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
-   */
-  setPresence(cimId, state) {
-    if (state === null) this.presence.delete(cimId);
-    else this.presence.set(cimId, { state, id: this.presence.get(cimId)?.id ?? null });
-    return this.sendPresence(cimId, state);
-  }
-  /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
-  presenceId(cimId) {
-    return this.presence.get(cimId)?.id ?? null;
-  }
-  sendPresence(cimId, state) {
-    const frame = { type: "presence", id: this.nextId("p"), cimId, state };
-    return this.request(frame, void 0, cimId).then(
-      (answer) => {
-        const given = answer.result?.presenceId;
-        const id = typeof given === "string" ? given : null;
-        const entry = this.presence.get(cimId);
-        if (entry !== void 0 && entry.state === state) entry.id = id;
-        this.publishPresence(cimId);
-        return state === null ? null : id;
-      },
-      (error) => {
-        const entry = this.presence.get(cimId);
-        if (entry !== void 0 && entry.state === state && !(error instanceof CimhubError && error.retryable)) {
-          this.presence.delete(cimId);
-        }
-        throw error;
-      }
-    );
-  }
-  /** A new socket: the hub forgot this connection's presence. Set each again, unless a frame for it is on its way. */
-  restorePresence() {
-    const waiting = /* @__PURE__ */ new Set();
-    for (const request of this.requests.values()) if (request.presenceOf !== void 0) waiting.add(request.presenceOf);
-    for (const [cimId, entry] of this.presence) {
-      if (!waiting.has(cimId)) this.sendPresence(cimId, entry.state).catch(() => {
-      });
-    }
-  }
-  /** The presence id changed: listeners of `presence:<cimId>` hear a local change, so they can tell which member is theirs. */
-  publishPresence(cimId) {
-    const state = this.topics.get(presenceTopic(cimId));
-    if (state !== void 0) this.publishLocal(state);
-  }
-  // -- optimistic updates ------------------------------------------------------------------
-  addOptimistic(name, args, mutationId, options) {
-    const chosen = options.optimistic;
-    if (!chosen) return;
-    const update = typeof chosen === "function" ? chosen : cimUpdates[name];
-    if (update === void 0) throw new TypeError(`no built-in optimistic update for ${name}: pass a function`);
-    const cimId = args?.cimId;
-    const topic = options.topic ?? (cimId ? `cim:${cimId}` : null);
-    if (topic === null) throw new TypeError("pass options.topic: the arguments name no cimId");
-    const state = this.topics.get(topic);
-    if (state === void 0) return;
-    const entry = { mutationId, topic, args, update, answeredRevision: null };
-    this.optimistic.set(mutationId, entry);
-    state.pending.push(entry);
-    this.publishLocal(state);
-  }
-  answerOptimistic(mutationId, revision) {
-    const entry = this.optimistic.get(mutationId);
-    if (entry === void 0) return;
-    entry.answeredRevision = revision;
-    const state = this.topics.get(entry.topic);
-    if (state !== void 0 && state.replica.revision >= revision) this.dropOptimistic(mutationId);
-  }
-  dropOptimistic(mutationId) {
-    const entry = this.optimistic.get(mutationId);
-    if (entry === void 0) return;
-    this.optimistic.delete(mutationId);
-    const state = this.topics.get(entry.topic);
-    if (state === void 0) return;
-    state.pending = state.pending.filter((e) => e !== entry);
-    this.publishLocal(state);
-  }
-  /** Drop the updates a confirmed change now includes; true if any went. */
-  settle(state, mutationId) {
-    const before = state.pending.length;
-    state.pending = state.pending.filter((entry) => {
-      const done = entry.mutationId === mutationId || entry.answeredRevision !== null && state.replica.revision >= entry.answeredRevision;
-      if (done) this.optimistic.delete(entry.mutationId);
-      return !done;
-    });
-    return state.pending.length !== before;
-  }
-  publishLocal(state) {
-    if (!state.replica.loaded) return;
-    state.refresh();
-    this.publish(state, {
-      topic: state.topic,
-      revision: state.replica.revision,
-      epoch: state.replica.epoch,
+  /** The pending updates changed (not the hub's document): tell the handles, once the document is loaded. */
+  publishLocal() {
+    if (!this.replica.loaded) return;
+    this.refresh();
+    this.publish({
+      topic: this.topic,
+      revision: this.replica.revision,
+      epoch: this.replica.epoch,
       ops: [],
       mutation: null,
       mutationId: null,
@@ -803,244 +1044,87 @@ var CimhubClient = class {
       local: true
     });
   }
-  publish(state, base) {
+  /** Tell every handle of a change, and keep it as the topic's snapshot. */
+  publish(base) {
     const change = {
       ...base,
-      document: state.view,
-      confirmed: state.replica.document,
-      pending: state.pending.map((e) => e.mutationId)
+      document: this.view,
+      confirmed: this.replica.document,
+      pending: this.pending.map((e) => e.mutationId)
     };
-    state.snapshot = {
-      document: state.view,
-      revision: state.replica.revision,
+    this.snapshot = {
+      document: this.view,
+      revision: this.replica.revision,
       isLoading: false,
       error: null,
       pending: change.pending,
       lastChange: change
     };
-    for (const handle of [...state.handles]) handle.emit(change);
+    for (const handle of [...this.handles]) handle.emit(change);
   }
-  // -- connection ----------------------------------------------------------------------------
-  async open() {
-    this.setState(this.attempts === 0 ? "connecting" : "reconnecting");
-    let token;
-    try {
-      token = typeof this.tokenSource === "function" ? await this.tokenSource() : this.token;
-      this.token = token;
-    } catch {
-      this.scheduleReconnect();
-      return;
+  /** The topic ended (the caller has already forgotten its pending updates): end every handle. */
+  end(error) {
+    this.pending = [];
+    this.error = error;
+    this.snapshot = { ...this.snapshot, isLoading: false, error, pending: [] };
+    for (const handle of [...this.handles]) handle.end(error);
+    this.handles.clear();
+  }
+};
+
+// src/topics.ts
+var RETRY_LIMIT2 = 5;
+var Topics = class {
+  constructor(connection, pending) {
+    this.connection = connection;
+    this.pending = pending;
+  }
+  connection;
+  pending;
+  states = /* @__PURE__ */ new Map();
+  get(topic) {
+    return this.states.get(topic);
+  }
+  /** A new handle on `topic`; the first one subscribes (now if live, else on the next `ready`). */
+  subscribe(topic) {
+    let state = this.states.get(topic);
+    if (state === void 0) {
+      state = new TopicState(topic);
+      this.states.set(topic, state);
+      this.pending.attachRestored(state);
+      if (this.connection.live()) this.sendSubscribe(state);
     }
-    if (this.stopped()) return;
-    if (typeof this.SocketClass !== "function") {
-      this.stop("stopped", new TypeError("no WebSocket class: pass options.WebSocket"));
-      return;
-    }
-    const ws = new this.SocketClass(this.url, [this.codec.subprotocol]);
-    ws.binaryType = "arraybuffer";
-    this.ws = ws;
-    this.ready = false;
-    ws.onopen = () => {
-      if (ws === this.ws) this.send({ type: "auth", token });
-      this.kickWatchdog();
-    };
-    ws.onmessage = (event) => {
-      if (ws !== this.ws) return;
-      this.kickWatchdog();
-      let frame;
-      try {
-        frame = this.codec.decode(event.data);
-      } catch {
-        return;
-      }
-      this.onFrame(frame);
-    };
-    ws.onclose = (event) => {
-      if (ws === this.ws) this.onClose(event.code, event.reason);
-    };
-    ws.onerror = () => {
-    };
+    state.releasing = false;
+    const handle = new Subscription(state, (h) => this.release(state, h));
+    state.handles.add(handle);
+    return handle;
   }
-  onClose(code, reason) {
-    this.ws = null;
-    this.ready = false;
-    for (const entry of this.presence.values()) entry.id = null;
-    clearTimeout(this.watchdog);
-    clearTimeout(this.refreshTimer);
-    if (this.stopped()) return;
-    const hubError = this.error;
-    if (code === CloseCode.AUTH_FAILED && hubError?.code === "token_expired" && this.refreshTokenFn) {
-      this.refresh().then(() => this.scheduleReconnect(), (error) => this.stop("stopped", error));
-      return;
-    }
-    if (code >= CLOSE_STOP_RANGE[0] && code <= CLOSE_STOP_RANGE[1]) {
-      this.stop("stopped", hubError ?? new CimhubError("unauthenticated", `the hub closed the connection: ${code} ${reason}`));
-      return;
-    }
-    this.scheduleReconnect();
-  }
-  scheduleReconnect() {
-    if (this.stopped()) return;
-    const delay = backoffDelay(this.attempts++, this.backoff);
-    this.setState("reconnecting");
-    this.later(delay, () => void this.open());
-  }
-  kickWatchdog() {
-    clearTimeout(this.watchdog);
-    this.watchdog = setTimeout(() => {
-      const ws = this.ws;
-      if (ws) {
-        this.onClose(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
-        ws.close(CloseCode.HEARTBEAT_TIMEOUT, "no frames from the hub");
-      }
-    }, this.heartbeat * WATCHDOG_HEARTBEATS * 1e3);
-  }
-  stop(state, error) {
-    if (this.stopped()) return;
-    this.statusValue = { state, error };
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    clearTimeout(this.watchdog);
-    clearTimeout(this.refreshTimer);
-    const ws = this.ws;
-    this.ws = null;
-    if (ws && ws.readyState <= OPEN) ws.close(CloseCode.NORMAL, "client closed");
-    const reason = error ?? new CimhubError("closed", "the client was closed");
-    for (const request of this.requests.values()) request.reject(reason);
-    this.requests.clear();
-    if (state === "closed") this.persist();
-    this.optimistic.clear();
-    this.presence.clear();
-    for (const topic of this.topics.values()) this.endTopic(topic, error);
-    this.topics.clear();
-    this.notify();
-  }
-  stopped() {
-    return this.state === "stopped" || this.state === "closed";
-  }
-  live() {
-    return this.ready && this.ws !== null && this.ws.readyState === OPEN;
-  }
-  setState(state, error = this.error) {
-    if (this.state !== state || this.error !== error) {
-      this.statusValue = { state, error };
-      this.notify();
-    }
-  }
-  notify() {
-    for (const listener of this.statusListeners) listener(this.statusValue);
-  }
-  send(frame) {
-    if (this.ws !== null && this.ws.readyState === OPEN) this.ws.send(this.codec.encode(frame));
-  }
-  later(seconds, fn) {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      fn();
-    }, seconds * 1e3);
-    this.timers.add(timer);
-  }
-  nextId(prefix) {
-    this.ids += 1;
-    return `${prefix}${this.ids}`;
-  }
-  refresh() {
-    if (this.refreshing === null) {
-      this.refreshing = (async () => {
-        if (!this.refreshTokenFn) {
-          throw new CimhubError("token_expired", "the token expired and no refreshToken callback was given");
-        }
-        const token = await this.refreshTokenFn();
-        if (typeof token !== "string" || token === "") throw new CimhubError("token_expired", "refreshToken gave no token");
-        this.token = token;
-        return token;
-      })().finally(() => {
-        this.refreshing = null;
-      });
-    }
-    return this.refreshing;
-  }
-  /** Ask for a fresh token `refreshAheadS` before `expiresAt` (at most half the remaining life) and send it in-band. */
-  scheduleRefresh() {
-    clearTimeout(this.refreshTimer);
-    if (this.expiresAt === null || this.refreshTokenFn === null) return;
-    const remaining = this.expiresAt * 1e3 - this.now();
-    const ahead = Math.min(this.refreshAheadS * 1e3, remaining / 2);
-    const wait = remaining - ahead;
-    if (wait > MAX_TIMER_MS) {
-      this.refreshTimer = setTimeout(() => this.scheduleRefresh(), MAX_TIMER_MS);
-      return;
-    }
-    const ws = this.ws;
-    this.refreshTimer = setTimeout(() => {
-      this.refresh().then(
-        (token) => {
-          if (ws !== this.ws || !this.live()) return;
-          this.refreshes += 1;
-          this.send({ type: "auth", token });
-        },
-        () => {
-        }
-        // keep the current token; `token_expired` from the hub retries, then stops
-      );
-    }, Math.max(0, wait));
-  }
-  // -- frames from the hub ----------------------------------------------------------------
-  onFrame(frame) {
-    switch (frame.type) {
-      case "ready":
-        return this.onReady(frame);
-      case "ping":
-        return this.send({ type: "pong", ts: frame.ts ?? null });
-      case "pong":
-        return void 0;
-      case "snapshot":
-        return this.onSnapshot(frame);
-      case "patch":
-        return this.onPatch(frame);
-      case "subscribed":
-        return this.onSubscribed(frame);
-      case "unsubscribed":
-        return this.onUnsubscribed(frame);
-      case "result":
-        return this.onResult(frame);
-      case "error":
-        return this.onError(frame.id ?? null, CimhubError.fromWire(frame.error));
-      default:
-        return void 0;
-    }
-  }
-  onReady(frame) {
-    this.heartbeat = frame.heartbeat ?? this.heartbeat;
-    this.expiresAt = frame.expiresAt ?? null;
-    this.kickWatchdog();
-    const first = !this.ready;
-    this.ready = true;
-    this.attempts = 0;
-    this.setState("live", null);
-    this.scheduleRefresh();
-    if (first) {
-      for (const state of this.topics.values()) {
+  /** A new socket (`all`: the hub knows nothing of us, resume every topic), or a refreshed token (only those held). */
+  resume(all) {
+    for (const state of this.states.values()) {
+      if (all) {
         state.draining = null;
         this.sendSubscribe(state);
+      } else if (state.held) {
+        this.sendSubscribe(state);
       }
-      for (const request of this.requests.values()) this.sendRequest(request);
-      this.restorePresence();
-    } else {
-      for (const state of this.topics.values()) if (state.held) this.sendSubscribe(state);
-      for (const request of this.requests.values()) if (request.held) this.sendRequest(request);
     }
   }
+  /** The client stopped: end every topic with `error`. */
+  endAll(error) {
+    for (const state of this.states.values()) this.end(state, error);
+    this.states.clear();
+  }
   onSnapshot(frame) {
-    const state = this.topics.get(frame.topic);
+    const state = this.states.get(frame.topic);
     if (state === void 0 || state.draining !== null) return;
     if (frame.id !== void 0 && frame.id !== null && frame.id !== state.requestId) return;
     state.replica.load(frame);
     if (frame.id === state.requestId) state.requestId = null;
     state.failures = 0;
-    this.settle(state, null);
+    this.pending.settle(state, null);
     state.refresh();
-    this.publish(state, {
+    state.publish({
       topic: frame.topic,
       revision: frame.revision,
       epoch: frame.epoch,
@@ -1056,7 +1140,7 @@ var CimhubClient = class {
     });
   }
   onPatch(frame) {
-    const state = this.topics.get(frame.topic);
+    const state = this.states.get(frame.topic);
     if (state === void 0 || state.draining !== null) return;
     let applied;
     try {
@@ -1067,10 +1151,10 @@ var CimhubClient = class {
       return;
     }
     if (!applied) return;
-    this.settle(state, frame.mutationId ?? null);
+    this.pending.settle(state, frame.mutationId ?? null);
     if (frame.deleted) state.pending = [];
     state.refresh();
-    this.publish(state, {
+    state.publish({
       topic: frame.topic,
       revision: frame.revision,
       epoch: frame.epoch,
@@ -1085,12 +1169,12 @@ var CimhubClient = class {
       local: false
     });
     if (frame.deleted) {
-      this.topics.delete(state.topic);
-      this.endTopic(state, null);
+      this.states.delete(state.topic);
+      this.end(state, null);
     }
   }
   onSubscribed(frame) {
-    const state = this.topics.get(frame.topic);
+    const state = this.states.get(frame.topic);
     if (state === void 0 || frame.id !== state.requestId) return;
     state.requestId = null;
     const replica = state.replica;
@@ -1100,74 +1184,47 @@ var CimhubClient = class {
       return;
     }
     state.failures = 0;
-    if (this.settle(state, null)) this.publishLocal(state);
+    if (this.pending.settle(state, null)) state.publishLocal();
   }
   onUnsubscribed(frame) {
-    const state = this.topics.get(frame.topic);
+    const state = this.states.get(frame.topic);
     if (state === void 0) return;
     if (frame.id !== void 0 && frame.id !== null) {
       if (frame.id === state.draining) state.draining = null;
       return;
     }
-    this.retrySubscription(state, frame.error ? CimhubError.fromWire(frame.error) : null);
+    this.retry(state, frame.error ? CimhubError.fromWire(frame.error) : null);
   }
-  onResult(frame) {
-    const request = this.requests.get(frame.id);
-    if (request === void 0) return;
-    this.requests.delete(frame.id);
-    if (request.stored) this.persist();
-    const { type: _type, id: _id, ...answer } = frame;
-    request.resolve({ cimId: null, revision: null, duplicate: false, ...answer, result: answer.result ?? null });
-  }
+  /** The hub refused frame `id`: retry or end the topic it subscribed. False when no subscribe has that id. */
   onError(id, error) {
-    if (id === null) {
-      this.setState(this.state, error);
-      if (error.code === "token_expired") this.onTokenExpired();
-      return;
-    }
-    const request = this.requests.get(id);
-    if (request !== void 0) {
-      this.retryRequest(request, error);
-      return;
-    }
-    for (const state of this.topics.values()) {
+    for (const state of this.states.values()) {
       if (state.requestId === id) {
         state.requestId = null;
-        this.retrySubscription(state, error);
-        return;
+        this.retry(state, error);
+        return true;
       }
     }
+    return false;
   }
-  onTokenExpired() {
-    if (!this.ready) return;
-    const ws = this.ws;
-    this.refresh().then(
-      (token) => {
-        if (ws === this.ws) this.send({ type: "auth", token });
-      },
-      (error) => this.stop("stopped", error)
-    );
-  }
-  // -- subscriptions and requests ---------------------------------------------------------
   sendSubscribe(state) {
     state.held = false;
-    state.requestId = this.nextId("s");
+    state.requestId = this.connection.nextId("s");
     const frame = { type: "subscribe", id: state.requestId, topic: state.topic };
     const resume = state.replica.resumePoint();
     if (resume !== null) frame.resume = resume;
-    this.send(frame);
+    this.connection.send(frame);
   }
   /** Subscribe again on this socket; the unsubscribe first makes the hub drop whatever it still holds. */
   resync(state) {
-    if (!this.live()) return;
-    state.draining = this.nextId("u");
-    this.send({ type: "unsubscribe", id: state.draining, topic: state.topic });
+    if (!this.connection.live()) return;
+    state.draining = this.connection.nextId("u");
+    this.connection.send({ type: "unsubscribe", id: state.draining, topic: state.topic });
     this.sendSubscribe(state);
   }
-  retrySubscription(state, error) {
-    if (error === null || !error.retryable || state.failures >= RETRY_LIMIT) {
-      this.topics.delete(state.topic);
-      this.endTopic(state, error);
+  retry(state, error) {
+    if (error === null || !error.retryable || state.failures >= RETRY_LIMIT2) {
+      this.states.delete(state.topic);
+      this.end(state, error);
       return;
     }
     if (error.code === "token_expired") {
@@ -1175,17 +1232,13 @@ var CimhubClient = class {
       return;
     }
     state.failures += 1;
-    this.later(backoffDelay(state.failures, this.backoff), () => {
-      if (this.topics.get(state.topic) === state) this.resync(state);
+    this.connection.retryLater(state.failures, () => {
+      if (this.states.get(state.topic) === state) this.resync(state);
     });
   }
-  endTopic(state, error) {
-    for (const entry of state.pending) this.optimistic.delete(entry.mutationId);
-    state.pending = [];
-    state.error = error;
-    state.snapshot = { ...state.snapshot, isLoading: false, error, pending: [] };
-    for (const handle of [...state.handles]) handle.end(error);
-    state.handles.clear();
+  end(state, error) {
+    this.pending.forget(state);
+    state.end(error);
   }
   /**
    * A handle left. When it was the topic's last, tell the hub, after the current
@@ -1197,51 +1250,188 @@ var CimhubClient = class {
     if (state.handles.size > 0 || state.releasing) return;
     state.releasing = true;
     queueMicrotask(() => {
-      if (!state.releasing || state.handles.size > 0 || this.topics.get(state.topic) !== state) return;
-      this.topics.delete(state.topic);
-      for (const entry of state.pending) this.optimistic.delete(entry.mutationId);
-      this.send({ type: "unsubscribe", id: this.nextId("u"), topic: state.topic });
-    });
-  }
-  request(frame, stored, presenceOf) {
-    if (this.stopped()) return Promise.reject(this.error ?? new CimhubError("closed", "the client is closed"));
-    return new Promise((resolve, reject) => {
-      const request = {
-        frame,
-        resolve,
-        reject,
-        failures: 0,
-        held: false,
-        ...stored ? { stored } : {},
-        ...presenceOf ? { presenceOf } : {}
-      };
-      this.requests.set(frame.id, request);
-      if (stored) this.persist();
-      if (this.live()) this.sendRequest(request);
-      this.connect();
-    });
-  }
-  sendRequest(request) {
-    request.held = false;
-    this.send(request.frame);
-  }
-  retryRequest(request, error) {
-    if (!error.retryable || request.failures >= RETRY_LIMIT) {
-      this.requests.delete(request.frame.id);
-      if (request.stored) this.persist();
-      request.reject(error);
-      return;
-    }
-    if (error.code === "token_expired") {
-      request.held = true;
-      return;
-    }
-    request.failures += 1;
-    this.later(backoffDelay(request.failures, this.backoff), () => {
-      if (this.requests.get(request.frame.id) === request && this.live()) this.sendRequest(request);
+      if (!state.releasing || state.handles.size > 0 || this.states.get(state.topic) !== state) return;
+      this.states.delete(state.topic);
+      this.pending.forget(state);
+      this.connection.send({ type: "unsubscribe", id: this.connection.nextId("u"), topic: state.topic });
     });
   }
 };
+
+// src/client.ts
+var CimhubClient = class {
+  connection;
+  requests;
+  pending;
+  topics;
+  presence;
+  constructor(options) {
+    if (options?.token === void 0) throw new TypeError("pass a token (or a function that returns one)");
+    this.connection = new Connection(options, {
+      onReady: (first) => this.onReady(first),
+      onFrame: (frame) => this.onFrame(frame),
+      onSocketClosed: () => this.presence.socketClosed(),
+      onStop: (state, error) => this.onStop(state, error)
+    });
+    const outbox = options.outbox ?? null;
+    this.requests = new Requests(this.connection, outbox);
+    this.pending = new PendingUpdates((topic) => this.topics.get(topic));
+    this.topics = new Topics(this.connection, this.pending);
+    this.presence = new OwnPresence(this.requests, this.topics, (prefix) => this.connection.nextId(prefix));
+    for (const mutation of outbox?.load() ?? []) {
+      this.pending.restore(mutation);
+      this.requests.adopt(mutation, (revision) => this.pending.settleRestored(mutation.mutationId, revision));
+    }
+  }
+  get url() {
+    return this.connection.url;
+  }
+  /** Seconds between the hub's pings, from `ready`. */
+  get heartbeat() {
+    return this.connection.heartbeat;
+  }
+  /** When the current token expires (epoch seconds), from `ready`. */
+  get expiresAt() {
+    return this.connection.expiresAt;
+  }
+  /** Tokens refreshed ahead of expiry so far (for tests and monitoring). */
+  get refreshes() {
+    return this.connection.refreshes;
+  }
+  /** `{state, error}`: the same object until the state changes. */
+  get status() {
+    return this.connection.status;
+  }
+  get state() {
+    return this.connection.state;
+  }
+  get error() {
+    return this.connection.error;
+  }
+  /** Call `listener({state, error})` whenever the connection state changes; returns a function that stops it. */
+  onStatus(listener) {
+    return this.connection.onStatus(listener);
+  }
+  /** Open the connection. Subscribing or mutating first is fine: they wait. */
+  connect() {
+    this.connection.connect();
+    return this;
+  }
+  /** Close for good: pending requests reject (and leave the outbox), subscriptions end. */
+  close() {
+    this.connection.stop("closed", null);
+  }
+  /** Subscribe to a topic (`cim:<id>`, `deal:<id>`, `messages:<id>`); every call returns its own handle. */
+  subscribe(topic, onChange) {
+    if (this.connection.stopped()) {
+      throw this.error ?? new CimhubError("closed", "the client is closed");
+    }
+    const handle = this.topics.subscribe(topic);
+    if (onChange) handle.onChange(onChange);
+    this.connection.connect();
+    return handle;
+  }
+  /** The latest state of a subscribed topic as one immutable object (undefined when nobody subscribes). */
+  snapshotOf(topic) {
+    return this.topics.get(topic)?.snapshot;
+  }
+  /**
+   * Run a mutation; resolves `{result, cimId, revision, duplicate}` once the hub committed it.
+   * With `optimistic` the change shows in the topic's `document` at once and is rolled back if refused.
+   */
+  mutate(name, args, options = {}) {
+    const mutationId = options.mutationId ?? newMutationId();
+    const frame = { type: "mutate", id: this.connection.nextId("m"), name, args, mutationId };
+    if (options.expectedRevision !== void 0) frame.expectedRevision = options.expectedRevision;
+    this.pending.add(name, args, mutationId, options.optimistic, options.topic);
+    const stored = {
+      name,
+      args,
+      mutationId,
+      optimistic: options.optimistic === true,
+      ...options.expectedRevision !== void 0 ? { expectedRevision: options.expectedRevision } : {}
+    };
+    return this.requests.send(frame, stored).then(
+      (answer) => {
+        this.pending.answer(mutationId, answer.revision ?? 0);
+        return answer;
+      },
+      (error) => {
+        this.pending.drop(mutationId);
+        throw error;
+      }
+    );
+  }
+  /** Run a query (`get`, `listByDeal`, ...); resolves the query's result. */
+  query(name, args) {
+    return this.requests.send({ type: "query", id: this.connection.nextId("q"), name, args }).then((answer) => answer.result);
+  }
+  /**
+   * Show this connection on CIM `cimId` with `state` (`{activity, slideId?, sectionId?, name?}`);
+   * null leaves. Resolves the presence id others see in `presence:<cimId>` (null after leaving).
+   * The hub ends presence when the socket closes, so the client sets the last state again after
+   * every reconnect (with a new presence id) until you leave. A state the hub refuses for good
+   * (`invalid_args`, `not_found`) is forgotten and the promise rejects.
+   */
+  setPresence(cimId, state) {
+    return this.presence.set(cimId, state);
+  }
+  /** This connection's presence id on `cimId` (null: not present, or not yet answered since the last reconnect). */
+  presenceId(cimId) {
+    return this.presence.id(cimId);
+  }
+  onReady(first) {
+    this.topics.resume(first);
+    this.requests.resend(first);
+    if (first) this.presence.restore();
+  }
+  onFrame(frame) {
+    switch (frame.type) {
+      case "snapshot":
+        return this.topics.onSnapshot(frame);
+      case "patch":
+        return this.topics.onPatch(frame);
+      case "subscribed":
+        return this.topics.onSubscribed(frame);
+      case "unsubscribed":
+        return this.topics.onUnsubscribed(frame);
+      case "result":
+        return this.requests.onResult(frame);
+      case "error": {
+        const error = CimhubError.fromWire(frame.error);
+        const id = frame.id;
+        if (!this.requests.onError(id, error)) this.topics.onError(id, error);
+        return void 0;
+      }
+      default:
+        return void 0;
+    }
+  }
+  onStop(state, error) {
+    this.requests.rejectAll(error ?? new CimhubError("closed", "the client was closed"), state === "closed");
+    this.pending.clear();
+    this.presence.clear();
+    this.topics.endAll(error);
+  }
+};
+
+// src/outbox.ts
+function webStorageOutbox(storage, key = "cimhub.outbox") {
+  return {
+    load: () => {
+      try {
+        const stored = JSON.parse(storage.getItem(key) ?? "[]");
+        return Array.isArray(stored) ? stored : [];
+      } catch {
+        return [];
+      }
+    },
+    save: (mutations) => {
+      if (mutations.length === 0) storage.removeItem(key);
+      else storage.setItem(key, JSON.stringify(mutations));
+    }
+  };
+}
 
 // src/history.ts
 function cimAt(client, cimId, revision) {

@@ -14,6 +14,7 @@ export class ListPage {
   private readonly deals = new Map<string, { root: HTMLElement; list: HTMLElement; rows: Map<string, HTMLElement> }>();
   private readonly container = el("div", { id: "deals" });
   private readonly empty = el("p", { class: "empty", id: "no-cims" }, "Looking for your CIMs…");
+  private destroyed = false; // the board moved on while the deals were being looked up
 
   constructor(
     private readonly client: CimhubClient,
@@ -38,10 +39,12 @@ export class ListPage {
   }
 
   destroy(): void {
+    this.destroyed = true;
     for (const sub of this.subs) sub.unsubscribe();
   }
 
   private follow(dealIds: string[]): void {
+    if (this.destroyed) return;
     if (dealIds.length === 0) setText(this.empty, "No CIMs yet.");
     for (const dealId of dealIds.sort()) {
       const sub = this.client.subscribe<Record<string, CimSummary>>(`deal:${dealId}`, (change) => {

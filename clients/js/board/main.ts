@@ -3,8 +3,11 @@
 //   /                    the CIMs of your deals (add ?deal=<id> to include another deal)
 //   /?cim=<id>           one CIM, live and editable
 //   #token=<jwt>         use this token instead of signing in (tests, links from other tools)
+//
+// Moving between the list and a CIM keeps the page loaded (history.pushState): the client and
+// its socket stay, and the page left is destroyed (its subscriptions end, its presence is cleared).
 
-import { CimhubClient, CimhubError, webStorageOutbox, type ConnectionStatus } from "../src/index.js";
+import { CimhubClient, CimhubError, webStorageOutbox, type Change, type ConnectionStatus } from "../src/index.js";
 import { devIdentity, fragmentIdentity, loadConfig, supabaseIdentity, supabaseSignIn, type BoardConfig, type Identity } from "./auth.js";
 import { CimPage } from "./cim-page.js";
 import { el, setAttr, setText } from "./dom.js";
@@ -71,8 +74,6 @@ function start(identity: Identity): void {
   // Edits not yet answered are kept in localStorage: closing the tab while offline loses none.
   const client = new CimhubClient({ token: identity.token, outbox: webStorageOutbox(localStorage, `cimhub.board.outbox:${identity.userId}`) });
   client.onStatus(showStatus);
-  const params = new URLSearchParams(location.search);
-  const cimId = params.get("cim");
   const signOut = el("button", { type: "button", id: "sign-out" }, "Sign out");
   signOut.addEventListener("click", () => {
     identity.signOut();
@@ -81,21 +82,42 @@ function start(identity: Identity): void {
   });
   setText(document.getElementById("who")!, identity.userId);
   document.getElementById("account")!.append(signOut);
-  const page = cimId
-    ? new CimPage(client, cimId, notify, identity.userId)
-    : new ListPage(client, identity.userId, params.getAll("deal"), notify);
-  main.replaceChildren(page.root);
   const renders: Array<{ at: number; revision: number; topic: string; local: boolean; snapshot: boolean }> = [];
-  // For debugging in the console and for the tests: the client, and when each change reached the DOM.
-  window.cimhubBoard = {
+  // For debugging in the console and for the tests: the client, the page shown, and when each change reached the DOM.
+  const board = {
     client,
-    page,
+    page: null as CimPage | ListPage | null,
     renders,
-    rendered(change) {
+    rendered(change: Change<unknown>) {
       renders.push({ at: Date.now(), revision: change.revision, topic: change.topic, local: change.local, snapshot: change.snapshot });
       if (renders.length > 1000) renders.shift();
     },
   };
+  window.cimhubBoard = board;
+
+  /** Show the page the URL names; the page left behind gives up its subscriptions and its presence. */
+  const show = (): void => {
+    board.page?.destroy();
+    const params = new URLSearchParams(location.search);
+    const cimId = params.get("cim");
+    board.page = cimId
+      ? new CimPage(client, cimId, notify, identity.userId)
+      : new ListPage(client, identity.userId, params.getAll("deal"), notify);
+    main.replaceChildren(board.page.root);
+  };
+  // Links between the board's pages change the URL without a reload: the one client (its socket,
+  // its outbox, the #token) stays, so the page left must be destroyed here rather than by unloading.
+  main.addEventListener("click", (event) => {
+    const link = (event.target as Element | null)?.closest?.("a");
+    if (!link || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    const url = new URL(link.href, location.href);
+    if (link.target || url.origin !== location.origin || url.pathname !== "/") return;
+    event.preventDefault();
+    history.pushState(null, "", `${url.pathname}${url.search}${location.hash}`);
+    show();
+  });
+  window.addEventListener("popstate", show);
+  show();
 }
 
 async function boot(): Promise<void> {

@@ -1,5 +1,9 @@
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, type BackoffOptions } from "./backoff.js";
-export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, type ClientOptions, type Codec, type ConnectionState, type ConnectionStatus, type MutateOptions, type MutationAnswer, type MutationName, type OutboxStore, type StoredMutation, type QueryName, type TokenSource, type TopicSnapshot, } from "./client.js";
+export { CimhubClient, type ClientOptions, type MutateOptions, type MutationAnswer, type MutationName, type QueryName, } from "./client.js";
+export { jsonCodec, type Codec } from "./codec.js";
+export { type ConnectionState, type ConnectionStatus, type TokenSource } from "./connection.js";
+export { webStorageOutbox, type OutboxStore, type StoredMutation } from "./outbox.js";
+export { Subscription, type TopicSnapshot } from "./subscription.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
 export { cimAt, cimDiff, cimHistory, restoreRevision, type CimAtResult, type CimDiffResult, type CimHistoryResult, type HistoryEntry, type HistoryItem, type RestoreResult, } from "./history.js";

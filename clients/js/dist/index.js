@@ -9,7 +9,10 @@
 //
 // React bindings are in "@cimhub/client/react".
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH } from "./backoff.js";
-export { CimhubClient, jsonCodec, Subscription, webStorageOutbox, } from "./client.js";
+export { CimhubClient, } from "./client.js";
+export { jsonCodec } from "./codec.js";
+export { webStorageOutbox } from "./outbox.js";
+export { Subscription } from "./subscription.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
 export { cimAt, cimDiff, cimHistory, restoreRevision, } from "./history.js";

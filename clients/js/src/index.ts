@@ -12,22 +12,16 @@
 export { backoffDelay, httpBase, hubUrl, newMutationId, SUBPROTOCOL, WS_PATH, type BackoffOptions } from "./backoff.js";
 export {
   CimhubClient,
-  jsonCodec,
-  Subscription,
-  webStorageOutbox,
   type ClientOptions,
-  type Codec,
-  type ConnectionState,
-  type ConnectionStatus,
   type MutateOptions,
   type MutationAnswer,
   type MutationName,
-  type OutboxStore,
-  type StoredMutation,
   type QueryName,
-  type TokenSource,
-  type TopicSnapshot,
 } from "./client.js";
+export { jsonCodec, type Codec } from "./codec.js";
+export { type ConnectionState, type ConnectionStatus, type TokenSource } from "./connection.js";
+export { webStorageOutbox, type OutboxStore, type StoredMutation } from "./outbox.js";
+export { Subscription, type TopicSnapshot } from "./subscription.js";
 export { CimhubError, PatchError, ReplicaGap } from "./errors.js";
 export * from "./generated.js";
 export {

@@ -20,7 +20,9 @@ import {
   type ReactNode,
 } from "react";
 
-import type { CimhubClient, ConnectionStatus, MutateOptions, MutationAnswer, MutationName, TopicSnapshot } from "./client.js";
+import type { CimhubClient, MutateOptions, MutationAnswer, MutationName } from "./client.js";
+import type { ConnectionStatus } from "./connection.js";
+import type { TopicSnapshot } from "./subscription.js";
 import type {
   BuyerPersona,
   Cim,
