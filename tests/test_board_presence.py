@@ -136,10 +136,11 @@ async def test_leaving_a_cim_page_for_the_list_ends_its_subscriptions_and_presen
             page = await open_board(chromium, hub, f"/?cim={cim_id}", token)
             hub_said: list[dict[str, Any]] = []
 
-            def on_socket(ws: Any) -> None:
-                ws.on("framereceived", lambda data: hub_said.append(json.loads(data)) if isinstance(data, str) else None)
+            def heard(data: str | bytes) -> None:
+                if isinstance(data, str):  # the board speaks JSON
+                    hub_said.append(json.loads(data))
 
-            page.on("websocket", on_socket)
+            page.on("websocket", lambda ws: ws.on("framereceived", heard))
             await member(page, "user-1").wait_for(timeout=WAIT_MS)
             await agent_sees(people, lambda a: "user-1" in a, "the board arrive")
 
