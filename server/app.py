@@ -164,6 +164,7 @@ async def open_services(settings: Settings, redis_url: str, verifier: Any, acces
         interval_s=settings.access_recheck_s,
         outage_grace_s=settings.access_outage_grace_s,
         presence=presence,
+        faults=faults,
     )
     services = Services(
         settings=settings,

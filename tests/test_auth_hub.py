@@ -490,3 +490,19 @@ async def test_revoked_membership_removes_the_users_presence(hub: Hub, world: Wo
         await world.execute("delete from project_members where user_id = %s", world.ana)
         leave = await watcher.expect(timeout=TTL_S + RECHECK_S + 5, type="patch", mutation="leave")
         assert leave["ops"] == [{"op": "remove", "path": f"/{presence_id}"}]
+
+
+async def test_access_rechecks_during_a_redis_outage_log_it_once_not_every_interval(
+    pg_database_url: str, private_redis: Any, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = hub_settings(pg_database_url, f"t{uuid.uuid4().hex[:8]}", access_outage_grace_s=60, redis_timeout_s=0.5)
+    async with running_hub(settings, private_redis.url) as running, connect(running, mint(world.ana)) as ana:
+        cim_id = await create_cim(ana, world)
+        assert (await ana.subscribe(f"cim:{cim_id}"))["type"] == "snapshot"
+        private_redis.kill()
+        caplog.clear()
+        await asyncio.sleep(TTL_S + 6 * RECHECK_S)  # several re-check rounds meet the outage (no timing asserted)
+        lines = [r for r in caplog.records if r.name.startswith("cimhub")]
+        unreachable = [r for r in lines if "Redis is unreachable" in r.getMessage()]
+        assert len(unreachable) <= 1, [r.getMessage() for r in lines]
+        assert not [r for r in lines if r.exc_info], [r.getMessage() for r in lines]  # no traceback per round

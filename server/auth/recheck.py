@@ -15,16 +15,14 @@ access_cache_ttl_s + outage_grace_s + access_recheck_s.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from typing import Any, Protocol
 
 from cimhub.protocol.errors import AccessDenied, CimhubError, Unavailable
 from cimhub.protocol.frames import topic_parts
 from cimhub.server.auth.authorizer import Authorizer
+from cimhub.server.faults import FaultLog, client_error
 from cimhub.server.hub.connections import Connections
-
-log = logging.getLogger("cimhub.auth.recheck")
 
 
 class Subscriptions(Protocol):
@@ -53,8 +51,10 @@ class AccessRecheck:
         interval_s: float,
         outage_grace_s: float = 30.0,
         presence: Presences | None = None,
+        faults: FaultLog | None = None,
     ) -> None:
         self.connections = connections
+        self.faults = faults or FaultLog()
         self.presence = presence
         self.authorizer = authorizer
         self.hub = hub
@@ -87,11 +87,13 @@ class AccessRecheck:
             for topic in list(session.topics):
                 kind, ident = topic_parts(topic)
                 try:
-                    deal = ident if kind == "deal" else await self.authorizer.deal_of(ident)
+                    # The remembered deal, unconfirmed: a live subscription meeting a new epoch of its CIM
+                    # is admitted again by the hub (Hub.readmit), so this round needs no Redis read per topic.
+                    deal = ident if kind == "deal" else await self.authorizer.deal_of(ident, confirmed=False)
                     allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
-                except Exception as exc:  # any failure to confirm counts against the grace
-                    if not isinstance(exc, CimhubError):
-                        log.exception("access re-check failed")
+                except Exception as exc:  # noqa: BLE001 - any failure to confirm counts against the grace
+                    # Redis down is logged once per episode (not every interval); anything else with its traceback.
+                    client_error(exc, "re-checking access", self.faults)
                     key = (id(session), topic)
                     since = unsure[key] = self._unsure_since.get(key, time.monotonic())
                     if time.monotonic() - since >= self.outage_grace_s:
@@ -117,7 +119,7 @@ class AccessRecheck:
             return
         for cim_id in self.presence.cims_of(session):
             try:
-                deal = await self.authorizer.deal_of(cim_id)
+                deal = await self.authorizer.deal_of(cim_id, confirmed=False)
                 allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
             except Exception:  # noqa: BLE001 - unconfirmed: the member stays until a check answers
                 continue

@@ -1,7 +1,7 @@
 """Print the JSON Schema the npm package's types are generated from (clients/js/src/generated.ts).
 
 One document: every CIM model (protocol/schema.py), every mutation's and
-query's arguments (protocol/mutations.py, protocol/queries.py,
+query's arguments (protocol/mutations/, protocol/queries.py,
 protocol/messages.py), both frame unions (protocol/frames.py) under `$defs`, and
 the error and close codes (protocol/close.py) under `x-constants`. tools/gen-types.mjs turns it
 into TypeScript. Run through `bash scripts/gen-types`; tests/test_js_package.py
