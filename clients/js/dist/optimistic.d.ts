@@ -14,7 +14,7 @@ export declare function applyPending<T>(confirmed: T | null, pending: readonly P
 /**
  * Built-in optimistic updates for the CIM mutations a person makes by hand.
  *
- * They predict the visible part of protocol/mutations.py (the edited fields,
+ * They predict the visible part of protocol/mutations/ (the edited fields,
  * the stage, a slide back to draft after an edit) and leave derived bookkeeping
  * (section progress, stale marks) to the hub's patch, which follows within
  * milliseconds. A wrong prediction is corrected by that patch.
