@@ -1,7 +1,7 @@
 // Builds the package and what the hub serves from it:
 //   dist/                       the npm package (tsc: one .js and one .d.ts per module)
 //   server/static/cimhub.js     the client as one ES module, for pages without a bundler
-//   server/static/board.js      the live CIM board (board/*.ts), bundled with the client
+//   server/static/board.js      the live CIM board (board/*.ts); it imports the client from ./cimhub.js
 //
 //   node tools/build.mjs [--out <dir>]
 //
@@ -42,9 +42,20 @@ await build({
   outfile: join(staticDir, "cimhub.js"),
   banner: banner("cimhub browser client (the @cimhub/client package as one ES module)."),
 });
+// The board reaches the client only through src/index: that import stays an import of the
+// cimhub.js beside it, so the page loads one copy of the client instead of a second bundled in.
+const clientBesideIt = {
+  name: "client-beside-it",
+  setup(b) {
+    b.onResolve({ filter: /\/src\/index\.js$/ }, (args) =>
+      args.importer.startsWith(join(pkg, "board")) ? { path: "./cimhub.js", external: true } : undefined,
+    );
+  },
+};
 await build({
   ...common,
   entryPoints: [join(pkg, "board/main.ts")],
   outfile: join(staticDir, "board.js"),
+  plugins: [clientBesideIt],
   banner: banner("The live CIM board served at / (clients/js/board/)."),
 });
