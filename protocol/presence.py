@@ -17,6 +17,7 @@ leave within the bound in docs/presence.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -59,6 +60,23 @@ def parse_state(raw: Any) -> dict[str, Any]:
             f"presence state is {size} bytes, over {MAX_STATE_BYTES}", code=ErrorCode.PAYLOAD_TOO_LARGE, path="state"
         )
     return data
+
+
+def display_name(claims: Mapping[str, Any]) -> str | None:
+    """The name Supabase Auth keeps for a user (``user_metadata.full_name`` or ``.name``), if it fits a state's `name`.
+
+    Presence shows it when the client sets no name of its own, so avatars read
+    "Ana Ruiz" rather than a user id. The email is never used: it is not a name,
+    and not everyone on a deal should learn it from an avatar.
+    """
+    metadata = claims.get("user_metadata")
+    if not isinstance(metadata, Mapping):
+        return None
+    for key in ("full_name", "name"):
+        value = metadata.get(key)
+        if isinstance(value, str) and 1 <= len(value.strip()) <= 80:
+            return value.strip()
+    return None
 
 
 def member(presence_id: str, user_id: str | None, actor: str, state: dict[str, Any], since: int) -> dict[str, Any]:

@@ -47,10 +47,11 @@ TTL_S = 0.5
 RECHECK_S = 0.5
 
 
-def mint(user_id: str, *, ttl_s: float = 3600) -> str:
+def mint(user_id: str, *, ttl_s: float = 3600, **extra: Any) -> str:
     """A Supabase Auth access token for `user_id`, signed with the project's shared secret."""
     now = int(time.time())
     claims = {
+        **extra,
         "iss": SUPABASE_URL + "/auth/v1",
         "aud": "authenticated",
         "role": "authenticated",
@@ -506,3 +507,19 @@ async def test_access_rechecks_during_a_redis_outage_log_it_once_not_every_inter
         unreachable = [r for r in lines if "Redis is unreachable" in r.getMessage()]
         assert len(unreachable) <= 1, [r.getMessage() for r in lines]
         assert not [r for r in lines if r.exc_info], [r.getMessage() for r in lines]  # no traceback per round
+
+
+async def test_presence_names_a_user_by_the_name_supabase_keeps_unless_the_client_names_itself(
+    hub: Hub, world: World
+) -> None:
+    token = mint(world.ana, user_metadata={"full_name": "Ana Ruiz"}, email="ana@example.com")
+    async with connect(hub, token) as ana, connect(hub, SERVICE_KEY) as watcher:
+        cim_id = await create_cim(ana, world)
+        assert (await watcher.subscribe(f"presence:{cim_id}"))["type"] == "snapshot"
+        await ana.request({"type": "presence", "cimId": cim_id, "state": {"activity": "viewing"}})
+        join = await watcher.expect(type="patch", mutation="join")
+        assert join["ops"][0]["value"]["state"] == {"activity": "viewing", "name": "Ana Ruiz"}
+        assert "ana@example.com" not in orjson.dumps(join).decode()
+        await ana.request({"type": "presence", "cimId": cim_id, "state": {"name": "Ana (deal lead)"}})
+        update = await watcher.expect(type="patch", mutation="update")
+        assert update["ops"][0]["value"]["state"]["name"] == "Ana (deal lead)"

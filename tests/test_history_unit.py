@@ -13,7 +13,7 @@ from cimhub.clients.presence_view import doing, members_line, presence_line, pre
 from cimhub.clients.replica import Change
 from cimhub.protocol.errors import CimhubError, ErrorCode, InvalidInput
 from cimhub.protocol.mutations import MutationContext, finalize, get_mutation
-from cimhub.protocol.presence import MAX_STATE_BYTES, change_entry, member, parse_state
+from cimhub.protocol.presence import MAX_STATE_BYTES, change_entry, display_name, member, parse_state
 from cimhub.protocol.schema import Cim
 
 NOW = 1_700_000_000_000
@@ -89,6 +89,22 @@ def test_presence_state_is_validated_and_small() -> None:
     assert MAX_STATE_BYTES >= len(
         '{"activity":"drafting","slideId":"' + "x" * 64 + '","sectionId":"' + "y" * 64 + '","name":"' + "n" * 80 + '"}'
     )
+
+
+@pytest.mark.parametrize(
+    ("claims", "name"),
+    [
+        ({"user_metadata": {"full_name": " Ana Ruiz ", "name": "ana"}}, "Ana Ruiz"),
+        ({"user_metadata": {"name": "ana"}}, "ana"),
+        ({"user_metadata": {"full_name": "x" * 81}}, None),
+        ({"user_metadata": {"full_name": "   "}}, None),
+        ({"user_metadata": "Ana"}, None),
+        ({"email": "ana@example.com"}, None),  # never the email
+        ({}, None),
+    ],
+)
+def test_presence_shows_the_name_supabase_keeps_for_a_user(claims: dict[str, Any], name: str | None) -> None:
+    assert display_name(claims) == name
 
 
 def test_presence_events_become_one_op_patches() -> None:

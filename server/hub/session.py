@@ -33,7 +33,7 @@ from cimhub.protocol.errors import (
     Unauthenticated,
     from_validation_error,
 )
-from cimhub.protocol.presence import parse_state
+from cimhub.protocol.presence import display_name, parse_state
 from cimhub.server.dispatch import actor_of, cim_of
 from cimhub.server.faults import FaultLog, client_error
 from cimhub.server.hub.admission import Action, Admission, Ticket, user_key
@@ -454,6 +454,10 @@ class Session:
                 if self.presence is None:
                     raise CimhubError("this hub does not keep presence", code=ErrorCode.UNKNOWN_TOPIC)
                 state = parse_state(frame.state) if frame.state is not None else None
+                if state is not None and "name" not in state:
+                    name = display_name(self.identity.claims)
+                    if name is not None:
+                        state["name"] = name
                 await self.requests.authorize_topic(self.identity, "presence", frame.cimId)
                 presence_id = await self.presence.set(
                     self, frame.cimId, user_id=self.identity.user_id, actor=actor_of(self.identity), state=state
