@@ -134,6 +134,7 @@ def test_the_cli_adds_and_searches_messages(hub: HubProcess) -> None:
     assert hits[0]["content"] == "remember EBITDA" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
 
 
+@pytest.mark.single_node  # restores keys by DUMP/RESTORE through a single-node client, as tests/test_rollback.py does
 async def test_after_a_rollback_messages_replicas_are_reset_never_given_another_history(
     hub: HubProcess, redis_server: object
 ) -> None:
