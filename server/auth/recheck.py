@@ -87,10 +87,7 @@ class AccessRecheck:
             for topic in list(session.topics):
                 kind, ident = topic_parts(topic)
                 try:
-                    # The remembered deal, unconfirmed: a live subscription meeting a new epoch of its CIM
-                    # is admitted again by the hub (Hub.readmit), so this round needs no Redis read per topic.
-                    deal = ident if kind == "deal" else await self.authorizer.deal_of(ident, confirmed=False)
-                    allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
+                    allowed = await self._allowed(identity, kind, ident)
                 except Exception as exc:  # noqa: BLE001 - any failure to confirm counts against the grace
                     # Redis down is logged once per episode (not every interval); anything else with its traceback.
                     client_error(exc, "re-checking access", self.faults)
@@ -119,9 +116,17 @@ class AccessRecheck:
             return
         for cim_id in self.presence.cims_of(session):
             try:
-                deal = await self.authorizer.deal_of(cim_id, confirmed=False)
-                allowed = deal is not None and await self.authorizer.may_see_deal(identity, deal)
+                allowed = await self._allowed(identity, "cim", cim_id)
             except Exception:  # noqa: BLE001 - unconfirmed: the member stays until a check answers
                 continue
             if not allowed:
                 await self.presence.leave(session, cim_id)
+
+    async def _allowed(self, identity: Any, kind: str, ident: str) -> bool:
+        """May `identity` still see the deal of `kind:ident` (a deal, or a CIM's remembered deal)?
+
+        The remembered deal, unconfirmed: a live subscription meeting a new epoch of its CIM is
+        admitted again by the hub (Hub.readmit), so a round needs no Redis read per topic.
+        """
+        deal = ident if kind == "deal" else await self.authorizer.deal_of(ident, confirmed=False)
+        return deal is not None and await self.authorizer.may_see_deal(identity, deal)

@@ -326,10 +326,14 @@ class CimStore:
         if stored is None:
             return  # deleted: listings skip ids whose document is gone; the repair command drops them
         entries = indexes.entries_for(self.keys, stored.doc)
+        await self.index_calls(script, self.index_calls_as_of(cim_id, stored, entries))
+
+    def index_calls_as_of(
+        self, cim_id: str, stored: StoredCim, entries: list[indexes.IndexEntry]
+    ) -> list[indexes.IndexCall]:
+        """index.lua calls writing `entries` as of `stored` (its revision, epoch and updatedAt order them)."""
         at = int(stored.doc["updatedAt"])
-        await self.index_calls(
-            script, indexes.calls(self.keys, cim_id, stored.revision, entries, epoch=stored.epoch, at=at)
-        )
+        return indexes.calls(self.keys, cim_id, stored.revision, entries, epoch=stored.epoch, at=at)
 
     async def patches_since(self, cim_id: str, revision: int, limit: int | None = None) -> list[dict[str, Any]] | None:
         """Patch-log entries after `revision`, oldest first; None if some were trimmed away.

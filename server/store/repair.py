@@ -112,21 +112,13 @@ async def _documents(store: CimStore, ids: list[str]) -> list[StoredCim | None]:
     return [None if doc is None else StoredCim(orjson.loads(doc), int(rev), epoch.decode()) for doc, rev, epoch in rows]
 
 
-def _calls_for(
-    store: CimStore, cim_id: str, found: StoredCim, entries: list[indexes.IndexEntry]
-) -> list[indexes.IndexCall]:
-    """index.lua calls writing `entries` as of the document `found` (its revision, epoch and updatedAt)."""
-    at = int(found.doc["updatedAt"])
-    return indexes.calls(store.keys, cim_id, found.revision, entries, epoch=found.epoch, at=at)
-
-
 async def _write_from_documents(store: CimStore, script: AsyncScript, ids: list[str], report: IndexRepair) -> None:
     calls: list[indexes.IndexCall] = []
     for cim_id, found in zip(ids, await _documents(store, ids), strict=True):
         if found is None:
             continue  # deleted since the scan
         report.cims += 1
-        calls += _calls_for(store, cim_id, found, indexes.entries_for(store.keys, found.doc))
+        calls += store.index_calls_as_of(cim_id, found, indexes.entries_for(store.keys, found.doc))
     report.written += sum(await store.index_calls(script, calls))
 
 
@@ -146,5 +138,5 @@ async def _drop_strays(
             entry = indexes.IndexEntry(index, "forget")  # unguarded: no version to name
             calls += indexes.calls(store.keys, cim_id, 0, [entry], epoch="", at=0)
         elif str(found.doc.get(FIELD_OF[kind])) != value:
-            calls += _calls_for(store, cim_id, found, [indexes.IndexEntry(index, "remove")])
+            calls += store.index_calls_as_of(cim_id, found, [indexes.IndexEntry(index, "remove")])
     report.removed += sum(await store.index_calls(script, calls))
